@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto'
+import { InvalidArgumentError, TokenStoreError } from './errors.js'
+import { OAuthToken, UserSignature, typeName } from './token.js'
+
+/**
+ * Where tokens live: the six methods of the official SDKs' `TokenStore`, in TypeScript.
+ * Implement it for a custom backend and check it with `tokenStoreConformance` from
+ * `tokenkeeper/testing`.
+ *
+ * @example
+ * const store: TokenStore = new FileStore('./sdk_tokens.txt')
+ * const found = await store.findToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com') }))
+ */
+export interface TokenStore {
+  /** The stored token that `token` identifies (see {@link lookupOf}), as a new object, or `null`. */
+  findToken(token: OAuthToken): Promise<OAuthToken | null>
+  /** The stored token with this id, or `null`. */
+  findTokenById(id: string): Promise<OAuthToken | null>
+  /** Inserts or updates (see {@link planSave}); sets the new id on `token` after an insert. */
+  saveToken(token: OAuthToken): Promise<void>
+  /** Deletes the token with this id; an unknown id is not an error. */
+  deleteToken(id: string): Promise<void>
+  /** Every stored token. */
+  getTokens(): Promise<OAuthToken[]>
+  /** Deletes every token. */
+  deleteTokens(): Promise<void>
+  /** Releases connections and file handles. */
+  close?(): Promise<void>
+}
+
+/** The official SDKs' column names, in their file and table order. */
+export const COLUMNS = [
+  'id',
+  'user_name',
+  'client_id',
+  'client_secret',
+  'refresh_token',
+  'access_token',
+  'grant_token',
+  'expiry_time',
+  'redirect_url',
+  'api_domain',
+] as const
+
+export type Column = (typeof COLUMNS)[number]
+
+/** A stored token as the official files and tables hold it: every value text or null. */
+export type TokenRow = { [C in Column]: string | null }
+
+/** A row that has its id. */
+export type StoredRow = TokenRow & { id: string }
+
+/** The columns a token can be found by, in order of precedence. */
+export type LookupColumn = 'user_name' | 'access_token' | 'grant_token' | 'refresh_token'
+
+/** What identifies a token in a store: one column and its value. */
+export interface Lookup {
+  readonly column: LookupColumn
+  readonly value: string
+}
+
+function present(value: string | undefined): value is string {
+  return value !== undefined && value.length > 0
+}
+
+/**
+ * The matching rule, the one place it is written: a token is identified by the first of
+ * these it has: its user name; else its access token when it has neither client id nor client
+ * secret; else its grant token; else its refresh token. `undefined` when it has none of them.
+ */
+export function lookupOf(token: OAuthToken): Lookup | undefined {
+  const name = token.userSignature?.name
+  if (present(name)) return { column: 'user_name', value: name }
+  if (present(token.accessToken) && token.clientId === undefined && token.clientSecret === undefined) {
+    return { column: 'access_token', value: token.accessToken }
+  }
+  if (present(token.grantToken)) return { column: 'grant_token', value: token.grantToken }
+  if (present(token.refreshToken)) return { column: 'refresh_token', value: token.refreshToken }
+  return undefined
+}
+
+/** Whether a stored row is the one a lookup names. */
+export function rowMatches(row: TokenRow, lookup: Lookup): boolean {
+  return row[lookup.column] === lookup.value
+}
+
+function text(value: string | undefined): string | null {
+  return value === undefined || value.length === 0 ? null : value
+}
+
+function field(value: string | null): string | undefined {
+  return value === null || value.length === 0 ? undefined : value
+}
+
+/** Converts a token to its row. Empty strings are stored as absent, as the official SDKs do. */
+export function rowFromToken(token: OAuthToken, id: string): StoredRow {
+  return {
+    id,
+    user_name: text(token.userSignature?.name),
+    client_id: text(token.clientId),
+    client_secret: text(token.clientSecret),
+    refresh_token: text(token.refreshToken),
+    access_token: text(token.accessToken),
+    grant_token: text(token.grantToken),
+    expiry_time: token.expiryTime === undefined ? null : String(token.expiryTime),
+    redirect_url: text(token.redirectUrl),
+    api_domain: text(token.apiDomain),
+  }
+}
+
+/** Parses the `expiry_time` column: epoch milliseconds as text; anything else is no expiry. */
+export function parseExpiry(value: string | null): number | undefined {
+  if (value === null || value.trim().length === 0) return undefined
+  const parsed = Number(value)
+  return Number.isFinite(parsed) ? parsed : undefined
+}
+
+/** Converts a stored row to a new token. */
+export function tokenFromRow(row: TokenRow): OAuthToken {
+  const name = field(row.user_name)
+  return new OAuthToken({
+    id: field(row.id),
+    userSignature: name === undefined ? undefined : new UserSignature(name),
+    clientId: field(row.client_id),
+    clientSecret: field(row.client_secret),
+    refreshToken: field(row.refresh_token),
+    accessToken: field(row.access_token),
+    grantToken: field(row.grant_token),
+    expiryTime: parseExpiry(row.expiry_time),
+    redirectUrl: field(row.redirect_url),
+    apiDomain: field(row.api_domain),
+  })
+}
+
+/** What a store knows about the rows a save touches, gathered before {@link planSave}. */
+export interface SaveFacts {
+  /** With `token.id`: whether a row has that id. */
+  readonly idExists: boolean
+  /** Without `token.id`: the id of the row that {@link lookupOf} matches, if any. */
+  readonly matchedId: string | undefined
+  /** The id of the row that holds the token's user name, if any. */
+  readonly userOwnerId: string | undefined
+}
+
+/** The outcome of {@link planSave}: which row to write, and whether it is new. */
+export interface SavePlan {
+  /** The row's id; `undefined` means "insert under a new id". */
+  readonly id: string | undefined
+  readonly insert: boolean
+}
+
+/**
+ * The upsert rule, the one place it is written: a token with an id replaces that row (or is
+ * inserted under it); otherwise the row that {@link lookupOf} matches is updated; otherwise a
+ * new row is inserted. A user name is never stored in two rows.
+ */
+export function planSave(store: string, token: OAuthToken, facts: SaveFacts): SavePlan {
+  const plan: SavePlan =
+    token.id !== undefined
+      ? { id: token.id, insert: !facts.idExists }
+      : facts.matchedId !== undefined
+        ? { id: facts.matchedId, insert: false }
+        : { id: undefined, insert: true }
+  if (facts.userOwnerId !== undefined && facts.userOwnerId !== plan.id) {
+    throw new TokenStoreError(
+      store,
+      'saveToken',
+      `the user name of this token is already stored under id ${facts.userOwnerId}; ` +
+        'save it with that id, or delete that token first',
+    )
+  }
+  return plan
+}
+
+/** A store's lookups, for {@link resolveSave}, when they can be answered at once. */
+export interface RowLookups {
+  hasId(id: string): boolean
+  findId(lookup: Lookup): string | undefined
+}
+
+/**
+ * Gathers the facts, plans the save, and builds the row, for stores whose lookups answer at
+ * once (in memory, or a synchronous driver inside a transaction).
+ */
+export function resolveSave(
+  store: string,
+  token: OAuthToken,
+  rows: RowLookups,
+): { row: StoredRow; insert: boolean } {
+  const lookup = lookupOf(token)
+  const name = token.userSignature?.name
+  const plan = planSave(store, token, {
+    idExists: token.id !== undefined && rows.hasId(token.id),
+    matchedId: token.id === undefined && lookup ? rows.findId(lookup) : undefined,
+    userOwnerId: present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
+  })
+  const id = plan.id ?? newTokenId((candidate) => rows.hasId(candidate))
+  return { row: rowFromToken(token, id), insert: plan.insert }
+}
+
+const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+/** The length of the ids tokenkeeper gives: they fit the official `varchar(10)` id column. */
+export const ID_LENGTH = 10
+
+/**
+ * A new random id of {@link ID_LENGTH} letters and digits (about 59 bits), drawn again in the
+ * unlikely case that `taken` says it is in use.
+ */
+export function newTokenId(taken: (id: string) => boolean = () => false): string {
+  for (;;) {
+    let id = ''
+    while (id.length < ID_LENGTH) {
+      for (const byte of randomBytes(16)) {
+        // 248 = 4 * 62: drop the bytes above it so that every letter is equally likely.
+        if (byte < 248 && id.length < ID_LENGTH) id += ID_ALPHABET[byte % 62]
+      }
+    }
+    if (!taken(id)) return id
+  }
+}
+
+/** Checks a token id argument. */
+export function assertId(id: unknown, argument = 'id'): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new InvalidArgumentError(
+      argument,
+      `${argument} must be a non-empty string, got ${typeof id === 'string' ? 'an empty string' : typeName(id)}`,
+    )
+  }
+}
+
+/** Checks the argument of `findToken`. */
+export function assertLookupToken(token: unknown): asserts token is OAuthToken {
+  if (!(token instanceof OAuthToken)) {
+    throw new InvalidArgumentError('token', `token must be an OAuthToken, got ${typeName(token)}`)
+  }
+}

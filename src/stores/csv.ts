@@ -1,0 +1,120 @@
+/**
+ * The CSV dialect of the official SDKs' token files: comma-separated, a value quoted only when
+ * it holds a comma, a double quote, CR or LF (so that plain rows still split on commas), `""`
+ * for a quote inside quotes. Reading is lenient where the official writers are sloppy (a
+ * quote inside an unquoted value is taken as it is, as Python's csv module does) and strict
+ * where data would be lost (an unterminated quote, text after a closing quote).
+ */
+
+/** One record read from the file: its values, or why it could not be read. */
+export type CsvRecord =
+  | { readonly line: number; readonly fields: string[]; readonly raw: string }
+  | { readonly line: number; readonly error: string; readonly raw: string }
+
+const NEEDS_QUOTES = /[",\r\n]/
+
+/** Writes one value, quoted only when it must be. */
+export function formatValue(value: string | null): string {
+  if (value === null) return ''
+  return NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value
+}
+
+/** Writes one record, without its line ending. */
+export function formatRecord(values: readonly (string | null)[]): string {
+  return values.map(formatValue).join(',')
+}
+
+/**
+ * Reads every record of a file's text, line numbers 1-based. A record that cannot be read
+ * costs only its own first line: reading goes on at the next line.
+ */
+export function* parseRecords(text: string): Generator<CsvRecord> {
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0
+  let line = 1
+  const length = text.length
+  while (pos < length) {
+    let end = text.indexOf('\n', pos)
+    if (end === -1) end = length
+    const quote = text.indexOf('"', pos)
+    if (quote === -1 || quote > end) {
+      // The common case: no quote on this line, so it is the whole record.
+      const lineEnd = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end
+      const raw = text.slice(pos, lineEnd)
+      if (raw.length > 0) yield { line, fields: raw.split(','), raw }
+      pos = end + 1
+      line += 1
+      continue
+    }
+    const result = parseQuotedRecord(text, pos)
+    if ('error' in result) {
+      const raw = text.slice(pos, end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end)
+      yield { line, error: result.error, raw }
+      pos = end + 1
+      line += 1
+    } else {
+      yield { line, fields: result.fields, raw: text.slice(pos, result.end) }
+      line += countNewlines(text, pos, result.next)
+      pos = result.next
+    }
+  }
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let count = 0
+  for (let at = text.indexOf('\n', from); at !== -1 && at < to; at = text.indexOf('\n', at + 1)) {
+    count += 1
+  }
+  return count
+}
+
+/** Reads one record that has a quote somewhere; `end` excludes, `next` includes the line end. */
+function parseQuotedRecord(
+  text: string,
+  start: number,
+): { fields: string[]; end: number; next: number } | { error: string } {
+  const fields: string[] = []
+  let pos = start
+  for (;;) {
+    let value: string
+    if (text[pos] === '"') {
+      let out = ''
+      let from = pos + 1
+      for (;;) {
+        const close = text.indexOf('"', from)
+        if (close === -1) return { error: 'a quoted value is never closed' }
+        out += text.slice(from, close)
+        if (text[close + 1] === '"') {
+          out += '"'
+          from = close + 2
+          continue
+        }
+        pos = close + 1
+        break
+      }
+      value = out
+      const next = text[pos]
+      if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') {
+        return { error: 'text follows a closing quote' }
+      }
+    } else {
+      let stop = pos
+      while (stop < text.length) {
+        const c = text.charCodeAt(stop)
+        if (c === 44 || c === 10 || c === 13) break
+        stop += 1
+      }
+      value = text.slice(pos, stop)
+      pos = stop
+    }
+    fields.push(value)
+    const c = text[pos]
+    if (c === ',') {
+      pos += 1
+      continue
+    }
+    if (c === undefined) return { fields, end: pos, next: pos }
+    if (c === '\r' && text[pos + 1] === '\n') return { fields, end: pos, next: pos + 2 }
+    if (c === '\n') return { fields, end: pos, next: pos + 1 }
+    return { error: 'a carriage return stands alone outside quotes' }
+  }
+}

@@ -1,0 +1,513 @@
+import { randomBytes } from 'node:crypto'
+import { closeSync, constants, fsyncSync, openSync, promises as fsp, readFileSync, statSync } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import { InvalidArgumentError, TokenStoreError, describeCause, type StoreOperation } from '../errors.js'
+import { assertToken, type OAuthToken } from '../token.js'
+import {
+  COLUMNS,
+  assertId,
+  assertLookupToken,
+  lookupOf,
+  resolveSave,
+  tokenFromRow,
+  type Column,
+  type Lookup,
+  type StoredRow,
+  type TokenStore,
+} from '../store.js'
+import { formatRecord, parseRecords } from './csv.js'
+import { FileLock, LockTimeoutError } from './file-lock.js'
+import { RowTable } from './table.js'
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /** The token file; default `./sdk_tokens.txt`, the official SDKs' default. */
+  path?: string
+  /** How long a write waits for another process's write (ms); default 10000. */
+  lockTimeoutMs?: number
+  /** A lock held longer than this (ms) by a live process is taken over; default 30000. */
+  staleLockMs?: number
+}
+
+/** A row of the file that could not be read. It is kept in the file as it is. */
+export interface FileStoreProblem {
+  /** The file's path. */
+  readonly file: string
+  /** The 1-based line where the row starts. */
+  readonly line: number
+  /** What is wrong, never the row's content. */
+  readonly reason: string
+}
+
+/** The header names the official SDKs have written, mapped to our columns. */
+const HEADER_NAMES: Readonly<Record<string, Column>> = {
+  id: 'id',
+  user_name: 'user_name',
+  user_mail: 'user_name',
+  client_id: 'client_id',
+  client_secret: 'client_secret',
+  refresh_token: 'refresh_token',
+  access_token: 'access_token',
+  grant_token: 'grant_token',
+  expiry_time: 'expiry_time',
+  redirect_url: 'redirect_url',
+  redirect_uri: 'redirect_url',
+  api_domain: 'api_domain',
+}
+
+/** How a file lays out its rows: kept as found, so that the SDK that wrote it still reads it. */
+interface Layout {
+  /** The header names as written. */
+  readonly header: readonly string[]
+  /** Our column for each position. */
+  readonly columns: readonly Column[]
+  readonly eol: '\n' | '\r\n'
+}
+
+const DEFAULT_LAYOUT: Layout = { header: COLUMNS, columns: COLUMNS, eol: '\n' }
+
+interface BadRow {
+  readonly line: number
+  readonly reason: string
+  readonly raw: string
+  /** The values a plain comma split finds, to tell when the bad row is the one asked for. */
+  readonly naive: readonly string[]
+}
+
+/** What the store knows of the file as it was when last read or written. */
+interface Snapshot {
+  /** Identity of the file version: inode, size, times; `missing` when there is no file. */
+  readonly version: string
+  readonly table: RowTable
+  readonly lines: Map<string, string>
+  readonly bad: BadRow[]
+  readonly layout: Layout
+  /** Whether the layout must be written out (a 9-column file gains `api_domain`). */
+  readonly upgrade: boolean
+}
+
+type Operation =
+  | { readonly kind: 'save'; readonly token: OAuthToken; readonly target: OAuthToken }
+  | { readonly kind: 'delete'; readonly id: string }
+  | { readonly kind: 'clear' }
+
+interface Pending {
+  readonly op: Operation
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+const STORE = 'FileStore'
+
+function fail(operation: StoreOperation, message: string, cause?: unknown): TokenStoreError {
+  return new TokenStoreError(STORE, operation, message, cause === undefined ? undefined : { cause })
+}
+
+function versionOf(stats: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`
+}
+
+/**
+ * The official SDKs' CSV token file, done right: it reads every header the official SDKs
+ * write and keeps the file readable by them; each write goes to a temporary file that is
+ * flushed to disk and renamed over the old one; writers in other processes wait for each other
+ * through a lock file; reads are served from an index, and the file is read again only when
+ * another process has changed it. Saves that arrive together are written together.
+ *
+ * @example
+ * const store = new FileStore('./sdk_tokens.txt')
+ * await store.saveToken(token)
+ * const found = await store.findTokenById(token.id!)
+ */
+export class FileStore implements TokenStore {
+  /** The token file's path, as given. */
+  readonly path: string
+  readonly #absolute: string
+  readonly #lock: FileLock
+  #snapshot: Snapshot | undefined
+  #queue: Pending[] = []
+  #flushing = false
+
+  constructor(pathOrOptions: string | FileStoreOptions = {}) {
+    const options = typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('options', 'FileStore expects a path or an options object')
+    }
+    const path = options.path ?? './sdk_tokens.txt'
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new InvalidArgumentError('path', 'FileStore path must be a non-empty string')
+    }
+    for (const key of ['lockTimeoutMs', 'staleLockMs'] as const) {
+      const value = options[key]
+      if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+        throw new InvalidArgumentError(key, `FileStore ${key} must be a positive number`)
+      }
+    }
+    this.path = path
+    this.#absolute = resolve(path)
+    this.#lock = new FileLock(`${this.#absolute}.lock`, {
+      timeoutMs: options.lockTimeoutMs ?? 10_000,
+      staleMs: options.staleLockMs ?? 30_000,
+    })
+  }
+
+  /** The rows of the file that could not be read, as of the last read. */
+  get problems(): FileStoreProblem[] {
+    return (this.#snapshot?.bad ?? []).map(({ line, reason }) => ({
+      file: this.path,
+      line,
+      reason,
+    }))
+  }
+
+  findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    return this.#read('findToken', (snapshot) => {
+      assertLookupToken(token)
+      const lookup = lookupOf(token)
+      if (!lookup) return null
+      const row = snapshot.table.find(lookup)
+      if (row) return tokenFromRow(row)
+      this.#throwIfBad(snapshot, 'findToken', (bad) => naiveMatches(bad, snapshot.layout, lookup))
+      return null
+    })
+  }
+
+  findTokenById(id: string): Promise<OAuthToken | null> {
+    return this.#read('findTokenById', (snapshot) => {
+      assertId(id)
+      const row = snapshot.table.get(id)
+      if (row) return tokenFromRow(row)
+      this.#throwIfBad(snapshot, 'findTokenById', (bad) => naiveValue(bad, snapshot.layout, 'id') === id)
+      return null
+    })
+  }
+
+  getTokens(): Promise<OAuthToken[]> {
+    return this.#read('getTokens', (snapshot) => Array.from(snapshot.table.rows(), tokenFromRow))
+  }
+
+  saveToken(token: OAuthToken): Promise<void> {
+    try {
+      assertToken(token)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    // The token is copied now: what is written is what it held when saveToken was called.
+    return this.#enqueue({ kind: 'save', token: token.clone(), target: token })
+  }
+
+  deleteToken(id: string): Promise<void> {
+    try {
+      assertId(id)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+    return this.#enqueue({ kind: 'delete', id })
+  }
+
+  deleteTokens(): Promise<void> {
+    return this.#enqueue({ kind: 'clear' })
+  }
+
+  /** Waits for pending writes. The store holds no open file between operations. */
+  async close(): Promise<void> {
+    while (this.#flushing || this.#queue.length > 0) {
+      await new Promise((done) => setImmediate(done))
+    }
+  }
+
+  #read<T>(operation: StoreOperation, body: (snapshot: Snapshot) => T): Promise<T> {
+    try {
+      return Promise.resolve(body(this.#current(operation)))
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+  }
+
+  #throwIfBad(snapshot: Snapshot, operation: StoreOperation, test: (bad: BadRow) => boolean): void {
+    const bad = snapshot.bad.find(test)
+    if (bad) {
+      throw fail(
+        operation,
+        `${this.path} line ${bad.line}: the row asked for cannot be read (${bad.reason}); ` +
+          'it is kept in the file as it is',
+      )
+    }
+  }
+
+  /** The snapshot of the file as it is now: the cached one unless the file has changed. */
+  #current(operation: StoreOperation): Snapshot {
+    let version: string
+    try {
+      version = versionOf(statSync(this.#absolute))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw fail(operation, `cannot read ${this.path}: ${describeCause(err)}`, err)
+      }
+      version = 'missing'
+    }
+    if (this.#snapshot?.version === version) return this.#snapshot
+    this.#snapshot = this.#load(operation, version)
+    return this.#snapshot
+  }
+
+  #load(operation: StoreOperation, version: string): Snapshot {
+    const empty = (): Snapshot => ({
+      version,
+      table: new RowTable(),
+      lines: new Map(),
+      bad: [],
+      layout: DEFAULT_LAYOUT,
+      upgrade: false,
+    })
+    if (version === 'missing') return empty()
+    let text: string
+    try {
+      text = readFileSync(this.#absolute, 'utf8')
+    } catch (err) {
+      const what = (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory, not a token file' : `cannot be read: ${describeCause(err)}`
+      throw fail(operation, `${this.path} ${what}`, err)
+    }
+    const records = parseRecords(text)
+    const first = records.next()
+    if (first.done) return empty()
+    if (!('fields' in first.value)) {
+      throw fail(operation, `${this.path} line 1: the header cannot be read (${first.value.error})`)
+    }
+    const parsed = this.#parseHeader(operation, first.value.fields, text)
+    const snapshot: Snapshot = { ...empty(), layout: parsed.layout, upgrade: parsed.upgrade }
+    const width = parsed.width
+    for (const record of records) {
+      const problem = (reason: string): void => {
+        snapshot.bad.push({ line: record.line, reason, raw: record.raw, naive: record.raw.split(',') })
+      }
+      if (!('fields' in record)) {
+        problem(record.error)
+        continue
+      }
+      const { fields } = record
+      if (fields.length !== width && !(parsed.upgrade && fields.length === width - 1)) {
+        problem(`expected ${width} values, found ${fields.length}`)
+        continue
+      }
+      const row = Object.fromEntries(COLUMNS.map((column) => [column, null])) as Record<Column, string | null>
+      parsed.layout.columns.forEach((column, i) => {
+        const value = fields[i]
+        row[column] = value === undefined || value.length === 0 ? null : value
+      })
+      if (row.id === null) {
+        problem('the row has no id')
+        continue
+      }
+      if (snapshot.table.hasId(row.id)) {
+        problem(`id ${row.id} appears twice`)
+        continue
+      }
+      const stored = row as StoredRow
+      snapshot.table.put(stored)
+      if (!parsed.upgrade) snapshot.lines.set(stored.id, record.raw)
+    }
+    return snapshot
+  }
+
+  #parseHeader(
+    operation: StoreOperation,
+    fields: string[],
+    text: string,
+  ): { layout: Layout; width: number; upgrade: boolean } {
+    const columns: Column[] = []
+    for (const name of fields) {
+      const column = HEADER_NAMES[name.trim().toLowerCase()]
+      if (column === undefined) {
+        throw fail(
+          operation,
+          `${this.path} line 1: '${name.slice(0, 40)}' is not a column of a token file; ` +
+            `expected the header ${COLUMNS.join(',')}`,
+        )
+      }
+      if (columns.includes(column)) {
+        throw fail(operation, `${this.path} line 1: the header names ${column} twice`)
+      }
+      columns.push(column)
+    }
+    if (columns[0] !== 'id') {
+      throw fail(operation, `${this.path} line 1: the header must start with id`)
+    }
+    const eol = text.includes('\r\n') ? '\r\n' : '\n'
+    const missing = COLUMNS.filter((column) => !columns.includes(column))
+    if (missing.length === 0) {
+      return { layout: { header: fields, columns, eol }, width: fields.length, upgrade: false }
+    }
+    if (missing.length === 1 && missing[0] === 'api_domain') {
+      // The official SDKs' older 9-column file: it gains the column at the next write.
+      return {
+        layout: { header: [...fields, 'api_domain'], columns: [...columns, 'api_domain'], eol },
+        width: columns.length + 1,
+        upgrade: true,
+      }
+    }
+    throw fail(operation, `${this.path} line 1: the header lacks ${missing.join(', ')}`)
+  }
+
+  #enqueue(op: Operation): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ op, resolve, reject })
+      if (!this.#flushing) {
+        this.#flushing = true
+        void this.#flush()
+      }
+    })
+  }
+
+  /** Writes queued operations, all that arrived meanwhile together, until none is left. */
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue
+        this.#queue = []
+        await this.#writeBatch(batch)
+      }
+    } finally {
+      this.#flushing = false
+    }
+  }
+
+  async #writeBatch(batch: Pending[]): Promise<void> {
+    const operation: StoreOperation = batch.length === 1 ? operationName(batch[0]!.op) : 'saveToken'
+    let release: () => Promise<void>
+    try {
+      release = await this.#lock.acquire()
+    } catch (err) {
+      const error =
+        err instanceof LockTimeoutError
+          ? fail('lock', `${this.path}: ${err.message}`, err)
+          : fail('lock', `cannot lock ${this.path}: ${describeCause(err)}`, err)
+      for (const pending of batch) pending.reject(error)
+      return
+    }
+    const done: { pending: Pending; apply?: () => void }[] = []
+    const failed = new Set<Pending>()
+    try {
+      const snapshot = this.#current(operation)
+      let changed = snapshot.upgrade
+      for (const pending of batch) {
+        try {
+          const result = this.#apply(snapshot, pending.op)
+          changed ||= result.changed
+          done.push({ pending, ...(result.apply ? { apply: result.apply } : {}) })
+        } catch (err) {
+          failed.add(pending)
+          pending.reject(err)
+        }
+      }
+      if (changed) await this.#write(snapshot, operation)
+      for (const entry of done) {
+        entry.apply?.()
+        entry.pending.resolve()
+      }
+    } catch (err) {
+      // The file was not replaced: forget what was applied in memory, read it again next time.
+      this.#snapshot = undefined
+      const error = err instanceof TokenStoreError ? err : fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
+      for (const pending of batch) if (!failed.has(pending)) pending.reject(error)
+    } finally {
+      await release().catch(() => undefined)
+    }
+  }
+
+  /** Applies one operation to the snapshot in memory. */
+  #apply(snapshot: Snapshot, op: Operation): { changed: boolean; apply?: () => void } {
+    switch (op.kind) {
+      case 'save': {
+        const { row } = resolveSave(STORE, op.token, snapshot.table)
+        snapshot.table.put(row)
+        snapshot.lines.delete(row.id)
+        return { changed: true, apply: () => void (op.target.id = row.id) }
+      }
+      case 'delete': {
+        snapshot.lines.delete(op.id)
+        return { changed: snapshot.table.delete(op.id) }
+      }
+      case 'clear': {
+        const changed = snapshot.table.size > 0 || snapshot.bad.length > 0
+        snapshot.table.clear()
+        snapshot.lines.clear()
+        snapshot.bad.length = 0
+        return { changed }
+      }
+    }
+  }
+
+  /** Replaces the file: temporary file, fsync, rename, fsync of the directory. */
+  async #write(snapshot: Snapshot, operation: StoreOperation): Promise<void> {
+    const { layout } = snapshot
+    const parts: string[] = [formatRecord(layout.header)]
+    for (const row of snapshot.table.rows()) {
+      let line = snapshot.lines.get(row.id)
+      if (line === undefined) {
+        line = formatRecord(layout.columns.map((column) => row[column]))
+        snapshot.lines.set(row.id, line)
+      }
+      parts.push(line)
+    }
+    for (const bad of snapshot.bad) parts.push(bad.raw)
+    parts.push('')
+    const data = parts.join(layout.eol)
+
+    this.#assertWritable(operation)
+    const directory = dirname(this.#absolute)
+    const temp = `${directory}/.${basename(this.#absolute)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+    try {
+      const handle = await fsp.open(temp, 'wx', 0o600)
+      try {
+        await handle.writeFile(data, 'utf8')
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await fsp.rename(temp, this.#absolute)
+    } catch (err) {
+      await fsp.unlink(temp).catch(() => undefined)
+      throw fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
+    }
+    syncDirectory(directory)
+    const stats = statSync(this.#absolute)
+    this.#snapshot = { ...snapshot, version: versionOf(stats), upgrade: false }
+  }
+
+  #assertWritable(operation: StoreOperation): void {
+    let mode: number
+    try {
+      mode = statSync(this.#absolute).mode
+    } catch {
+      return
+    }
+    if ((mode & 0o222) === 0) {
+      throw fail(operation, `${this.path} is read-only; it was left as it is`)
+    }
+  }
+}
+
+function syncDirectory(directory: string): void {
+  let fd: number | undefined
+  try {
+    fd = openSync(directory, constants.O_RDONLY)
+    fsyncSync(fd)
+  } catch {
+    // Some platforms and file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+function operationName(op: Operation): StoreOperation {
+  return op.kind === 'save' ? 'saveToken' : op.kind === 'delete' ? 'deleteToken' : 'deleteTokens'
+}
+
+function naiveValue(bad: BadRow, layout: Layout, column: Column): string | undefined {
+  return bad.naive[layout.columns.indexOf(column)]
+}
+
+function naiveMatches(bad: BadRow, layout: Layout, lookup: Lookup): boolean {
+  return naiveValue(bad, layout, lookup.column) === lookup.value
+}

@@ -1,0 +1,108 @@
+import { assertToken, type OAuthToken } from '../token.js'
+import {
+  COLUMNS,
+  assertId,
+  assertLookupToken,
+  lookupOf,
+  resolveSave,
+  rowMatches,
+  tokenFromRow,
+  type Lookup,
+  type StoredRow,
+  type TokenRow,
+  type TokenStore,
+} from '../store.js'
+import { run } from './memory.js'
+
+/** One record of a {@link ListStore}: the values in the official column order. */
+export type TokenRecord = (string | null)[]
+
+function toRecord(row: TokenRow): TokenRecord {
+  return COLUMNS.map((column) => row[column])
+}
+
+function toRow(record: TokenRecord): StoredRow {
+  const row = Object.fromEntries(COLUMNS.map((column, i) => [column, record[i] ?? null]))
+  return row as StoredRow
+}
+
+/**
+ * Tokens as a list of lists, each inner list a token's values in the official column order:
+ * the reference's list-based store. Lookups scan the list; fine for a handful of users.
+ *
+ * @example
+ * const store = new ListStore()
+ * store.records // [['k3Jx0aQ9Zt', 'ada@example.com', '1000.CLIENT', ...]]
+ */
+export class ListStore implements TokenStore {
+  /** The records themselves, in the official column order. */
+  readonly records: TokenRecord[] = []
+
+  #find(predicate: (row: StoredRow) => boolean): StoredRow | undefined {
+    for (const record of this.records) {
+      const row = toRow(record)
+      if (predicate(row)) return row
+    }
+    return undefined
+  }
+
+  #findByLookup(lookup: Lookup): StoredRow | undefined {
+    return this.#find((row) => rowMatches(row, lookup))
+  }
+
+  findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    return run(() => {
+      assertLookupToken(token)
+      const lookup = lookupOf(token)
+      const row = lookup && this.#findByLookup(lookup)
+      return row ? tokenFromRow(row) : null
+    })
+  }
+
+  findTokenById(id: string): Promise<OAuthToken | null> {
+    return run(() => {
+      assertId(id)
+      const row = this.#find((candidate) => candidate.id === id)
+      return row ? tokenFromRow(row) : null
+    })
+  }
+
+  saveToken(token: OAuthToken): Promise<void> {
+    return run(() => {
+      assertToken(token)
+      const { row, insert } = resolveSave('ListStore', token, {
+        hasId: (id) => this.#find((candidate) => candidate.id === id) !== undefined,
+        findId: (lookup) => this.#findByLookup(lookup)?.id,
+      })
+      if (insert) {
+        this.records.push(toRecord(row))
+      } else {
+        const at = this.records.findIndex((record) => record[0] === row.id)
+        this.records[at] = toRecord(row)
+      }
+      token.id = row.id
+    })
+  }
+
+  deleteToken(id: string): Promise<void> {
+    return run(() => {
+      assertId(id)
+      const at = this.records.findIndex((record) => record[0] === id)
+      if (at >= 0) this.records.splice(at, 1)
+    })
+  }
+
+  getTokens(): Promise<OAuthToken[]> {
+    return run(() => this.records.map((record) => tokenFromRow(toRow(record))))
+  }
+
+  deleteTokens(): Promise<void> {
+    return run(() => {
+      this.records.length = 0
+    })
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
+}

@@ -1,0 +1,245 @@
+import { inspect } from 'node:util'
+import { InvalidArgumentError } from './errors.js'
+
+/**
+ * The user a token belongs to: the official SDKs' user name, usually an e-mail address.
+ *
+ * @example
+ * const user = new UserSignature('ada@example.com')
+ */
+export class UserSignature {
+  /** The user name. */
+  name: string
+
+  constructor(name: string) {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new InvalidArgumentError('name', 'UserSignature name must be a non-empty string')
+    }
+    this.name = name
+  }
+
+  toString(): string {
+    return this.name
+  }
+}
+
+/** The options of {@link OAuthToken}; every one may be left out. */
+export interface OAuthTokenInit {
+  id?: string | undefined
+  userSignature?: UserSignature | undefined
+  clientId?: string | undefined
+  clientSecret?: string | undefined
+  grantToken?: string | undefined
+  refreshToken?: string | undefined
+  accessToken?: string | undefined
+  redirectUrl?: string | undefined
+  apiDomain?: string | undefined
+  /** Absolute expiry of the access token, epoch milliseconds. */
+  expiryTime?: number | undefined
+}
+
+/** The string fields of a token, in the official column order after id and user name. */
+export const STRING_FIELDS = [
+  'id',
+  'clientId',
+  'clientSecret',
+  'refreshToken',
+  'accessToken',
+  'grantToken',
+  'redirectUrl',
+  'apiDomain',
+] as const satisfies readonly (keyof OAuthTokenInit)[]
+
+/** The fields that hold secrets: never shown unless the user asks. */
+export const SECRET_FIELDS = ['clientSecret', 'grantToken', 'refreshToken', 'accessToken'] as const
+
+const ALL_FIELDS: ReadonlySet<string> = new Set<string>([
+  ...STRING_FIELDS,
+  'userSignature',
+  'expiryTime',
+])
+
+/** Shown instead of a secret. */
+export const REDACTED = '[redacted]'
+
+/**
+ * An OAuth 2.0 token and what is needed to renew it: the official SDKs' `OAuthToken`, with
+ * plain typed properties. Secrets never show in `JSON.stringify`, `String` or `util.inspect`.
+ *
+ * @example
+ * const token = new OAuthToken({
+ *   clientId: '1000.XXXX', clientSecret: 'secret', grantToken: '1000.code',
+ *   redirectUrl: 'https://example.com/callback', userSignature: new UserSignature('ada@example.com'),
+ * })
+ */
+export class OAuthToken {
+  id: string | undefined
+  userSignature: UserSignature | undefined
+  clientId: string | undefined
+  clientSecret: string | undefined
+  grantToken: string | undefined
+  refreshToken: string | undefined
+  accessToken: string | undefined
+  redirectUrl: string | undefined
+  apiDomain: string | undefined
+  /** Absolute expiry of the access token in epoch milliseconds (the `expiry_time` column). */
+  expiryTime: number | undefined
+
+  constructor(init: OAuthTokenInit = {}) {
+    if (typeof init !== 'object' || init === null) {
+      throw new InvalidArgumentError('init', 'OAuthToken expects an object of token details')
+    }
+    for (const key of Object.keys(init)) {
+      if (!ALL_FIELDS.has(key)) {
+        throw new InvalidArgumentError(key, `OAuthToken has no option '${key}'${suggest(key)}`)
+      }
+    }
+    this.id = stringField(init, 'id')
+    this.userSignature = userField(init.userSignature)
+    this.clientId = stringField(init, 'clientId')
+    this.clientSecret = stringField(init, 'clientSecret')
+    this.grantToken = stringField(init, 'grantToken')
+    this.refreshToken = stringField(init, 'refreshToken')
+    this.accessToken = stringField(init, 'accessToken')
+    this.redirectUrl = stringField(init, 'redirectUrl')
+    this.apiDomain = stringField(init, 'apiDomain')
+    this.expiryTime = expiryField(init.expiryTime)
+  }
+
+  /** A copy of this token; the user signature is copied too. */
+  clone(): OAuthToken {
+    return new OAuthToken({
+      ...this.fields(),
+      userSignature: this.userSignature && new UserSignature(this.userSignature.name),
+    })
+  }
+
+  /** The token's fields as a plain object, secrets included. Use with care. */
+  fields(): OAuthTokenInit {
+    return {
+      id: this.id,
+      userSignature: this.userSignature,
+      clientId: this.clientId,
+      clientSecret: this.clientSecret,
+      grantToken: this.grantToken,
+      refreshToken: this.refreshToken,
+      accessToken: this.accessToken,
+      redirectUrl: this.redirectUrl,
+      apiDomain: this.apiDomain,
+      expiryTime: this.expiryTime,
+    }
+  }
+
+  /** The redacted form: what `JSON.stringify` shows. */
+  toJSON(): Record<string, string | number | undefined> {
+    return {
+      id: this.id,
+      userName: this.userSignature?.name,
+      clientId: this.clientId,
+      clientSecret: redact(this.clientSecret),
+      grantToken: redact(this.grantToken),
+      refreshToken: redact(this.refreshToken),
+      accessToken: redact(this.accessToken),
+      redirectUrl: this.redirectUrl,
+      apiDomain: this.apiDomain,
+      expiryTime: this.expiryTime,
+    }
+  }
+
+  toString(): string {
+    const who = this.userSignature ? ` user=${this.userSignature.name}` : ''
+    return `OAuthToken(id=${this.id ?? '-'}${who})`
+  }
+
+  [inspect.custom](depth: number, options: object): string {
+    const shown = Object.fromEntries(
+      Object.entries(this.toJSON()).filter(([, value]) => value !== undefined),
+    )
+    return `OAuthToken ${inspect(shown, { ...options, depth })}`
+  }
+}
+
+function redact(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : REDACTED
+}
+
+function stringField(init: OAuthTokenInit, key: (typeof STRING_FIELDS)[number]): string | undefined {
+  const value: unknown = init[key]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') {
+    throw new InvalidArgumentError(key, `OAuthToken ${key} must be a string, got ${typeName(value)}`)
+  }
+  return value
+}
+
+function userField(value: unknown): UserSignature | undefined {
+  if (value === undefined || value === null) return undefined
+  if (!(value instanceof UserSignature)) {
+    throw new InvalidArgumentError(
+      'userSignature',
+      `OAuthToken userSignature must be a UserSignature, got ${typeName(value)}` +
+        (typeof value === 'string' ? ' (use new UserSignature(name))' : ''),
+    )
+  }
+  return value
+}
+
+function expiryField(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(
+      'expiryTime',
+      `OAuthToken expiryTime must be a finite number of epoch milliseconds, got ${typeName(value)}`,
+    )
+  }
+  return value
+}
+
+/** Names a value's type for an error message without showing the value. */
+export function typeName(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
+  if (typeof value === 'object') return value.constructor?.name ?? 'an object'
+  return typeof value
+}
+
+function suggest(key: string): string {
+  const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+  const found = [...ALL_FIELDS].find((field) => field.toLowerCase() === camel.toLowerCase())
+  return found ? ` (did you mean '${found}'?)` : ''
+}
+
+/**
+ * Checks that a value is a usable {@link OAuthToken}, whatever was assigned to its properties
+ * since it was made. Stores call this before writing.
+ */
+export function assertToken(token: unknown, argument = 'token'): asserts token is OAuthToken {
+  if (!(token instanceof OAuthToken)) {
+    throw new InvalidArgumentError(argument, `${argument} must be an OAuthToken, got ${typeName(token)}`)
+  }
+  for (const key of STRING_FIELDS) {
+    const value: unknown = token[key]
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      throw new InvalidArgumentError(
+        `${argument}.${key}`,
+        `${argument}.${key} must be a string, got ${typeName(value)}`,
+      )
+    }
+  }
+  userField(token.userSignature)
+  if (!(token.userSignature === undefined || typeof token.userSignature.name === 'string')) {
+    throw new InvalidArgumentError(`${argument}.userSignature.name`, 'user name must be a string')
+  }
+  expiryField(token.expiryTime)
+}
+
+/**
+ * Whether the access token is missing or expires within `skewMs` of `now`: the one expiry
+ * rule, used by the session and the CLI alike.
+ */
+export function needsRefresh(token: OAuthToken, now: number, skewMs: number): boolean {
+  if (!token.accessToken) return true
+  if (token.expiryTime === undefined) return true
+  return token.expiryTime - skewMs <= now
+}
