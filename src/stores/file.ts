@@ -385,8 +385,9 @@ export class FileStore implements TokenStore {
       for (const pending of batch) pending.reject(error)
       return
     }
-    const done: { pending: Pending; apply?: () => void }[] = []
-    const failed = new Set<Pending>()
+    // Outcomes are settled once the lock is released, so that a caller who has its answer
+    // never finds the file still locked by its own write.
+    const outcomes = new Map<Pending, { error: unknown } | { apply?: () => void }>()
     try {
       const snapshot = this.#current(operation)
       let changed = snapshot.upgrade
@@ -394,24 +395,33 @@ export class FileStore implements TokenStore {
         try {
           const result = this.#apply(snapshot, pending.op)
           changed ||= result.changed
-          done.push({ pending, ...(result.apply ? { apply: result.apply } : {}) })
+          outcomes.set(pending, result.apply ? { apply: result.apply } : {})
         } catch (err) {
-          failed.add(pending)
-          pending.reject(err)
+          outcomes.set(pending, { error: err })
         }
       }
       if (changed) await this.#write(snapshot, operation)
-      for (const entry of done) {
-        entry.apply?.()
-        entry.pending.resolve()
-      }
     } catch (err) {
       // The file was not replaced: forget what was applied in memory, read it again next time.
       this.#snapshot = undefined
-      const error = err instanceof TokenStoreError ? err : fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
-      for (const pending of batch) if (!failed.has(pending)) pending.reject(error)
-    } finally {
-      await release().catch(() => undefined)
+      const error =
+        err instanceof TokenStoreError
+          ? err
+          : fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
+      for (const pending of batch) {
+        const outcome = outcomes.get(pending)
+        if (!outcome || !('error' in outcome)) outcomes.set(pending, { error })
+      }
+    }
+    await release().catch(() => undefined)
+    for (const pending of batch) {
+      const outcome = outcomes.get(pending)!
+      if ('error' in outcome) {
+        pending.reject(outcome.error)
+      } else {
+        outcome.apply?.()
+        pending.resolve()
+      }
     }
   }
 

@@ -211,8 +211,15 @@ function prepareSchema(db: Database, table: string, memory: boolean): void {
   // Reading first: this is where a file that is not a database says so, before any write.
   const exists = db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get('table', table)
   if (!memory) {
-    const mode = db.pragma('journal_mode', { simple: true })
-    if (mode !== 'wal') db.pragma('journal_mode = WAL')
+    try {
+      const mode = db.pragma('journal_mode', { simple: true })
+      if (mode !== 'wal') db.pragma('journal_mode = WAL')
+    } catch (err) {
+      // A read-only database (file mode, read-only medium) is served as it is; writes then
+      // fail with a clear error, and nothing is changed.
+      if (exists && (err as { code?: unknown }).code === 'SQLITE_READONLY') return
+      throw err
+    }
     db.pragma('synchronous = FULL')
   }
   if (!exists) db.exec(createTableSql('sqlite', table))
