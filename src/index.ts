@@ -7,5 +7,10 @@ export { ListStore } from './stores/list.js'
 export type { TokenRecord } from './stores/list.js'
 export { FileStore } from './stores/file.js'
 export type { FileStoreOptions, FileStoreProblem } from './stores/file.js'
-export { SDKException, MandatoryValueError, InvalidArgumentError, TokenStoreError } from './errors.js'
+export {
+  SDKException,
+  MandatoryValueError,
+  InvalidArgumentError,
+  TokenStoreError,
+} from './errors.js'
 export type { StoreOperation } from './errors.js'

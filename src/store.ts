@@ -71,7 +71,11 @@ function present(value: string | undefined): value is string {
 export function lookupOf(token: OAuthToken): Lookup | undefined {
   const name = token.userSignature?.name
   if (present(name)) return { column: 'user_name', value: name }
-  if (present(token.accessToken) && token.clientId === undefined && token.clientSecret === undefined) {
+  if (
+    present(token.accessToken) &&
+    token.clientId === undefined &&
+    token.clientSecret === undefined
+  ) {
     return { column: 'access_token', value: token.accessToken }
   }
   if (present(token.grantToken)) return { column: 'grant_token', value: token.grantToken }

@@ -163,11 +163,17 @@ function redact(value: string | undefined): string | undefined {
   return value === undefined ? undefined : REDACTED
 }
 
-function stringField(init: OAuthTokenInit, key: (typeof STRING_FIELDS)[number]): string | undefined {
+function stringField(
+  init: OAuthTokenInit,
+  key: (typeof STRING_FIELDS)[number],
+): string | undefined {
   const value: unknown = init[key]
   if (value === undefined || value === null) return undefined
   if (typeof value !== 'string') {
-    throw new InvalidArgumentError(key, `OAuthToken ${key} must be a string, got ${typeName(value)}`)
+    throw new InvalidArgumentError(
+      key,
+      `OAuthToken ${key} must be a string, got ${typeName(value)}`,
+    )
   }
   return value
 }
@@ -216,7 +222,10 @@ function suggest(key: string): string {
  */
 export function assertToken(token: unknown, argument = 'token'): asserts token is OAuthToken {
   if (!(token instanceof OAuthToken)) {
-    throw new InvalidArgumentError(argument, `${argument} must be an OAuthToken, got ${typeName(token)}`)
+    throw new InvalidArgumentError(
+      argument,
+      `${argument} must be an OAuthToken, got ${typeName(token)}`,
+    )
   }
   for (const key of STRING_FIELDS) {
     const value: unknown = token[key]

@@ -114,7 +114,8 @@ export class FileLock {
     } catch {
       // Not ours or damaged: only its age can free it.
     }
-    const label = holder.pid === undefined ? 'an unknown process' : `pid ${holder.pid} on ${holder.host}`
+    const label =
+      holder.pid === undefined ? 'an unknown process' : `pid ${holder.pid} on ${holder.host}`
     const dead = holder.host === HOST && typeof holder.pid === 'number' && !isAlive(holder.pid)
     const old = Date.now() - mtimeMs > this.#options.staleMs
     return { stale: dead || old, content, holder: label }

@@ -1,7 +1,20 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fsyncSync, openSync, promises as fsp, readFileSync, statSync } from 'node:fs'
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  openSync,
+  promises as fsp,
+  readFileSync,
+  statSync,
+} from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { InvalidArgumentError, TokenStoreError, describeCause, type StoreOperation } from '../errors.js'
+import {
+  InvalidArgumentError,
+  TokenStoreError,
+  describeCause,
+  type StoreOperation,
+} from '../errors.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -160,48 +173,42 @@ export class FileStore implements TokenStore {
     }))
   }
 
-  findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    return this.#read('findToken', (snapshot) => {
-      assertLookupToken(token)
-      const lookup = lookupOf(token)
-      if (!lookup) return null
-      const row = snapshot.table.find(lookup)
-      if (row) return tokenFromRow(row)
-      this.#throwIfBad(snapshot, 'findToken', (bad) => naiveMatches(bad, snapshot.layout, lookup))
-      return null
-    })
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const snapshot = this.#current('findToken')
+    const lookup = lookupOf(token)
+    if (!lookup) return null
+    const row = snapshot.table.find(lookup)
+    if (row) return tokenFromRow(row)
+    this.#throwIfBad(snapshot, 'findToken', (bad) => naiveMatches(bad, snapshot.layout, lookup))
+    return null
   }
 
-  findTokenById(id: string): Promise<OAuthToken | null> {
-    return this.#read('findTokenById', (snapshot) => {
-      assertId(id)
-      const row = snapshot.table.get(id)
-      if (row) return tokenFromRow(row)
-      this.#throwIfBad(snapshot, 'findTokenById', (bad) => naiveValue(bad, snapshot.layout, 'id') === id)
-      return null
-    })
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const snapshot = this.#current('findTokenById')
+    const row = snapshot.table.get(id)
+    if (row) return tokenFromRow(row)
+    this.#throwIfBad(
+      snapshot,
+      'findTokenById',
+      (bad) => naiveValue(bad, snapshot.layout, 'id') === id,
+    )
+    return null
   }
 
-  getTokens(): Promise<OAuthToken[]> {
-    return this.#read('getTokens', (snapshot) => Array.from(snapshot.table.rows(), tokenFromRow))
+  async getTokens(): Promise<OAuthToken[]> {
+    return Array.from(this.#current('getTokens').table.rows(), tokenFromRow)
   }
 
-  saveToken(token: OAuthToken): Promise<void> {
-    try {
-      assertToken(token)
-    } catch (err) {
-      return Promise.reject(err as Error)
-    }
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
     // The token is copied now: what is written is what it held when saveToken was called.
     return this.#enqueue({ kind: 'save', token: token.clone(), target: token })
   }
 
-  deleteToken(id: string): Promise<void> {
-    try {
-      assertId(id)
-    } catch (err) {
-      return Promise.reject(err as Error)
-    }
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
     return this.#enqueue({ kind: 'delete', id })
   }
 
@@ -213,14 +220,6 @@ export class FileStore implements TokenStore {
   async close(): Promise<void> {
     while (this.#flushing || this.#queue.length > 0) {
       await new Promise((done) => setImmediate(done))
-    }
-  }
-
-  #read<T>(operation: StoreOperation, body: (snapshot: Snapshot) => T): Promise<T> {
-    try {
-      return Promise.resolve(body(this.#current(operation)))
-    } catch (err) {
-      return Promise.reject(err as Error)
     }
   }
 
@@ -265,7 +264,10 @@ export class FileStore implements TokenStore {
     try {
       text = readFileSync(this.#absolute, 'utf8')
     } catch (err) {
-      const what = (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory, not a token file' : `cannot be read: ${describeCause(err)}`
+      const what =
+        (err as NodeJS.ErrnoException).code === 'EISDIR'
+          ? 'is a directory, not a token file'
+          : `cannot be read: ${describeCause(err)}`
       throw fail(operation, `${this.path} ${what}`, err)
     }
     const records = parseRecords(text)
@@ -279,7 +281,12 @@ export class FileStore implements TokenStore {
     const width = parsed.width
     for (const record of records) {
       const problem = (reason: string): void => {
-        snapshot.bad.push({ line: record.line, reason, raw: record.raw, naive: record.raw.split(',') })
+        snapshot.bad.push({
+          line: record.line,
+          reason,
+          raw: record.raw,
+          naive: record.raw.split(','),
+        })
       }
       if (!('fields' in record)) {
         problem(record.error)
@@ -290,7 +297,10 @@ export class FileStore implements TokenStore {
         problem(`expected ${width} values, found ${fields.length}`)
         continue
       }
-      const row = Object.fromEntries(COLUMNS.map((column) => [column, null])) as Record<Column, string | null>
+      const row = Object.fromEntries(COLUMNS.map((column) => [column, null])) as Record<
+        Column,
+        string | null
+      >
       parsed.layout.columns.forEach((column, i) => {
         const value = fields[i]
         row[column] = value === undefined || value.length === 0 ? null : value

@@ -12,7 +12,6 @@ import {
   type TokenRow,
   type TokenStore,
 } from '../store.js'
-import { run } from './memory.js'
 
 /** One record of a {@link ListStore}: the values in the official column order. */
 export type TokenRecord = (string | null)[]
@@ -50,59 +49,47 @@ export class ListStore implements TokenStore {
     return this.#find((row) => rowMatches(row, lookup))
   }
 
-  findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    return run(() => {
-      assertLookupToken(token)
-      const lookup = lookupOf(token)
-      const row = lookup && this.#findByLookup(lookup)
-      return row ? tokenFromRow(row) : null
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const lookup = lookupOf(token)
+    const row = lookup && this.#findByLookup(lookup)
+    return row ? tokenFromRow(row) : null
+  }
+
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const row = this.#find((candidate) => candidate.id === id)
+    return row ? tokenFromRow(row) : null
+  }
+
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
+    const { row, insert } = resolveSave('ListStore', token, {
+      hasId: (id) => this.#find((candidate) => candidate.id === id) !== undefined,
+      findId: (lookup) => this.#findByLookup(lookup)?.id,
     })
+    if (insert) {
+      this.records.push(toRecord(row))
+    } else {
+      const at = this.records.findIndex((record) => record[0] === row.id)
+      this.records[at] = toRecord(row)
+    }
+    token.id = row.id
   }
 
-  findTokenById(id: string): Promise<OAuthToken | null> {
-    return run(() => {
-      assertId(id)
-      const row = this.#find((candidate) => candidate.id === id)
-      return row ? tokenFromRow(row) : null
-    })
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
+    const at = this.records.findIndex((record) => record[0] === id)
+    if (at >= 0) this.records.splice(at, 1)
   }
 
-  saveToken(token: OAuthToken): Promise<void> {
-    return run(() => {
-      assertToken(token)
-      const { row, insert } = resolveSave('ListStore', token, {
-        hasId: (id) => this.#find((candidate) => candidate.id === id) !== undefined,
-        findId: (lookup) => this.#findByLookup(lookup)?.id,
-      })
-      if (insert) {
-        this.records.push(toRecord(row))
-      } else {
-        const at = this.records.findIndex((record) => record[0] === row.id)
-        this.records[at] = toRecord(row)
-      }
-      token.id = row.id
-    })
+  async getTokens(): Promise<OAuthToken[]> {
+    return this.records.map((record) => tokenFromRow(toRow(record)))
   }
 
-  deleteToken(id: string): Promise<void> {
-    return run(() => {
-      assertId(id)
-      const at = this.records.findIndex((record) => record[0] === id)
-      if (at >= 0) this.records.splice(at, 1)
-    })
+  async deleteTokens(): Promise<void> {
+    this.records.length = 0
   }
 
-  getTokens(): Promise<OAuthToken[]> {
-    return run(() => this.records.map((record) => tokenFromRow(toRow(record))))
-  }
-
-  deleteTokens(): Promise<void> {
-    return run(() => {
-      this.records.length = 0
-    })
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve()
-  }
+  async close(): Promise<void> {}
 }

@@ -20,57 +20,38 @@ import { RowTable } from './table.js'
 export class MemoryStore implements TokenStore {
   readonly #table = new RowTable()
 
-  findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    return run(() => {
-      assertLookupToken(token)
-      const lookup = lookupOf(token)
-      const row = lookup && this.#table.find(lookup)
-      return row ? tokenFromRow(row) : null
-    })
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const lookup = lookupOf(token)
+    const row = lookup && this.#table.find(lookup)
+    return row ? tokenFromRow(row) : null
   }
 
-  findTokenById(id: string): Promise<OAuthToken | null> {
-    return run(() => {
-      assertId(id)
-      const row = this.#table.get(id)
-      return row ? tokenFromRow(row) : null
-    })
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const row = this.#table.get(id)
+    return row ? tokenFromRow(row) : null
   }
 
-  saveToken(token: OAuthToken): Promise<void> {
-    return run(() => {
-      assertToken(token)
-      const { row } = resolveSave('MemoryStore', token, this.#table)
-      this.#table.put(row)
-      token.id = row.id
-    })
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
+    const { row } = resolveSave('MemoryStore', token, this.#table)
+    this.#table.put(row)
+    token.id = row.id
   }
 
-  deleteToken(id: string): Promise<void> {
-    return run(() => {
-      assertId(id)
-      this.#table.delete(id)
-    })
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
+    this.#table.delete(id)
   }
 
-  getTokens(): Promise<OAuthToken[]> {
-    return run(() => Array.from(this.#table.rows(), tokenFromRow))
+  async getTokens(): Promise<OAuthToken[]> {
+    return Array.from(this.#table.rows(), tokenFromRow)
   }
 
-  deleteTokens(): Promise<void> {
-    return run(() => this.#table.clear())
+  async deleteTokens(): Promise<void> {
+    this.#table.clear()
   }
 
-  close(): Promise<void> {
-    return Promise.resolve()
-  }
-}
-
-/** Runs a synchronous store operation as a promise, so that a throw becomes a rejection. */
-export function run<T>(operation: () => T): Promise<T> {
-  try {
-    return Promise.resolve(operation())
-  } catch (err) {
-    return Promise.reject(err as Error)
-  }
+  async close(): Promise<void> {}
 }

@@ -1,7 +1,12 @@
 import { createRequire } from 'node:module'
 import { statSync } from 'node:fs'
 import type BetterSqlite3 from 'better-sqlite3'
-import { InvalidArgumentError, TokenStoreError, describeCause, type StoreOperation } from '../errors.js'
+import {
+  InvalidArgumentError,
+  TokenStoreError,
+  describeCause,
+  type StoreOperation,
+} from '../errors.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -88,7 +93,10 @@ export class SQLiteStore implements TokenStore {
       throw new InvalidArgumentError('path', 'SQLiteStore path must be a non-empty string')
     }
     if (!(typeof busyTimeoutMs === 'number' && busyTimeoutMs >= 0)) {
-      throw new InvalidArgumentError('busyTimeoutMs', 'SQLiteStore busyTimeoutMs must be a number >= 0')
+      throw new InvalidArgumentError(
+        'busyTimeoutMs',
+        'SQLiteStore busyTimeoutMs must be a number >= 0',
+      )
     }
     quoteIdentifier(table, 'table')
     this.path = path
@@ -96,65 +104,63 @@ export class SQLiteStore implements TokenStore {
     this.#busyTimeoutMs = busyTimeoutMs
   }
 
-  /** The open database; opened, and the table made ready, on first use. */
-  get database(): Database {
+  /**
+   * The better-sqlite3 connection, opened (and the table made ready) on first use. Typed as
+   * `unknown` so that the declarations need no driver types: cast it to `Database.Database`.
+   */
+  get database(): unknown {
     return this.#open('open').db
   }
 
-  findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    return this.#run('findToken', (s) => {
-      assertLookupToken(token)
-      const lookup = lookupOf(token)
-      const row = lookup && s.byColumn[lookup.column].get(lookup.value)
-      return row ? tokenFromRow(row) : null
-    })
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const lookup = lookupOf(token)
+    const row = this.#use('findToken', (s) => lookup && s.byColumn[lookup.column].get(lookup.value))
+    return row ? tokenFromRow(row) : null
   }
 
-  findTokenById(id: string): Promise<OAuthToken | null> {
-    return this.#run('findTokenById', (s) => {
-      assertId(id)
-      const row = s.byId.get(id)
-      return row ? tokenFromRow(row) : null
-    })
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const row = this.#use('findTokenById', (s) => s.byId.get(id))
+    return row ? tokenFromRow(row) : null
   }
 
-  saveToken(token: OAuthToken): Promise<void> {
-    return this.#run('saveToken', (s) => {
-      assertToken(token)
-      token.id = s.save(token).id
-    })
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
+    token.id = this.#use('saveToken', (s) => s.save(token).id)
   }
 
-  deleteToken(id: string): Promise<void> {
-    return this.#run('deleteToken', (s) => {
-      assertId(id)
-      s.delete.run(id)
-    })
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
+    this.#use('deleteToken', (s) => s.delete.run(id))
   }
 
-  getTokens(): Promise<OAuthToken[]> {
-    return this.#run('getTokens', (s) => s.all.all().map(tokenFromRow))
+  async getTokens(): Promise<OAuthToken[]> {
+    return this.#use('getTokens', (s) => s.all.all()).map(tokenFromRow)
   }
 
-  deleteTokens(): Promise<void> {
-    return this.#run('deleteTokens', (s) => void s.clear.run())
+  async deleteTokens(): Promise<void> {
+    this.#use('deleteTokens', (s) => s.clear.run())
   }
 
   /** Closes the database; a later call opens it again. */
-  close(): Promise<void> {
-    return this.#run('close', () => {
-      this.#db?.close()
-      this.#db = undefined
-      this.#statements = undefined
-    }, false)
+  async close(): Promise<void> {
+    const db = this.#db
+    this.#db = undefined
+    this.#statements = undefined
+    try {
+      db?.close()
+    } catch (err) {
+      throw this.#wrap('close', err)
+    }
   }
 
-  #run<T>(operation: StoreOperation, body: (s: Statements) => T, open = true): Promise<T> {
+  /** Runs a statement on the open database; a driver error becomes a TokenStoreError. */
+  #use<T>(operation: StoreOperation, body: (s: Statements) => T): T {
     try {
-      const statements = open ? this.#open(operation).statements : (undefined as unknown as Statements)
-      return Promise.resolve(body(statements))
+      return body(this.#open(operation).statements)
     } catch (err) {
-      return Promise.reject(this.#wrap(operation, err))
+      throw this.#wrap(operation, err)
     }
   }
 
@@ -209,7 +215,9 @@ function explain(err: unknown): string {
 function prepareSchema(db: Database, table: string, memory: boolean): void {
   const name = quoteIdentifier(table)
   // Reading first: this is where a file that is not a database says so, before any write.
-  const exists = db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').get('table', table)
+  const exists = db
+    .prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?')
+    .get('table', table)
   if (!memory) {
     try {
       const mode = db.pragma('journal_mode', { simple: true })
@@ -224,13 +232,20 @@ function prepareSchema(db: Database, table: string, memory: boolean): void {
   }
   if (!exists) db.exec(createTableSql('sqlite', table))
   const present = new Set(
-    (db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).map((c) => c.name.toLowerCase()),
+    (db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).map((c) =>
+      c.name.toLowerCase(),
+    ),
   )
   const missing = COLUMNS.filter((column) => !present.has(column))
   if (missing.some((column) => column !== 'api_domain')) {
-    throw new TokenStoreError(STORE, 'open', `table ${table} lacks the columns ${missing.join(', ')}`)
+    throw new TokenStoreError(
+      STORE,
+      'open',
+      `table ${table} lacks the columns ${missing.join(', ')}`,
+    )
   }
-  if (missing.includes('api_domain')) db.exec(`ALTER TABLE ${name} ADD COLUMN api_domain varchar(255)`)
+  if (missing.includes('api_domain'))
+    db.exec(`ALTER TABLE ${name} ADD COLUMN api_domain varchar(255)`)
   for (const index of lookupIndexes(table)) {
     try {
       db.exec(index.sql)
@@ -259,11 +274,14 @@ function prepareStatements(db: Database, table: string): Statements {
     `INSERT INTO ${name} (${columns}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`,
   )
   const update = db.prepare(
-    `UPDATE ${name} SET ${COLUMNS.slice(1).map((c) => `${c} = @${c}`).join(', ')} WHERE id = @id`,
+    `UPDATE ${name} SET ${COLUMNS.slice(1)
+      .map((c) => `${c} = @${c}`)
+      .join(', ')} WHERE id = @id`,
   )
   const lookups = {
     hasId: (id: string) => byId.get(id) !== undefined,
-    findId: (lookup: { column: LookupColumn; value: string }) => byColumn[lookup.column].get(lookup.value)?.id,
+    findId: (lookup: { column: LookupColumn; value: string }) =>
+      byColumn[lookup.column].get(lookup.value)?.id,
   }
   const save = db.transaction((token: OAuthToken): StoredRow => {
     const { row, insert: isNew } = resolveSave(STORE, token, lookups)

@@ -8,25 +8,25 @@ export type RawRow = Record<string, string | null | undefined>
 /** How {@link tokenStoreConformance} gets stores to test. */
 export interface ConformanceOptions {
   /** A fresh, empty store; called once per test. */
-  create(): TokenStore | Promise<TokenStore>
+  readonly create: () => TokenStore | Promise<TokenStore>
   /**
    * For persistent stores: a new store on the same data as `store`, which has been closed.
    * Without it, the reopening test is left out.
    */
-  reopen?(store: TokenStore): TokenStore | Promise<TokenStore>
+  readonly reopen?: (store: TokenStore) => TokenStore | Promise<TokenStore>
   /**
    * Reads every row as the backend holds it, bypassing the store (a second connection, the
    * file parsed by another parser). With it, the suite checks what was really written.
    */
-  readRaw?(store: TokenStore): Promise<RawRow[]>
+  readonly readRaw?: (store: TokenStore) => Promise<RawRow[]>
   /** A store whose backend fails (unreachable, a directory for a file...). */
-  createBroken?(): TokenStore | Promise<TokenStore>
+  readonly createBroken?: () => TokenStore | Promise<TokenStore>
 }
 
 /** One test of the suite: give `name` and `run` to any test runner. */
 export interface ConformanceTest {
   readonly name: string
-  run(): Promise<void>
+  readonly run: () => Promise<void>
 }
 
 /** Values that break naive stores: delimiters, quotes, line breaks, SQL, unicode, 4 KB. */
@@ -149,7 +149,11 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     const row = await rawRowOf(store, token.id!)
     if (!row) return
     for (const column of COLUMNS) {
-      assert.equal(row[column] ?? null, rawValue(token, column), `${what}: stored ${column} differs`)
+      assert.equal(
+        row[column] ?? null,
+        rawValue(token, column),
+        `${what}: stored ${column} differs`,
+      )
     }
   }
 
@@ -194,11 +198,23 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
   test('findToken matches the access token only when there is no client id or secret', async (store) => {
     const ada = sample('ada@example.com')
     await store.saveToken(ada)
-    assertSame(await store.findToken(new OAuthToken({ accessToken: ada.accessToken })), ada, 'by access token')
+    assertSame(
+      await store.findToken(new OAuthToken({ accessToken: ada.accessToken })),
+      ada,
+      'by access token',
+    )
     const withClient = new OAuthToken({ accessToken: ada.accessToken, clientId: ada.clientId })
-    assert.equal(await store.findToken(withClient), null, 'with a client id the access token is not a key')
+    assert.equal(
+      await store.findToken(withClient),
+      null,
+      'with a client id the access token is not a key',
+    )
     const withSecret = new OAuthToken({ accessToken: ada.accessToken, clientSecret: 'x' })
-    assert.equal(await store.findToken(withSecret), null, 'with a client secret the access token is not a key')
+    assert.equal(
+      await store.findToken(withSecret),
+      null,
+      'with a client secret the access token is not a key',
+    )
   })
 
   test('findToken matches the grant token, then the refresh token', async (store) => {
@@ -207,12 +223,28 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     await store.saveToken(ada)
     await store.saveToken(bob)
     const client = { clientId: 'c', clientSecret: 's' }
-    const byGrant = new OAuthToken({ ...client, grantToken: ada.grantToken, refreshToken: bob.refreshToken })
-    assertSame(await store.findToken(byGrant), ada, 'the grant token comes before the refresh token')
+    const byGrant = new OAuthToken({
+      ...client,
+      grantToken: ada.grantToken,
+      refreshToken: bob.refreshToken,
+    })
+    assertSame(
+      await store.findToken(byGrant),
+      ada,
+      'the grant token comes before the refresh token',
+    )
     const byRefresh = new OAuthToken({ ...client, refreshToken: bob.refreshToken })
     assertSame(await store.findToken(byRefresh), bob, 'by refresh token')
-    const unknownGrant = new OAuthToken({ ...client, grantToken: 'unknown', refreshToken: bob.refreshToken })
-    assert.equal(await store.findToken(unknownGrant), null, 'an unknown grant token must not fall back')
+    const unknownGrant = new OAuthToken({
+      ...client,
+      grantToken: 'unknown',
+      refreshToken: bob.refreshToken,
+    })
+    assert.equal(
+      await store.findToken(unknownGrant),
+      null,
+      'an unknown grant token must not fall back',
+    )
     assert.equal(await store.findToken(new OAuthToken(client)), null, 'no lookup value gives null')
   })
 
@@ -258,7 +290,11 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
 
     const anonymous = sample('x', { userSignature: undefined })
     await store.saveToken(anonymous)
-    const rotated = new OAuthToken({ ...anonymous.fields(), id: undefined, accessToken: 'new access' })
+    const rotated = new OAuthToken({
+      ...anonymous.fields(),
+      id: undefined,
+      accessToken: 'new access',
+    })
     await store.saveToken(rotated)
     assert.equal(rotated.id, anonymous.id, 'updated by grant token')
     assert.equal((await store.getTokens()).length, 2)
@@ -288,12 +324,21 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     for (const token of users) await store.saveToken(token)
     assert.equal(new Set(users.map((t) => t.id)).size, 50)
     for (const token of users) {
-      assertSame(await store.findToken(new OAuthToken({ userSignature: token.userSignature })), token, 'by name')
+      assertSame(
+        await store.findToken(new OAuthToken({ userSignature: token.userSignature })),
+        token,
+        'by name',
+      )
       assertSame(await store.findTokenById(token.id!), token, 'by id')
     }
     const all = await store.getTokens()
     assert.equal(all.length, 50)
-    for (const token of all) assertSame(token, users.find((u) => u.id === token.id)!, 'getTokens')
+    for (const token of all)
+      assertSame(
+        token,
+        users.find((u) => u.id === token.id)!,
+        'getTokens',
+      )
   })
 
   test('deleteToken removes only that row, and an unknown id is not an error', async (store) => {
@@ -320,7 +365,11 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     if (rows) assert.equal(rows.length, 0)
     const again = sample('ada@example.com')
     await store.saveToken(again)
-    assertSame(await store.findToken(new OAuthToken({ userSignature: again.userSignature })), again, 'usable after')
+    assertSame(
+      await store.findToken(new OAuthToken({ userSignature: again.userSignature })),
+      again,
+      'usable after',
+    )
   })
 
   test('hostile values round-trip exactly and leave other rows alone', async (store) => {
@@ -343,12 +392,28 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     assert.equal((await store.getTokens()).length, saved.length)
     for (const token of saved) {
       const what = `value ${JSON.stringify(token.clientId!.slice(0, 30))}`
-      assertSame(await store.findToken(new OAuthToken({ userSignature: token.userSignature })), token, `${what} by name`)
+      assertSame(
+        await store.findToken(new OAuthToken({ userSignature: token.userSignature })),
+        token,
+        `${what} by name`,
+      )
       assertSame(await store.findTokenById(token.id!), token, `${what} by id`)
-      assertSame(await store.findToken(new OAuthToken({ accessToken: token.accessToken })), token, `${what} by access token`)
+      assertSame(
+        await store.findToken(new OAuthToken({ accessToken: token.accessToken })),
+        token,
+        `${what} by access token`,
+      )
       const client = { clientId: token.clientId, clientSecret: token.clientSecret }
-      assertSame(await store.findToken(new OAuthToken({ ...client, grantToken: token.grantToken })), token, `${what} by grant`)
-      assertSame(await store.findToken(new OAuthToken({ ...client, refreshToken: token.refreshToken })), token, `${what} by refresh`)
+      assertSame(
+        await store.findToken(new OAuthToken({ ...client, grantToken: token.grantToken })),
+        token,
+        `${what} by grant`,
+      )
+      assertSame(
+        await store.findToken(new OAuthToken({ ...client, refreshToken: token.refreshToken })),
+        token,
+        `${what} by refresh`,
+      )
       await checkRaw(store, token, what)
     }
   })
@@ -356,11 +421,19 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
   test('expiry times and absent values round-trip exactly', async (store) => {
     const times = [0, 1, 1_732_000_000_123, Date.UTC(2100, 0, 1), 8_640_000_000_000_000]
     for (const [i, expiryTime] of times.entries()) {
-      const token = new OAuthToken({ userSignature: new UserSignature(`t${i}`), accessToken: `a${i}`, expiryTime })
+      const token = new OAuthToken({
+        userSignature: new UserSignature(`t${i}`),
+        accessToken: `a${i}`,
+        expiryTime,
+      })
       await store.saveToken(token)
       assertSame(await store.findTokenById(token.id!), token, `expiry ${expiryTime}`)
     }
-    const bare = new OAuthToken({ refreshToken: 'only a refresh token', clientId: 'c', clientSecret: 's' })
+    const bare = new OAuthToken({
+      refreshToken: 'only a refresh token',
+      clientId: 'c',
+      clientSecret: 's',
+    })
     await store.saveToken(bare)
     assertSame(await store.findTokenById(bare.id!), bare, 'absent values stay absent')
   })
@@ -403,7 +476,12 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
       run: async () => {
         const store = await createBroken()
         const token = sample('ada@example.com')
-        const secrets = [token.clientSecret!, token.refreshToken!, token.accessToken!, token.grantToken!]
+        const secrets = [
+          token.clientSecret!,
+          token.refreshToken!,
+          token.accessToken!,
+          token.grantToken!,
+        ]
         const calls: [string, () => Promise<unknown>][] = [
           ['saveToken', () => store.saveToken(token)],
           ['findToken', () => store.findToken(token)],
@@ -415,12 +493,22 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
         try {
           for (const [operation, call] of calls) {
             await assert.rejects(call(), (err: unknown) => {
-              const e = err as { code?: unknown; store?: unknown; operation?: unknown; message: string; cause?: unknown }
+              const e = err as {
+                code?: unknown
+                store?: unknown
+                operation?: unknown
+                message: string
+                cause?: unknown
+              }
               assert.equal(e.code, 'TOKEN_STORE', `${operation}: code`)
               assert.equal(typeof e.store, 'string', `${operation}: the error names the store`)
-              assert.ok(e.message.includes(operation) || e.operation === operation, `${operation}: the error names the operation`)
+              assert.ok(
+                e.message.includes(operation) || e.operation === operation,
+                `${operation}: the error names the operation`,
+              )
               const text = `${e.message} ${String(e.cause)}`
-              for (const secret of secrets) assert.ok(!text.includes(secret), `${operation}: the error shows a secret`)
+              for (const secret of secrets)
+                assert.ok(!text.includes(secret), `${operation}: the error shows a secret`)
               return true
             })
           }
@@ -437,7 +525,11 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
       name: 'reopening keeps every token',
       run: async () => {
         const store = await options.create()
-        const tokens = [sample('ada@example.com'), sample('bob@example.com'), sample(HOSTILE_VALUES[4]!)]
+        const tokens = [
+          sample('ada@example.com'),
+          sample('bob@example.com'),
+          sample(HOSTILE_VALUES[4]!),
+        ]
         for (const token of tokens) await store.saveToken(token)
         await store.deleteToken(tokens[1]!.id!)
         await store.close?.()
@@ -445,8 +537,16 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
         try {
           assert.equal((await again.getTokens()).length, 2)
           assertSame(await again.findTokenById(tokens[0]!.id!), tokens[0]!, 'after reopening')
-          assertSame(await again.findToken(new OAuthToken({ userSignature: tokens[2]!.userSignature })), tokens[2]!, 'after reopening')
-          assert.equal(await again.findTokenById(tokens[1]!.id!), null, 'a deleted token stays deleted')
+          assertSame(
+            await again.findToken(new OAuthToken({ userSignature: tokens[2]!.userSignature })),
+            tokens[2]!,
+            'after reopening',
+          )
+          assert.equal(
+            await again.findTokenById(tokens[1]!.id!),
+            null,
+            'a deleted token stays deleted',
+          )
         } finally {
           await again.close?.()
         }
@@ -462,7 +562,9 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
  * @example
  * await runTokenStoreConformance({ create: () => new MyStore() })
  */
-export async function runTokenStoreConformance(options: ConformanceOptions): Promise<{ passed: number }> {
+export async function runTokenStoreConformance(
+  options: ConformanceOptions,
+): Promise<{ passed: number }> {
   const failures: Error[] = []
   const tests = tokenStoreConformance(options)
   for (const test of tests) {
@@ -473,7 +575,10 @@ export async function runTokenStoreConformance(options: ConformanceOptions): Pro
     }
   }
   if (failures.length > 0) {
-    throw new AggregateError(failures, `${failures.length} of ${tests.length} conformance tests failed`)
+    throw new AggregateError(
+      failures,
+      `${failures.length} of ${tests.length} conformance tests failed`,
+    )
   }
   return { passed: tests.length }
 }

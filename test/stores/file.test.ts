@@ -15,8 +15,14 @@ function readRaw(path: string): RawRow[] {
   } catch {
     return []
   }
-  const rows = parse(text, { columns: true, skip_empty_lines: true, relax_quotes: true }) as Record<string, string>[]
-  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === '' ? null : v])))
+  const rows = parse<Record<string, string>>(text, {
+    columns: true,
+    skip_empty_lines: true,
+    relax_quotes: true,
+  })
+  return rows.map((row) =>
+    Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === '' ? null : v])),
+  )
 }
 
 describe('FileStore conformance', () => {
@@ -34,7 +40,10 @@ describe('FileStore conformance', () => {
   }
 })
 
-function token(user: string, extra: Partial<ConstructorParameters<typeof OAuthToken>[0]> = {}): OAuthToken {
+function token(
+  user: string,
+  extra: Partial<ConstructorParameters<typeof OAuthToken>[0]> = {},
+): OAuthToken {
   return new OAuthToken({
     userSignature: new UserSignature(user),
     clientId: '1000.CLIENT',
@@ -61,7 +70,10 @@ describe('FileStore files', () => {
   it('writes plain values unquoted, so that the official SDKs split them on commas', async () => {
     const path = scratchPath(dir, 'plain.csv')
     const store = new FileStore(path)
-    const ada = token('ada@example.com', { apiDomain: 'https://www.zohoapis.com', redirectUrl: 'https://x.example/cb' })
+    const ada = token('ada@example.com', {
+      apiDomain: 'https://www.zohoapis.com',
+      redirectUrl: 'https://x.example/cb',
+    })
     await store.saveToken(ada)
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n')
     expect(lines).toHaveLength(2)
@@ -89,34 +101,55 @@ describe('FileStore files', () => {
     expect(text).toContain('"o,dd ""user""\nname"')
     expect(text).toContain(',1000.CLIENT,secret,')
     const again = new FileStore(path)
-    const found = await again.findToken(new OAuthToken({ userSignature: new UserSignature('o,dd "user"\nname') }))
+    const found = await again.findToken(
+      new OAuthToken({ userSignature: new UserSignature('o,dd "user"\nname') }),
+    )
     expect(found?.refreshToken).toBe(odd.refreshToken)
   })
 
   it('reads the official TypeScript SDK file (user_mail, LF, no final newline) and keeps its header', async () => {
     const path = scratchPath(dir, 'ts-sdk.txt')
-    writeFileSync(path, readFileSync(new URL('../fixtures/typescript-sdk-tokens.txt', import.meta.url)))
+    writeFileSync(
+      path,
+      readFileSync(new URL('../fixtures/typescript-sdk-tokens.txt', import.meta.url)),
+    )
     const store = new FileStore(path)
     const tokens = await store.getTokens()
     expect(tokens.map((t) => t.userSignature?.name)).toEqual(['ada@example.com', 'bob@example.com'])
-    const ada = await store.findToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com') }))
-    expect(ada).toMatchObject({ id: '1', clientId: '1000.ABCDEFGHIJ', refreshToken: '1000.r1', accessToken: '1000.a1' })
+    const ada = await store.findToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com') }),
+    )
+    expect(ada).toMatchObject({
+      id: '1',
+      clientId: '1000.ABCDEFGHIJ',
+      refreshToken: '1000.r1',
+      accessToken: '1000.a1',
+    })
     expect(ada?.expiryTime).toBe(1732000000000)
     expect(ada?.apiDomain).toBe('https://www.zohoapis.com')
-    const bob = await store.findToken(new OAuthToken({ clientId: 'c', clientSecret: 's', grantToken: '1000.g2' }))
+    const bob = await store.findToken(
+      new OAuthToken({ clientId: 'c', clientSecret: 's', grantToken: '1000.g2' }),
+    )
     expect(bob?.id).toBe('2')
     await store.saveToken(token('carol@example.com'))
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n')
     expect(lines[0]).toBe(
       'id,user_mail,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain',
     )
-    expect(lines[1]).toBe(readFileSync(new URL('../fixtures/typescript-sdk-tokens.txt', import.meta.url), 'utf8').split('\n')[1])
+    expect(lines[1]).toBe(
+      readFileSync(new URL('../fixtures/typescript-sdk-tokens.txt', import.meta.url), 'utf8').split(
+        '\n',
+      )[1],
+    )
     expect(lines).toHaveLength(4)
   })
 
   it('reads the Python SDK files (CRLF, quoted values, 9-column redirect_uri header) and adds api_domain', async () => {
     const path = scratchPath(dir, 'python-sdk.txt')
-    writeFileSync(path, readFileSync(new URL('../fixtures/python-sdk-2.1-tokens.txt', import.meta.url)))
+    writeFileSync(
+      path,
+      readFileSync(new URL('../fixtures/python-sdk-2.1-tokens.txt', import.meta.url)),
+    )
     const store = new FileStore(path)
     const tokens = await store.getTokens()
     expect(tokens).toHaveLength(2)
@@ -191,8 +224,12 @@ describe('FileStore files', () => {
     const path = scratchPath(dir, 'notes.txt')
     writeFileSync(path, 'dear diary,today\nnothing happened\n')
     const store = new FileStore(path)
-    await expect(store.getTokens()).rejects.toThrow(/line 1: 'dear diary' is not a column of a token file/)
-    await expect(store.saveToken(token('ada@example.com'))).rejects.toMatchObject({ code: 'TOKEN_STORE' })
+    await expect(store.getTokens()).rejects.toThrow(
+      /line 1: 'dear diary' is not a column of a token file/,
+    )
+    await expect(store.saveToken(token('ada@example.com'))).rejects.toMatchObject({
+      code: 'TOKEN_STORE',
+    })
     expect(readFileSync(path, 'utf8')).toBe('dear diary,today\nnothing happened\n')
   })
 
@@ -202,7 +239,9 @@ describe('FileStore files', () => {
     await store.saveToken(token('ada@example.com'))
     chmodSync(path, 0o400)
     const before = readFileSync(path, 'utf8')
-    await expect(store.saveToken(token('bob@example.com'))).rejects.toThrow(/is read-only; it was left as it is/)
+    await expect(store.saveToken(token('bob@example.com'))).rejects.toThrow(
+      /is read-only; it was left as it is/,
+    )
     expect(readFileSync(path, 'utf8')).toBe(before)
     expect((await store.getTokens()).map((t) => t.userSignature?.name)).toEqual(['ada@example.com'])
   })
@@ -212,9 +251,15 @@ describe('FileStore files', () => {
     const mine = new FileStore(path)
     const theirs = new FileStore(path)
     await mine.saveToken(token('ada@example.com'))
-    expect(await theirs.findToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com') }))).not.toBeNull()
+    expect(
+      await theirs.findToken(
+        new OAuthToken({ userSignature: new UserSignature('ada@example.com') }),
+      ),
+    ).not.toBeNull()
     await theirs.saveToken(token('ada@example.com', { accessToken: 'rotated' }))
-    const seen = await mine.findToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com') }))
+    const seen = await mine.findToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com') }),
+    )
     expect(seen?.accessToken).toBe('rotated')
   })
 

@@ -46,7 +46,11 @@ describe('SQLiteStore conformance, in memory', () => {
   for (const t of tokenStoreConformance({
     create: () => new SQLiteStore({ path: ':memory:' }),
     readRaw: (store) =>
-      Promise.resolve((store as SQLiteStore).database.prepare('SELECT * FROM oauthtoken').all() as RawRow[]),
+      Promise.resolve(
+        ((store as SQLiteStore).database as Database.Database)
+          .prepare('SELECT * FROM oauthtoken')
+          .all() as RawRow[],
+      ),
   })) {
     it(t.name, t.run)
   }
@@ -58,26 +62,60 @@ describe('SQLiteStore databases', () => {
     const db = new Database(path)
     db.exec(REFERENCE_TABLE)
     // As the reference's save_token writes: numbered ids, expiry as text.
-    db.prepare('insert into oauthtoken (id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values (?,?,?,?,?,?,?,?,?,?)').run(
-      '1', 'ada@example.com', '1000.C', 'sec', '1000.r', '1000.a', '1000.g', '1732000000000', 'https://x/cb', 'https://www.zohoapis.com',
+    db.prepare(
+      'insert into oauthtoken (id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values (?,?,?,?,?,?,?,?,?,?)',
+    ).run(
+      '1',
+      'ada@example.com',
+      '1000.C',
+      'sec',
+      '1000.r',
+      '1000.a',
+      '1000.g',
+      '1732000000000',
+      'https://x/cb',
+      'https://www.zohoapis.com',
     )
-    const before = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'oauthtoken'").get() as { sql: string }
+    const before = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'oauthtoken'").get() as {
+      sql: string
+    }
     db.close()
 
     const store = new SQLiteStore({ path })
-    const ada = await store.findToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com') }))
+    const ada = await store.findToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com') }),
+    )
     expect(ada).toMatchObject({ id: '1', refreshToken: '1000.r', expiryTime: 1732000000000 })
-    const bob = new OAuthToken({ userSignature: new UserSignature('bob@example.com'), accessToken: 'x', expiryTime: 5 })
+    const bob = new OAuthToken({
+      userSignature: new UserSignature('bob@example.com'),
+      accessToken: 'x',
+      expiryTime: 5,
+    })
     await store.saveToken(bob)
     await store.close()
 
     const check = new Database(path, { readonly: true })
-    const after = check.prepare("SELECT sql FROM sqlite_master WHERE name = 'oauthtoken'").get() as { sql: string }
+    const after = check
+      .prepare("SELECT sql FROM sqlite_master WHERE name = 'oauthtoken'")
+      .get() as { sql: string }
     expect(after.sql).toBe(before.sql)
-    const indexes = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'oauthtoken' AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name)
-    expect(indexes.sort()).toEqual(['oauthtoken_access_token_idx', 'oauthtoken_grant_token_idx', 'oauthtoken_refresh_token_idx', 'oauthtoken_user_name_idx'])
+    const indexes = (
+      check
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'oauthtoken' AND sql IS NOT NULL",
+        )
+        .all() as { name: string }[]
+    ).map((r) => r.name)
+    expect(indexes.sort()).toEqual([
+      'oauthtoken_access_token_idx',
+      'oauthtoken_grant_token_idx',
+      'oauthtoken_refresh_token_idx',
+      'oauthtoken_user_name_idx',
+    ])
     // The reference's own reads keep working: plain text columns.
-    expect(check.prepare("select * from oauthtoken where user_name='bob@example.com' limit 1").get()).toMatchObject({ access_token: 'x', expiry_time: '5' })
+    expect(
+      check.prepare("select * from oauthtoken where user_name='bob@example.com' limit 1").get(),
+    ).toMatchObject({ access_token: 'x', expiry_time: '5' })
     expect(check.pragma('journal_mode', { simple: true })).toBe('wal')
     check.close()
   })
@@ -85,8 +123,12 @@ describe('SQLiteStore databases', () => {
   it('adds api_domain to an older table without it', async () => {
     const path = scratchPath(dir, 'old.db')
     const db = new Database(path)
-    db.exec('CREATE TABLE oauthtoken (id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), primary key (id))')
-    db.prepare("INSERT INTO oauthtoken (id, user_name, access_token) VALUES ('7', 'old@example.com', 'a')").run()
+    db.exec(
+      'CREATE TABLE oauthtoken (id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), primary key (id))',
+    )
+    db.prepare(
+      "INSERT INTO oauthtoken (id, user_name, access_token) VALUES ('7', 'old@example.com', 'a')",
+    ).run()
     db.close()
     const store = new SQLiteStore({ path })
     const old = await store.findTokenById('7')
@@ -101,12 +143,18 @@ describe('SQLiteStore databases', () => {
     const path = scratchPath(dir, 'dupes.db')
     const db = new Database(path)
     db.exec(REFERENCE_TABLE)
-    db.prepare("INSERT INTO oauthtoken (id, user_name, access_token) VALUES ('1', 'twice@example.com', 'a1'), ('2', 'twice@example.com', 'a2')").run()
+    db.prepare(
+      "INSERT INTO oauthtoken (id, user_name, access_token) VALUES ('1', 'twice@example.com', 'a1'), ('2', 'twice@example.com', 'a2')",
+    ).run()
     db.close()
     const store = new SQLiteStore({ path })
-    const found = await store.findToken(new OAuthToken({ userSignature: new UserSignature('twice@example.com') }))
+    const found = await store.findToken(
+      new OAuthToken({ userSignature: new UserSignature('twice@example.com') }),
+    )
     expect(found?.id).toBe('1')
-    await store.saveToken(new OAuthToken({ userSignature: new UserSignature('twice@example.com'), accessToken: 'a3' }))
+    await store.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('twice@example.com'), accessToken: 'a3' }),
+    )
     expect((await store.getTokens()).length).toBe(2)
     expect((await store.findTokenById('1'))?.accessToken).toBe('a3')
     await store.close()
@@ -117,8 +165,14 @@ describe('SQLiteStore databases', () => {
     const content = 'id,user_name\n1,ada@example.com\n'.repeat(200)
     writeFileSync(path, content)
     const store = new SQLiteStore({ path })
-    await expect(store.getTokens()).rejects.toThrow(/is not a SQLite database; it was left as it is/)
-    await expect(store.saveToken(new OAuthToken({ accessToken: 'a' }))).rejects.toMatchObject({ code: 'TOKEN_STORE', store: 'SQLiteStore', operation: 'saveToken' })
+    await expect(store.getTokens()).rejects.toThrow(
+      /is not a SQLite database; it was left as it is/,
+    )
+    await expect(store.saveToken(new OAuthToken({ accessToken: 'a' }))).rejects.toMatchObject({
+      code: 'TOKEN_STORE',
+      store: 'SQLiteStore',
+      operation: 'saveToken',
+    })
     expect(readFileSync(path, 'utf8')).toBe(content)
   })
 
@@ -128,7 +182,9 @@ describe('SQLiteStore databases', () => {
     chmodSync(dir, 0o755)
     const path = `${sub}/readonly.db`
     const writer = new SQLiteStore({ path })
-    await writer.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'a' }))
+    await writer.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'a' }),
+    )
     await writer.close()
     const db = new Database(path)
     db.pragma('journal_mode = DELETE')
@@ -137,23 +193,33 @@ describe('SQLiteStore databases', () => {
     const before = readFileSync(path)
     // Root ignores file modes: the child runs as nobody, as a user without write permission would.
     const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
-    const child = spawnSync(process.execPath, ['--import', 'tsx', CHILD, path], { ...asUser, encoding: 'utf8' })
+    const child = spawnSync(process.execPath, ['--import', 'tsx', CHILD, path], {
+      ...asUser,
+      encoding: 'utf8',
+    })
     expect(child.stderr).toBe('')
     expect(JSON.parse(child.stdout)).toEqual({
       found: 'a',
-      saveError: { code: 'TOKEN_STORE', message: `SQLiteStore.saveToken: ${path}: the database is read-only; nothing was written` },
+      saveError: {
+        code: 'TOKEN_STORE',
+        message: `SQLiteStore.saveToken: ${path}: the database is read-only; nothing was written`,
+      },
     })
     expect(readFileSync(path).equals(before)).toBe(true)
   })
 
   it('rejects a table name that is not a plain identifier', () => {
-    expect(() => new SQLiteStore({ path: ':memory:', table: 'oauthtoken; DROP TABLE x' })).toThrow(/plain SQL identifier/)
+    expect(() => new SQLiteStore({ path: ':memory:', table: 'oauthtoken; DROP TABLE x' })).toThrow(
+      /plain SQL identifier/,
+    )
   })
 
   it('uses another table name when asked', async () => {
     const path = scratchPath(dir, 'named.db')
     const store = new SQLiteStore({ path, table: 'my_tokens' })
-    await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'a' }))
+    await store.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'a' }),
+    )
     await store.close()
     expect(readRawFile(path, 'my_tokens')).toHaveLength(1)
   })

@@ -17,7 +17,12 @@ export function createTableSql(_dialect: Dialect, table: string): string {
   )
 }
 
-const LOOKUP_COLUMNS: readonly LookupColumn[] = ['user_name', 'access_token', 'grant_token', 'refresh_token']
+const LOOKUP_COLUMNS: readonly LookupColumn[] = [
+  'user_name',
+  'access_token',
+  'grant_token',
+  'refresh_token',
+]
 
 /**
  * The indexes tokenkeeper adds: one on every lookup column, unique on the user name. Where a
@@ -29,7 +34,10 @@ export function lookupIndexes(table: string): { sql: string; fallbackSql?: strin
     const index = quoteIdentifier(`${table}_${column}_idx`.slice(0, 63), 'table')
     const plain = `CREATE INDEX IF NOT EXISTS ${index} ON ${name} (${column})`
     return column === 'user_name'
-      ? { sql: `CREATE UNIQUE INDEX IF NOT EXISTS ${index} ON ${name} (${column})`, fallbackSql: plain }
+      ? {
+          sql: `CREATE UNIQUE INDEX IF NOT EXISTS ${index} ON ${name} (${column})`,
+          fallbackSql: plain,
+        }
       : { sql: plain }
   })
 }

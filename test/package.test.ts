@@ -1,0 +1,123 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { scratchDir } from './helpers.ts'
+
+const root = resolve(import.meta.dirname, '..')
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, unknown>
+}
+
+/** What API.md promises from each entry point, for the entry points this version has. */
+const PROMISED: Record<string, string[]> = {
+  tokenkeeper: [
+    'OAuthToken',
+    'UserSignature',
+    'MemoryStore',
+    'ListStore',
+    'FileStore',
+    'SDKException',
+    'TokenStoreError',
+    'MandatoryValueError',
+    'InvalidArgumentError',
+  ],
+  'tokenkeeper/stores/sqlite': ['SQLiteStore'],
+  'tokenkeeper/testing': ['tokenStoreConformance'],
+}
+
+const npm = (args: string[], cwd: string): string =>
+  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+
+describe('the published package', () => {
+  it('installs from its tarball and every entry point imports, with types', () => {
+    const dir = scratchDir('tokenkeeper-pack-')
+    npm(['pack', '--pack-destination', dir, '--silent'], root)
+    const tarball = readdirSync(dir).find((name) => name.endsWith('.tgz'))!
+    const app = join(dir, 'app')
+    mkdirSync(app)
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'app', type: 'module', private: true }),
+    )
+    npm(
+      ['install', '--no-audit', '--no-fund', '--offline', '--ignore-scripts', join(dir, tarball)],
+      app,
+    )
+    // The optional driver, as a user who wants SQLite would have installed it.
+    for (const dep of ['better-sqlite3', '@types/better-sqlite3', '@types/node']) {
+      mkdirSync(join(app, 'node_modules', dirname(dep)), { recursive: true })
+      symlinkSync(join(root, 'node_modules', dep), join(app, 'node_modules', dep))
+    }
+
+    const entries = Object.keys(pkg.exports).filter((key) => key !== './package.json')
+    const specifiers = entries.map((key) =>
+      key === '.' ? 'tokenkeeper' : `tokenkeeper/${key.slice(2)}`,
+    )
+    expect(specifiers.sort()).toEqual(Object.keys(PROMISED).sort())
+
+    const script = [
+      ...specifiers.map((s, i) => `import * as m${i} from '${s}'`),
+      `const modules = { ${specifiers.map((s, i) => `'${s}': Object.keys(m${i})`).join(', ')} }`,
+      `const { OAuthToken, UserSignature, FileStore } = m${specifiers.indexOf('tokenkeeper')}`,
+      `const { SQLiteStore } = m${specifiers.indexOf('tokenkeeper/stores/sqlite')}`,
+      'const results = []',
+      `for (const store of [new FileStore('./t.txt'), new SQLiteStore({ path: ':memory:' })]) {`,
+      `  const token = new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'a' })`,
+      '  await store.saveToken(token)',
+      '  results.push((await store.findTokenById(token.id)).userSignature.name)',
+      '}',
+      'console.log(JSON.stringify({ modules, results }))',
+    ].join('\n')
+    writeFileSync(join(app, 'check.mjs'), script)
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['check.mjs'], { cwd: app, encoding: 'utf8' }),
+    ) as {
+      modules: Record<string, string[]>
+      results: string[]
+    }
+    for (const [specifier, names] of Object.entries(PROMISED)) {
+      expect(out.modules[specifier]).toEqual(expect.arrayContaining(names))
+    }
+    expect(out.results).toEqual(['ada@example.com', 'ada@example.com'])
+
+    // The declarations: a strict TypeScript user compiles against them.
+    writeFileSync(
+      join(app, 'check.ts'),
+      [
+        "import { OAuthToken, UserSignature, FileStore, MemoryStore, ListStore, TokenStoreError, type TokenStore } from 'tokenkeeper'",
+        "import { SQLiteStore } from 'tokenkeeper/stores/sqlite'",
+        "import { tokenStoreConformance } from 'tokenkeeper/testing'",
+        "const stores: TokenStore[] = [new FileStore(), new MemoryStore(), new ListStore(), new SQLiteStore({ path: ':memory:' })]",
+        "const token = new OAuthToken({ userSignature: new UserSignature('a'), expiryTime: 1 })",
+        'const id: string | undefined = token.id',
+        'const tests: { name: string; run(): Promise<void> }[] = tokenStoreConformance({ create: () => new MemoryStore() })',
+        "const code: string = new TokenStoreError('X', 'open', 'm').code",
+        '// @ts-expect-error expiryTime is a number',
+        "new OAuthToken({ expiryTime: '1' })",
+        'export { stores, id, tests, code }',
+      ].join('\n'),
+    )
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          noEmit: true,
+          types: ['node'],
+        },
+        files: ['check.ts'],
+      }),
+    )
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', app], {
+      encoding: 'utf8',
+    })
+  })
+})
+
+function dirname(dep: string): string {
+  return dep.includes('/') ? dep.slice(0, dep.indexOf('/')) : '.'
+}
