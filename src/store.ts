@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { InvalidArgumentError, TokenStoreError } from './errors.js'
-import { OAuthToken, UserSignature, typeName } from './token.js'
+import { OAuthToken, UserSignature, trustedToken, typeName } from './token.js'
 
 /**
  * Where tokens live: the six methods of the official SDKs' `TokenStore`, in TypeScript.
@@ -122,7 +122,7 @@ export function parseExpiry(value: string | null): number | undefined {
 /** Converts a stored row to a new token. */
 export function tokenFromRow(row: TokenRow): OAuthToken {
   const name = field(row.user_name)
-  return new OAuthToken({
+  return trustedToken({
     id: field(row.id),
     userSignature: name === undefined ? undefined : new UserSignature(name),
     clientId: field(row.client_id),

@@ -1,6 +1,21 @@
 import { inspect } from 'node:util'
 import { InvalidArgumentError } from './errors.js'
 
+const TOKEN_BRAND = Symbol.for('tokenkeeper.OAuthToken')
+const USER_BRAND = Symbol.for('tokenkeeper.UserSignature')
+
+function branded(target: unknown, base: unknown, brand: symbol, value: unknown): boolean {
+  if (target !== base) {
+    // A subclass: the ordinary prototype check.
+    return Function.prototype[Symbol.hasInstance].call(target, value)
+  }
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[brand] === true
+  )
+}
+
 /**
  * The user a token belongs to: the official SDKs' user name, usually an e-mail address.
  *
@@ -10,6 +25,11 @@ import { InvalidArgumentError } from './errors.js'
 export class UserSignature {
   /** The user name. */
   name: string
+
+  /** `instanceof` holds for a UserSignature of any copy of tokenkeeper loaded in the process. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return branded(this, UserSignature, USER_BRAND, value)
+  }
 
   constructor(name: string) {
     if (typeof name !== 'string' || name.length === 0) {
@@ -85,6 +105,14 @@ export class OAuthToken {
   /** Absolute expiry of the access token in epoch milliseconds (the `expiry_time` column). */
   expiryTime: number | undefined
 
+  /**
+   * `instanceof` holds for a token of any copy of tokenkeeper loaded in the process (an app
+   * and a library may each bring one), not only for tokens of this copy.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return branded(this, OAuthToken, TOKEN_BRAND, value)
+  }
+
   constructor(init: OAuthTokenInit = {}) {
     if (typeof init !== 'object' || init === null) {
       throw new InvalidArgumentError('init', 'OAuthToken expects an object of token details')
@@ -157,6 +185,25 @@ export class OAuthToken {
     )
     return `OAuthToken ${inspect(shown, { ...options, depth })}`
   }
+}
+
+/**
+ * Makes a token from values a store read back, which are already checked: no validation, for
+ * the lookups on every API call. Not exported from the package.
+ */
+export function trustedToken(fields: Required<OAuthTokenInit>): OAuthToken {
+  const token = Object.create(OAuthToken.prototype) as OAuthToken
+  token.id = fields.id
+  token.userSignature = fields.userSignature
+  token.clientId = fields.clientId
+  token.clientSecret = fields.clientSecret
+  token.grantToken = fields.grantToken
+  token.refreshToken = fields.refreshToken
+  token.accessToken = fields.accessToken
+  token.redirectUrl = fields.redirectUrl
+  token.apiDomain = fields.apiDomain
+  token.expiryTime = fields.expiryTime
+  return token
 }
 
 function redact(value: string | undefined): string | undefined {
@@ -252,3 +299,6 @@ export function needsRefresh(token: OAuthToken, now: number, skewMs: number): bo
   if (token.expiryTime === undefined) return true
   return token.expiryTime - skewMs <= now
 }
+
+Object.defineProperty(OAuthToken.prototype, TOKEN_BRAND, { value: true })
+Object.defineProperty(UserSignature.prototype, USER_BRAND, { value: true })

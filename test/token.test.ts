@@ -1,5 +1,5 @@
 import { inspect } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   InvalidArgumentError,
   OAuthToken,
@@ -116,6 +116,22 @@ describe('OAuthToken', () => {
     expect(
       needsRefresh(new OAuthToken({ accessToken: 'a', expiryTime: now + 60_000 }), now, 60_000),
     ).toBe(true)
+  })
+})
+
+describe('instanceof across copies', () => {
+  it('holds for tokens of another copy of tokenkeeper, and not for look-alikes', async () => {
+    // A second copy of the module, as when an app and a library each install tokenkeeper.
+    vi.resetModules()
+    const other = await import('../src/token.ts')
+    expect(other.OAuthToken).not.toBe(OAuthToken)
+    const foreign = new other.OAuthToken({ userSignature: new other.UserSignature('ada') })
+    expect(foreign).toBeInstanceOf(OAuthToken)
+    expect(foreign.userSignature).toBeInstanceOf(UserSignature)
+    expect({ accessToken: 'x' }).not.toBeInstanceOf(OAuthToken)
+    class Special extends OAuthToken {}
+    expect(new Special()).toBeInstanceOf(OAuthToken)
+    expect(new OAuthToken()).not.toBeInstanceOf(Special)
   })
 })
 

@@ -29,7 +29,8 @@ export class LockTimeoutError extends Error {
 
 const HOST = hostname()
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists on this host. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -29,7 +29,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { formatRecord, parseRecords } from './csv.js'
-import { FileLock, LockTimeoutError } from './file-lock.js'
+import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
 import { RowTable } from './table.js'
 
 /** Options of {@link FileStore}. */
@@ -92,7 +92,8 @@ interface Snapshot {
   /** Identity of the file version: inode, size, times; `missing` when there is no file. */
   readonly version: string
   readonly table: RowTable
-  readonly lines: Map<string, string>
+  /** Each row's text as last written or read, once encoded with its line ending. */
+  readonly lines: Map<string, string | Buffer>
   readonly bad: BadRow[]
   readonly layout: Layout
   /** Whether the layout must be written out (a 9-column file gains `api_domain`). */
@@ -140,6 +141,8 @@ export class FileStore implements TokenStore {
   #snapshot: Snapshot | undefined
   #queue: Pending[] = []
   #flushing = false
+  #swept = false
+  readonly #cleanup = new Set<Promise<void>>()
 
   constructor(pathOrOptions: string | FileStoreOptions = {}) {
     const options = typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions
@@ -221,6 +224,7 @@ export class FileStore implements TokenStore {
     while (this.#flushing || this.#queue.length > 0) {
       await new Promise((done) => setImmediate(done))
     }
+    await Promise.all(this.#cleanup)
   }
 
   #throwIfBad(snapshot: Snapshot, operation: StoreOperation, test: (bad: BadRow) => boolean): void {
@@ -461,38 +465,89 @@ export class FileStore implements TokenStore {
   /** Replaces the file: temporary file, fsync, rename, fsync of the directory. */
   async #write(snapshot: Snapshot, operation: StoreOperation): Promise<void> {
     const { layout } = snapshot
-    const parts: string[] = [formatRecord(layout.header)]
+    // Unchanged rows are written from their cached bytes: only changed rows are formatted.
+    const buffers: Buffer[] = [Buffer.from(formatRecord(layout.header) + layout.eol)]
     for (const row of snapshot.table.rows()) {
       let line = snapshot.lines.get(row.id)
-      if (line === undefined) {
-        line = formatRecord(layout.columns.map((column) => row[column]))
+      if (!(line instanceof Buffer)) {
+        line = Buffer.from(
+          (line ?? formatRecord(layout.columns.map((column) => row[column]))) + layout.eol,
+        )
         snapshot.lines.set(row.id, line)
       }
-      parts.push(line)
+      buffers.push(line)
     }
-    for (const bad of snapshot.bad) parts.push(bad.raw)
-    parts.push('')
-    const data = parts.join(layout.eol)
+    for (const bad of snapshot.bad) buffers.push(Buffer.from(bad.raw + layout.eol))
 
     this.#assertWritable(operation)
+    await this.#sweep()
     const directory = dirname(this.#absolute)
-    const temp = `${directory}/.${basename(this.#absolute)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+    const temp = this.#sideName('tmp')
+    // The old version keeps a second name until the new one is in place, so that freeing its
+    // blocks happens after the callers have their answer, not before.
+    const old = this.#sideName('old')
+    let linked = false
     try {
       const handle = await fsp.open(temp, 'wx', 0o600)
       try {
-        await handle.writeFile(data, 'utf8')
-        await handle.sync()
+        await handle.writev(buffers)
+        await handle.datasync()
       } finally {
         await handle.close()
       }
+      linked = await fsp.link(this.#absolute, old).then(
+        () => true,
+        () => false,
+      )
       await fsp.rename(temp, this.#absolute)
     } catch (err) {
       await fsp.unlink(temp).catch(() => undefined)
+      if (linked) await fsp.unlink(old).catch(() => undefined)
       throw fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
     }
     syncDirectory(directory)
+    if (linked) {
+      const removal: Promise<void> = fsp
+        .unlink(old)
+        .catch(() => undefined)
+        .finally(() => this.#cleanup.delete(removal))
+      this.#cleanup.add(removal)
+    }
     const stats = statSync(this.#absolute)
     this.#snapshot = { ...snapshot, version: versionOf(stats), upgrade: false }
+  }
+
+  /** A temporary name beside the file, hidden, with this process's pid in it. */
+  #sideName(kind: 'tmp' | 'old'): string {
+    const base = basename(this.#absolute)
+    return `${dirname(this.#absolute)}/.${base}.${process.pid}.${randomBytes(6).toString('hex')}.${kind}`
+  }
+
+  /**
+   * Removes the temporary files a killed writer left beside the file (they hold tokens), once
+   * per store: those of processes that are gone, or older than a minute.
+   */
+  async #sweep(): Promise<void> {
+    if (this.#swept) return
+    this.#swept = true
+    const directory = dirname(this.#absolute)
+    const prefix = `.${basename(this.#absolute)}.`
+    const names = await fsp.readdir(directory).catch(() => [] as string[])
+    for (const name of names) {
+      const match = /^(\d+)\.[0-9a-f]{12}\.(tmp|old)$/.exec(
+        name.startsWith(prefix) ? name.slice(prefix.length) : '',
+      )
+      if (!match) continue
+      const pid = Number(match[1])
+      const path = `${directory}/${name}`
+      const age = await fsp.stat(path).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => 0,
+      )
+      if ((pid !== process.pid && !isAlive(pid)) || age > 60_000) {
+        await fsp.unlink(path).catch(() => undefined)
+      }
+    }
   }
 
   #assertWritable(operation: StoreOperation): void {

@@ -229,6 +229,8 @@ function prepareSchema(db: Database, table: string, memory: boolean): void {
       throw err
     }
     db.pragma('synchronous = FULL')
+    // Reads through a memory map: no system call per page on the lookups of every API call.
+    db.pragma('mmap_size = 268435456')
   }
   if (!exists) db.exec(createTableSql('sqlite', table))
   const present = new Set(

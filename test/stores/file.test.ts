@@ -283,6 +283,7 @@ describe('FileStore files', () => {
     mkdirSync(sub)
     const store = new FileStore(`${sub}/tokens.txt`)
     await Promise.all(Array.from({ length: 20 }, (_, i) => store.saveToken(token(`u${i}`))))
+    await store.close()
     const { readdirSync } = await import('node:fs')
     expect(readdirSync(sub)).toEqual(['tokens.txt'])
   })
