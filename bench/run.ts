@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { FileStore, MemoryStore, OAuthToken, UserSignature, type TokenStore } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { COLUMNS, newTokenId, rowFromToken } from '../src/store.ts'

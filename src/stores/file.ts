@@ -469,10 +469,9 @@ export class FileStore implements TokenStore {
     const buffers: Buffer[] = [Buffer.from(formatRecord(layout.header) + layout.eol)]
     for (const row of snapshot.table.rows()) {
       let line = snapshot.lines.get(row.id)
-      if (!(line instanceof Buffer)) {
-        line = Buffer.from(
-          (line ?? formatRecord(layout.columns.map((column) => row[column]))) + layout.eol,
-        )
+      if (typeof line !== 'object') {
+        const text = line ?? formatRecord(layout.columns.map((column) => row[column]))
+        line = Buffer.from(text + layout.eol)
         snapshot.lines.set(row.id, line)
       }
       buffers.push(line)
