@@ -1,4 +1,13 @@
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { parse } from 'csv-parse/sync'
 import { describe, expect, it } from 'vitest'
 import { FileStore, OAuthToken, UserSignature } from '../../src/index.ts'
@@ -286,5 +295,55 @@ describe('FileStore files', () => {
     await store.close()
     const { readdirSync } = await import('node:fs')
     expect(readdirSync(sub)).toEqual(['tokens.txt'])
+  })
+})
+
+describe('FileStore lock', () => {
+  it('takes over at once a lock left by a process that died', async () => {
+    const path = scratchPath(dir, 'stale.txt')
+    // A pid that is surely not running: a child that has exited.
+    const { spawnSync } = await import('node:child_process')
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!
+    const { hostname } = await import('node:os')
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: dead, host: hostname(), nonce: 'x' }))
+    const store = new FileStore({ path, lockTimeoutMs: 2000 })
+    await store.saveToken(token('ada@example.com'))
+    expect((await store.getTokens()).length).toBe(1)
+    expect(existsSync(`${path}.lock`)).toBe(false)
+  })
+
+  it('waits for a live holder and then gives a clear error, changing nothing', async () => {
+    const path = scratchPath(dir, 'held.txt')
+    const first = new FileStore(path)
+    await first.saveToken(token('ada@example.com'))
+    const before = readFileSync(path, 'utf8')
+    const { hostname } = await import('node:os')
+    writeFileSync(
+      `${path}.lock`,
+      JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'held' }),
+    )
+    const store = new FileStore({ path, lockTimeoutMs: 300 })
+    await expect(store.saveToken(token('bob@example.com'))).rejects.toMatchObject({
+      code: 'TOKEN_STORE',
+      operation: 'lock',
+      message: expect.stringMatching(
+        /timed out after \d+ ms waiting for the lock held by pid \d+/,
+      ) as unknown,
+    })
+    expect(readFileSync(path, 'utf8')).toBe(before)
+    // Once the holder lets go, writes go on.
+    unlinkSync(`${path}.lock`)
+    await store.saveToken(token('bob@example.com'))
+    expect((await store.getTokens()).length).toBe(2)
+  })
+
+  it('takes over a lock older than staleLockMs even if its holder seems alive', async () => {
+    const path = scratchPath(dir, 'old-lock.txt')
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, host: 'another-host', nonce: 'old' }))
+    const past = new Date(Date.now() - 120_000)
+    utimesSync(`${path}.lock`, past, past)
+    const store = new FileStore({ path, staleLockMs: 60_000, lockTimeoutMs: 2000 })
+    await store.saveToken(token('ada@example.com'))
+    expect((await store.getTokens()).length).toBe(1)
   })
 })
