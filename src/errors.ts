@@ -91,3 +91,78 @@ export function describeCause(cause: unknown): string {
   }
   return String(cause)
 }
+
+/**
+ * The accounts server refused a grant code, refresh token or client: `serverError` keeps its
+ * `error` code (`invalid_code`, `invalid_grant`, `invalid_client`...), `errorDescription` its
+ * explanation, `status` the HTTP status.
+ */
+export class InvalidTokenError extends SDKException {
+  static readonly code = 'INVALID_TOKEN_ERROR'
+  readonly serverError: string
+  readonly errorDescription: string | undefined
+  readonly status: number
+  constructor(serverError: string, message: string, options: { status: number; errorDescription?: string | undefined }) {
+    super(InvalidTokenError.code, message)
+    this.serverError = serverError
+    this.errorDescription = options.errorDescription
+    this.status = options.status
+  }
+}
+
+/** The accounts server could not be reached, or did not answer in time, after every retry. */
+export class NetworkError extends SDKException {
+  static readonly code: string = 'NETWORK_ERROR'
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? NetworkError.code, message, options)
+  }
+}
+
+/** The request timed out (after every retry). Also a {@link NetworkError}. */
+export class TimeoutError extends NetworkError {
+  static override readonly code = 'TIMEOUT_ERROR'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: TimeoutError.code })
+  }
+}
+
+/** The server kept failing (HTTP 5xx) after every retry. */
+export class ServerError extends SDKException {
+  static readonly code = 'SERVER_ERROR'
+  readonly status: number
+  constructor(message: string, status: number) {
+    super(ServerError.code, message)
+    this.status = status
+  }
+}
+
+/**
+ * The server limits the rate: HTTP 429 after every retry, or Zoho's limit of 10 access tokens
+ * per refresh token in 10 minutes. `retryAfterMs` says when to try again, when the server said.
+ */
+export class RateLimitError extends SDKException {
+  static readonly code = 'RATE_LIMIT_ERROR'
+  readonly retryAfterMs: number | undefined
+  constructor(message: string, retryAfterMs?: number) {
+    super(RateLimitError.code, message)
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+/** The server's answer could not be understood (not JSON, an HTML page, no access token). */
+export class InvalidResponseError extends SDKException {
+  static readonly code = 'INVALID_RESPONSE'
+  readonly status: number
+  constructor(message: string, status: number) {
+    super(InvalidResponseError.code, message)
+    this.status = status
+  }
+}
+
+/** The store has no token with the id the session was asked to load. */
+export class TokenNotFoundError extends SDKException {
+  static readonly code = 'TOKEN_NOT_FOUND'
+  constructor(message: string) {
+    super(TokenNotFoundError.code, message)
+  }
+}

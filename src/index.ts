@@ -7,10 +7,24 @@ export { ListStore } from './stores/list.js'
 export type { TokenRecord } from './stores/list.js'
 export { FileStore } from './stores/file.js'
 export type { FileStoreOptions, FileStoreProblem } from './stores/file.js'
+export { createStore } from './stores/create.js'
+export { Environment, DataCenter } from './oauth/environments.js'
+export type { EnvironmentInit, DataCenterEnvironments, DataCenterCode } from './oauth/environments.js'
+export { Initializer, Session } from './session.js'
+export type { InitializeOptions, SessionConfig } from './session.js'
+export { createLogger, scrub } from './log.js'
+export type { Logger, LoggerOptions, Level } from './log.js'
 export {
   SDKException,
   MandatoryValueError,
   InvalidArgumentError,
   TokenStoreError,
+  InvalidTokenError,
+  NetworkError,
+  TimeoutError,
+  ServerError,
+  RateLimitError,
+  InvalidResponseError,
+  TokenNotFoundError,
 } from './errors.js'
 export type { StoreOperation } from './errors.js'

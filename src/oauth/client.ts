@@ -1,0 +1,190 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  InvalidResponseError,
+  NetworkError,
+  RateLimitError,
+  SDKException,
+  ServerError,
+  TimeoutError,
+} from '../errors.js'
+import type { SafeLog } from '../log.js'
+import { scrub } from '../log.js'
+import type { Environment } from './environments.js'
+import { parseTokenResponse, type TokenGrant } from './messages.js'
+
+/** How the accounts client talks to the server. */
+export interface AccountsClientOptions {
+  /** The fetch to use; default the global one. */
+  readonly fetch: typeof globalThis.fetch
+  /** Give up on one request after this long (ms). */
+  readonly requestTimeoutMs: number
+  /** How many times to try again after a network failure, a timeout, HTTP 5xx or 429. */
+  readonly retries: number
+  /** The first wait before trying again (ms); it doubles each time, with jitter. */
+  readonly retryDelayMs: number
+  /** The clock, epoch ms. */
+  readonly now: () => number
+  readonly log: SafeLog
+}
+
+/** What a request to the accounts server is, for logs and errors. */
+type Purpose = 'exchange' | 'refresh' | 'revoke'
+
+/** A failure worth another try, and how long the server asked us to wait. */
+class Retryable extends Error {
+  constructor(
+    readonly final: SDKException,
+    readonly retryAfterMs?: number,
+  ) {
+    super(final.message)
+  }
+}
+
+function retryAfter(header: string | null): number | undefined {
+  if (header === null) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const at = Date.parse(header)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
+}
+
+/**
+ * The client of the accounts server: grant exchange (`authorization_code`), refresh and revoke,
+ * at `{accountsUrl}/oauth/v2/token` and `/oauth/v2/token/revoke`. It sends form-encoded bodies,
+ * reads Zoho's answers and standard OAuth 2.0 ones, times out each request, and tries again with
+ * exponential backoff and jitter after network failures, HTTP 5xx and 429 only, never after a
+ * definite refusal such as `invalid_code`.
+ */
+export class AccountsClient {
+  readonly #environment: Environment
+  readonly #options: AccountsClientOptions
+
+  constructor(environment: Environment, options: AccountsClientOptions) {
+    this.#environment = environment
+    this.#options = options
+  }
+
+  /** Exchanges a grant code for tokens. */
+  exchangeGrant(params: {
+    clientId: string
+    clientSecret: string
+    grantToken: string
+    redirectUrl?: string | undefined
+    codeVerifier?: string | undefined
+  }): Promise<TokenGrant> {
+    const form: Record<string, string> = {
+      grant_type: 'authorization_code',
+      client_id: params.clientId,
+      client_secret: params.clientSecret,
+      code: params.grantToken,
+    }
+    if (params.redirectUrl) form.redirect_uri = params.redirectUrl
+    if (params.codeVerifier) form.code_verifier = params.codeVerifier
+    return this.#token('exchange', form, [params.clientSecret, params.grantToken])
+  }
+
+  /** Gets a new access token with a refresh token. */
+  refresh(params: { clientId: string; clientSecret: string; refreshToken: string }): Promise<TokenGrant> {
+    return this.#token(
+      'refresh',
+      {
+        grant_type: 'refresh_token',
+        client_id: params.clientId,
+        client_secret: params.clientSecret,
+        refresh_token: params.refreshToken,
+      },
+      [params.clientSecret, params.refreshToken],
+    )
+  }
+
+  /**
+   * Revokes a refresh token (and with it its access tokens) or an access token. An answer of
+   * HTTP 200 is success, whatever the body says of an unknown token (RFC 7009).
+   */
+  async revoke(token: string, credentials?: { clientId?: string | undefined; clientSecret?: string | undefined }): Promise<void> {
+    const form: Record<string, string> = { token }
+    if (credentials?.clientId) form.client_id = credentials.clientId
+    if (credentials?.clientSecret) form.client_secret = credentials.clientSecret
+    await this.#send('revoke', this.#environment.revokeUrl, form, [token, credentials?.clientSecret ?? ''], (status, body) => {
+      if (status >= 200 && status < 300) return
+      // A refusal of the token itself (400) means it is already unusable: the goal is reached.
+      if (status === 400 && /invalid_token/.test(body)) return
+      throw new InvalidResponseError(`the accounts server answered HTTP ${status} to the revocation`, status)
+    })
+  }
+
+  #token(purpose: Purpose, form: Record<string, string>, secrets: string[]): Promise<TokenGrant> {
+    return this.#send(purpose, this.#environment.tokenUrl, form, secrets, (status, body) =>
+      parseTokenResponse(status, body, this.#options.now(), secrets),
+    )
+  }
+
+  async #send<T>(
+    purpose: Purpose,
+    url: string,
+    form: Record<string, string>,
+    secrets: string[],
+    read: (status: number, body: string) => T,
+  ): Promise<T> {
+    const { retries, retryDelayMs, log } = this.#options
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.#attempt(url, form, secrets, read)
+      } catch (err) {
+        if (!(err instanceof Retryable)) throw err
+        if (attempt >= retries) throw err.final
+        const backoff = retryDelayMs * 2 ** attempt
+        const wait = Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2))
+        log.warn('accounts request retried', { purpose, attempt: attempt + 1, waitMs: Math.round(wait), reason: err.final.code })
+        await sleep(wait)
+      }
+    }
+  }
+
+  async #attempt<T>(
+    url: string,
+    form: Record<string, string>,
+    secrets: string[],
+    read: (status: number, body: string) => T,
+  ): Promise<T> {
+    const { requestTimeoutMs } = this.#options
+    let response: Response
+    let body: string
+    try {
+      response = await this.#options.fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams(form).toString(),
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      })
+      body = await response.text()
+    } catch (err) {
+      const name = (err as { name?: unknown }).name
+      if (name === 'TimeoutError' || name === 'AbortError') {
+        throw new Retryable(
+          new TimeoutError(`the accounts server did not answer within ${requestTimeoutMs} ms`, { cause: err }),
+        )
+      }
+      throw new Retryable(
+        new NetworkError(`cannot reach the accounts server at ${this.#environment.accountsUrl}: ${scrub(describe(err), secrets)}`, {
+          cause: err,
+        }),
+      )
+    }
+    const { status } = response
+    if (status === 429) {
+      const wait = retryAfter(response.headers.get('retry-after'))
+      throw new Retryable(new RateLimitError('the accounts server limits the rate (HTTP 429)', wait), wait)
+    }
+    if (status >= 500) {
+      throw new Retryable(new ServerError(`the accounts server failed with HTTP ${status}`, status))
+    }
+    return read(status, body)
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause
+  if (cause && typeof cause.code === 'string') return cause.code
+  return err instanceof Error ? err.message : String(err)
+}

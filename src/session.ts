@@ -1,0 +1,476 @@
+import {
+  InvalidArgumentError,
+  InvalidTokenError,
+  MandatoryValueError,
+  SDKException,
+  TokenNotFoundError,
+} from './errors.js'
+import { SafeLog, type Logger } from './log.js'
+import { AccountsClient } from './oauth/client.js'
+import { Environment } from './oauth/environments.js'
+import type { TokenGrant } from './oauth/messages.js'
+import type { TokenStore } from './store.js'
+import { FileStore } from './stores/file.js'
+import { OAuthToken, UserSignature, needsRefresh, typeName } from './token.js'
+
+/** How a session behaves; every field has a default. */
+export interface SessionConfig {
+  /** Refresh when less than this remains of the access token (ms); default 60000. */
+  refreshSkewMs: number
+  /** Give up on one request after this long (ms); default 30000. */
+  requestTimeoutMs: number
+  /** Tries again after network failures, timeouts, HTTP 5xx and 429; default 2. */
+  retries: number
+  /** The first wait before trying again (ms), doubled each time, with jitter; default 250. */
+  retryDelayMs: number
+  /** After a new token, look the user up (`/crm/v8/users?type=CurrentUser`) to name the row. */
+  findUser: boolean
+  /** What precedes the access token in the Authorization header; `'Bearer '` for OAuth 2.0. */
+  authHeaderPrefix: string
+  /** The fetch to use for every request. */
+  fetch: typeof globalThis.fetch
+  /** The clock, epoch ms. */
+  now: () => number
+}
+
+const DEFAULTS: SessionConfig = {
+  refreshSkewMs: 60_000,
+  requestTimeoutMs: 30_000,
+  retries: 2,
+  retryDelayMs: 250,
+  findUser: false,
+  authHeaderPrefix: 'Zoho-oauthtoken ',
+  fetch: (input, init) => globalThis.fetch(input, init),
+  now: () => Date.now(),
+}
+
+/** What {@link Initializer.initialize} takes. */
+export interface InitializeOptions {
+  /** The data center and environment, e.g. `DataCenter.US.PRODUCTION`, or your own. */
+  environment: Environment
+  /** The token details: a grant code, a refresh token, an access token, an id or a user. */
+  token: OAuthToken
+  /** Where tokens are kept; default `new FileStore()` (`./sdk_tokens.txt`). */
+  store?: TokenStore
+  /** Any logger with debug/info/warn/error; default: no logging. */
+  logger?: Logger
+  config?: Partial<SessionConfig>
+}
+
+/** What sessions of one initialization share. */
+interface Context {
+  readonly environment: Environment
+  readonly store: TokenStore
+  readonly logger: Logger | undefined
+  readonly log: SafeLog
+  readonly config: SessionConfig
+  readonly client: AccountsClient
+}
+
+/**
+ * Refreshes in flight, per store and token id: concurrent callers of one token share one
+ * refresh, whether they come through one session or several.
+ */
+const inflight = new WeakMap<TokenStore, Map<string, Promise<OAuthToken>>>()
+
+const STORE_METHODS = ['findToken', 'findTokenById', 'saveToken', 'deleteToken', 'getTokens', 'deleteTokens'] as const
+
+function resolveConfig(config: unknown): SessionConfig {
+  if (config === undefined) return DEFAULTS
+  if (typeof config !== 'object' || config === null) {
+    throw new InvalidArgumentError('config', 'config must be an object')
+  }
+  const resolved: Record<string, unknown> = { ...DEFAULTS }
+  for (const [key, value] of Object.entries(config)) {
+    if (!(key in DEFAULTS)) throw new InvalidArgumentError(`config.${key}`, `config has no option '${key}'`)
+    if (value === undefined) continue
+    const expected = typeof DEFAULTS[key as keyof SessionConfig]
+    const ok =
+      typeof value === expected &&
+      (expected !== 'number' || (Number.isFinite(value) && (value as number) >= 0))
+    if (!ok) {
+      throw new InvalidArgumentError(
+        `config.${key}`,
+        `config.${key} must be ${expected === 'number' ? 'a number >= 0' : `a ${expected}`}, got ${typeName(value)}`,
+      )
+    }
+    resolved[key] = value
+  }
+  return resolved as unknown as SessionConfig
+}
+
+function checkOptions(options: InitializeOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'initialize expects { environment, token, store?, logger?, config? }')
+  }
+  if (!(options.environment instanceof Environment)) {
+    throw new InvalidArgumentError('environment', 'environment must be an Environment, such as DataCenter.US.PRODUCTION')
+  }
+  if (options.store !== undefined) {
+    const missing = STORE_METHODS.filter((m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function')
+    if (missing.length > 0) {
+      throw new InvalidArgumentError('store', `store must implement TokenStore; it lacks ${missing.join(', ')}`)
+    }
+  }
+  checkToken(options.token)
+}
+
+/** The combination rule of the official SDKs, checked before anything is sent or stored. */
+function checkToken(token: unknown): asserts token is OAuthToken {
+  if (!(token instanceof OAuthToken)) {
+    throw new InvalidArgumentError('token', `token must be an OAuthToken, got ${typeName(token)}`)
+  }
+  if (!token.grantToken && !token.refreshToken && !token.accessToken && !token.id && !token.userSignature) {
+    throw new MandatoryValueError(
+      'the token needs at least one of grantToken, refreshToken, accessToken, id or userSignature',
+    )
+  }
+  if ((token.grantToken || token.refreshToken) && (!token.clientId || !token.clientSecret)) {
+    throw new MandatoryValueError('with a grantToken or refreshToken, clientId and clientSecret are required')
+  }
+}
+
+function withGrant(base: OAuthToken, grant: TokenGrant): OAuthToken {
+  const next = base.clone()
+  next.accessToken = grant.accessToken
+  next.expiryTime = grant.expiryTime
+  if (grant.refreshToken) next.refreshToken = grant.refreshToken
+  if (grant.apiDomain) next.apiDomain = grant.apiDomain
+  return next
+}
+
+function who(token: OAuthToken): { id: string | undefined; user: string | undefined } {
+  return { id: token.id, user: token.userSignature?.name }
+}
+
+/**
+ * Starts sessions: the official SDKs' `Initializer`, without the global singleton. Each call
+ * gives an independent {@link Session}; many users live side by side in one process.
+ *
+ * @example
+ * const session = await Initializer.initialize({
+ *   environment: DataCenter.US.PRODUCTION,
+ *   token: new OAuthToken({ clientId, clientSecret, grantToken: code, redirectUrl }),
+ *   store: new SQLiteStore(),
+ * })
+ * const leads = await session.fetch('/crm/v8/Leads')
+ */
+export const Initializer = Object.freeze({
+  /**
+   * Loads or obtains the token at once: finds it in the store (by id when given), exchanges a
+   * grant code, or refreshes; saves what changed; and gives a session for it.
+   */
+  async initialize(options: InitializeOptions): Promise<Session> {
+    checkOptions(options)
+    const config = resolveConfig(options.config)
+    const log = new SafeLog(options.logger)
+    const context: Context = {
+      environment: options.environment,
+      store: options.store ?? new FileStore(),
+      logger: options.logger,
+      log,
+      config,
+      client: new AccountsClient(options.environment, {
+        fetch: config.fetch,
+        requestTimeoutMs: config.requestTimeoutMs,
+        retries: config.retries,
+        retryDelayMs: config.retryDelayMs,
+        now: config.now,
+        log,
+      }),
+    }
+    return Session.start(context, options.token)
+  },
+})
+
+/**
+ * One user's token in use: an access token on demand, refreshed ahead of expiry and saved;
+ * requests with the token; revocation. Valid tokens are served from memory, without touching
+ * the store.
+ */
+export class Session {
+  readonly #context: Context
+  #token: OAuthToken
+  #ended = false
+
+  private constructor(context: Context, token: OAuthToken) {
+    this.#context = context
+    this.#token = token
+    context.log.forget(token.clientSecret, token.grantToken, token.refreshToken, token.accessToken)
+  }
+
+  /** @internal Used by {@link Initializer.initialize}. */
+  static async start(context: Context, given: OAuthToken): Promise<Session> {
+    const session = new Session(context, given.clone())
+    await session.#load(given)
+    return session
+  }
+
+  /** The environment the session works in. */
+  get environment(): Environment {
+    return this.#context.environment
+  }
+
+  /** The store the session keeps its token in. */
+  get store(): TokenStore {
+    return this.#context.store
+  }
+
+  /** A copy of the current token (its secrets show redacted when printed). */
+  get token(): OAuthToken {
+    return this.#token.clone()
+  }
+
+  /** The stored token's id. */
+  get id(): string | undefined {
+    return this.#token.id
+  }
+
+  /** The user's name, when known. */
+  get userName(): string | undefined {
+    return this.#token.userSignature?.name
+  }
+
+  /**
+   * A valid access token: from memory while it has more than `refreshSkewMs` left, otherwise
+   * refreshed (one refresh for all concurrent callers) and saved before it is returned.
+   */
+  async getAccessToken(): Promise<string> {
+    const token = this.#token
+    const { now, refreshSkewMs } = this.#context.config
+    if (token.accessToken !== undefined && token.expiryTime !== undefined && token.expiryTime - refreshSkewMs > now()) {
+      return token.accessToken
+    }
+    this.#assertActive()
+    if (token.accessToken !== undefined && token.expiryTime === undefined && !token.refreshToken) {
+      // An access token alone, of unknown lifetime: used until the server refuses it.
+      return token.accessToken
+    }
+    return (await this.#refresh(false, undefined)).accessToken!
+  }
+
+  /**
+   * A request to the API with the access token: `path` is relative to the token's API domain.
+   * On HTTP 401 the token is refreshed once and the request sent once more.
+   *
+   * @example
+   * const response = await session.fetch('/crm/v8/Leads')
+   * const { data } = await response.json()
+   */
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    this.#assertActive()
+    const url = this.#url(path)
+    const { config } = this.#context
+    const send = (accessToken: string): Promise<Response> => {
+      const headers = new Headers(init.headers)
+      headers.set('authorization', `${config.authHeaderPrefix}${accessToken}`)
+      const timeout = AbortSignal.timeout(config.requestTimeoutMs)
+      const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout
+      return config.fetch(url, { ...init, headers, signal })
+    }
+    const first = await this.getAccessToken()
+    const response = await send(first)
+    if (response.status !== 401) return response
+    await response.body?.cancel()
+    this.#context.log.info('request refused with 401, refreshing once', who(this.#token))
+    const fresh = await this.#refresh(true, first)
+    return send(fresh.accessToken!)
+  }
+
+  /** A session for another user, with this one's environment, store, logger and config. */
+  switchUser(token: OAuthToken): Promise<Session> {
+    checkToken(token)
+    return Session.start(this.#context, token)
+  }
+
+  /**
+   * Revokes the token at the accounts server (the refresh token, and with it every access
+   * token), then deletes its row. The session cannot be used afterwards.
+   */
+  async revoke(): Promise<void> {
+    this.#assertActive()
+    const token = this.#token
+    const target = token.refreshToken ?? token.accessToken
+    if (target) {
+      await this.#context.client.revoke(target, { clientId: token.clientId, clientSecret: token.clientSecret })
+    }
+    if (token.id) await this.#context.store.deleteToken(token.id)
+    this.#ended = true
+    this.#context.log.info('token revoked', who(token))
+  }
+
+  /** Deletes the token's row, without revoking it. The session cannot be used afterwards. */
+  async remove(): Promise<void> {
+    this.#assertActive()
+    if (this.#token.id) await this.#context.store.deleteToken(this.#token.id)
+    this.#ended = true
+    this.#context.log.info('token removed', who(this.#token))
+  }
+
+  toString(): string {
+    return `Session(${this.#context.environment.name}, ${this.#token.toString()})`
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { environment: this.#context.environment.name, token: this.#token.toJSON() }
+  }
+
+  #assertActive(): void {
+    if (this.#ended) {
+      throw new SDKException('SESSION_ENDED', 'this session was revoked or removed; initialize a new one')
+    }
+  }
+
+  #url(path: string): URL {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new InvalidArgumentError('path', 'path must be a non-empty string such as /crm/v8/Leads')
+    }
+    const base = new URL(this.#token.apiDomain ?? this.#context.environment.apiDomain)
+    const url = new URL(path, base)
+    if (url.origin !== base.origin) {
+      // The token goes only to its own API domain.
+      throw new InvalidArgumentError('path', `path must stay on ${base.origin}`)
+    }
+    return url
+  }
+
+  /** Finds, exchanges or refreshes the token, and saves what changed. */
+  async #load(given: OAuthToken): Promise<void> {
+    const { store, log, client, config } = this.#context
+    const found = given.id ? await store.findTokenById(given.id) : await store.findToken(given)
+    if (given.id && !found && !given.grantToken && !given.refreshToken && !given.accessToken) {
+      throw new TokenNotFoundError(`the store has no token with id ${given.id}`)
+    }
+    let token: OAuthToken
+    if (found && !(given.grantToken && given.grantToken !== found.grantToken)) {
+      // The same grant code again, or no code: the stored token answers, the code is not spent.
+      token = found
+      token.clientId ??= given.clientId
+      token.clientSecret ??= given.clientSecret
+      token.redirectUrl ??= given.redirectUrl
+      log.info('token found in the store', who(token))
+      this.#adopt(token)
+      if (needsRefresh(token, config.now(), config.refreshSkewMs) && token.refreshToken) {
+        await this.#refresh(false, undefined)
+      }
+      return
+    }
+    if (given.grantToken) {
+      const grant = await client.exchangeGrant({
+        clientId: given.clientId!,
+        clientSecret: given.clientSecret!,
+        grantToken: given.grantToken,
+        redirectUrl: given.redirectUrl,
+      })
+      token = withGrant(given, grant)
+      if (found) token.id = found.id
+      log.info('grant code exchanged', who(token))
+    } else if (given.refreshToken) {
+      token = withGrant(given, await client.refresh({
+        clientId: given.clientId!,
+        clientSecret: given.clientSecret!,
+        refreshToken: given.refreshToken,
+      }))
+      log.info('token refreshed', who(token))
+    } else {
+      token = given.clone()
+    }
+    token.apiDomain ??= this.#context.environment.apiDomain
+    this.#adopt(token)
+    if (config.findUser && !token.userSignature) await this.#findUser()
+    await this.#save(this.#token)
+  }
+
+  /** Looks up who the token belongs to, as the official SDKs do, to name its row. */
+  async #findUser(): Promise<void> {
+    const response = await this.fetch('/crm/v8/users?type=CurrentUser')
+    if (!response.ok) {
+      throw new SDKException('USER_LOOKUP_FAILED', `looking up the current user failed with HTTP ${response.status}`)
+    }
+    const body = (await response.json()) as { users?: { email?: unknown }[] }
+    const email = body.users?.[0]?.email
+    if (typeof email !== 'string' || email.length === 0) {
+      throw new SDKException('USER_LOOKUP_FAILED', 'the current user lookup gave no e-mail address')
+    }
+    this.#token.userSignature = new UserSignature(email)
+  }
+
+  #adopt(token: OAuthToken): void {
+    this.#token = token
+    this.#context.log.forget(token.clientSecret, token.grantToken, token.refreshToken, token.accessToken)
+  }
+
+  async #save(token: OAuthToken): Promise<void> {
+    await this.#context.store.saveToken(token)
+    this.#context.log.debug('token saved', who(token))
+  }
+
+  /**
+   * One refresh for every concurrent caller of this token in the process: the first starts
+   * it, the others wait for it. `force` refreshes even a token the clock thinks valid (after a
+   * 401), unless someone already replaced `staleAccessToken`.
+   */
+  async #refresh(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
+    const { store } = this.#context
+    const key = this.#token.id ?? `new:${this.#token.refreshToken ?? ''}`
+    let flights = inflight.get(store)
+    if (!flights) inflight.set(store, (flights = new Map()))
+    let flight = flights.get(key)
+    if (!flight) {
+      const started = this.#refreshNow(force, staleAccessToken)
+      flight = started.finally(() => flights.delete(key))
+      flights.set(key, flight)
+    }
+    const fresh = await flight
+    this.#adopt(fresh.clone())
+    return fresh
+  }
+
+  async #refreshNow(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
+    const { store, config, log, client } = this.#context
+    const current = this.#token
+    // Another session, or another process, may have refreshed it already.
+    const stored = current.id ? await store.findTokenById(current.id) : null
+    if (stored) {
+      const usable = force
+        ? stored.accessToken !== staleAccessToken && !needsRefresh(stored, config.now(), 0)
+        : !needsRefresh(stored, config.now(), config.refreshSkewMs)
+      if (usable) {
+        log.debug('token already refreshed in the store', who(stored))
+        return stored
+      }
+    }
+    let base = stored ?? current
+    base.clientId ??= current.clientId
+    base.clientSecret ??= current.clientSecret
+    if (!base.refreshToken || !base.clientId || !base.clientSecret) {
+      throw new MandatoryValueError(
+        'the access token has expired and cannot be renewed: the token has no refresh token, client id and client secret',
+      )
+    }
+    let grant: TokenGrant
+    try {
+      grant = await client.refresh({ clientId: base.clientId, clientSecret: base.clientSecret, refreshToken: base.refreshToken })
+    } catch (err) {
+      if (!(err instanceof InvalidTokenError) || !current.id) throw err
+      // Refused: another process may have rotated the refresh token meanwhile. Read again
+      // before declaring the token dead; a stored token is never deleted for losing a race.
+      const again = await store.findTokenById(current.id)
+      if (!again?.refreshToken || again.refreshToken === base.refreshToken) throw err
+      log.warn('refresh token was replaced meanwhile, using the new one', who(again))
+      if (!needsRefresh(again, config.now(), config.refreshSkewMs)) return again
+      base = again
+      base.clientId ??= current.clientId
+      base.clientSecret ??= current.clientSecret
+      grant = await client.refresh({ clientId: base.clientId!, clientSecret: base.clientSecret!, refreshToken: base.refreshToken! })
+    }
+    const next = withGrant(base, grant)
+    log.forget(next.accessToken, next.refreshToken)
+    log.info('token refreshed', who(next))
+    // The new token is kept in memory even if saving fails, so that a rotated refresh token
+    // is not lost with it; the caller still sees the failure.
+    this.#adopt(next)
+    await this.#save(next)
+    return next
+  }
+}
