@@ -102,7 +102,11 @@ export class InvalidTokenError extends SDKException {
   readonly serverError: string
   readonly errorDescription: string | undefined
   readonly status: number
-  constructor(serverError: string, message: string, options: { status: number; errorDescription?: string | undefined }) {
+  constructor(
+    serverError: string,
+    message: string,
+    options: { status: number; errorDescription?: string | undefined },
+  ) {
     super(InvalidTokenError.code, message)
     this.serverError = serverError
     this.errorDescription = options.errorDescription

@@ -9,7 +9,11 @@ export { FileStore } from './stores/file.js'
 export type { FileStoreOptions, FileStoreProblem } from './stores/file.js'
 export { createStore } from './stores/create.js'
 export { Environment, DataCenter } from './oauth/environments.js'
-export type { EnvironmentInit, DataCenterEnvironments, DataCenterCode } from './oauth/environments.js'
+export type {
+  EnvironmentInit,
+  DataCenterEnvironments,
+  DataCenterCode,
+} from './oauth/environments.js'
 export { Initializer, Session } from './session.js'
 export type { InitializeOptions, SessionConfig } from './session.js'
 export { createLogger, scrub } from './log.js'

@@ -94,7 +94,10 @@ export class SafeLog {
     if (logger !== undefined) {
       for (const level of LEVELS) {
         if (typeof (logger as unknown as Record<string, unknown>)[level] !== 'function') {
-          throw new InvalidArgumentError('logger', `logger must have debug, info, warn and error methods`)
+          throw new InvalidArgumentError(
+            'logger',
+            `logger must have debug, info, warn and error methods`,
+          )
         }
       }
     }
@@ -124,7 +127,10 @@ export class SafeLog {
     const shown = fields
       ? Object.entries(fields)
           .filter(([, value]) => value !== undefined)
-          .map(([key, value]) => `${key}=${typeof value === 'string' ? JSON.stringify(value) : String(value)}`)
+          .map(
+            ([key, value]) =>
+              `${key}=${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+          )
           .join(' ')
       : ''
     const line = scrub(shown ? `${event} ${shown}` : event, this.#secrets)

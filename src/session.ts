@@ -73,7 +73,14 @@ interface Context {
  */
 const inflight = new WeakMap<TokenStore, Map<string, Promise<OAuthToken>>>()
 
-const STORE_METHODS = ['findToken', 'findTokenById', 'saveToken', 'deleteToken', 'getTokens', 'deleteTokens'] as const
+const STORE_METHODS = [
+  'findToken',
+  'findTokenById',
+  'saveToken',
+  'deleteToken',
+  'getTokens',
+  'deleteTokens',
+] as const
 
 function resolveConfig(config: unknown): SessionConfig {
   if (config === undefined) return DEFAULTS
@@ -82,7 +89,8 @@ function resolveConfig(config: unknown): SessionConfig {
   }
   const resolved: Record<string, unknown> = { ...DEFAULTS }
   for (const [key, value] of Object.entries(config)) {
-    if (!(key in DEFAULTS)) throw new InvalidArgumentError(`config.${key}`, `config has no option '${key}'`)
+    if (!(key in DEFAULTS))
+      throw new InvalidArgumentError(`config.${key}`, `config has no option '${key}'`)
     if (value === undefined) continue
     const expected = typeof DEFAULTS[key as keyof SessionConfig]
     const ok =
@@ -101,15 +109,26 @@ function resolveConfig(config: unknown): SessionConfig {
 
 function checkOptions(options: InitializeOptions): void {
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('options', 'initialize expects { environment, token, store?, logger?, config? }')
+    throw new InvalidArgumentError(
+      'options',
+      'initialize expects { environment, token, store?, logger?, config? }',
+    )
   }
   if (!(options.environment instanceof Environment)) {
-    throw new InvalidArgumentError('environment', 'environment must be an Environment, such as DataCenter.US.PRODUCTION')
+    throw new InvalidArgumentError(
+      'environment',
+      'environment must be an Environment, such as DataCenter.US.PRODUCTION',
+    )
   }
   if (options.store !== undefined) {
-    const missing = STORE_METHODS.filter((m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function')
+    const missing = STORE_METHODS.filter(
+      (m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function',
+    )
     if (missing.length > 0) {
-      throw new InvalidArgumentError('store', `store must implement TokenStore; it lacks ${missing.join(', ')}`)
+      throw new InvalidArgumentError(
+        'store',
+        `store must implement TokenStore; it lacks ${missing.join(', ')}`,
+      )
     }
   }
   checkToken(options.token)
@@ -120,13 +139,21 @@ function checkToken(token: unknown): asserts token is OAuthToken {
   if (!(token instanceof OAuthToken)) {
     throw new InvalidArgumentError('token', `token must be an OAuthToken, got ${typeName(token)}`)
   }
-  if (!token.grantToken && !token.refreshToken && !token.accessToken && !token.id && !token.userSignature) {
+  if (
+    !token.grantToken &&
+    !token.refreshToken &&
+    !token.accessToken &&
+    !token.id &&
+    !token.userSignature
+  ) {
     throw new MandatoryValueError(
       'the token needs at least one of grantToken, refreshToken, accessToken, id or userSignature',
     )
   }
   if ((token.grantToken || token.refreshToken) && (!token.clientId || !token.clientSecret)) {
-    throw new MandatoryValueError('with a grantToken or refreshToken, clientId and clientSecret are required')
+    throw new MandatoryValueError(
+      'with a grantToken or refreshToken, clientId and clientSecret are required',
+    )
   }
 }
 
@@ -238,7 +265,12 @@ export class Session {
   async getAccessToken(): Promise<string> {
     const token = this.#token
     const { now, refreshSkewMs } = this.#context.config
-    if (token.accessToken !== undefined && token.expiryTime !== undefined && token.expiryTime - refreshSkewMs > now()) {
+    if (
+      !this.#ended &&
+      token.accessToken !== undefined &&
+      token.expiryTime !== undefined &&
+      token.expiryTime - refreshSkewMs > now()
+    ) {
       return token.accessToken
     }
     this.#assertActive()
@@ -292,7 +324,10 @@ export class Session {
     const token = this.#token
     const target = token.refreshToken ?? token.accessToken
     if (target) {
-      await this.#context.client.revoke(target, { clientId: token.clientId, clientSecret: token.clientSecret })
+      await this.#context.client.revoke(target, {
+        clientId: token.clientId,
+        clientSecret: token.clientSecret,
+      })
     }
     if (token.id) await this.#context.store.deleteToken(token.id)
     this.#ended = true
@@ -317,13 +352,19 @@ export class Session {
 
   #assertActive(): void {
     if (this.#ended) {
-      throw new SDKException('SESSION_ENDED', 'this session was revoked or removed; initialize a new one')
+      throw new SDKException(
+        'SESSION_ENDED',
+        'this session was revoked or removed; initialize a new one',
+      )
     }
   }
 
   #url(path: string): URL {
     if (typeof path !== 'string' || path.length === 0) {
-      throw new InvalidArgumentError('path', 'path must be a non-empty string such as /crm/v8/Leads')
+      throw new InvalidArgumentError(
+        'path',
+        'path must be a non-empty string such as /crm/v8/Leads',
+      )
     }
     const base = new URL(this.#token.apiDomain ?? this.#context.environment.apiDomain)
     const url = new URL(path, base)
@@ -366,11 +407,14 @@ export class Session {
       if (found) token.id = found.id
       log.info('grant code exchanged', who(token))
     } else if (given.refreshToken) {
-      token = withGrant(given, await client.refresh({
-        clientId: given.clientId!,
-        clientSecret: given.clientSecret!,
-        refreshToken: given.refreshToken,
-      }))
+      token = withGrant(
+        given,
+        await client.refresh({
+          clientId: given.clientId!,
+          clientSecret: given.clientSecret!,
+          refreshToken: given.refreshToken,
+        }),
+      )
       log.info('token refreshed', who(token))
     } else {
       token = given.clone()
@@ -385,7 +429,10 @@ export class Session {
   async #findUser(): Promise<void> {
     const response = await this.fetch('/crm/v8/users?type=CurrentUser')
     if (!response.ok) {
-      throw new SDKException('USER_LOOKUP_FAILED', `looking up the current user failed with HTTP ${response.status}`)
+      throw new SDKException(
+        'USER_LOOKUP_FAILED',
+        `looking up the current user failed with HTTP ${response.status}`,
+      )
     }
     const body = (await response.json()) as { users?: { email?: unknown }[] }
     const email = body.users?.[0]?.email
@@ -397,7 +444,12 @@ export class Session {
 
   #adopt(token: OAuthToken): void {
     this.#token = token
-    this.#context.log.forget(token.clientSecret, token.grantToken, token.refreshToken, token.accessToken)
+    this.#context.log.forget(
+      token.clientSecret,
+      token.grantToken,
+      token.refreshToken,
+      token.accessToken,
+    )
   }
 
   async #save(token: OAuthToken): Promise<void> {
@@ -414,7 +466,7 @@ export class Session {
     const { store } = this.#context
     const key = this.#token.id ?? `new:${this.#token.refreshToken ?? ''}`
     let flights = inflight.get(store)
-    if (!flights) inflight.set(store, (flights = new Map()))
+    if (!flights) inflight.set(store, (flights = new Map<string, Promise<OAuthToken>>()))
     let flight = flights.get(key)
     if (!flight) {
       const started = this.#refreshNow(force, staleAccessToken)
@@ -450,7 +502,11 @@ export class Session {
     }
     let grant: TokenGrant
     try {
-      grant = await client.refresh({ clientId: base.clientId, clientSecret: base.clientSecret, refreshToken: base.refreshToken })
+      grant = await client.refresh({
+        clientId: base.clientId,
+        clientSecret: base.clientSecret,
+        refreshToken: base.refreshToken,
+      })
     } catch (err) {
       if (!(err instanceof InvalidTokenError) || !current.id) throw err
       // Refused: another process may have rotated the refresh token meanwhile. Read again
@@ -462,7 +518,11 @@ export class Session {
       base = again
       base.clientId ??= current.clientId
       base.clientSecret ??= current.clientSecret
-      grant = await client.refresh({ clientId: base.clientId!, clientSecret: base.clientSecret!, refreshToken: base.refreshToken! })
+      grant = await client.refresh({
+        clientId: base.clientId!,
+        clientSecret: base.clientSecret!,
+        refreshToken: base.refreshToken!,
+      })
     }
     const next = withGrant(base, grant)
     log.forget(next.accessToken, next.refreshToken)

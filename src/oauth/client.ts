@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { SDKException } from '../errors.js'
 import {
   InvalidResponseError,
   NetworkError,
   RateLimitError,
-  SDKException,
   ServerError,
   TimeoutError,
 } from '../errors.js'
@@ -84,7 +84,11 @@ export class AccountsClient {
   }
 
   /** Gets a new access token with a refresh token. */
-  refresh(params: { clientId: string; clientSecret: string; refreshToken: string }): Promise<TokenGrant> {
+  refresh(params: {
+    clientId: string
+    clientSecret: string
+    refreshToken: string
+  }): Promise<TokenGrant> {
     return this.#token(
       'refresh',
       {
@@ -101,16 +105,28 @@ export class AccountsClient {
    * Revokes a refresh token (and with it its access tokens) or an access token. An answer of
    * HTTP 200 is success, whatever the body says of an unknown token (RFC 7009).
    */
-  async revoke(token: string, credentials?: { clientId?: string | undefined; clientSecret?: string | undefined }): Promise<void> {
+  async revoke(
+    token: string,
+    credentials?: { clientId?: string | undefined; clientSecret?: string | undefined },
+  ): Promise<void> {
     const form: Record<string, string> = { token }
     if (credentials?.clientId) form.client_id = credentials.clientId
     if (credentials?.clientSecret) form.client_secret = credentials.clientSecret
-    await this.#send('revoke', this.#environment.revokeUrl, form, [token, credentials?.clientSecret ?? ''], (status, body) => {
-      if (status >= 200 && status < 300) return
-      // A refusal of the token itself (400) means it is already unusable: the goal is reached.
-      if (status === 400 && /invalid_token/.test(body)) return
-      throw new InvalidResponseError(`the accounts server answered HTTP ${status} to the revocation`, status)
-    })
+    await this.#send(
+      'revoke',
+      this.#environment.revokeUrl,
+      form,
+      [token, credentials?.clientSecret ?? ''],
+      (status, body) => {
+        if (status >= 200 && status < 300) return
+        // A refusal of the token itself (400) means it is already unusable: the goal is reached.
+        if (status === 400 && /invalid_token/.test(body)) return
+        throw new InvalidResponseError(
+          `the accounts server answered HTTP ${status} to the revocation`,
+          status,
+        )
+      },
+    )
   }
 
   #token(purpose: Purpose, form: Record<string, string>, secrets: string[]): Promise<TokenGrant> {
@@ -135,7 +151,12 @@ export class AccountsClient {
         if (attempt >= retries) throw err.final
         const backoff = retryDelayMs * 2 ** attempt
         const wait = Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2))
-        log.warn('accounts request retried', { purpose, attempt: attempt + 1, waitMs: Math.round(wait), reason: err.final.code })
+        log.warn('accounts request retried', {
+          purpose,
+          attempt: attempt + 1,
+          waitMs: Math.round(wait),
+          reason: err.final.code,
+        })
         await sleep(wait)
       }
     }
@@ -153,7 +174,10 @@ export class AccountsClient {
     try {
       response = await this.#options.fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
         body: new URLSearchParams(form).toString(),
         signal: AbortSignal.timeout(requestTimeoutMs),
       })
@@ -162,19 +186,27 @@ export class AccountsClient {
       const name = (err as { name?: unknown }).name
       if (name === 'TimeoutError' || name === 'AbortError') {
         throw new Retryable(
-          new TimeoutError(`the accounts server did not answer within ${requestTimeoutMs} ms`, { cause: err }),
+          new TimeoutError(`the accounts server did not answer within ${requestTimeoutMs} ms`, {
+            cause: err,
+          }),
         )
       }
       throw new Retryable(
-        new NetworkError(`cannot reach the accounts server at ${this.#environment.accountsUrl}: ${scrub(describe(err), secrets)}`, {
-          cause: err,
-        }),
+        new NetworkError(
+          `cannot reach the accounts server at ${this.#environment.accountsUrl}: ${scrub(describe(err), secrets)}`,
+          {
+            cause: err,
+          },
+        ),
       )
     }
     const { status } = response
     if (status === 429) {
       const wait = retryAfter(response.headers.get('retry-after'))
-      throw new Retryable(new RateLimitError('the accounts server limits the rate (HTTP 429)', wait), wait)
+      throw new Retryable(
+        new RateLimitError('the accounts server limits the rate (HTTP 429)', wait),
+        wait,
+      )
     }
     if (status >= 500) {
       throw new Retryable(new ServerError(`the accounts server failed with HTTP ${status}`, status))

@@ -82,7 +82,11 @@ export interface DataCenterEnvironments {
 
 function region(code: string, tld: string, accountsUrl: string): DataCenterEnvironments {
   const make = (kind: 'PRODUCTION' | 'SANDBOX' | 'DEVELOPER', host: string) =>
-    new Environment({ name: `${code}.${kind}`, apiDomain: `https://${host}.zohoapis.${tld}`, accountsUrl })
+    new Environment({
+      name: `${code}.${kind}`,
+      apiDomain: `https://${host}.zohoapis.${tld}`,
+      accountsUrl,
+    })
   return Object.freeze({
     PRODUCTION: make('PRODUCTION', 'www'),
     SANDBOX: make('SANDBOX', 'sandbox'),

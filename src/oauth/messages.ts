@@ -68,11 +68,15 @@ export function parseTokenResponse(
   let wire: TokenResponseWire
   try {
     const parsed: unknown = JSON.parse(body)
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object')
-    wire = parsed as TokenResponseWire
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object')
+    wire = parsed
   } catch {
     const kind = /^\s*</.test(body) ? 'an HTML page' : 'a body that is not JSON'
-    throw new InvalidResponseError(`the accounts server answered HTTP ${status} with ${kind}`, status)
+    throw new InvalidResponseError(
+      `the accounts server answered HTTP ${status} with ${kind}`,
+      status,
+    )
   }
   const error = text(wire.error)
   if (error !== undefined) {
@@ -80,7 +84,9 @@ export function parseTokenResponse(
     const safeError = scrub(error, secrets)
     const safeDescription = description === undefined ? undefined : scrub(description, secrets)
     if (isZohoRateLimit(error, description)) {
-      throw new RateLimitError(`the accounts server limits the rate: ${safeDescription ?? safeError}`)
+      throw new RateLimitError(
+        `the accounts server limits the rate: ${safeDescription ?? safeError}`,
+      )
     }
     throw new InvalidTokenError(
       safeError,

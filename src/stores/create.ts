@@ -15,7 +15,10 @@ import { MemoryStore } from './memory.js'
  */
 export async function createStore(url: string): Promise<TokenStore> {
   if (typeof url !== 'string' || !/^[a-z][a-z0-9+.-]*:/i.test(url)) {
-    throw new InvalidArgumentError('url', 'a store URL starts with its kind, such as file:, sqlite:, memory:')
+    throw new InvalidArgumentError(
+      'url',
+      'a store URL starts with its kind, such as file:, sqlite:, memory:',
+    )
   }
   const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
   const rest = url.slice(scheme.length + 1)
@@ -40,9 +43,15 @@ export async function createStore(url: string): Promise<TokenStore> {
     case 'postgresql':
     case 'redis':
     case 'rediss':
-      throw new InvalidArgumentError('url', `${scheme}: stores are not available in this version of tokenkeeper`)
+      throw new InvalidArgumentError(
+        'url',
+        `${scheme}: stores are not available in this version of tokenkeeper`,
+      )
     default:
-      throw new InvalidArgumentError('url', `unknown store kind '${scheme}:'; use file:, sqlite:, memory: or list:`)
+      throw new InvalidArgumentError(
+        'url',
+        `unknown store kind '${scheme}:'; use file:, sqlite:, memory: or list:`,
+      )
   }
 }
 

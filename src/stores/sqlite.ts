@@ -213,7 +213,6 @@ function explain(err: unknown): string {
 }
 
 function prepareSchema(db: Database, table: string, memory: boolean): void {
-  const name = quoteIdentifier(table)
   // Reading first: this is where a file that is not a database says so, before any write.
   const exists = db
     .prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?')
@@ -232,6 +231,15 @@ function prepareSchema(db: Database, table: string, memory: boolean): void {
     // Reads through a memory map: no system call per page on the lookups of every API call.
     db.pragma('mmap_size = 268435456')
   }
+  // One immediate transaction: processes opening a new database together create it once.
+  db.transaction(() => ensureTable(db, table)).immediate()
+}
+
+function ensureTable(db: Database, table: string): void {
+  const name = quoteIdentifier(table)
+  const exists = db
+    .prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?')
+    .get('table', table)
   if (!exists) db.exec(createTableSql('sqlite', table))
   const present = new Set(
     (db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).map((c) =>

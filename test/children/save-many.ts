@@ -1,11 +1,12 @@
-// Saves `count` different users into a store, `parallel` at a time, from the moment `startAt`
-// (epoch ms); prints the ids it got and
+// Saves `count` different users into a store, `parallel` at a time, once all `processes`
+// are ready; prints the ids it got and
 // when it started and finished.
+import { appendFileSync, readFileSync } from 'node:fs'
 import { FileStore, OAuthToken, UserSignature, type TokenStore } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 
-const [kind, path, prefix, countText, startAt, parallelText = '5'] = process.argv.slice(2)
-const store: TokenStore = kind === 'file' ? new FileStore(path) : new SQLiteStore({ path: path! })
+const [kind, path, prefix, countText, processes, parallelText = '5'] = process.argv.slice(2)
+const store: TokenStore = kind === 'file' ? new FileStore(path!) : new SQLiteStore({ path: path! })
 const count = Number(countText)
 const parallel = Number(parallelText)
 const ids: string[] = []
@@ -25,8 +26,12 @@ async function worker(): Promise<void> {
     ids.push(token.id!)
   }
 }
-// Every process starts saving at the same moment, whatever its start-up took.
-await new Promise((go) => setTimeout(go, Math.max(0, Number(startAt) - Date.now())))
+// A barrier: each process says it is ready, and all start saving once all are ready.
+const ready = `${path}.ready`
+appendFileSync(ready, `${prefix}\n`)
+while (readFileSync(ready, 'utf8').trim().split('\n').length < Number(processes)) {
+  await new Promise((go) => setTimeout(go, 2))
+}
 const started = Date.now()
 await Promise.all(Array.from({ length: parallel }, worker))
 const finished = Date.now()

@@ -303,7 +303,7 @@ describe('FileStore lock', () => {
     const path = scratchPath(dir, 'stale.txt')
     // A pid that is surely not running: a child that has exited.
     const { spawnSync } = await import('node:child_process')
-    const dead = spawnSync(process.execPath, ['-e', '0']).pid!
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid
     const { hostname } = await import('node:os')
     writeFileSync(`${path}.lock`, JSON.stringify({ pid: dead, host: hostname(), nonce: 'x' }))
     const store = new FileStore({ path, lockTimeoutMs: 2000 })
