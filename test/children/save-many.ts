@@ -6,7 +6,7 @@ import { FileStore, OAuthToken, UserSignature, type TokenStore } from '../../src
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 
 const [kind, path, prefix, countText, processes, parallelText = '5'] = process.argv.slice(2)
-const store: TokenStore = kind === 'file' ? new FileStore(path!) : new SQLiteStore({ path: path! })
+const store: TokenStore = kind === 'file' ? new FileStore(path) : new SQLiteStore({ path: path! })
 const count = Number(countText)
 const parallel = Number(parallelText)
 const ids: string[] = []
