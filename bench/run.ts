@@ -4,7 +4,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
-import { DataCenter, FileStore, Initializer, MemoryStore, OAuthToken, UserSignature, type TokenStore } from '../src/index.ts'
+import {
+  DataCenter,
+  FileStore,
+  Initializer,
+  MemoryStore,
+  OAuthToken,
+  UserSignature,
+  type TokenStore,
+} from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { COLUMNS, newTokenId, rowFromToken } from '../src/store.ts'
 import { formatRate, measure, type Measurement } from './harness.ts'
@@ -40,7 +48,9 @@ function record(
   m: Measurement,
 ): void {
   const target =
-    operation === 'getAccessToken' ? GET_ACCESS_TOKEN_TARGET : TARGETS[`${store} ${operation} ${tokens}`]
+    operation === 'getAccessToken'
+      ? GET_ACCESS_TOKEN_TARGET
+      : TARGETS[`${store} ${operation} ${tokens}`]
   results.push({
     store,
     operation,
@@ -105,7 +115,10 @@ try {
         token: new OAuthToken({ userSignature: new UserSignature(userName(0)) }),
         store,
       })
-      const access = await measure(() => session.getAccessToken(), { opsPerRound: 1_000_000, rounds: 7 })
+      const access = await measure(() => session.getAccessToken(), {
+        opsPerRound: 1_000_000,
+        rounds: 7,
+      })
       record(kind, 'getAccessToken', size, 1, access)
       if (size === 1) {
         await store.close?.()

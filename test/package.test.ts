@@ -21,9 +21,19 @@ const PROMISED: Record<string, string[]> = {
     'TokenStoreError',
     'MandatoryValueError',
     'InvalidArgumentError',
+    'InvalidTokenError',
+    'NetworkError',
+    'TimeoutError',
+    'RateLimitError',
+    'Initializer',
+    'Session',
+    'DataCenter',
+    'Environment',
+    'createLogger',
+    'createStore',
   ],
   'tokenkeeper/stores/sqlite': ['SQLiteStore'],
-  'tokenkeeper/testing': ['tokenStoreConformance'],
+  'tokenkeeper/testing': ['tokenStoreConformance', 'startAccountsEmulator'],
 }
 
 const npm = (args: string[], cwd: string): string =>

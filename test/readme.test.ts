@@ -31,6 +31,20 @@ describe('the README', () => {
     expect(again.split('\n')[0]!.split(' ')[1]).toBe(lines[0]!.split(' ')[1])
   })
 
+  it('shows the session quick start as it is, and it runs as written against the emulator', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const example = readFileSync(join(root, 'examples/session.ts'), 'utf8')
+    expect(readme).toContain('```ts\n' + example + '```')
+    const cwd = scratchDir('tokenkeeper-session-')
+    const tsx = join(root, 'node_modules/tsx/dist/cli.mjs')
+    const out = execFileSync(process.execPath, [tsx, join(root, 'examples/session.ts')], {
+      cwd,
+      encoding: 'utf8',
+    })
+    expect(out).toMatch(/^signed in as ada@zylker\.example, token id [A-Za-z0-9]{10}\n/)
+    expect(out).toMatch(/^lead: \w+ \(\w+\)$/m)
+  })
+
   it('shows the two set-up commands', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8')
     expect(readme).toContain('npm ci && npm start')
