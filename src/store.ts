@@ -202,6 +202,54 @@ export function resolveSave(
   return { row: rowFromToken(token, id), insert: plan.insert }
 }
 
+/** A store's lookups, for {@link resolveSaveAsync}, when they go to a server. */
+export interface AsyncRowLookups {
+  hasId(id: string): Promise<boolean>
+  findId(lookup: Lookup): Promise<string | undefined>
+}
+
+/**
+ * {@link resolveSave} for stores whose lookups go to a server: run it inside the store's
+ * transaction. A new id is not checked against the store first; the primary key refuses the
+ * (about one in 10^17) collision, and the store draws again.
+ */
+export async function resolveSaveAsync(
+  store: string,
+  token: OAuthToken,
+  rows: AsyncRowLookups,
+): Promise<{ row: StoredRow; insert: boolean }> {
+  const lookup = lookupOf(token)
+  const name = token.userSignature?.name
+  const [idExists, matchedId, userOwnerId] = await Promise.all([
+    token.id !== undefined ? rows.hasId(token.id) : false,
+    token.id === undefined && lookup ? rows.findId(lookup) : undefined,
+    present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
+  ])
+  const plan = planSave(store, token, { idExists, matchedId, userOwnerId })
+  return { row: rowFromToken(token, plan.id ?? newTokenId()), insert: plan.insert }
+}
+
+/** A lock on one token, held until released. */
+export interface TokenLock {
+  release(): Promise<void>
+}
+
+/**
+ * What a store offers beyond the six methods when it can coordinate refreshes: a lock on one
+ * token that other processes (and, for server stores, other machines) respect. The session
+ * takes it around a refresh and reads the token again inside it. A holder that crashed never
+ * blocks the others longer than the store's lease; a lock not had within `timeoutMs` is a
+ * `TokenStoreError` with operation `'lock'`.
+ */
+export interface TokenLocking {
+  lockToken(id: string, options?: { timeoutMs?: number }): Promise<TokenLock>
+}
+
+/** Whether a store offers {@link TokenLocking}. */
+export function supportsLocking(store: TokenStore): store is TokenStore & TokenLocking {
+  return typeof (store as Partial<TokenLocking>).lockToken === 'function'
+}
+
 const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
 
 /** The length of the ids tokenkeeper gives: they fit the official `varchar(10)` id column. */
