@@ -1,0 +1,531 @@
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type * as MySQL from 'mysql2/promise'
+import {
+  InvalidArgumentError,
+  TokenStoreError,
+  describeCause,
+  type StoreOperation,
+} from '../errors.js'
+import { assertToken, typeName, type OAuthToken } from '../token.js'
+import {
+  COLUMNS,
+  assertId,
+  assertLookupToken,
+  lookupOf,
+  resolveSaveAsync,
+  tokenFromRow,
+  type Column,
+  type Lookup,
+  type LookupColumn,
+  type StoredRow,
+  type TokenLock,
+  type TokenLocking,
+  type TokenStore,
+} from '../store.js'
+import { quoteIdentifier } from './sql/identifiers.js'
+
+/** Options of {@link DBStore}: the official defaults, and more. */
+export interface DBStoreOptions {
+  /** Default `localhost`. */
+  host?: string
+  /** Default 3306. */
+  port?: number
+  /** Default `root`. */
+  user?: string
+  /** Default empty. */
+  password?: string
+  /** Default `zohooauth`; created when missing. */
+  database?: string
+  /** Default `oauthtoken`; created when missing, used in place when it exists. */
+  table?: string
+  /** A connection URL instead of the fields above: `mysql://user:password@host:3306/database`. */
+  url?: string
+  /** An existing mysql2 pool (`mysql2/promise`'s `createPool`); `close()` leaves it open. */
+  pool?: unknown
+  /** Connections in the store's own pool; default 10. */
+  poolSize?: number
+  /** Give up connecting after this long (ms); default 5000. */
+  connectTimeoutMs?: number
+  /** While the server is unreachable (a restart), keep trying an operation this long (ms); default 10000. */
+  reconnectTimeoutMs?: number
+}
+
+type Pool = MySQL.Pool
+type Connection = MySQL.PoolConnection
+type Row = Record<Column, string | null>
+
+const STORE = 'DBStore'
+const LOOKUP_COLUMNS: readonly LookupColumn[] = [
+  'user_name',
+  'access_token',
+  'grant_token',
+  'refresh_token',
+]
+/** Errors of the connection, not of the statement: worth another try once the server is back. */
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+  'ER_QUERY_INTERRUPTED',
+  'ER_CONNECTION_KILLED',
+])
+/** Races between saves that a new try resolves. */
+const RACE_ERRORS = new Set(['ER_DUP_ENTRY', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
+
+const require = createRequire(import.meta.url)
+
+function loadDriver(): typeof MySQL {
+  try {
+    return require('mysql2/promise') as typeof MySQL
+  } catch (err) {
+    throw new TokenStoreError(
+      STORE,
+      'open',
+      'the mysql2 package is not installed; run `npm install mysql2`',
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/** The generated column that holds a lookup column's SHA-256, so that any length is indexed. */
+const hashColumn = (column: LookupColumn): string => `${column}_sha256`
+
+/**
+ * Tokens in MySQL or MariaDB (mysql2): the official SDKs' database store, done right. It keeps
+ * the official table and column names, so that the official SDK can go on using the same table,
+ * and it creates the database and the table when they are missing. Each lookup column gets a
+ * stored SHA-256 column with an index (unique for user names), so values of any length are
+ * found exactly and fast; every change to an existing table is additive. Statements are
+ * prepared and parameterized; a pool of connections serves concurrent callers; a value too long
+ * for a legacy column is an error, never truncated; ids are random, never `max(id) + 1`.
+ *
+ * @example
+ * import { DBStore } from 'tokenkeeper/stores/mysql'
+ * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
+ */
+export class DBStore implements TokenStore, TokenLocking {
+  /** The table's name. */
+  readonly table: string
+  readonly #options: DBStoreOptions
+  readonly #ownsPool: boolean
+  #pool: Pool | undefined
+  #ready: Promise<Schema> | undefined
+
+  constructor(options: DBStoreOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('options', 'DBStore expects an options object')
+    }
+    const { table = 'oauthtoken', database = 'zohooauth', poolSize = 10, port = 3306 } = options
+    quoteIdentifier(table, 'table')
+    quoteIdentifier(database, 'database')
+    if (!(Number.isInteger(poolSize) && poolSize > 0)) {
+      throw new InvalidArgumentError('poolSize', 'DBStore poolSize must be a positive integer')
+    }
+    if (!(Number.isInteger(port) && port > 0 && port < 65536)) {
+      throw new InvalidArgumentError('port', 'DBStore port must be a port number')
+    }
+    if (options.url !== undefined && typeof options.url !== 'string') {
+      throw new InvalidArgumentError(
+        'url',
+        `DBStore url must be a string, got ${typeName(options.url)}`,
+      )
+    }
+    if (
+      options.pool !== undefined &&
+      typeof (options.pool as { getConnection?: unknown }).getConnection !== 'function'
+    ) {
+      throw new InvalidArgumentError('pool', 'DBStore pool must be a mysql2/promise pool')
+    }
+    this.table = table
+    this.#options = options
+    this.#ownsPool = options.pool === undefined
+  }
+
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const lookup = lookupOf(token)
+    if (!lookup) return null
+    const row = await this.#run('findToken', (schema) => schema.findRow(this.#pool!, lookup))
+    return row ? tokenFromRow(row) : null
+  }
+
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const row = await this.#run('findTokenById', (schema) => schema.findById(this.#pool!, id))
+    return row ? tokenFromRow(row) : null
+  }
+
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
+    const snapshot = token.clone()
+    const id = await this.#run('saveToken', (schema) => this.#save(schema, snapshot))
+    token.id = id
+  }
+
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
+    await this.#run('deleteToken', (schema) =>
+      this.#pool!.execute(`DELETE FROM ${schema.name} WHERE id = ?`, [id]),
+    )
+  }
+
+  async getTokens(): Promise<OAuthToken[]> {
+    const rows = await this.#run('getTokens', async (schema) => {
+      const [result] = await this.#pool!.query(`SELECT ${COLUMNS.join(', ')} FROM ${schema.name}`)
+      return result as Row[]
+    })
+    return rows.map((row) => tokenFromRow(row as StoredRow))
+  }
+
+  async deleteTokens(): Promise<void> {
+    await this.#run('deleteTokens', (schema) => this.#pool!.query(`DELETE FROM ${schema.name}`))
+  }
+
+  /**
+   * A lock on one token shared by every process and machine using this database:
+   * `GET_LOCK` on a connection held until `release()`. If the holder dies, its connection
+   * closes and the server frees the lock.
+   */
+  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+    assertId(id)
+    const timeoutMs = options.timeoutMs ?? 10_000
+    const name = `tk:${createHash('sha256').update(`${this.#databaseName()}.${this.table}:${id}`).digest('hex').slice(0, 48)}`
+    const connection = await this.#run('lock', () => this.#pool!.getConnection())
+    try {
+      const [rows] = await connection.query('SELECT GET_LOCK(?, ?) AS got', [
+        name,
+        Math.max(0, timeoutMs / 1000),
+      ])
+      if ((rows as { got: number | null }[])[0]?.got !== 1) {
+        throw new TokenStoreError(
+          STORE,
+          'lock',
+          `could not lock token ${id} within ${timeoutMs} ms`,
+        )
+      }
+    } catch (err) {
+      connection.release()
+      throw err instanceof TokenStoreError ? err : this.#wrap('lock', err)
+    }
+    let released = false
+    return {
+      release: async () => {
+        if (released) return
+        released = true
+        try {
+          await connection.query('SELECT RELEASE_LOCK(?)', [name])
+        } finally {
+          connection.release()
+        }
+      },
+    }
+  }
+
+  /** Ends the store's own pool; a pool given to it is left open. */
+  async close(): Promise<void> {
+    const pool = this.#pool
+    this.#pool = undefined
+    this.#ready = undefined
+    if (pool && this.#ownsPool) await pool.end()
+  }
+
+  #databaseName(): string {
+    if (this.#options.url) return new URL(this.#options.url).pathname.slice(1) || 'zohooauth'
+    return this.#options.database ?? 'zohooauth'
+  }
+
+  /**
+   * Runs an operation once the schema is ready, trying again while the server is unreachable
+   * (a restart) for up to `reconnectTimeoutMs`; a driver error becomes a TokenStoreError.
+   */
+  async #run<T>(operation: StoreOperation, body: (schema: Schema) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.#options.reconnectTimeoutMs ?? 10_000)
+    let delay = 50
+    for (;;) {
+      try {
+        return await body(await this.#schema())
+      } catch (err) {
+        if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) throw err
+        const code = errorCode(err)
+        if (code === undefined || !CONNECTION_ERRORS.has(code) || Date.now() + delay > deadline) {
+          throw this.#wrap(operation, err)
+        }
+        if (code === 'ECONNREFUSED' || code === 'ER_SERVER_SHUTDOWN') this.#ready = undefined
+        await sleep(delay + Math.random() * delay)
+        delay = Math.min(delay * 2, 1000)
+      }
+    }
+  }
+
+  #wrap(operation: StoreOperation, err: unknown): TokenStoreError {
+    return new TokenStoreError(STORE, operation, `${this.#where()}: ${describeCause(err)}`, {
+      cause: err,
+    })
+  }
+
+  #where(): string {
+    if (this.#options.url) {
+      const url = new URL(this.#options.url)
+      return `${url.host}${url.pathname}.${this.table}`
+    }
+    return `${this.#options.host ?? 'localhost'}:${this.#options.port ?? 3306}/${this.#databaseName()}.${this.table}`
+  }
+
+  #schema(): Promise<Schema> {
+    this.#ready ??= this.#open().catch((err: unknown) => {
+      this.#ready = undefined
+      throw err
+    })
+    return this.#ready
+  }
+
+  async #open(): Promise<Schema> {
+    if (!this.#pool) {
+      this.#pool = (this.#options.pool as Pool | undefined) ?? this.#createPool()
+    }
+    try {
+      return await Schema.prepare(this.#pool, this.table)
+    } catch (err) {
+      if (errorCode(err) !== 'ER_BAD_DB_ERROR' || !this.#ownsPool) throw err
+      await this.#createDatabase()
+      return Schema.prepare(this.#pool, this.table)
+    }
+  }
+
+  #connectionOptions(): MySQL.PoolOptions {
+    const { host = 'localhost', port = 3306, user = 'root', password = '', url } = this.#options
+    const base: MySQL.PoolOptions = url
+      ? { uri: url }
+      : { host, port, user, password, database: this.#databaseName() }
+    return {
+      ...base,
+      connectionLimit: this.#options.poolSize ?? 10,
+      connectTimeout: this.#options.connectTimeoutMs ?? 5000,
+      enableKeepAlive: true,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+    }
+  }
+
+  #createPool(): Pool {
+    const driver = loadDriver()
+    const pool = driver.createPool(this.#connectionOptions())
+    // Values are never truncated: the server refuses what does not fit, whatever its sql_mode.
+    pool.pool.on('connection', (connection) => {
+      connection.query(
+        "SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')",
+      )
+    })
+    return pool
+  }
+
+  async #createDatabase(): Promise<void> {
+    const driver = loadDriver()
+    // The same server, without the database that does not exist yet.
+    const { database: _database, connectionLimit: _limit, uri, ...rest } = this.#connectionOptions()
+    const connection = await driver.createConnection(
+      uri ? { uri: uri.replace(/\/[^/?]*(\?|$)/, '/$1') } : rest,
+    )
+    try {
+      await connection.query(
+        `CREATE DATABASE IF NOT EXISTS \`${this.#databaseName()}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      )
+    } finally {
+      await connection.end()
+    }
+  }
+
+  /** The upsert rule inside one transaction, tried again when a concurrent save won a race. */
+  async #save(schema: Schema, token: OAuthToken): Promise<string> {
+    for (let attempt = 0; ; attempt += 1) {
+      const connection = await this.#pool!.getConnection()
+      try {
+        await connection.beginTransaction()
+        const { row, insert } = await resolveSaveAsync(STORE, token, {
+          hasId: async (id) => (await schema.findById(connection, id)) !== undefined,
+          findId: async (lookup) => (await schema.findRow(connection, lookup))?.id,
+        })
+        schema.checkLengths(row)
+        if (insert) {
+          await connection.execute(
+            schema.insertSql,
+            COLUMNS.map((c) => row[c]),
+          )
+        } else {
+          await connection.execute(schema.updateSql, [
+            ...COLUMNS.slice(1).map((c) => row[c]),
+            row.id,
+          ])
+        }
+        await connection.commit()
+        return row.id
+      } catch (err) {
+        await connection.rollback().catch(() => undefined)
+        if (!RACE_ERRORS.has(errorCode(err) ?? '') || attempt >= 8) throw err
+        await sleep(Math.random() * 5 * (attempt + 1))
+      } finally {
+        connection.release()
+      }
+    }
+  }
+}
+
+interface ColumnInfo {
+  readonly maxLength: number | null
+}
+
+/** The table as found (or made): its columns' limits and the statements for it. */
+class Schema {
+  readonly name: string
+  readonly #columns: ReadonlyMap<string, ColumnInfo>
+  readonly insertSql: string
+  readonly updateSql: string
+  readonly #selectById: string
+  readonly #selectBy: Record<LookupColumn, string>
+
+  private constructor(table: string, columns: ReadonlyMap<string, ColumnInfo>) {
+    quoteIdentifier(table)
+    this.name = `\`${table}\``
+    this.#columns = columns
+    const list = COLUMNS.join(', ')
+    this.insertSql = `INSERT INTO ${this.name} (${list}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
+    this.updateSql = `UPDATE ${this.name} SET ${COLUMNS.slice(1)
+      .map((c) => `${c} = ?`)
+      .join(', ')} WHERE id = ?`
+    this.#selectById = `SELECT ${list} FROM ${this.name} WHERE id = ?`
+    this.#selectBy = Object.fromEntries(
+      LOOKUP_COLUMNS.map((column) => [
+        column,
+        `SELECT ${list} FROM ${this.name} WHERE ${hashColumn(column)} = UNHEX(SHA2(?, 256)) AND ${column} = ? LIMIT 1`,
+      ]),
+    ) as Record<LookupColumn, string>
+  }
+
+  /** Creates the table when missing, adds what an older table lacks, and reads its limits. */
+  static async prepare(pool: Pool, table: string): Promise<Schema> {
+    const name = `\`${table}\``
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS ${name} (id varchar(10) NOT NULL, user_name text, client_id text, ` +
+        'client_secret text, refresh_token text, access_token text, grant_token text, ' +
+        'expiry_time varchar(20), redirect_url text, api_domain text, PRIMARY KEY (id)) ' +
+        'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin',
+    )
+    let columns = await Schema.#readColumns(pool, table)
+    const alter: string[] = []
+    if (!columns.has('api_domain')) alter.push('ADD COLUMN api_domain varchar(255)')
+    for (const column of LOOKUP_COLUMNS) {
+      if (!columns.has(hashColumn(column))) {
+        alter.push(
+          `ADD COLUMN ${hashColumn(column)} binary(32) AS (UNHEX(SHA2(${column}, 256))) STORED`,
+        )
+      }
+    }
+    if (alter.length > 0)
+      await Schema.#ignoreRace(pool.query(`ALTER TABLE ${name} ${alter.join(', ')}`))
+    await Schema.#ensureIndexes(pool, table)
+    columns = await Schema.#readColumns(pool, table)
+    const missing = COLUMNS.filter((column) => !columns.has(column))
+    if (missing.length > 0) {
+      throw new TokenStoreError(
+        STORE,
+        'open',
+        `table ${table} lacks the columns ${missing.join(', ')}`,
+      )
+    }
+    return new Schema(table, columns)
+  }
+
+  static async #readColumns(pool: Pool, table: string): Promise<Map<string, ColumnInfo>> {
+    const [rows] = await pool.query(
+      'SELECT COLUMN_NAME AS name, CHARACTER_MAXIMUM_LENGTH AS maxLength FROM information_schema.COLUMNS ' +
+        'WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+      [table],
+    )
+    return new Map(
+      (rows as { name: string; maxLength: number | string | null }[]).map((r) => [
+        r.name.toLowerCase(),
+        { maxLength: r.maxLength === null ? null : Number(r.maxLength) },
+      ]),
+    )
+  }
+
+  static async #ensureIndexes(pool: Pool, table: string): Promise<void> {
+    const [rows] = await pool.query(
+      'SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+      [table],
+    )
+    const present = new Set((rows as { name: string }[]).map((r) => r.name))
+    for (const column of LOOKUP_COLUMNS) {
+      const index = `${table}_${column}_idx`.slice(0, 64)
+      if (present.has(index)) continue
+      const target = `\`${table}\` (${hashColumn(column)})`
+      if (column === 'user_name') {
+        try {
+          await Schema.#ignoreRace(pool.query(`CREATE UNIQUE INDEX \`${index}\` ON ${target}`))
+          continue
+        } catch (err) {
+          // A legacy table that already holds a user twice gets a plain index; the store still
+          // never writes a second row for a user.
+          if (errorCode(err) !== 'ER_DUP_ENTRY') throw err
+        }
+      }
+      await Schema.#ignoreRace(pool.query(`CREATE INDEX \`${index}\` ON ${target}`))
+    }
+  }
+
+  /** Another process opening the same new database made the same change first: fine. */
+  static async #ignoreRace(change: Promise<unknown>): Promise<void> {
+    try {
+      await change
+    } catch (err) {
+      if (
+        !['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME', 'ER_TABLE_EXISTS_ERROR'].includes(
+          errorCode(err) ?? '',
+        )
+      )
+        throw err
+    }
+  }
+
+  async findById(db: Pool | Connection, id: string): Promise<StoredRow | undefined> {
+    const [rows] = await db.execute(this.#selectById, [id])
+    return (rows as StoredRow[])[0]
+  }
+
+  async findRow(db: Pool | Connection, lookup: Lookup): Promise<StoredRow | undefined> {
+    const [rows] = await db.execute(this.#selectBy[lookup.column], [lookup.value, lookup.value])
+    return (rows as StoredRow[])[0]
+  }
+
+  /** A value longer than a (legacy) column holds is refused, never truncated. */
+  checkLengths(row: StoredRow): void {
+    for (const column of COLUMNS) {
+      const value = row[column]
+      const limit = this.#columns.get(column)?.maxLength
+      // A string's length in UTF-16 units is never less than its characters: most skip the count.
+      if (value === null || limit === null || limit === undefined || value.length <= limit) continue
+      const length = [...value].length
+      if (length > limit) {
+        throw new TokenStoreError(
+          STORE,
+          'saveToken',
+          `the ${column} value has ${length} characters, more than the ${limit} that column ${column} of table ${this.name} holds; nothing was written`,
+        )
+      }
+    }
+  }
+}
