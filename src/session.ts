@@ -9,7 +9,7 @@ import { SafeLog, type Logger } from './log.js'
 import { AccountsClient } from './oauth/client.js'
 import { Environment } from './oauth/environments.js'
 import type { TokenGrant } from './oauth/messages.js'
-import type { TokenStore } from './store.js'
+import { supportsLocking, type TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, typeName } from './token.js'
 
@@ -31,6 +31,8 @@ export interface SessionConfig {
   fetch: typeof globalThis.fetch
   /** The clock, epoch ms. */
   now: () => number
+  /** How long a refresh waits for another process's refresh of the same token (ms); default 10000. */
+  lockTimeoutMs: number
 }
 
 const DEFAULTS: SessionConfig = {
@@ -42,6 +44,7 @@ const DEFAULTS: SessionConfig = {
   authHeaderPrefix: 'Zoho-oauthtoken ',
   fetch: (input, init) => globalThis.fetch(input, init),
   now: () => Date.now(),
+  lockTimeoutMs: 10_000,
 }
 
 /** What {@link Initializer.initialize} takes. */
@@ -478,7 +481,28 @@ export class Session {
     return fresh
   }
 
+  /**
+   * Refreshes under the store's lock on the token, when it has one, so that processes (and,
+   * with a server store, machines) sharing the store refresh it once between them.
+   */
   async #refreshNow(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
+    const { store, config, log } = this.#context
+    const id = this.#token.id
+    if (!id || !supportsLocking(store)) return this.#refreshLocked(force, staleAccessToken)
+    const waiting = performance.now()
+    const lock = await store.lockToken(id, { timeoutMs: config.lockTimeoutMs })
+    log.debug('token lock taken', {
+      ...who(this.#token),
+      waitedMs: Math.round(performance.now() - waiting),
+    })
+    try {
+      return await this.#refreshLocked(force, staleAccessToken)
+    } finally {
+      await lock.release()
+    }
+  }
+
+  async #refreshLocked(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
     const { store, config, log, client } = this.#context
     const current = this.#token
     // Another session, or another process, may have refreshed it already.

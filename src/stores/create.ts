@@ -7,7 +7,8 @@ import { MemoryStore } from './memory.js'
 
 /**
  * Builds a store from a URL, as the CLI's `--store` and `TOKENKEEPER_STORE` take it:
- * `file:./sdk_tokens.txt`, `sqlite:./zohooauth.db`, `sqlite::memory:`, `memory:`, `list:`.
+ * `file:./sdk_tokens.txt`, `sqlite:./zohooauth.db`, `sqlite::memory:`, `memory:`, `list:`,
+ * `mysql://root@127.0.0.1:3306/zohooauth`.
  * A `table` query parameter overrides the SQL table's name. Drivers load only when asked for.
  *
  * @example
@@ -38,7 +39,10 @@ export async function createStore(url: string): Promise<TokenStore> {
       return new SQLiteStore({ path, ...(table ? { table } : {}) })
     }
     case 'mysql':
-    case 'mariadb':
+    case 'mariadb': {
+      const { DBStore } = await import('./mysql.js')
+      return new DBStore({ url: `mysql:${rest.split('?', 1)[0]!}`, ...(table ? { table } : {}) })
+    }
     case 'postgres':
     case 'postgresql':
     case 'redis':

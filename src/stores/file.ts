@@ -26,10 +26,13 @@ import {
   type Column,
   type Lookup,
   type StoredRow,
+  type TokenLock,
+  type TokenLocking,
   type TokenStore,
 } from '../store.js'
 import { formatRecord, parseRecords } from './csv.js'
 import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
+import { lockTokenFile } from './token-locks.js'
 import { RowTable } from './table.js'
 
 /** Options of {@link FileStore}. */
@@ -133,11 +136,12 @@ function versionOf(stats: { ino: number; size: number; mtimeMs: number; ctimeMs:
  * await store.saveToken(token)
  * const found = await store.findTokenById(token.id!)
  */
-export class FileStore implements TokenStore {
+export class FileStore implements TokenStore, TokenLocking {
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
   readonly #lock: FileLock
+  readonly #staleLockMs: number
   #snapshot: Snapshot | undefined
   #queue: Pending[] = []
   #flushing = false
@@ -161,9 +165,10 @@ export class FileStore implements TokenStore {
     }
     this.path = path
     this.#absolute = resolve(path)
+    this.#staleLockMs = options.staleLockMs ?? 30_000
     this.#lock = new FileLock(`${this.#absolute}.lock`, {
       timeoutMs: options.lockTimeoutMs ?? 10_000,
-      staleMs: options.staleLockMs ?? 30_000,
+      staleMs: this.#staleLockMs,
     })
   }
 
@@ -217,6 +222,18 @@ export class FileStore implements TokenStore {
 
   deleteTokens(): Promise<void> {
     return this.#enqueue({ kind: 'clear' })
+  }
+
+  /**
+   * A lock on one token between the processes of this machine, for a coordinated refresh: a
+   * file beside the token file. A holder that died is taken over at once.
+   */
+  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+    assertId(id)
+    return lockTokenFile(STORE, this.#absolute, id, {
+      timeoutMs: options.timeoutMs ?? 10_000,
+      staleMs: this.#staleLockMs,
+    })
   }
 
   /** Waits for pending writes. The store holds no open file between operations. */

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import {
   InvalidArgumentError,
@@ -17,8 +18,11 @@ import {
   tokenFromRow,
   type LookupColumn,
   type StoredRow,
+  type TokenLock,
+  type TokenLocking,
   type TokenStore,
 } from '../store.js'
+import { InProcessLocks, lockTokenFile } from './token-locks.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 import { createTableSql, lookupIndexes } from './sql/schema.js'
 
@@ -75,7 +79,7 @@ function loadDriver(): typeof BetterSqlite3 {
  * const store = new SQLiteStore({ path: 'zohooauth.db' })
  * await store.saveToken(token)
  */
-export class SQLiteStore implements TokenStore {
+export class SQLiteStore implements TokenStore, TokenLocking {
   /** The database file, or `':memory:'`. */
   readonly path: string
   /** The table's name. */
@@ -83,6 +87,7 @@ export class SQLiteStore implements TokenStore {
   readonly #busyTimeoutMs: number
   #db: Database | undefined
   #statements: Statements | undefined
+  readonly #memoryLocks = new InProcessLocks()
 
   constructor(options: SQLiteStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -141,6 +146,18 @@ export class SQLiteStore implements TokenStore {
 
   async deleteTokens(): Promise<void> {
     this.#use('deleteTokens', (s) => s.clear.run())
+  }
+
+  /**
+   * A lock on one token between the processes of this machine, for a coordinated refresh: a
+   * file beside the database (in memory: within this process). A holder that died is taken
+   * over at once.
+   */
+  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+    assertId(id)
+    const timeoutMs = options.timeoutMs ?? 10_000
+    if (this.path === ':memory:') return this.#memoryLocks.lock(STORE, id, timeoutMs)
+    return lockTokenFile(STORE, resolve(this.path), id, { timeoutMs, staleMs: 30_000 })
   }
 
   /** Closes the database; a later call opens it again. */

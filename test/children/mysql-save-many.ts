@@ -2,7 +2,7 @@
 import { OAuthToken, UserSignature } from '../../src/index.ts'
 import { DBStore } from '../../src/stores/mysql.ts'
 
-const [url, table, prefix, countText, processes] = process.argv.slice(2) as string[]
+const [url, table, prefix, countText, processes] = process.argv.slice(2)
 const store = new DBStore({ url: url!, table: table! })
 await store.getTokens()
 // A barrier in the database itself: every process registers, then waits for the others.
