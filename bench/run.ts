@@ -17,6 +17,7 @@ import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { COLUMNS, newTokenId, rowFromToken } from '../src/store.ts'
 import { formatRate, measure, type Measurement } from './harness.ts'
 import { realisticToken, userName } from './data.ts'
+import { MYSQL, reachable, type ServerKind } from './servers.ts'
 
 interface Result extends Measurement {
   store: string
@@ -37,6 +38,14 @@ const TARGETS: Record<string, number> = {
   'FileStore findToken 100000': 50_000,
   'SQLiteStore findToken 100000': 100_000,
   'FileStore saveToken 10000': 200,
+  'DBStore findToken 100000': 5000,
+  'PostgresStore findToken 100000': 5000,
+  'RedisStore findToken 100000': 20_000,
+}
+/** Targets with 32 concurrent callers. */
+const CONCURRENT_TARGETS: Record<string, number> = {
+  'DBStore findToken 100000': 20_000,
+  'PostgresStore findToken 100000': 20_000,
 }
 const GET_ACCESS_TOKEN_TARGET = 1_000_000
 
@@ -142,6 +151,57 @@ try {
         )
       }
       await store.close?.()
+    }
+  }
+  const servers: ServerKind[] = [MYSQL]
+  const serverSizes = quick ? [1000] : [1000, 100_000]
+  for (const server of servers) {
+    if (!(await reachable(server.host, server.port))) {
+      console.log(`${server.name}: skipped, nothing listens on ${server.host}:${server.port}`)
+      continue
+    }
+    for (const size of serverSizes) {
+      const { store, drop } = await server.fill(size)
+      try {
+        const probes = Array.from({ length: 4096 }, (_, i) => probe(size)(i))
+        if (!(await store.findToken(probes[0]!)))
+          throw new Error(`${server.name}: a stored token was not found`)
+        const session = await Initializer.initialize({
+          environment: DataCenter.US.PRODUCTION,
+          token: new OAuthToken({ userSignature: new UserSignature(userName(0)) }),
+          store,
+        })
+        record(
+          server.name,
+          'getAccessToken',
+          size,
+          1,
+          await measure(() => session.getAccessToken(), { opsPerRound: 1_000_000, rounds: 7 }),
+        )
+        record(
+          server.name,
+          'findToken',
+          size,
+          1,
+          await measure((i) => store.findToken(probes[i & 4095]!), {
+            opsPerRound: 2000,
+            rounds: 7,
+          }),
+        )
+        record(
+          server.name,
+          'findToken',
+          size,
+          32,
+          await measure((i) => store.findToken(probes[i & 4095]!), {
+            opsPerRound: 10_000,
+            rounds: 7,
+            parallel: 32,
+          }),
+        )
+      } finally {
+        await drop()
+      }
     }
   }
 } finally {

@@ -24,6 +24,7 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../store.js'
+import { LookupBatcher } from './batch.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 
 /** Options of {@link DBStore}: the official defaults, and more. */
@@ -159,13 +160,15 @@ export class DBStore implements TokenStore, TokenLocking {
     assertLookupToken(token)
     const lookup = lookupOf(token)
     if (!lookup) return null
-    const row = await this.#run('findToken', (schema) => schema.findRow(this.#pool!, lookup))
+    const row = await this.#run('findToken', (schema) =>
+      schema.batchers[lookup.column].load(lookup.value),
+    )
     return row ? tokenFromRow(row) : null
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     assertId(id)
-    const row = await this.#run('findTokenById', (schema) => schema.findById(this.#pool!, id))
+    const row = await this.#run('findTokenById', (schema) => schema.batchers.id.load(id))
     return row ? tokenFromRow(row) : null
   }
 
@@ -397,7 +400,10 @@ class Schema {
   readonly #selectById: string
   readonly #selectBy: Record<LookupColumn, string>
 
-  private constructor(table: string, columns: ReadonlyMap<string, ColumnInfo>) {
+  /** Look-ups through the pool, batched: by id and by each lookup column. */
+  readonly batchers: Record<LookupColumn | 'id', LookupBatcher<StoredRow>>
+
+  private constructor(pool: Pool, table: string, columns: ReadonlyMap<string, ColumnInfo>) {
     quoteIdentifier(table)
     this.name = `\`${table}\``
     this.#columns = columns
@@ -413,6 +419,31 @@ class Schema {
         `SELECT ${list} FROM ${this.name} WHERE ${hashColumn(column)} = UNHEX(SHA2(?, 256)) AND ${column} = ? LIMIT 1`,
       ]),
     ) as Record<LookupColumn, string>
+    const batcher = (column: LookupColumn | 'id') =>
+      new LookupBatcher<StoredRow>(async (values) => {
+        const where =
+          column === 'id'
+            ? `id IN (${values.map(() => '?').join(', ')})`
+            : `${hashColumn(column)} IN (${values.map(() => 'UNHEX(SHA2(?, 256))').join(', ')})`
+        const [rows] = await pool.execute(
+          `SELECT ${list} FROM ${this.name} WHERE ${where}`,
+          values,
+        )
+        const found = new Map<string, StoredRow>()
+        // The hash narrows; the value itself decides. The first row of a value answers for it.
+        for (const row of rows as StoredRow[]) {
+          const value = row[column]
+          if (value !== null && !found.has(value)) found.set(value, row)
+        }
+        return found
+      })
+    this.batchers = {
+      id: batcher('id'),
+      user_name: batcher('user_name'),
+      access_token: batcher('access_token'),
+      grant_token: batcher('grant_token'),
+      refresh_token: batcher('refresh_token'),
+    }
   }
 
   /** Creates the table when missing, adds what an older table lacks, and reads its limits. */
@@ -446,7 +477,7 @@ class Schema {
         `table ${table} lacks the columns ${missing.join(', ')}`,
       )
     }
-    return new Schema(table, columns)
+    return new Schema(pool, table, columns)
   }
 
   static async #readColumns(pool: Pool, table: string): Promise<Map<string, ColumnInfo>> {

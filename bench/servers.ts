@@ -1,0 +1,66 @@
+// The server stores in the benchmark: filled in bulk through the driver (the fill is not
+// measured), then measured through the store like the embedded ones.
+import { createConnection } from 'node:net'
+import { COLUMNS, newTokenId, type TokenStore } from '../src/index.ts'
+import { rowFromToken } from '../src/store.ts'
+import { realisticToken } from './data.ts'
+
+export interface ServerKind {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  /** A new, empty store of `size` tokens (users 0..size-1), and how to remove it afterwards. */
+  fill(size: number): Promise<{ store: TokenStore; drop: () => Promise<void> }>
+}
+
+export function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+/** The rows of `size` realistic tokens, in column order, in batches. */
+export function* rowBatches(size: number, batch = 1000): Generator<(string | null)[][]> {
+  const now = Date.now()
+  for (let start = 0; start < size; start += batch) {
+    const rows: (string | null)[][] = []
+    for (let i = start; i < Math.min(size, start + batch); i += 1) {
+      const row = rowFromToken(realisticToken(i, now), newTokenId())
+      rows.push(COLUMNS.map((c) => row[c]))
+    }
+    yield rows
+  }
+}
+
+export const MYSQL: ServerKind = {
+  name: 'DBStore',
+  host: '127.0.0.1',
+  port: 3306,
+  async fill(size) {
+    const { DBStore } = await import('../src/stores/mysql.ts')
+    const mysql = await import('mysql2/promise')
+    const table = `bench_${process.pid}_${size}`
+    const url = 'mysql://root@127.0.0.1:3306/tokenkeeper_bench'
+    const store = new DBStore({ url, table, poolSize: 32 })
+    await store.getTokens() // creates the database and the table
+    const admin = await mysql.createConnection({ uri: url })
+    for (const rows of rowBatches(size)) {
+      await admin.query(`INSERT INTO \`${table}\` (${COLUMNS.join(', ')}) VALUES ?`, [rows])
+    }
+    return {
+      store,
+      drop: async () => {
+        await store.close()
+        await admin.query(`DROP TABLE \`${table}\``)
+        await admin.end()
+      },
+    }
+  },
+}
