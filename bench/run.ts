@@ -56,10 +56,15 @@ function record(
   callers: number,
   m: Measurement,
 ): void {
+  const key = `${store} ${operation} ${tokens}`
   const target =
     operation === 'getAccessToken'
       ? GET_ACCESS_TOKEN_TARGET
-      : TARGETS[`${store} ${operation} ${tokens}`]
+      : callers === 1
+        ? TARGETS[key]
+        : operation === 'findToken'
+          ? CONCURRENT_TARGETS[key]
+          : undefined
   results.push({
     store,
     operation,
