@@ -28,7 +28,11 @@ async function reachable(name: ServiceName): Promise<boolean> {
  * `describe` when the server is reachable. Otherwise the tests are skipped with one line saying
  * which server and why, or, under REQUIRE_SERVICES=1 (CI), the run fails.
  */
-export async function describeWithService(name: ServiceName, title: string, body: () => void): Promise<void> {
+export async function describeWithService(
+  name: ServiceName,
+  title: string,
+  body: () => void,
+): Promise<void> {
   if (await reachable(name)) {
     describe(title, body)
     return

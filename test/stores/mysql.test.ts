@@ -144,7 +144,9 @@ await describeWithService('mariadb', 'DBStore (MariaDB)', () => {
     await admin.query(
       `CREATE TABLE \`${table}\` (id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain varchar(255), primary key (id))`,
     )
-    const [[{ mode }]] = (await admin.query('SELECT @@GLOBAL.sql_mode AS mode')) as unknown as [[{ mode: string }]]
+    const [[{ mode }]] = (await admin.query('SELECT @@GLOBAL.sql_mode AS mode')) as unknown as [
+      [{ mode: string }],
+    ]
     await admin.query("SET GLOBAL sql_mode = ''") // the most forgiving mode: the server would truncate
     try {
       const ours = new DBStore({ url: URL_BASE, table })
