@@ -8,7 +8,7 @@ import { MemoryStore } from './memory.js'
 /**
  * Builds a store from a URL, as the CLI's `--store` and `TOKENKEEPER_STORE` take it:
  * `file:./sdk_tokens.txt`, `sqlite:./zohooauth.db`, `sqlite::memory:`, `memory:`, `list:`,
- * `mysql://root@127.0.0.1:3306/zohooauth`.
+ * `mysql://root@127.0.0.1:3306/zohooauth`, `postgres://…`, `redis://…` (`?prefix=` for Redis).
  * A `table` query parameter overrides the SQL table's name. Drivers load only when asked for.
  *
  * @example
@@ -54,7 +54,7 @@ export async function createStore(url: string): Promise<TokenStore> {
     default:
       throw new InvalidArgumentError(
         'url',
-        `unknown store kind '${scheme}:'; use file:, sqlite:, memory: or list:`,
+        `unknown store kind '${scheme}:'; use file:, sqlite:, memory:, list:, mysql:, postgres: or redis:`,
       )
   }
 }
