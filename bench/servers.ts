@@ -64,3 +64,34 @@ export const MYSQL: ServerKind = {
     }
   },
 }
+
+export const POSTGRES: ServerKind = {
+  name: 'PostgresStore',
+  host: '127.0.0.1',
+  port: 5432,
+  async fill(size) {
+    const { PostgresStore } = await import('../src/stores/postgres.ts')
+    const pg = (await import('pg')).default
+    const table = `bench_${process.pid}_${size}`
+    const connectionString = 'postgres://postgres@127.0.0.1:5432/postgres'
+    const store = new PostgresStore({ connectionString, table, poolSize: 32 })
+    await store.getTokens() // creates the table
+    const admin = new pg.Client({ connectionString })
+    await admin.connect()
+    for (const rows of rowBatches(size)) {
+      const columns = COLUMNS.map((_, c) => rows.map((row) => row[c]))
+      await admin.query(
+        `INSERT INTO ${table} (${COLUMNS.join(', ')}) SELECT * FROM unnest(${COLUMNS.map((_, i) => `$${i + 1}::text[]`).join(', ')})`,
+        columns,
+      )
+    }
+    return {
+      store,
+      drop: async () => {
+        await store.close()
+        await admin.query(`DROP TABLE ${table}`)
+        await admin.end()
+      },
+    }
+  },
+}

@@ -104,3 +104,21 @@ await describeWithService('mariadb', 'refresh coordination across processes, DBS
       refreshFromManyProcesses(`${SERVICES.mariadb.url}/tokenkeeper_test?table=${table}`, rotate))
   }
 })
+
+await describeWithService(
+  'postgres',
+  'refresh coordination across processes, PostgresStore',
+  () => {
+    const table = `tk_refresh_${process.pid}`
+    const url = `${SERVICES.postgres.url}?table=${table}`
+    afterAll(async () => {
+      const store = await createStore(url)
+      await store.deleteTokens()
+      await store.close?.()
+    })
+    for (const rotate of [false, true]) {
+      it(`PostgresStore, rotation ${rotate ? 'on' : 'off'}`, () =>
+        refreshFromManyProcesses(url, rotate))
+    }
+  },
+)

@@ -44,19 +44,29 @@ export async function createStore(url: string): Promise<TokenStore> {
       return new DBStore({ url: `mysql:${rest.split('?', 1)[0]!}`, ...(table ? { table } : {}) })
     }
     case 'postgres':
-    case 'postgresql':
-    case 'redis':
-    case 'rediss':
-      throw new InvalidArgumentError(
-        'url',
-        `${scheme}: stores are not available in this version of tokenkeeper`,
-      )
+    case 'postgresql': {
+      const { PostgresStore } = await import('./postgres.js')
+      return new PostgresStore({
+        connectionString: without(url, 'table'),
+        ...(table ? { table } : {}),
+      })
+    }
     default:
       throw new InvalidArgumentError(
         'url',
         `unknown store kind '${scheme}:'; use file:, sqlite:, memory:, list:, mysql:, postgres: or redis:`,
       )
   }
+}
+
+/** The URL without one of its query parameters (the store's own, not the driver's). */
+function without(url: string, name: string): string {
+  const [base, query] = url.split('?', 2)
+  if (query === undefined) return url
+  const params = new URLSearchParams(query)
+  params.delete(name)
+  const rest = params.toString()
+  return rest ? `${base}?${rest}` : base!
 }
 
 /** `file:///abs/path`, `file:./rel`, `file:rel`: the path, undecoded only when it is relative. */
