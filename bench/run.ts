@@ -17,7 +17,7 @@ import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { COLUMNS, newTokenId, rowFromToken } from '../src/store.ts'
 import { formatRate, measure, type Measurement } from './harness.ts'
 import { realisticToken, userName } from './data.ts'
-import { MYSQL, POSTGRES, reachable, type ServerKind } from './servers.ts'
+import { MYSQL, POSTGRES, REDIS, reachable, type ServerKind } from './servers.ts'
 
 interface Result extends Measurement {
   store: string
@@ -158,7 +158,7 @@ try {
       await store.close?.()
     }
   }
-  const servers: ServerKind[] = [MYSQL, POSTGRES]
+  const servers: ServerKind[] = [MYSQL, POSTGRES, REDIS]
   const serverSizes = quick ? [1000] : [1000, 100_000]
   for (const server of servers) {
     if (!(await reachable(server.host, server.port))) {

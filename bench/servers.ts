@@ -95,3 +95,31 @@ export const POSTGRES: ServerKind = {
     }
   },
 }
+
+export const REDIS: ServerKind = {
+  name: 'RedisStore',
+  host: '127.0.0.1',
+  port: 6379,
+  async fill(size) {
+    const { RedisStore } = await import('../src/stores/redis.ts')
+    const store = new RedisStore({
+      url: 'redis://127.0.0.1:6379',
+      prefix: `tk-bench-${process.pid}-${size}:`,
+    })
+    // No bulk path around the store here: its saves keep the indexes; 64 at a time.
+    const now = Date.now()
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < size) await store.saveToken(realisticToken(next++, now))
+      }),
+    )
+    return {
+      store,
+      drop: async () => {
+        await store.deleteTokens()
+        await store.close()
+      },
+    }
+  },
+}

@@ -122,3 +122,15 @@ await describeWithService(
     }
   },
 )
+
+await describeWithService('redis', 'refresh coordination across processes, RedisStore', () => {
+  const url = `${SERVICES.redis.url}?prefix=tk-refresh-${process.pid}:`
+  afterAll(async () => {
+    const store = await createStore(url)
+    await store.deleteTokens()
+    await store.close?.()
+  })
+  for (const rotate of [false, true]) {
+    it(`RedisStore, rotation ${rotate ? 'on' : 'off'}`, () => refreshFromManyProcesses(url, rotate))
+  }
+})

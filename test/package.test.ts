@@ -33,6 +33,9 @@ const PROMISED: Record<string, string[]> = {
     'createStore',
   ],
   'tokenkeeper/stores/sqlite': ['SQLiteStore'],
+  'tokenkeeper/stores/mysql': ['DBStore'],
+  'tokenkeeper/stores/postgres': ['PostgresStore'],
+  'tokenkeeper/stores/redis': ['RedisStore'],
   'tokenkeeper/testing': ['tokenStoreConformance', 'startAccountsEmulator'],
 }
 
@@ -97,6 +100,10 @@ describe('the published package', () => {
       [
         "import { OAuthToken, UserSignature, FileStore, MemoryStore, ListStore, TokenStoreError, type TokenStore } from 'tokenkeeper'",
         "import { SQLiteStore } from 'tokenkeeper/stores/sqlite'",
+        "import { DBStore } from 'tokenkeeper/stores/mysql'",
+        "import { PostgresStore } from 'tokenkeeper/stores/postgres'",
+        "import { RedisStore } from 'tokenkeeper/stores/redis'",
+        "const servers: TokenStore[] = [new DBStore({ database: 'x' }), new PostgresStore({ connectionString: 'postgres://x' }), new RedisStore({ url: 'redis://x' })]",
         "import { tokenStoreConformance } from 'tokenkeeper/testing'",
         "const stores: TokenStore[] = [new FileStore(), new MemoryStore(), new ListStore(), new SQLiteStore({ path: ':memory:' })]",
         "const token = new OAuthToken({ userSignature: new UserSignature('a'), expiryTime: 1 })",
@@ -105,7 +112,7 @@ describe('the published package', () => {
         "const code: string = new TokenStoreError('X', 'open', 'm').code",
         '// @ts-expect-error expiryTime is a number',
         "new OAuthToken({ expiryTime: '1' })",
-        'export { stores, id, tests, code }',
+        'export { stores, servers, id, tests, code }',
       ].join('\n'),
     )
     writeFileSync(

@@ -51,6 +51,12 @@ export async function createStore(url: string): Promise<TokenStore> {
         ...(table ? { table } : {}),
       })
     }
+    case 'redis':
+    case 'rediss': {
+      const { RedisStore } = await import('./redis.js')
+      const prefix = params.get('prefix') ?? undefined
+      return new RedisStore({ url: without(url, 'prefix'), ...(prefix ? { prefix } : {}) })
+    }
     default:
       throw new InvalidArgumentError(
         'url',

@@ -425,10 +425,7 @@ class Schema {
           column === 'id'
             ? `id IN (${values.map(() => '?').join(', ')})`
             : `${hashColumn(column)} IN (${values.map(() => 'UNHEX(SHA2(?, 256))').join(', ')})`
-        const [rows] = await pool.execute(
-          `SELECT ${list} FROM ${this.name} WHERE ${where}`,
-          values,
-        )
+        const [rows] = await pool.execute(`SELECT ${list} FROM ${this.name} WHERE ${where}`, values)
         const found = new Map<string, StoredRow>()
         // The hash narrows; the value itself decides. The first row of a value answers for it.
         for (const row of rows as StoredRow[]) {

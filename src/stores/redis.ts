@@ -1,0 +1,807 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import type { Redis, RedisOptions } from 'ioredis'
+import {
+  InvalidArgumentError,
+  TokenStoreError,
+  describeCause,
+  type StoreOperation,
+} from '../errors.js'
+import { assertToken, type OAuthToken } from '../token.js'
+import {
+  COLUMNS,
+  assertId,
+  assertLookupToken,
+  lookupOf,
+  newTokenId,
+  planSave,
+  rowFromToken,
+  tokenFromRow,
+  type LookupColumn,
+  type TokenLock,
+  type TokenLocking,
+  type TokenRow,
+  type TokenStore,
+} from '../store.js'
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * The server, as `redis://[[user]:password@]host[:port][/db]` (or `rediss://` for TLS);
+   * default `redis://127.0.0.1:6379`. The store opens its own connection on first use.
+   */
+  url?: string
+  /**
+   * An ioredis `Redis` client to use instead of a connection of the store's own. The store
+   * never closes it, and its options (retries, timeouts) are left as they are.
+   */
+  client?: unknown
+  /** What every key of the store begins with; default `tokenkeeper:`. */
+  prefix?: string
+  /** How long a lock from {@link RedisStore.lockToken} lasts unless released (ms); default 30000. */
+  lockLeaseMs?: number
+  /** Own connection only: how long a connection attempt may take (ms); default 3000. */
+  connectTimeoutMs?: number
+  /** Own connection only: how long a command may wait for its answer (ms); default 5000. */
+  commandTimeoutMs?: number
+}
+
+type RedisConstructor = new (url: string, options: RedisOptions) => Redis
+type Hash = Record<string, string>
+
+const STORE = 'RedisStore'
+const DEFAULT_URL = 'redis://127.0.0.1:6379'
+/** How many ids `getTokens` and `deleteTokens` handle per round trip. */
+const BATCH = 1000
+/** How long a save keeps retrying while the rows it read keep changing under it (ms). */
+const SAVE_PATIENCE_MS = 10_000
+
+/** The lookup columns in the order the save script and the gather script use. */
+const LOOKUP_COLUMNS = ['user_name', 'access_token', 'grant_token', 'refresh_token'] as const
+
+const require = createRequire(import.meta.url)
+
+function loadDriver(): RedisConstructor {
+  try {
+    const driver = require('ioredis') as { Redis?: RedisConstructor; default?: RedisConstructor }
+    const Driver = driver.Redis ?? driver.default
+    if (typeof Driver !== 'function') throw new Error('ioredis exports no Redis class')
+    return Driver
+  } catch (err) {
+    throw new TokenStoreError(
+      STORE,
+      'open',
+      'the ioredis package is not installed; run `npm install ioredis`',
+      { cause: err },
+    )
+  }
+}
+
+/** A Lua script, sent by its SHA-1 and loaded again when the server has forgotten it. */
+interface Script {
+  readonly lua: string
+  readonly sha: string
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
+}
+
+/**
+ * findToken in one round trip. KEYS[1]: the index key. ARGV[1]: the token key prefix;
+ * ARGV[2]: 'u' for the user name index (a string holding the id), 'z' for a token index (a
+ * sorted set of ids, the oldest row first). Returns the row's hash as a flat list, or nil.
+ */
+const FIND = script(`
+local id
+if ARGV[2] == 'u' then
+  id = redis.call('GET', KEYS[1])
+else
+  id = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+end
+if not id then return false end
+return redis.call('HGETALL', ARGV[1] .. id)
+`)
+
+/**
+ * The facts of a save in one round trip. ARGV[1]: the lookup index kind ('' none, 'u', 'z'),
+ * its key KEYS[1] when there is one; ARGV[2]: '1' when the user name index key follows;
+ * ARGV[3]: the token key prefix; ARGV[4]: the token's id, or '' to read the matched row.
+ * Returns { matched id, user name owner id, then the read row's id, user_name, access_token,
+ * grant_token, refresh_token } with nil for what is absent.
+ */
+const GATHER = script(`
+local n = 1
+local matched = false
+if ARGV[1] == 'u' then
+  matched = redis.call('GET', KEYS[n])
+  n = n + 1
+elseif ARGV[1] == 'z' then
+  matched = redis.call('ZRANGE', KEYS[n], 0, 0)[1] or false
+  n = n + 1
+end
+local owner = false
+if ARGV[2] == '1' then owner = redis.call('GET', KEYS[n]) end
+local target = ARGV[4]
+if target == '' then target = matched end
+local row = {}
+if target then
+  row = redis.call('HMGET', ARGV[3] .. target,
+    'id', 'user_name', 'access_token', 'grant_token', 'refresh_token')
+end
+return { matched, owner, row[1] or false, row[2] or false, row[3] or false, row[4] or false,
+  row[5] or false }
+`)
+
+/**
+ * Writes or deletes one row with its index entries, only if everything the caller's decision
+ * read is still as it read it (the server-side equivalent of WATCH ... EXEC); returns 0 and
+ * changes nothing otherwise, and the caller reads again and decides again.
+ *
+ * KEYS: the row's hash, the id set, the sequence counter, then the index keys of the checks,
+ * of the entries to remove and of the entries to add, in that order.
+ * ARGV: mode ('put' | 'del'), id, '0' (the row must not exist) or '1' (it must exist with
+ * these lookup values:) user_name, access_token, grant_token, refresh_token ('' = absent),
+ * the numbers of checks, removals and additions, then per check its kind ('u' | 'z') and the
+ * id it must find first ('' = none), per removal and per addition its kind, and for 'put' the
+ * row's fields and values.
+ */
+const COMMIT = script(`
+local id = ARGV[2]
+if ARGV[3] == '0' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+else
+  local row = redis.call('HMGET', KEYS[1], 'id', 'user_name', 'access_token', 'grant_token',
+    'refresh_token')
+  if not row[1] then return 0 end
+  for i = 2, 5 do
+    if (row[i] or '') ~= ARGV[i + 2] then return 0 end
+  end
+end
+local checks, removals, additions = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local a, k = 11, 4
+for i = 1, checks do
+  local current
+  if ARGV[a] == 'u' then
+    current = redis.call('GET', KEYS[k])
+  else
+    current = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
+  end
+  if (current or '') ~= ARGV[a + 1] then return 0 end
+  a, k = a + 2, k + 1
+end
+for i = 1, removals do
+  if ARGV[a] == 'u' then
+    if redis.call('GET', KEYS[k]) == id then redis.call('DEL', KEYS[k]) end
+  else
+    redis.call('ZREM', KEYS[k], id)
+  end
+  a, k = a + 1, k + 1
+end
+if ARGV[1] == 'del' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], id)
+  return 1
+end
+local score = redis.call('ZSCORE', KEYS[2], id)
+if not score then
+  score = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[2], score, id)
+end
+for i = 1, additions do
+  if ARGV[a] == 'u' then
+    redis.call('SET', KEYS[k], id)
+  else
+    redis.call('ZADD', KEYS[k], score, id)
+  end
+  a, k = a + 1, k + 1
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, a))
+return 1
+`)
+
+/** After deleteTokens: the sequence counter goes too, when no row is left. */
+const FORGET_SEQUENCE = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+return 1
+`)
+
+/**
+ * Takes a lock: SET NX PX. When the key already holds our own value (the reply to an earlier
+ * attempt was lost with its connection, and the command was sent again), the lock is ours.
+ */
+const ACQUIRE = script(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+/** Releases a lock only while it is still ours. */
+const RELEASE = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+/** The lookup values of a stored row, as the save decision read them. */
+interface RowState {
+  readonly exists: boolean
+  readonly values: Readonly<Record<LookupColumn, string | null>>
+}
+
+const ABSENT: RowState = {
+  exists: false,
+  values: { user_name: null, access_token: null, grant_token: null, refresh_token: null },
+}
+
+/**
+ * Tokens in Redis (ioredis), shared by every process and machine that uses the same server
+ * and prefix. One hash per token under the official column names, an index key per lookup
+ * value, and a sorted set of ids; every write is one Lua script that first checks that what
+ * the upsert decision read is unchanged, so concurrent saves from many processes never give
+ * a user two rows or leave an index entry behind. `findToken` is one round trip.
+ *
+ * Keys, after the prefix: `token:<id>` (hash), `idx:user_name:<sha256 of the name>` (the
+ * id), `idx:access_token|grant_token|refresh_token:<sha256 of the value>` (sorted set of the
+ * ids that have the value, oldest row first), `ids` (sorted set of ids by insertion), `seq`
+ * (the insertion counter), `lock:<id>` (locks). Meant for a standalone server (or one with
+ * replicas), without eviction of keys (`maxmemory-policy noeviction`).
+ *
+ * @example
+ * import { RedisStore } from 'tokenkeeper/stores/redis'
+ * const store = new RedisStore({ url: 'redis://127.0.0.1:6379/0' })
+ * await store.saveToken(token)
+ * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
+ * try { ... } finally { await lock.release() }
+ */
+export class RedisStore implements TokenStore, TokenLocking {
+  /** What every key of the store begins with. */
+  readonly prefix: string
+  readonly #url: string
+  readonly #given: Redis | undefined
+  readonly #lockLeaseMs: number
+  readonly #connectTimeoutMs: number
+  readonly #commandTimeoutMs: number
+  readonly #tokenPrefix: string
+  readonly #idsKey: string
+  readonly #seqKey: string
+  #own: Redis | undefined
+  #lastConnectionError: string | undefined
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('options', 'RedisStore expects an options object')
+    }
+    const {
+      url,
+      client,
+      prefix = 'tokenkeeper:',
+      lockLeaseMs = 30_000,
+      connectTimeoutMs = 3000,
+      commandTimeoutMs = 5000,
+    } = options
+    if (url !== undefined && client !== undefined) {
+      throw new InvalidArgumentError('url', 'RedisStore takes a url or a client, not both')
+    }
+    if (url !== undefined && !validUrl(url)) {
+      throw new InvalidArgumentError(
+        'url',
+        'RedisStore url must be a redis:// or rediss:// URL, such as redis://127.0.0.1:6379/0',
+      )
+    }
+    if (client !== undefined && !looksLikeClient(client)) {
+      throw new InvalidArgumentError('client', 'RedisStore client must be an ioredis Redis client')
+    }
+    if (typeof prefix !== 'string' || prefix.length === 0) {
+      throw new InvalidArgumentError('prefix', 'RedisStore prefix must be a non-empty string')
+    }
+    positive(lockLeaseMs, 'lockLeaseMs')
+    positive(connectTimeoutMs, 'connectTimeoutMs')
+    positive(commandTimeoutMs, 'commandTimeoutMs')
+    this.prefix = prefix
+    this.#url = url ?? DEFAULT_URL
+    this.#given = client as Redis | undefined
+    this.#lockLeaseMs = lockLeaseMs
+    this.#connectTimeoutMs = connectTimeoutMs
+    this.#commandTimeoutMs = commandTimeoutMs
+    this.#tokenPrefix = `${prefix}token:`
+    this.#idsKey = `${prefix}ids`
+    this.#seqKey = `${prefix}seq`
+  }
+
+  /**
+   * The ioredis client in use (the given one, or the store's own, connected on first use).
+   * Typed as `unknown` so that the declarations need no driver types: cast it to `Redis`.
+   */
+  get client(): unknown {
+    return this.#use('open', (client) => client)
+  }
+
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const lookup = lookupOf(token)
+    if (lookup === undefined) return null
+    const reply = await this.#run('findToken', (client) =>
+      this.#eval(
+        client,
+        FIND,
+        [this.#indexKey(lookup.column, lookup.value)],
+        [this.#tokenPrefix, kindOf(lookup.column)],
+      ),
+    )
+    const row = rowFromReply(reply)
+    // The index key holds a hash of the value: the row itself must have the value.
+    return row !== null && row[lookup.column] === lookup.value ? tokenFromRow(row) : null
+  }
+
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const hash = await this.#run('findTokenById', (client) => client.hgetall(this.#tokenKey(id)))
+    const row = rowFromHash(hash, id)
+    return row === null ? null : tokenFromRow(row)
+  }
+
+  /**
+   * Inserts or updates by the rule of `planSave` (see `tokenkeeper`'s store rules): the facts
+   * are read in one round trip, the decision is made here, and it is written by a script
+   * that first checks the facts again; when another writer changed them in between, the save
+   * reads and decides again.
+   */
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
+    token.id = await this.#run('saveToken', async (client) => {
+      const deadline = Date.now() + SAVE_PATIENCE_MS
+      for (let attempt = 0; ; attempt += 1) {
+        const id = await this.#trySave(client, token)
+        if (id !== undefined) return id
+        if (Date.now() > deadline) {
+          throw new TokenStoreError(
+            STORE,
+            'saveToken',
+            `gave up after ${attempt + 1} attempts: other writers kept changing the rows this save depends on`,
+          )
+        }
+        // Others are writing the same rows: let them finish, more patiently each time.
+        if (attempt >= 2) await sleep(Math.random() * Math.min(2 ** attempt, 50))
+      }
+    })
+  }
+
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
+    await this.#run('deleteToken', (client) => this.#deleteOne(client, 'deleteToken', id))
+  }
+
+  async getTokens(): Promise<OAuthToken[]> {
+    return this.#run('getTokens', async (client) => {
+      const tokens: OAuthToken[] = []
+      await this.#eachPage(client, async (ids) => {
+        const pipeline = client.pipeline()
+        for (const id of ids) pipeline.hgetall(this.#tokenKey(id))
+        const results = settled(await pipeline.exec())
+        for (const [i, hash] of results.entries()) {
+          const row = rowFromHash(hash as Hash, ids[i]!)
+          if (row !== null) tokens.push(tokenFromRow(row))
+        }
+      })
+      return tokens
+    })
+  }
+
+  /**
+   * Deletes every token of this prefix, walking the id set in batches: each row goes with
+   * its index entries. Keys outside the prefix, and locks, are left alone.
+   */
+  async deleteTokens(): Promise<void> {
+    await this.#run('deleteTokens', async (client) => {
+      await this.#load(client, COMMIT)
+      await this.#eachPage(client, async (ids) => {
+        const states = await this.#readStates(client, ids)
+        const pipeline = client.pipeline()
+        const sent: string[] = []
+        for (const [i, id] of ids.entries()) {
+          if (!states[i]!.exists) continue
+          const [keys, args] = this.#deletion(id, states[i]!)
+          pipeline.evalsha(COMMIT.sha, keys.length, ...keys, ...args)
+          sent.push(id)
+        }
+        const results = await pipeline.exec()
+        for (const [i, [err, done]] of (results ?? []).entries()) {
+          if (err && !isNoScript(err)) throw err
+          // Changed meanwhile, or the script cache was flushed: one by one.
+          if (err || done !== 1) await this.#deleteOne(client, 'deleteTokens', sent[i]!)
+        }
+      })
+      await this.#eval(client, FORGET_SEQUENCE, [this.#idsKey, this.#seqKey], [])
+    })
+  }
+
+  /**
+   * Locks one token between every process and machine using this server and prefix: `SET
+   * lock NX PX lease`, polled with short random sleeps until had, or a `TokenStoreError`
+   * (operation `'lock'`) after `timeoutMs` (default 10000). A holder that dies is outlived
+   * by the lease (`lockLeaseMs`); `release()` deletes the lock only while it is still ours.
+   *
+   * @example
+   * const lock = await store.lockToken(id, { timeoutMs: 5000 })
+   * try { await refresh() } finally { await lock.release() }
+   */
+  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+    assertId(id)
+    const timeoutMs = options?.timeoutMs ?? 10_000
+    if (!(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
+      throw new InvalidArgumentError('timeoutMs', 'lockToken timeoutMs must be a number >= 0')
+    }
+    const key = `${this.prefix}lock:${id}`
+    const value = randomBytes(16).toString('hex')
+    const deadline = Date.now() + timeoutMs
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const had = await this.#run('lock', (client) =>
+        this.#eval(client, ACQUIRE, [key], [value, String(Math.ceil(this.#lockLeaseMs))]),
+      )
+      if (had === 1) break
+      const left = deadline - Date.now()
+      if (left <= 0) {
+        throw new TokenStoreError(
+          STORE,
+          'lock',
+          `token ${id} stayed locked by another holder for ${timeoutMs} ms`,
+        )
+      }
+      await sleep(Math.min(left, delay * (0.5 + Math.random())))
+    }
+    let released = false
+    return {
+      release: async () => {
+        if (released) return
+        await this.#run('lock', (client) => this.#eval(client, RELEASE, [key], [value]))
+        released = true
+      },
+    }
+  }
+
+  /** Closes the store's own connection (a later call opens another); a given client stays open. */
+  async close(): Promise<void> {
+    const own = this.#own
+    this.#own = undefined
+    if (!own) return
+    try {
+      if (own.status === 'ready') await own.quit()
+      else own.disconnect()
+    } catch {
+      own.disconnect()
+    }
+  }
+
+  /** One attempt of a save: the id it was saved under, or undefined when the facts changed. */
+  async #trySave(client: Redis, token: OAuthToken): Promise<string | undefined> {
+    const lookup = token.id === undefined ? lookupOf(token) : undefined
+    const name = token.userSignature?.name
+    const userKey = name ? this.#indexKey('user_name', name) : undefined
+    const lookupKey = lookup && this.#indexKey(lookup.column, lookup.value)
+    const keys = [lookupKey, userKey].filter((key) => key !== undefined)
+    const reply = (await this.#eval(client, GATHER, keys, [
+      lookup ? kindOf(lookup.column) : '',
+      userKey ? '1' : '',
+      this.#tokenPrefix,
+      token.id ?? '',
+    ])) as (string | null)[]
+    const [matched, owner, rowId, ...values] = reply
+    const read: RowState = {
+      exists: rowId !== null && rowId !== undefined,
+      values: lookupValues(values),
+    }
+    const matchedId = matched ?? undefined
+    const plan = planSave(STORE, token, {
+      idExists: token.id !== undefined && read.exists,
+      matchedId,
+      userOwnerId: owner ?? undefined,
+    })
+    const id = plan.id ?? newTokenId()
+    // The row read is the one written, unless the plan is a new id.
+    const old = plan.id === undefined ? ABSENT : read
+    const row = rowFromToken(token, id)
+
+    const checks: [string, string, string][] = []
+    if (lookup && lookupKey) checks.push([lookupKey, kindOf(lookup.column), matchedId ?? ''])
+    if (userKey) checks.push([userKey, 'u', owner ?? ''])
+    const removals: [string, string][] = []
+    const additions: [string, string][] = []
+    for (const column of LOOKUP_COLUMNS) {
+      const before = old.values[column]
+      const after = row[column]
+      if (before === after) continue
+      if (before !== null) removals.push([this.#indexKey(column, before), kindOf(column)])
+      if (after !== null) additions.push([this.#indexKey(column, after), kindOf(column)])
+    }
+    const fields: string[] = []
+    for (const column of COLUMNS) {
+      const value = row[column]
+      if (value !== null) fields.push(column, value)
+    }
+    const done = await this.#eval(
+      client,
+      COMMIT,
+      [
+        this.#tokenKey(id),
+        this.#idsKey,
+        this.#seqKey,
+        ...checks.map(([key]) => key),
+        ...removals.map(([key]) => key),
+        ...additions.map(([key]) => key),
+      ],
+      [
+        'put',
+        id,
+        ...expectation(old),
+        String(checks.length),
+        String(removals.length),
+        String(additions.length),
+        ...checks.flatMap(([, kind, expected]) => [kind, expected]),
+        ...removals.map(([, kind]) => kind),
+        ...additions.map(([, kind]) => kind),
+        ...fields,
+      ],
+    )
+    return done === 1 ? id : undefined
+  }
+
+  /** Deletes one row and its index entries, reading it again while others change it. */
+  async #deleteOne(client: Redis, operation: StoreOperation, id: string): Promise<void> {
+    const deadline = Date.now() + SAVE_PATIENCE_MS
+    for (let attempt = 0; ; attempt += 1) {
+      const [state] = await this.#readStates(client, [id])
+      if (!state!.exists) return
+      const done = await this.#eval(client, COMMIT, ...this.#deletion(id, state!))
+      if (done === 1) return
+      if (Date.now() > deadline) {
+        throw new TokenStoreError(
+          STORE,
+          operation,
+          `gave up after ${attempt + 1} attempts: other writers kept changing token ${id}`,
+        )
+      }
+      if (attempt >= 2) await sleep(Math.random() * Math.min(2 ** attempt, 50))
+    }
+  }
+
+  /** The keys and arguments of the commit script that deletes a row read as `state`. */
+  #deletion(id: string, state: RowState): [string[], string[]] {
+    const removals: [string, string][] = []
+    for (const column of LOOKUP_COLUMNS) {
+      const value = state.values[column]
+      if (value !== null) removals.push([this.#indexKey(column, value), kindOf(column)])
+    }
+    return [
+      [this.#tokenKey(id), this.#idsKey, this.#seqKey, ...removals.map(([key]) => key)],
+      [
+        'del',
+        id,
+        ...expectation(state),
+        '0',
+        String(removals.length),
+        '0',
+        ...removals.map(([, kind]) => kind),
+      ],
+    ]
+  }
+
+  /** The lookup values of rows, in one round trip. */
+  async #readStates(client: Redis, ids: readonly string[]): Promise<RowState[]> {
+    const pipeline = client.pipeline()
+    for (const id of ids) pipeline.hmget(this.#tokenKey(id), 'id', ...LOOKUP_COLUMNS)
+    return settled(await pipeline.exec()).map((reply) => {
+      const [rowId, ...values] = reply as (string | null)[]
+      return { exists: rowId !== null && rowId !== undefined, values: lookupValues(values) }
+    })
+  }
+
+  /** Calls `body` with the ids in insertion order, a batch at a time (keyset pagination). */
+  async #eachPage(client: Redis, body: (ids: string[]) => Promise<void>): Promise<void> {
+    let after = '-inf'
+    for (;;) {
+      const page = await client.zrangebyscore(
+        this.#idsKey,
+        after,
+        '+inf',
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        BATCH,
+      )
+      if (page.length === 0) return
+      const ids = page.filter((_, i) => i % 2 === 0)
+      await body(ids)
+      if (ids.length < BATCH) return
+      after = `(${page[page.length - 1]}`
+    }
+  }
+
+  /** Runs a script by its SHA-1, sending its text only when the server does not have it. */
+  async #eval(client: Redis, s: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await client.evalsha(s.sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!isNoScript(err)) throw err
+      return client.eval(s.lua, keys.length, ...keys, ...args)
+    }
+  }
+
+  async #load(client: Redis, s: Script): Promise<void> {
+    await client.script('LOAD', s.lua)
+  }
+
+  #tokenKey(id: string): string {
+    return this.#tokenPrefix + id
+  }
+
+  /** The index key of a lookup value: a SHA-256 of it, so any value fits and none shows. */
+  #indexKey(column: LookupColumn, value: string): string {
+    return `${this.prefix}idx:${column}:${createHash('sha256').update(value).digest('hex')}`
+  }
+
+  async #run<T>(operation: StoreOperation, body: (client: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await body(this.#connection())
+    } catch (err) {
+      throw this.#wrap(operation, err)
+    }
+  }
+
+  #use<T>(operation: StoreOperation, body: (client: Redis) => T): T {
+    try {
+      return body(this.#connection())
+    } catch (err) {
+      throw this.#wrap(operation, err)
+    }
+  }
+
+  #connection(): Redis {
+    if (this.#given) return this.#given
+    if (this.#own) return this.#own
+    const Driver = loadDriver()
+    const client = new Driver(this.#url, {
+      connectionName: 'tokenkeeper',
+      connectTimeout: this.#connectTimeoutMs,
+      // Every command has an answer or an error within this time, even while disconnected.
+      commandTimeout: this.#commandTimeoutMs,
+      // While the server is away, waiting commands fail after two connection attempts
+      // (about a second when it refuses), and the client keeps reconnecting for later ones.
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 500),
+      enableOfflineQueue: true,
+    })
+    client.on('error', (err: unknown) => {
+      // Kept to explain later failures; ioredis reports flushed commands here too.
+      if ((err as { name?: unknown }).name !== 'MaxRetriesPerRequestError') {
+        this.#lastConnectionError = describeCause(err)
+      }
+    })
+    client.on('ready', () => {
+      this.#lastConnectionError = undefined
+    })
+    this.#own = client
+    return client
+  }
+
+  #wrap(operation: StoreOperation, err: unknown): unknown {
+    if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) return err
+    redactCommand(err)
+    return new TokenStoreError(STORE, operation, this.#explain(err), { cause: err })
+  }
+
+  #explain(err: unknown): string {
+    const message = describeCause(err)
+    const last = this.#lastConnectionError
+    const detail = last ? ` (${last})` : ''
+    if (/Command timed out/.test(message)) {
+      return `the Redis server did not answer within ${this.#commandTimeoutMs} ms${detail}`
+    }
+    const name = (err as { name?: unknown }).name
+    if (
+      name === 'MaxRetriesPerRequestError' ||
+      /Connection is closed|Stream isn't writeable/.test(message)
+    ) {
+      return `cannot reach the Redis server${detail}`
+    }
+    return message
+  }
+}
+
+function validUrl(url: unknown): url is string {
+  if (typeof url !== 'string') return false
+  try {
+    const { protocol } = new URL(url)
+    return protocol === 'redis:' || protocol === 'rediss:'
+  } catch {
+    return false
+  }
+}
+
+function looksLikeClient(client: unknown): boolean {
+  const c = client as Partial<Record<'evalsha' | 'hgetall' | 'pipeline', unknown>> | null
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.evalsha === 'function' &&
+    typeof c.hgetall === 'function' &&
+    typeof c.pipeline === 'function'
+  )
+}
+
+function positive(value: unknown, name: string): void {
+  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+    throw new InvalidArgumentError(name, `RedisStore ${name} must be a positive number`)
+  }
+}
+
+/** The index of the user name holds one id; the token indexes may name several rows. */
+function kindOf(column: LookupColumn): 'u' | 'z' {
+  return column === 'user_name' ? 'u' : 'z'
+}
+
+function lookupValues(values: readonly (string | null | undefined)[]): RowState['values'] {
+  return {
+    user_name: values[0] ?? null,
+    access_token: values[1] ?? null,
+    grant_token: values[2] ?? null,
+    refresh_token: values[3] ?? null,
+  }
+}
+
+/** The row state as the commit script checks it: existence, then the four lookup values. */
+function expectation(state: RowState): string[] {
+  return [
+    state.exists ? '1' : '0',
+    ...LOOKUP_COLUMNS.map((column) => (state.exists ? (state.values[column] ?? '') : '')),
+  ]
+}
+
+function rowFromHash(hash: Hash | null | undefined, id: string): TokenRow | null {
+  if (!hash || hash.id === undefined) return null
+  const row = { id } as TokenRow
+  for (const column of COLUMNS) row[column] = hash[column] ?? null
+  return row
+}
+
+function rowFromReply(reply: unknown): TokenRow | null {
+  if (!Array.isArray(reply) || reply.length === 0) return null
+  const hash: Hash = {}
+  for (let i = 0; i + 1 < reply.length; i += 2) hash[reply[i] as string] = reply[i + 1] as string
+  return rowFromHash(hash, hash.id ?? '')
+}
+
+/** The results of a pipeline, throwing the first error. */
+function settled(results: [Error | null, unknown][] | null): unknown[] {
+  if (results === null) throw new Error('the pipeline was discarded')
+  return results.map(([err, value]) => {
+    if (err) throw err
+    return value
+  })
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT')
+}
+
+/** ioredis puts the failed command's arguments on its errors: they may hold secrets. */
+function redactCommand(err: unknown): void {
+  if (typeof err !== 'object' || err === null) return
+  const command = (err as { command?: unknown }).command
+  if (typeof command === 'object' && command !== null && 'args' in command) {
+    const { name } = command as { name?: unknown }
+    Object.defineProperty(err, 'command', {
+      value: { name, args: ['[redacted]'] },
+      enumerable: false,
+      configurable: true,
+      writable: true,
+    })
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
