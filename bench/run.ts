@@ -165,6 +165,15 @@ try {
       console.log(`${server.name}: skipped, nothing listens on ${server.host}:${server.port}`)
       continue
     }
+    const bare = await server.roundTrip()
+    record(
+      server.name,
+      'driver round trip',
+      0,
+      1,
+      await measure(() => bare.once(), { opsPerRound: 2000, rounds: 7 }),
+    )
+    await bare.end()
     for (const size of serverSizes) {
       const { store, drop } = await server.fill(size)
       try {
@@ -220,7 +229,7 @@ const rows = results.map((r) => {
       : r.median >= r.target
         ? `≥ ${formatRate(r.target)} ✓`
         : `≥ ${formatRate(r.target)} ✗`
-  return `| ${r.store} | ${r.operation} | ${r.tokens.toLocaleString('en-US')} | ${r.callers} | ${formatRate(r.median)} | ${formatRate(r.p25)} – ${formatRate(r.p75)} | ${status} |`
+  return `| ${r.store} | ${r.operation} | ${r.tokens === 0 ? '–' : r.tokens.toLocaleString('en-US')} | ${r.callers} | ${formatRate(r.median)} | ${formatRate(r.p25)} – ${formatRate(r.p75)} | ${status} |`
 })
 const table = [
   '| store | operation | stored tokens | callers | median | p25 – p75 | target |',

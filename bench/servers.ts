@@ -11,6 +11,8 @@ export interface ServerKind {
   readonly port: number
   /** A new, empty store of `size` tokens (users 0..size-1), and how to remove it afterwards. */
   fill(size: number): Promise<{ store: TokenStore; drop: () => Promise<void> }>
+  /** The driver's bare round trip (`SELECT 1`, `PING`): the floor under one look-up. */
+  roundTrip(): Promise<{ once: () => Promise<unknown>; end: () => Promise<void> }>
 }
 
 export function reachable(host: string, port: number): Promise<boolean> {
@@ -40,6 +42,11 @@ export function* rowBatches(size: number, batch = 1000): Generator<(string | nul
 }
 
 export const MYSQL: ServerKind = {
+  async roundTrip() {
+    const mysql = await import('mysql2/promise')
+    const connection = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306' })
+    return { once: () => connection.execute('SELECT 1'), end: () => connection.end() }
+  },
   name: 'DBStore',
   host: '127.0.0.1',
   port: 3306,
@@ -66,6 +73,14 @@ export const MYSQL: ServerKind = {
 }
 
 export const POSTGRES: ServerKind = {
+  async roundTrip() {
+    const pg = (await import('pg')).default
+    const client = new pg.Client({
+      connectionString: 'postgres://postgres@127.0.0.1:5432/postgres',
+    })
+    await client.connect()
+    return { once: () => client.query({ name: 'ping', text: 'SELECT 1' }), end: () => client.end() }
+  },
   name: 'PostgresStore',
   host: '127.0.0.1',
   port: 5432,
@@ -97,6 +112,11 @@ export const POSTGRES: ServerKind = {
 }
 
 export const REDIS: ServerKind = {
+  async roundTrip() {
+    const { Redis } = await import('ioredis')
+    const client = new Redis('redis://127.0.0.1:6379')
+    return { once: () => client.ping(), end: async () => void client.disconnect() }
+  },
   name: 'RedisStore',
   host: '127.0.0.1',
   port: 6379,
