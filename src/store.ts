@@ -136,6 +136,24 @@ export function tokenFromRow(row: TokenRow): OAuthToken {
   })
 }
 
+/** Converts a row's values, in {@link COLUMNS} order (as a driver's raw mode gives them), to a new token. */
+export function tokenFromValues(values: readonly (string | null)[]): OAuthToken {
+  const value = (i: number): string | undefined => field(values[i] ?? null)
+  const name = value(1)
+  return trustedToken({
+    id: value(0),
+    userSignature: name === undefined ? undefined : new UserSignature(name),
+    clientId: value(2),
+    clientSecret: value(3),
+    refreshToken: value(4),
+    accessToken: value(5),
+    grantToken: value(6),
+    expiryTime: parseExpiry(values[7] ?? null),
+    redirectUrl: value(8),
+    apiDomain: value(9),
+  })
+}
+
 /** What a store knows about the rows a save touches, gathered before {@link planSave}. */
 export interface SaveFacts {
   /** With `token.id`: whether a row has that id. */

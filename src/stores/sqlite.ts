@@ -15,7 +15,7 @@ import {
   assertLookupToken,
   lookupOf,
   resolveSave,
-  tokenFromRow,
+  tokenFromValues,
   type LookupColumn,
   type StoredRow,
   type TokenLock,
@@ -37,7 +37,8 @@ export interface SQLiteStoreOptions {
 }
 
 type Database = BetterSqlite3.Database
-type Statement = BetterSqlite3.Statement<unknown[], StoredRow>
+/** A look-up in raw mode: the values in COLUMNS order, with no object made per row. */
+type Statement = BetterSqlite3.Statement<unknown[], (string | null)[]>
 
 interface Statements {
   byId: Statement
@@ -121,13 +122,13 @@ export class SQLiteStore implements TokenStore, TokenLocking {
     assertLookupToken(token)
     const lookup = lookupOf(token)
     const row = this.#use('findToken', (s) => lookup && s.byColumn[lookup.column].get(lookup.value))
-    return row ? tokenFromRow(row) : null
+    return row ? tokenFromValues(row) : null
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     assertId(id)
     const row = this.#use('findTokenById', (s) => s.byId.get(id))
-    return row ? tokenFromRow(row) : null
+    return row ? tokenFromValues(row) : null
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
@@ -141,7 +142,7 @@ export class SQLiteStore implements TokenStore, TokenLocking {
   }
 
   async getTokens(): Promise<OAuthToken[]> {
-    return this.#use('getTokens', (s) => s.all.all()).map(tokenFromRow)
+    return this.#use('getTokens', (s) => s.all.all()).map(tokenFromValues)
   }
 
   async deleteTokens(): Promise<void> {
@@ -289,7 +290,7 @@ function prepareStatements(db: Database, table: string): Statements {
   const name = quoteIdentifier(table)
   const columns = COLUMNS.join(', ')
   const select = (where: string): Statement =>
-    db.prepare<unknown[], StoredRow>(`SELECT ${columns} FROM ${name} ${where}`)
+    db.prepare<unknown[], (string | null)[]>(`SELECT ${columns} FROM ${name} ${where}`).raw(true)
   const byColumn = {
     user_name: select('WHERE user_name = ? ORDER BY rowid LIMIT 1'),
     access_token: select('WHERE access_token = ? ORDER BY rowid LIMIT 1'),
@@ -308,7 +309,7 @@ function prepareStatements(db: Database, table: string): Statements {
   const lookups = {
     hasId: (id: string) => byId.get(id) !== undefined,
     findId: (lookup: { column: LookupColumn; value: string }) =>
-      byColumn[lookup.column].get(lookup.value)?.id,
+      byColumn[lookup.column].get(lookup.value)?.[0] ?? undefined,
   }
   const save = db.transaction((token: OAuthToken): StoredRow => {
     const { row, insert: isNew } = resolveSave(STORE, token, lookups)
