@@ -260,7 +260,10 @@ export class PostgresStore implements TokenStore, TokenLocking {
           r.pool.query<StoredRow>(
             column === 'id'
               ? bind(r.statements.byIds, [values])
-              : bind(r.statements.findMany[column], [values]),
+              : values.length === 1
+                ? // A lone look-up takes the simpler plan.
+                  bind(r.statements.find[column], values)
+                : bind(r.statements.findMany[column], [values]),
           ),
         )
         const found = new Map<string, StoredRow>()
