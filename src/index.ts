@@ -8,6 +8,10 @@ export type { TokenRecord } from './stores/list.js'
 export { FileStore } from './stores/file.js'
 export type { FileStoreOptions, FileStoreProblem } from './stores/file.js'
 export { createStore } from './stores/create.js'
+export { withEncryption } from './stores/encrypted.js'
+export type { EncryptedStore, RekeyResult } from './stores/encrypted.js'
+export { EncryptionError } from './crypto.js'
+export type { EncryptionOptions } from './crypto.js'
 export { Environment, DataCenter } from './oauth/environments.js'
 export type {
   EnvironmentInit,

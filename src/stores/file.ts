@@ -15,6 +15,8 @@ import {
   describeCause,
   type StoreOperation,
 } from '../errors.js'
+import type { EncryptionOptions } from '../crypto.js'
+import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -37,6 +39,11 @@ import { RowTable } from './table.js'
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
+  /**
+   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
+   * in the store, lookups still work, and rows written under an older key stay readable.
+   */
+  encryption?: EncryptionOptions | undefined
   /** The token file; default `./sdk_tokens.txt`, the official SDKs' default. */
   path?: string
   /** How long a write waits for another process's write (ms); default 10000. */
@@ -170,6 +177,7 @@ export class FileStore implements TokenStore, TokenLocking {
       timeoutMs: options.lockTimeoutMs ?? 10_000,
       staleMs: this.#staleLockMs,
     })
+    if (options.encryption) return withEncryption(this, options.encryption)
   }
 
   /** The rows of the file that could not be read, as of the last read. */

@@ -8,6 +8,8 @@ import {
   describeCause,
   type StoreOperation,
 } from '../errors.js'
+import type { EncryptionOptions } from '../crypto.js'
+import { withEncryption } from './encrypted.js'
 import { assertToken, typeName, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -29,6 +31,11 @@ import { quoteIdentifier } from './sql/identifiers.js'
 
 /** Options of {@link DBStore}: the official defaults, and more. */
 export interface DBStoreOptions {
+  /**
+   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
+   * in the store, lookups still work, and rows written under an older key stay readable.
+   */
+  encryption?: EncryptionOptions | undefined
   /** Default `localhost`. */
   host?: string
   /** Default 3306. */
@@ -154,6 +161,7 @@ export class DBStore implements TokenStore, TokenLocking {
     this.table = table
     this.#options = options
     this.#ownsPool = options.pool === undefined
+    if (options.encryption) return withEncryption(this, options.encryption)
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {

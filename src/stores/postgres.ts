@@ -9,6 +9,8 @@ import {
   describeCause,
   type StoreOperation,
 } from '../errors.js'
+import type { EncryptionOptions } from '../crypto.js'
+import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -39,6 +41,11 @@ export interface PostgresPool {
 
 /** Options of {@link PostgresStore}: give `connectionString` or `pool`. */
 export interface PostgresStoreOptions {
+  /**
+   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
+   * in the store, lookups still work, and rows written under an older key stay readable.
+   */
+  encryption?: EncryptionOptions | undefined
   /**
    * A PostgreSQL URL such as `postgres://user:password@127.0.0.1:5432/zohooauth`; the store then
    * owns a pool of connections and `close()` ends it.
@@ -171,13 +178,6 @@ export class PostgresStore implements TokenStore, TokenLocking {
       connectTimeoutMs = 10_000,
       applicationName = 'tokenkeeper',
     } = options
-    if ('encryption' in options && (options as { encryption?: unknown }).encryption !== undefined) {
-      // Refused rather than ignored: nobody should believe secrets are encrypted when they are not.
-      throw new InvalidArgumentError(
-        'encryption',
-        'PostgresStore does not support encryption in this version of tokenkeeper',
-      )
-    }
     if ((connectionString === undefined) === (pool === undefined)) {
       throw new InvalidArgumentError(
         connectionString === undefined ? 'connectionString' : 'pool',
@@ -224,6 +224,7 @@ export class PostgresStore implements TokenStore, TokenLocking {
     this.#poolSize = poolSize
     this.#connectTimeoutMs = connectTimeoutMs
     this.#applicationName = applicationName
+    if (options.encryption) return withEncryption(this, options.encryption)
   }
 
   /**

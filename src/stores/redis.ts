@@ -7,6 +7,8 @@ import {
   describeCause,
   type StoreOperation,
 } from '../errors.js'
+import type { EncryptionOptions } from '../crypto.js'
+import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -26,6 +28,11 @@ import {
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
+  /**
+   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
+   * in the store, lookups still work, and rows written under an older key stay readable.
+   */
+  encryption?: EncryptionOptions | undefined
   /**
    * The server, as `redis://[[user]:password@]host[:port][/db]` (or `rediss://` for TLS);
    * default `redis://127.0.0.1:6379`. The store opens its own connection on first use.
@@ -310,6 +317,7 @@ export class RedisStore implements TokenStore, TokenLocking {
     this.#tokenPrefix = `${prefix}token:`
     this.#idsKey = `${prefix}ids`
     this.#seqKey = `${prefix}seq`
+    if (options.encryption) return withEncryption(this, options.encryption)
   }
 
   /**

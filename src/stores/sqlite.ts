@@ -8,6 +8,8 @@ import {
   describeCause,
   type StoreOperation,
 } from '../errors.js'
+import type { EncryptionOptions } from '../crypto.js'
+import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -28,6 +30,11 @@ import { createTableSql, lookupIndexes } from './sql/schema.js'
 
 /** Options of {@link SQLiteStore}. */
 export interface SQLiteStoreOptions {
+  /**
+   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
+   * in the store, lookups still work, and rows written under an older key stay readable.
+   */
+  encryption?: EncryptionOptions | undefined
   /** The database file, or `':memory:'`; default `zohooauth.db`, as in the reference. */
   path?: string
   /** The table; default `oauthtoken`. */
@@ -108,6 +115,7 @@ export class SQLiteStore implements TokenStore, TokenLocking {
     this.path = path
     this.table = table
     this.#busyTimeoutMs = busyTimeoutMs
+    if (options.encryption) return withEncryption(this, options.encryption)
   }
 
   /**
