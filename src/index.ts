@@ -20,6 +20,10 @@ export type {
 } from './oauth/environments.js'
 export { Initializer, Session } from './session.js'
 export type { InitializeOptions, SessionConfig } from './session.js'
+export { purgeTokens, revokeTokens } from './policies.js'
+export type { PurgeOptions, PurgeResult, RevokeOptions, RevokeResult } from './policies.js'
+export { channel } from './events.js'
+export type { TokenEvents, TokenEventName } from './events.js'
 export { createLogger, scrub } from './log.js'
 export type { Logger, LoggerOptions, Level } from './log.js'
 export {

@@ -5,6 +5,7 @@ import {
   SDKException,
   TokenNotFoundError,
 } from './errors.js'
+import { emit } from './events.js'
 import { SafeLog, type Logger } from './log.js'
 import { AccountsClient } from './oauth/client.js'
 import { Environment } from './oauth/environments.js'
@@ -335,6 +336,7 @@ export class Session {
     if (token.id) await this.#context.store.deleteToken(token.id)
     this.#ended = true
     this.#context.log.info('token revoked', who(token))
+    emit('token.revoked', who(token))
   }
 
   /** Deletes the token's row, without revoking it. The session cannot be used afterwards. */
@@ -400,6 +402,7 @@ export class Session {
       return
     }
     if (given.grantToken) {
+      const started = performance.now()
       const grant = await client.exchangeGrant({
         clientId: given.clientId!,
         clientSecret: given.clientSecret!,
@@ -409,6 +412,10 @@ export class Session {
       token = withGrant(given, grant)
       if (found) token.id = found.id
       log.info('grant code exchanged', who(token))
+      emit('token.exchanged', {
+        ...who(token),
+        durationMs: Math.round(performance.now() - started),
+      })
     } else if (given.refreshToken) {
       token = withGrant(
         given,
@@ -458,6 +465,7 @@ export class Session {
   async #save(token: OAuthToken): Promise<void> {
     await this.#context.store.saveToken(token)
     this.#context.log.debug('token saved', who(token))
+    emit('token.saved', who(token))
   }
 
   /**
@@ -491,10 +499,9 @@ export class Session {
     if (!id || !supportsLocking(store)) return this.#refreshLocked(force, staleAccessToken)
     const waiting = performance.now()
     const lock = await store.lockToken(id, { timeoutMs: config.lockTimeoutMs })
-    log.debug('token lock taken', {
-      ...who(this.#token),
-      waitedMs: Math.round(performance.now() - waiting),
-    })
+    const waitedMs = Math.round(performance.now() - waiting)
+    log.debug('token lock taken', { ...who(this.#token), waitedMs })
+    emit('token.lock_waited', { id, waitedMs })
     try {
       return await this.#refreshLocked(force, staleAccessToken)
     } finally {
@@ -513,6 +520,7 @@ export class Session {
         : !needsRefresh(stored, config.now(), config.refreshSkewMs)
       if (usable) {
         log.debug('token already refreshed in the store', who(stored))
+        emit('token.reused', { id: stored.id!, user: stored.userSignature?.name })
         return stored
       }
     }
@@ -524,6 +532,7 @@ export class Session {
         'the access token has expired and cannot be renewed: the token has no refresh token, client id and client secret',
       )
     }
+    const started = performance.now()
     let grant: TokenGrant
     try {
       grant = await client.refresh({
@@ -532,12 +541,17 @@ export class Session {
         refreshToken: base.refreshToken,
       })
     } catch (err) {
+      emit('token.refresh_failed', {
+        ...who(current),
+        code: (err as { code?: string }).code ?? 'UNKNOWN',
+      })
       if (!(err instanceof InvalidTokenError) || !current.id) throw err
       // Refused: another process may have rotated the refresh token meanwhile. Read again
       // before declaring the token dead; a stored token is never deleted for losing a race.
       const again = await store.findTokenById(current.id)
       if (!again?.refreshToken || again.refreshToken === base.refreshToken) throw err
       log.warn('refresh token was replaced meanwhile, using the new one', who(again))
+      emit('token.race_recovered', { id: current.id, user: again.userSignature?.name })
       if (!needsRefresh(again, config.now(), config.refreshSkewMs)) return again
       base = again
       base.clientId ??= current.clientId
@@ -551,6 +565,7 @@ export class Session {
     const next = withGrant(base, grant)
     log.forget(next.accessToken, next.refreshToken)
     log.info('token refreshed', who(next))
+    emit('token.refreshed', { ...who(next), durationMs: Math.round(performance.now() - started) })
     // The new token is kept in memory even if saving fails, so that a rotated refresh token
     // is not lost with it; the caller still sees the failure.
     this.#adopt(next)

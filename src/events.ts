@@ -1,0 +1,47 @@
+import diagnostics from 'node:diagnostics_channel'
+
+/**
+ * What tokenkeeper tells an operator, on `node:diagnostics_channel` channels named
+ * `tokenkeeper:<event>`: ids, user names, durations and error codes, never a secret.
+ *
+ * @example
+ * import diagnostics from 'node:diagnostics_channel'
+ * diagnostics.subscribe('tokenkeeper:token.refreshed', (event) => refreshes.inc())
+ */
+export interface TokenEvents {
+  /** A grant code was exchanged for tokens. */
+  'token.exchanged': { id: string | undefined; user: string | undefined; durationMs: number }
+  /** An access token was refreshed at the accounts server. */
+  'token.refreshed': { id: string | undefined; user: string | undefined; durationMs: number }
+  /** A refresh failed; `code` is the error's code. */
+  'token.refresh_failed': { id: string | undefined; user: string | undefined; code: string }
+  /** A session waited for another process's lock on the token. */
+  'token.lock_waited': { id: string; waitedMs: number }
+  /** A refresh was refused, and the store held a token another process had refreshed meanwhile. */
+  'token.race_recovered': { id: string; user: string | undefined }
+  /** Another session or process had already refreshed the token: no request was needed. */
+  'token.reused': { id: string; user: string | undefined }
+  /** A token was saved by a session. */
+  'token.saved': { id: string | undefined; user: string | undefined }
+  /** A token was revoked at the accounts server. */
+  'token.revoked': { id: string | undefined; user: string | undefined }
+  /** Tokens were deleted by a policy (`purgeTokens`, `revokeTokens`). */
+  'tokens.purged': { reason: string; count: number }
+}
+
+export type TokenEventName = keyof TokenEvents
+
+const channels = new Map<TokenEventName, diagnostics.Channel>()
+
+/** The channel of one event, for subscribers: `channel('token.refreshed').subscribe(fn)`. */
+export function channel(name: TokenEventName): diagnostics.Channel {
+  let found = channels.get(name)
+  if (!found) channels.set(name, (found = diagnostics.channel(`tokenkeeper:${name}`)))
+  return found
+}
+
+/** Publishes an event when someone listens; costs nothing otherwise. */
+export function emit<N extends TokenEventName>(name: N, event: TokenEvents[N]): void {
+  const target = channel(name)
+  if (target.hasSubscribers) target.publish(event)
+}

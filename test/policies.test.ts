@@ -1,0 +1,227 @@
+// Cleanup policies and central revocation against the emulator, and the events an operator sees.
+import diagnostics from 'node:diagnostics_channel'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  Initializer,
+  MemoryStore,
+  OAuthToken,
+  UserSignature,
+  purgeTokens,
+  revokeTokens,
+  type TokenEventName,
+} from '../src/index.ts'
+import { SQLiteStore } from '../src/stores/sqlite.ts'
+import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
+import { scratchDir, scratchPath } from './helpers.ts'
+
+const dir = scratchDir()
+const emulators: AccountsEmulator[] = []
+afterEach(async () => {
+  await Promise.all(emulators.splice(0).map((e) => e.close()))
+})
+
+const HOUR = 3_600_000
+
+describe('purgeTokens', () => {
+  it('deletes idle, expired and grant-only rows, each on request, and reports the ids', async () => {
+    const now = Date.UTC(2026, 10, 23)
+    const store = new SQLiteStore({ path: scratchPath(dir, 'purge.db') })
+    const make = (user: string, extra: ConstructorParameters<typeof OAuthToken>[0]) =>
+      new OAuthToken({
+        userSignature: new UserSignature(user),
+        clientId: 'c',
+        clientSecret: 's',
+        ...extra,
+      })
+    const fresh = make('fresh', { refreshToken: 'r1', accessToken: 'a1', expiryTime: now + HOUR })
+    const expired = make('expired', {
+      refreshToken: 'r2',
+      accessToken: 'a2',
+      expiryTime: now - HOUR,
+    })
+    const idle = make('idle', {
+      refreshToken: 'r3',
+      accessToken: 'a3',
+      expiryTime: now - 40 * 24 * HOUR,
+    })
+    const grantOnly = make('grant-only', { grantToken: '1000.spent' })
+    for (const t of [fresh, expired, idle, grantOnly]) await store.saveToken(t)
+
+    expect((await purgeTokens(store, { idleMs: 30 * 24 * HOUR, now: () => now })).deleted).toEqual([
+      idle.id,
+    ])
+    expect((await purgeTokens(store, { grantOnly: true, now: () => now })).deleted).toEqual([
+      grantOnly.id,
+    ])
+    expect((await purgeTokens(store, { expired: true, now: () => now })).deleted).toEqual([
+      expired.id,
+    ])
+    expect((await store.getTokens()).map((t) => t.id)).toEqual([fresh.id])
+    await expect(purgeTokens(store, {})).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      argument: 'options',
+    })
+    await expect(purgeTokens(store, { idleMs: -1 })).rejects.toMatchObject({ argument: 'idleMs' })
+    await expect(purgeTokens('store' as never, { expired: true })).rejects.toMatchObject({
+      argument: 'store',
+    })
+    await store.close()
+  })
+})
+
+describe('revokeTokens', () => {
+  it("revokes a user's or a client's tokens at the accounts server, then deletes them", async () => {
+    const emulator = await startAccountsEmulator({
+      users: [{ email: 'ada@zylker.example' }, { email: 'grace@zylker.example' }],
+      clients: [
+        { clientId: '1000.CLIENTA', clientSecret: 'secret-a' },
+        { clientId: '1000.CLIENTB', clientSecret: 'secret-b' },
+      ],
+    })
+    emulators.push(emulator)
+    const store = new MemoryStore()
+    const start = (user: string, clientId: string, clientSecret: string) =>
+      Initializer.initialize({
+        environment: emulator.environment,
+        store,
+        token: new OAuthToken({
+          userSignature: new UserSignature(`${user}/${clientId}`),
+          clientId,
+          clientSecret,
+          grantToken: emulator.issueGrantCode({ clientId, user }),
+        }),
+      })
+    await start('ada@zylker.example', '1000.CLIENTA', 'secret-a')
+    await start('grace@zylker.example', '1000.CLIENTA', 'secret-a')
+    await start('ada@zylker.example', '1000.CLIENTB', 'secret-b')
+    const before = await store.getTokens()
+    const refreshOf = (user: string) =>
+      before.find((t) => t.userSignature?.name === user)!.refreshToken!
+
+    const byUser = await revokeTokens(store, {
+      environment: emulator.environment,
+      userName: 'ada@zylker.example/1000.CLIENTB',
+    })
+    expect(byUser.revoked).toHaveLength(1)
+    expect(emulator.isValid(refreshOf('ada@zylker.example/1000.CLIENTB'))).toBe(false)
+
+    const byClient = await revokeTokens(store, {
+      environment: emulator.environment,
+      clientId: '1000.CLIENTA',
+    })
+    expect(byClient).toEqual({ revoked: expect.any(Array) as unknown, failed: [] })
+    expect(byClient.revoked).toHaveLength(2)
+    expect(emulator.isValid(refreshOf('ada@zylker.example/1000.CLIENTA'))).toBe(false)
+    expect(emulator.isValid(refreshOf('grace@zylker.example/1000.CLIENTA'))).toBe(false)
+    expect(await store.getTokens()).toEqual([])
+    expect(emulator.counts.revoke).toBe(3)
+  })
+
+  it('keeps the rows the server could not revoke, and says which', async () => {
+    const emulator = await startAccountsEmulator()
+    emulators.push(emulator)
+    const store = new MemoryStore()
+    const client = emulator.clients[0]!
+    await Initializer.initialize({
+      environment: emulator.environment,
+      store,
+      token: new OAuthToken({
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        grantToken: emulator.issueGrantCode(),
+        userSignature: new UserSignature('ada'),
+      }),
+    })
+    emulator.fail('html', { on: 'revoke', times: 5 }) // a 502 page, after every retry
+    const result = await revokeTokens(store, {
+      environment: emulator.environment,
+      clientId: client.clientId,
+    })
+    expect(result.revoked).toEqual([])
+    expect(result.failed).toEqual([
+      { id: (await store.getTokens())[0]!.id, code: 'SERVER_ERROR' },
+    ])
+    expect(await store.getTokens()).toHaveLength(1)
+    await expect(revokeTokens(store, { environment: emulator.environment })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    })
+  })
+})
+
+describe('events', () => {
+  it('publishes the lifecycle with ids and users and never a secret', async () => {
+    const clock = { now: Date.now() }
+    const emulator = await startAccountsEmulator({ now: () => clock.now })
+    emulators.push(emulator)
+    const seen: { name: TokenEventName; event: Record<string, unknown> }[] = []
+    const names: TokenEventName[] = [
+      'token.exchanged',
+      'token.refreshed',
+      'token.refresh_failed',
+      'token.lock_waited',
+      'token.saved',
+      'token.revoked',
+      'token.reused',
+      'tokens.purged',
+    ]
+    const listeners = names.map((name) => {
+      const listener = (event: unknown) =>
+        seen.push({ name, event: event as Record<string, unknown> })
+      diagnostics.subscribe(`tokenkeeper:${name}`, listener)
+      return () => diagnostics.unsubscribe(`tokenkeeper:${name}`, listener)
+    })
+    try {
+      const client = emulator.clients[0]!
+      const store = new SQLiteStore({ path: scratchPath(dir, 'events.db') })
+      const session = await Initializer.initialize({
+        environment: emulator.environment,
+        store,
+        token: new OAuthToken({
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          grantToken: emulator.issueGrantCode(),
+          userSignature: new UserSignature('ada'),
+        }),
+        config: { now: () => clock.now },
+      })
+      clock.now += 2 * HOUR
+      await session.getAccessToken()
+      emulator.fail('http500', { on: 'refresh', times: 10 })
+      clock.now += 2 * HOUR
+      await expect(session.getAccessToken()).rejects.toMatchObject({ code: 'SERVER_ERROR' })
+      const stored = (await store.findTokenById(session.id!))!
+      emulator.resetCounts()
+      await session.revoke()
+      const kinds = seen.map((s) => s.name)
+      for (const name of [
+        'token.exchanged',
+        'token.saved',
+        'token.lock_waited',
+        'token.refreshed',
+        'token.refresh_failed',
+        'token.revoked',
+      ] as const) {
+        expect(kinds).toContain(name)
+      }
+      expect(seen.find((s) => s.name === 'token.refreshed')!.event).toMatchObject({
+        id: session.id,
+        user: 'ada',
+        durationMs: expect.any(Number) as unknown,
+      })
+      expect(seen.find((s) => s.name === 'token.refresh_failed')!.event).toMatchObject({
+        code: 'SERVER_ERROR',
+      })
+      const text = JSON.stringify(seen)
+      for (const secret of [
+        stored.accessToken!,
+        stored.refreshToken!,
+        stored.grantToken!,
+        client.clientSecret,
+      ])
+        expect(text).not.toContain(secret)
+      await store.close()
+    } finally {
+      for (const stop of listeners) stop()
+    }
+  })
+})
