@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { OAuthToken, UserSignature, type OAuthTokenInit } from '../token.js'
+import { InvalidArgumentError } from '../errors.js'
 import { COLUMNS, ID_LENGTH, type TokenStore } from '../store.js'
 
 /** A stored row as the backend really holds it, under the official column names. */
@@ -123,6 +124,17 @@ function rawValue(token: OAuthToken, column: (typeof COLUMNS)[number]): string |
  * })
  */
 export function tokenStoreConformance(options: ConformanceOptions): ConformanceTest[] {
+  if (typeof options !== 'object' || options === null || typeof options.create !== 'function') {
+    throw new InvalidArgumentError(
+      'options.create',
+      'tokenStoreConformance needs { create: () => a new, empty store }',
+    )
+  }
+  for (const key of ['reopen', 'readRaw', 'createBroken'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') {
+      throw new InvalidArgumentError(`options.${key}`, `options.${key} must be a function`)
+    }
+  }
   const tests: ConformanceTest[] = []
   const test = (name: string, body: (store: TokenStore) => Promise<void>): void => {
     tests.push({
