@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import { statSync } from 'node:fs'
+import { closeSync, openSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import {
@@ -205,6 +205,15 @@ export class SQLiteStore implements TokenStore, TokenLocking {
         }
       } catch (err) {
         if (err instanceof TokenStoreError) throw err
+        // A new database file: created here, readable by its owner only (SQLite gives its
+        // -wal and -shm files the same permissions).
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          try {
+            closeSync(openSync(this.path, 'a', 0o600))
+          } catch {
+            // The driver says what is wrong (a missing directory, no permission) below.
+          }
+        }
       }
     }
     let db: Database | undefined

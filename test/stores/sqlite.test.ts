@@ -224,3 +224,17 @@ describe('SQLiteStore databases', () => {
     expect(readRawFile(path, 'my_tokens')).toHaveLength(1)
   })
 })
+
+describe('SQLiteStore file permissions', () => {
+  it('creates the database, and its WAL and shared-memory files, readable by the owner only', async () => {
+    const path = scratchPath(dir, 'private.db')
+    const store = new SQLiteStore({ path })
+    await store.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'a' }),
+    )
+    const { statSync } = await import('node:fs')
+    for (const file of [path, `${path}-wal`, `${path}-shm`])
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+    await store.close()
+  })
+})
