@@ -280,6 +280,18 @@ describe('Initializer and Session with the accounts emulator', () => {
     expect(emulator.counts.exchange).toBeGreaterThanOrEqual(1)
   })
 
+  it('turns network failures of API requests into typed errors', async () => {
+    const { emulator, grantFor, initialize } = await setup()
+    const session = await initialize(grantFor('ada@zylker.example'), new MemoryStore(), {
+      requestTimeoutMs: 200,
+    })
+    emulator.fail('reset', { on: 'api' })
+    await expect(session.fetch('/crm/v8/Leads')).rejects.toMatchObject({ code: 'NETWORK_ERROR' })
+    emulator.fail('hang', { on: 'api' })
+    await expect(session.fetch('/crm/v8/Leads')).rejects.toMatchObject({ code: 'TIMEOUT_ERROR' })
+    expect((await session.fetch('/crm/v8/Leads')).status).toBe(200)
+  })
+
   it('checks the token details before anything is sent', async () => {
     const { initialize } = await setup()
     const store = new MemoryStore()
