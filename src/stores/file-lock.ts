@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
 import { hostname } from 'node:os'
+import { basename, dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 /** How a {@link FileLock} waits and when it takes over a lock left behind. */
@@ -53,6 +54,7 @@ function code(err: unknown): string | undefined {
 export class FileLock {
   readonly path: string
   readonly #options: FileLockOptions
+  #swept = false
 
   constructor(path: string, options: FileLockOptions) {
     this.path = path
@@ -65,15 +67,16 @@ export class FileLock {
     const content = JSON.stringify({ pid: process.pid, host: HOST, nonce } satisfies Holder)
     const started = Date.now()
     let delay = 1
+    if (!this.#swept) {
+      this.#swept = true
+      await this.#sweep()
+    }
     for (;;) {
       if (await this.#tryCreate(content)) {
         return () => this.#release(nonce)
       }
       const seen = await this.#inspect()
-      if (seen.stale) {
-        await this.#breakStale(seen.content)
-        continue
-      }
+      if (seen.stale && (await this.#breakStale(seen.content))) continue
       const waited = Date.now() - started
       if (waited >= this.#options.timeoutMs) {
         throw new LockTimeoutError(waited, seen.holder)
@@ -84,7 +87,7 @@ export class FileLock {
   }
 
   async #tryCreate(content: string): Promise<boolean> {
-    const temp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}`
+    const temp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.new`
     await fsp.writeFile(temp, content, { mode: 0o600 })
     try {
       await fsp.link(temp, this.path)
@@ -122,26 +125,50 @@ export class FileLock {
     return { stale: dead || old, content, holder: label }
   }
 
-  async #breakStale(expected: string | undefined): Promise<void> {
+  /** Removes a stale lock; false when another process is taking it over right now. */
+  async #breakStale(expected: string | undefined): Promise<boolean> {
     const breaker = `${this.path}.break`
     try {
       await fsp.writeFile(breaker, String(process.pid), { flag: 'wx', mode: 0o600 })
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err
-      // Someone else is taking it over; a take-over never lasts long, so an old one is dead.
-      const age = await fsp.stat(breaker).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      )
-      if (age > 5000) await fsp.unlink(breaker).catch(() => undefined)
-      await sleep(1)
-      return
+      // Someone else is taking it over. A take-over lasts microseconds: a breaker whose
+      // process is gone, or that is older than a few seconds, was left by a crash.
+      const [owner, age] = await Promise.all([
+        fsp.readFile(breaker, 'utf8').then(Number, () => Number.NaN),
+        fsp.stat(breaker).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        ),
+      ])
+      const dead = Number.isInteger(owner) && owner !== process.pid && !isAlive(owner)
+      if (dead || age > 5000) await fsp.unlink(breaker).catch(() => undefined)
+      return dead || age > 5000
     }
     try {
       const now = await fsp.readFile(this.path, 'utf8').catch(() => undefined)
       if (now !== undefined && now === expected) await fsp.unlink(this.path).catch(() => undefined)
+      return true
     } finally {
       await fsp.unlink(breaker).catch(() => undefined)
+    }
+  }
+
+  /**
+   * Removes what killed processes left beside the lock: the files a lock is created from
+   * (`<lock>.<pid>.<random>.new`) of processes that are gone. Once per lock object.
+   */
+  async #sweep(): Promise<void> {
+    const directory = dirname(this.path)
+    const prefix = `${basename(this.path)}.`
+    const names = await fsp.readdir(directory).catch(() => [] as string[])
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue
+      const match = /^(\d+)\.[0-9a-f]{12}(\.new)?$/.exec(name.slice(prefix.length))
+      if (!match) continue
+      const pid = Number(match[1])
+      if (pid !== process.pid && !isAlive(pid))
+        await fsp.unlink(`${directory}/${name}`).catch(() => undefined)
     }
   }
 
