@@ -138,9 +138,7 @@ describe('revokeTokens', () => {
       clientId: client.clientId,
     })
     expect(result.revoked).toEqual([])
-    expect(result.failed).toEqual([
-      { id: (await store.getTokens())[0]!.id, code: 'SERVER_ERROR' },
-    ])
+    expect(result.failed).toEqual([{ id: (await store.getTokens())[0]!.id, code: 'SERVER_ERROR' }])
     expect(await store.getTokens()).toHaveLength(1)
     await expect(revokeTokens(store, { environment: emulator.environment })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
