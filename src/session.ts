@@ -62,6 +62,8 @@ export interface InitializeOptions {
   /** Any logger with debug/info/warn/error; default: no logging. */
   logger?: Logger
   config?: Partial<SessionConfig>
+  /** The PKCE `code_verifier` of the authorization request that gave the grant code. */
+  codeVerifier?: string
 }
 
 /** What sessions of one initialization share. */
@@ -213,7 +215,16 @@ export const Initializer = Object.freeze({
         log,
       }),
     }
-    return Session.start(context, options.token)
+    if (
+      options.codeVerifier !== undefined &&
+      (typeof options.codeVerifier !== 'string' || options.codeVerifier.length < 43)
+    ) {
+      throw new InvalidArgumentError(
+        'codeVerifier',
+        'codeVerifier must be the PKCE verifier string (43 to 128 characters)',
+      )
+    }
+    return Session.start(context, options.token, options.codeVerifier)
   },
 })
 
@@ -236,9 +247,9 @@ export class Session {
   }
 
   /** @internal Used by {@link Initializer.initialize}. */
-  static async start(context: Context, given: OAuthToken): Promise<Session> {
+  static async start(context: Context, given: OAuthToken, codeVerifier?: string): Promise<Session> {
     const session = new Session(context, given.clone())
-    await session.#load(given)
+    await session.#load(given, codeVerifier)
     return session
   }
 
@@ -397,7 +408,7 @@ export class Session {
   }
 
   /** Finds, exchanges or refreshes the token, and saves what changed. */
-  async #load(given: OAuthToken): Promise<void> {
+  async #load(given: OAuthToken, codeVerifier: string | undefined): Promise<void> {
     const { store, log, client, config } = this.#context
     const found = given.id ? await store.findTokenById(given.id) : await store.findToken(given)
     if (given.id && !found && !given.grantToken && !given.refreshToken && !given.accessToken) {
@@ -424,6 +435,7 @@ export class Session {
         clientSecret: given.clientSecret!,
         grantToken: given.grantToken,
         redirectUrl: given.redirectUrl,
+        codeVerifier,
       })
       token = withGrant(given, grant)
       if (found) token.id = found.id

@@ -280,6 +280,49 @@ describe('Initializer and Session with the accounts emulator', () => {
     expect(emulator.counts.exchange).toBeGreaterThanOrEqual(1)
   })
 
+  it('exchanges a code from a PKCE authorization request with its verifier', async () => {
+    const { emulator, client } = await setup({ autoApprove: true })
+    const { createHash, randomBytes } = await import('node:crypto')
+    const authorize = async (verifier: string) => {
+      const url = new URL(`${emulator.url}/oauth/v2/auth`)
+      const params = {
+        response_type: 'code',
+        client_id: client.clientId,
+        scope: 'ZohoCRM.modules.ALL',
+        redirect_uri: 'http://127.0.0.1/callback',
+        state: 'xyz',
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+      }
+      for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
+      const answer = await fetch(url, { redirect: 'manual' })
+      return new URL(answer.headers.get('location')!).searchParams.get('code')!
+    }
+    const verifier = randomBytes(32).toString('base64url')
+    const token = (code: string) =>
+      new OAuthToken({
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        grantToken: code,
+        redirectUrl: 'http://127.0.0.1/callback',
+      })
+    await expect(
+      Initializer.initialize({
+        environment: emulator.environment,
+        token: token(await authorize(verifier)),
+        store: new MemoryStore(),
+        codeVerifier: randomBytes(32).toString('base64url'),
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_TOKEN_ERROR' })
+    const session = await Initializer.initialize({
+      environment: emulator.environment,
+      token: token(await authorize(verifier)),
+      store: new MemoryStore(),
+      codeVerifier: verifier,
+    })
+    expect((await session.fetch('/crm/v8/Leads')).status).toBe(200)
+  })
+
   it('turns network failures of API requests into typed errors', async () => {
     const { emulator, grantFor, initialize } = await setup()
     const session = await initialize(grantFor('ada@zylker.example'), new MemoryStore(), {
