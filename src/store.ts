@@ -274,12 +274,15 @@ const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW
 export const ID_LENGTH = 10
 
 /**
- * A new random id of {@link ID_LENGTH} letters and digits (about 59 bits), drawn again in the
- * unlikely case that `taken` says it is in use.
+ * A new id: `0` and then nine random letters and digits (about 53 bits), drawn again in the
+ * unlikely case that `taken` says it is in use. The leading `0` keeps the official SDKs working
+ * beside tokenkeeper on one table or file: they number new rows `max(id) + 1`, and an id that
+ * begins with `0` is never their maximum (their text maximum stays on their own numbers, and
+ * `parseInt` reads ours as 0), so they never derive `NaN` or a taken number from one of ours.
  */
 export function newTokenId(taken: (id: string) => boolean = () => false): string {
   for (;;) {
-    let id = ''
+    let id = '0'
     while (id.length < ID_LENGTH) {
       for (const byte of randomBytes(16)) {
         // 248 = 4 * 62: drop the bytes above it so that every letter is equally likely.

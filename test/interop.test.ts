@@ -1,0 +1,185 @@
+// Side by side with the real official package (@zohocrm/typescript-sdk-8.0): tokens saved by
+// its stores are found by ours, and ours by its, on the same file and the same MySQL table.
+import { createRequire } from 'node:module'
+import mysql from 'mysql2/promise'
+import { afterAll, describe, expect, it } from 'vitest'
+import { FileStore, OAuthToken, UserSignature } from '../src/index.ts'
+import { DBStore } from '../src/stores/mysql.ts'
+import { scratchDir, scratchPath } from './helpers.ts'
+import { SERVICES, describeWithService } from './services.ts'
+
+const require = createRequire(import.meta.url)
+
+/** The official SDK's token as its stores read and write it. */
+interface OfficialToken {
+  getId(): string | null
+  getAccessToken(): string | null
+  getRefreshToken(): string | null
+  getClientId(): string | null
+  getClientSecret(): string | null
+  getExpiresIn(): string | null
+  getAPIDomain(): string | null
+  getUserSignature(): { getName(): string } | null
+  setAccessToken(value: string | null): void
+  setExpiresIn(value: string): void
+  setAPIDomain(value: string | null): void
+}
+interface OfficialStore {
+  findToken(token: OfficialToken): Promise<OfficialToken | null>
+  saveToken(token: OfficialToken): Promise<void>
+  findTokenById(id: string): Promise<OfficialToken>
+  getTokens(): Promise<OfficialToken[]>
+}
+// The package's own entry: requiring its modules one by one trips over their import cycles.
+const sdk = require('@zohocrm/typescript-sdk-8.0') as {
+  OAuthBuilder: new () => {
+    clientId(v: string): unknown
+    clientSecret(v: string): unknown
+    refreshToken(v: string): unknown
+    userSignature(v: unknown): unknown
+    build(): OfficialToken
+  }
+  UserSignature: new (name: string) => unknown
+  FileStore: new (path: string) => OfficialStore
+  DBBuilder: new () => Record<string, (v: unknown) => unknown> & { build(): OfficialStore }
+}
+const { OAuthBuilder, UserSignature: OfficialUser, FileStore: OfficialFileStore, DBBuilder } = sdk
+
+const dir = scratchDir()
+
+/** A token the official way: built with OAuthBuilder, then filled as its flow fills it. */
+function officialToken(user: string, n: number): OfficialToken {
+  const builder = new OAuthBuilder()
+  builder.clientId('1000.OFFICIALCLIENT')
+  builder.clientSecret(`official-secret-${n}`)
+  builder.refreshToken(`1000.refresh.official.${n}`)
+  builder.userSignature(new OfficialUser(user))
+  const token = builder.build()
+  token.setAccessToken(`1000.access.official.${n}`)
+  token.setExpiresIn(String(1_900_000_000_000 + n))
+  token.setAPIDomain('https://www.zohoapis.com')
+  return token
+}
+
+function ourToken(user: string, n: number): OAuthToken {
+  return new OAuthToken({
+    userSignature: new UserSignature(user),
+    clientId: '1000.OURCLIENT',
+    clientSecret: `our-secret-${n}`,
+    refreshToken: `1000.refresh.ours.${n}`,
+    accessToken: `1000.access.ours.${n}`,
+    expiryTime: 1_900_000_000_000 + n,
+    apiDomain: 'https://www.zohoapis.eu',
+  })
+}
+
+const probe = (user: string) => new OAuthToken({ userSignature: new UserSignature(user) })
+
+/** The official store's findToken by user name. */
+async function officialFind(store: OfficialStore, user: string): Promise<OfficialToken | null> {
+  const builder = new OAuthBuilder()
+  builder.userSignature(new OfficialUser(user))
+  return store.findToken(builder.build())
+}
+
+describe('FileStore and the official FileStore on one file', () => {
+  it('each finds what the other saved, and each keeps the other rows intact', async () => {
+    const path = scratchPath(dir, 'sdk_tokens.txt')
+    const official = new OfficialFileStore(path) // writes the official header at construction
+    for (const n of [1, 2])
+      await official.saveToken(officialToken(`official${n}@zylker.example`, n))
+
+    const ours = new FileStore(path)
+    for (const n of [1, 2]) {
+      const found = await ours.findToken(probe(`official${n}@zylker.example`))
+      expect(found).toMatchObject({
+        clientId: '1000.OFFICIALCLIENT',
+        clientSecret: `official-secret-${n}`,
+        refreshToken: `1000.refresh.official.${n}`,
+        accessToken: `1000.access.official.${n}`,
+        expiryTime: 1_900_000_000_000 + n,
+        apiDomain: 'https://www.zohoapis.com',
+      })
+    }
+    await ours.saveToken(ourToken('ours@zylker.example', 3))
+    const refreshed = (await ours.findToken(probe('official1@zylker.example')))!
+    refreshed.accessToken = '1000.access.refreshed.by.us'
+    await ours.saveToken(refreshed)
+
+    const again = new OfficialFileStore(path)
+    const mine = await officialFind(again, 'ours@zylker.example')
+    expect(mine?.getRefreshToken()).toBe('1000.refresh.ours.3')
+    expect(mine?.getClientSecret()).toBe('our-secret-3')
+    expect(mine?.getExpiresIn()).toBe(String(1_900_000_000_003))
+    expect(mine?.getAPIDomain()).toBe('https://www.zohoapis.eu')
+    expect((await officialFind(again, 'official1@zylker.example'))?.getAccessToken()).toBe(
+      '1000.access.refreshed.by.us',
+    )
+    expect((await officialFind(again, 'official2@zylker.example'))?.getAccessToken()).toBe(
+      '1000.access.official.2',
+    )
+    // The official store saves a fourth user into the file we wrote; we read it.
+    await again.saveToken(officialToken('official4@zylker.example', 4))
+    expect((await ours.findToken(probe('official4@zylker.example')))?.refreshToken).toBe(
+      '1000.refresh.official.4',
+    )
+    expect(await ours.getTokens()).toHaveLength(4)
+  })
+})
+
+await describeWithService('mariadb', 'DBStore and the official DBStore on one MySQL table', () => {
+  const database = 'tokenkeeper_test'
+  const table = `tk_official_${process.pid}`
+  let admin: mysql.Connection
+  afterAll(async () => {
+    await admin.query(`DROP TABLE IF EXISTS \`${table}\``)
+    await admin.end()
+  })
+
+  it('each finds what the other saved, at the same time, and our additive schema does not break theirs', async () => {
+    admin = await mysql.createConnection({ uri: `${SERVICES.mariadb.url}` })
+    await admin.query(`CREATE DATABASE IF NOT EXISTS ${database}`)
+    await admin.query(`USE ${database}`)
+    // The table the official README asks users to create.
+    await admin.query(
+      `CREATE TABLE \`${table}\` (id varchar(10) NOT NULL, user_name varchar(255) NOT NULL, client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain varchar(255), primary key (id))`,
+    )
+    const builder = new DBBuilder()
+    builder.host('127.0.0.1')
+    builder.databaseName(database)
+    builder.tableName(table)
+    builder.userName('root')
+    builder.password('')
+    builder.portNumber(3306)
+    const official = builder.build()
+    const ours = new DBStore({ url: `${SERVICES.mariadb.url}/${database}`, table })
+    await ours.getTokens() // our additive changes happen first: the official store then works on them
+
+    await Promise.all([
+      official.saveToken(officialToken('official1@zylker.example', 1)),
+      ours.saveToken(ourToken('ours1@zylker.example', 11)),
+    ])
+    await Promise.all([
+      official.saveToken(officialToken('official2@zylker.example', 2)),
+      ours.saveToken(ourToken('ours2@zylker.example', 12)),
+    ])
+
+    for (const n of [1, 2]) {
+      expect((await ours.findToken(probe(`official${n}@zylker.example`)))?.refreshToken).toBe(
+        `1000.refresh.official.${n}`,
+      )
+      const theirs = await officialFind(official, `ours${n}@zylker.example`)
+      expect(theirs?.getRefreshToken()).toBe(`1000.refresh.ours.${10 + n}`)
+      expect(theirs?.getExpiresIn()).toBe(String(1_900_000_000_010 + n))
+    }
+    // Our update of an official row is what the official store reads next.
+    const row = (await ours.findToken(probe('official1@zylker.example')))!
+    row.accessToken = '1000.access.refreshed.by.us'
+    await ours.saveToken(row)
+    expect((await officialFind(official, 'official1@zylker.example'))?.getAccessToken()).toBe(
+      '1000.access.refreshed.by.us',
+    )
+    expect(await ours.getTokens()).toHaveLength(4)
+    await ours.close()
+  })
+})
