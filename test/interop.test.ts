@@ -183,3 +183,99 @@ await describeWithService('mariadb', 'DBStore and the official DBStore on one My
     await ours.close()
   })
 })
+
+describe("the official SDK's token flow and ours, sharing one token file", () => {
+  it('a token refreshed by one is used by the other, with no second refresh', async () => {
+    const { startAccountsEmulator } = await import('../src/testing/index.ts')
+    const { Initializer } = await import('../src/index.ts')
+    const emulator = await startAccountsEmulator()
+    try {
+      const client = emulator.clients[0]!
+      const path = scratchPath(dir, 'shared-flow.txt')
+      const user = 'ada@zylker.example'
+      // Our flow signs the user in and saves the row.
+      const first = await Initializer.initialize({
+        environment: emulator.environment,
+        store: new FileStore(path),
+        token: new OAuthToken({
+          userSignature: new UserSignature(user),
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          grantToken: emulator.issueGrantCode(),
+        }),
+      })
+      const expire = async () => {
+        const store = new FileStore(path)
+        const row = (await store.findToken(probe(user)))!
+        row.expiryTime = Date.now() - 1000
+        await store.saveToken(row)
+      }
+      await expire()
+
+      // The official flow, pointed at the emulator with a custom environment, on the same file.
+      const official = sdk as unknown as {
+        Environment: new (url: string, accountsUrl: string, fileUploadUrl: string) => unknown
+        InitializeBuilder: new () => Record<string, (v: unknown) => unknown> & {
+          initialize(): Promise<void>
+        }
+        LogBuilder: new () => { level(v: unknown): { build(): unknown } }
+        Levels: Record<string, unknown>
+      }
+      const environment = new official.Environment(
+        emulator.url,
+        `${emulator.url}/oauth/v2/token`,
+        emulator.url,
+      )
+      const officialToken = (() => {
+        const builder = new OAuthBuilder()
+        builder.userSignature(new OfficialUser(user))
+        return builder.build() as OfficialToken & { getToken(): Promise<string> }
+      })()
+      const init = new official.InitializeBuilder()
+      init.environment(environment)
+      init.token(officialToken)
+      init.store(new OfficialFileStore(path))
+      init.logger(new official.LogBuilder().level(official.Levels.OFF).build())
+      await init.initialize()
+      const refreshedByThem = await officialToken.getToken()
+      expect(emulator.counts.refresh).toBe(1)
+      expect(emulator.isValid(refreshedByThem)).toBe(true)
+
+      // Ours finds the token they refreshed and uses it without refreshing again.
+      const second = await Initializer.initialize({
+        environment: emulator.environment,
+        store: new FileStore(path),
+        token: new OAuthToken({ userSignature: new UserSignature(user) }),
+      })
+      expect(await second.getAccessToken()).toBe(refreshedByThem)
+      expect((await second.fetch('/crm/v8/Leads')).status).toBe(200)
+      expect(emulator.counts.refresh).toBe(1)
+
+      // And the other way round: ours refreshes, theirs uses it.
+      await expire()
+      const third = await Initializer.initialize({
+        environment: emulator.environment,
+        store: new FileStore(path),
+        token: new OAuthToken({ userSignature: new UserSignature(user) }),
+      })
+      const refreshedByUs = await third.getAccessToken()
+      expect(emulator.counts.refresh).toBe(2)
+      const again = (() => {
+        const builder = new OAuthBuilder()
+        builder.userSignature(new OfficialUser(user))
+        return builder.build() as OfficialToken & { getToken(): Promise<string> }
+      })()
+      const init2 = new official.InitializeBuilder()
+      init2.environment(environment)
+      init2.token(again)
+      init2.store(new OfficialFileStore(path))
+      init2.logger(new official.LogBuilder().level(official.Levels.OFF).build())
+      await init2.initialize()
+      expect(await again.getToken()).toBe(refreshedByUs)
+      expect(emulator.counts.refresh).toBe(2)
+      expect(first.id).toBe(third.id)
+    } finally {
+      await emulator.close()
+    }
+  })
+})
