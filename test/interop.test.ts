@@ -41,7 +41,15 @@ const sdk = require('@zohocrm/typescript-sdk-8.0') as {
   }
   UserSignature: new (name: string) => unknown
   FileStore: new (path: string) => OfficialStore
-  DBBuilder: new () => Record<string, (v: unknown) => unknown> & { build(): OfficialStore }
+  DBBuilder: new () => {
+    host(v: string): unknown
+    databaseName(v: string): unknown
+    tableName(v: string): unknown
+    userName(v: string): unknown
+    password(v: string): unknown
+    portNumber(v: number): unknown
+    build(): OfficialStore
+  }
 }
 const { OAuthBuilder, UserSignature: OfficialUser, FileStore: OfficialFileStore, DBBuilder } = sdk
 
@@ -215,7 +223,11 @@ describe("the official SDK's token flow and ours, sharing one token file", () =>
       // The official flow, pointed at the emulator with a custom environment, on the same file.
       const official = sdk as unknown as {
         Environment: new (url: string, accountsUrl: string, fileUploadUrl: string) => unknown
-        InitializeBuilder: new () => Record<string, (v: unknown) => unknown> & {
+        InitializeBuilder: new () => {
+          environment(v: unknown): unknown
+          token(v: unknown): unknown
+          store(v: unknown): unknown
+          logger(v: unknown): unknown
           initialize(): Promise<void>
         }
         LogBuilder: new () => { level(v: unknown): { build(): unknown } }
