@@ -1,0 +1,17 @@
+import type { Command } from 'commander'
+import { examples, globals, say, tokenById, withStore } from '../shared.js'
+
+/** `tokenkeeper delete <id>`: deletes one row; exit code 3 when there is none. */
+export function registerDelete(program: Command): void {
+  program
+    .command('delete <id>')
+    .description('delete one token from the store (nothing is sent to the accounts server)')
+    .addHelpText('after', examples('tokenkeeper delete aB3dE5gH7j --store file:./sdk_tokens.txt'))
+    .action(async (id: string, _options: object, command: Command) => {
+      await withStore(globals(command), async (store) => {
+        await tokenById(store, id)
+        await store.deleteToken(id)
+        say(`deleted ${id}`)
+      })
+    })
+}

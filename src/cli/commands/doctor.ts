@@ -1,0 +1,215 @@
+import { open, stat } from 'node:fs/promises'
+import type { Command } from 'commander'
+import type { TokenStore } from '../../store.js'
+import {
+  CliError,
+  environmentFrom,
+  environmentOptions,
+  examples,
+  globals,
+  openStore,
+  safeUrl,
+  say,
+  storeUrl,
+  type EnvironmentOptions,
+} from '../shared.js'
+
+type Status = 'ok' | 'warn' | 'fail' | 'skip'
+
+interface Check {
+  status: Status
+  name: string
+  detail: string
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+/** The first line of a file, or undefined when it is empty. */
+async function firstLine(path: string): Promise<string | undefined> {
+  const handle = await open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(4096)
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
+    const text = buffer.subarray(0, bytesRead).toString('utf8')
+    const line = text.split(/\r?\n/, 1)[0]
+    return line === '' ? undefined : line
+  } finally {
+    await handle.close()
+  }
+}
+
+async function schemaCheck(store: TokenStore, kind: string): Promise<Check> {
+  const name = 'schema'
+  const props = store as unknown as {
+    path?: unknown
+    table?: unknown
+    problems?: { line: number; reason: string }[]
+    database?: unknown
+  }
+  if (kind === 'file' && typeof props.path === 'string') {
+    let header: string | undefined
+    try {
+      header = await firstLine(props.path)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') {
+        return { status: 'warn', name, detail: 'the token file does not exist yet' }
+      }
+      throw err
+    }
+    const problems = props.problems ?? []
+    if (problems.length > 0) {
+      const first = problems[0]!
+      return {
+        status: 'warn',
+        name,
+        detail: `${problems.length} row(s) cannot be read (first: line ${first.line}, ${first.reason})`,
+      }
+    }
+    return {
+      status: 'ok',
+      name,
+      detail: header ? `header readable (${header.split(',').length} columns)` : 'empty file',
+    }
+  }
+  if (kind === 'sqlite' && typeof props.table === 'string') {
+    const db = props.database as {
+      prepare(sql: string): { all(): { name: string }[] }
+    }
+    const columns = db
+      .prepare(`PRAGMA table_info("${props.table.replace(/"/g, '""')}")`)
+      .all()
+      .map((column) => column.name)
+    const needed = ['id', 'client_id', 'refresh_token', 'access_token', 'expiry_time']
+    const lacking = needed.filter((column) => !columns.includes(column))
+    return lacking.length === 0
+      ? { status: 'ok', name, detail: `table ${props.table} has ${columns.length} columns` }
+      : { status: 'fail', name, detail: `table ${props.table} lacks ${lacking.join(', ')}` }
+  }
+  return { status: 'ok', name, detail: 'rows decoded' }
+}
+
+async function permissionCheck(store: TokenStore, kind: string): Promise<Check> {
+  const name = 'permissions'
+  const path = (store as unknown as { path?: unknown }).path
+  if ((kind !== 'file' && kind !== 'sqlite') || typeof path !== 'string' || path === ':memory:') {
+    return { status: 'skip', name, detail: 'not a local file' }
+  }
+  let mode: number
+  try {
+    mode = (await stat(path)).mode & 0o777
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') {
+      return { status: 'warn', name, detail: `${path} does not exist yet` }
+    }
+    throw err
+  }
+  const octal = mode.toString(8).padStart(4, '0')
+  if (mode & 0o077) {
+    return {
+      status: 'warn',
+      name,
+      detail: `${path} is readable by group or others (mode ${octal}); run chmod 600 ${path}`,
+    }
+  }
+  return { status: 'ok', name, detail: `${path} mode ${octal}` }
+}
+
+async function clockCheck(options: EnvironmentOptions): Promise<Check> {
+  const name = 'clock'
+  const environment = environmentFrom(options, false)
+  if (!environment) {
+    return { status: 'skip', name, detail: 'pass --dc or --accounts-url to compare clocks' }
+  }
+  const sent = Date.now()
+  let response: Response
+  try {
+    response = await fetch(environment.accountsUrl, {
+      method: 'HEAD',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    })
+  } catch (err) {
+    return {
+      status: 'fail',
+      name,
+      detail: `${environment.accountsUrl} cannot be reached (${message(err)})`,
+    }
+  }
+  const received = Date.now()
+  const date = response.headers.get('date')
+  const server = date === null ? Number.NaN : Date.parse(date)
+  if (Number.isNaN(server)) {
+    return { status: 'warn', name, detail: `${environment.accountsUrl} sent no Date header` }
+  }
+  // The Date header has whole seconds: compare with the middle of the request.
+  const skew = Math.round((server + 500 - (sent + received) / 2) / 1000)
+  const detail = `skew ${skew >= 0 ? '+' : ''}${skew}s against ${environment.accountsUrl}`
+  const abs = Math.abs(skew)
+  if (abs <= 30) return { status: 'ok', name, detail }
+  if (abs <= 300) return { status: 'warn', name, detail: `${detail}; expiry times may be off` }
+  return { status: 'fail', name, detail: `${detail}; tokens will be seen expired or valid wrongly` }
+}
+
+/** `tokenkeeper doctor`: store, schema, permissions, clock. */
+export function registerDoctor(program: Command): void {
+  environmentOptions(
+    program
+      .command('doctor')
+      .description(
+        'check the store (reachable, schema, file permissions) and the clock against the accounts server',
+      ),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'tokenkeeper doctor --store sqlite:./zohooauth.db --dc US',
+        'tokenkeeper doctor --store file:./sdk_tokens.txt --accounts-url http://127.0.0.1:4000',
+      ) + '\nEach check prints ok, warn, fail or skip; the exit code is 1 when one fails.\n',
+    )
+    .action(async (_options: EnvironmentOptions, command: Command) => {
+      const options = globals<EnvironmentOptions>(command)
+      const url = storeUrl(options)
+      const kind = url.slice(0, url.indexOf(':')).toLowerCase()
+      const checks: Check[] = []
+      const report = (check: Check) => {
+        checks.push(check)
+        say(`${check.status.padEnd(5)} ${check.name}: ${check.detail}`)
+      }
+      const store = await openStore(url, options)
+      try {
+        let reachable = false
+        try {
+          const tokens = await store.getTokens()
+          reachable = true
+          report({
+            status: 'ok',
+            name: 'store',
+            detail: `${safeUrl(url)} reachable, ${tokens.length} token${tokens.length === 1 ? '' : 's'}`,
+          })
+        } catch (err) {
+          report({ status: 'fail', name: 'store', detail: message(err) })
+        }
+        if (reachable) {
+          try {
+            report(await schemaCheck(store, kind))
+          } catch (err) {
+            report({ status: 'fail', name: 'schema', detail: message(err) })
+          }
+        } else {
+          report({ status: 'skip', name: 'schema', detail: 'the store is not reachable' })
+        }
+        try {
+          report(await permissionCheck(store, kind))
+        } catch (err) {
+          report({ status: 'fail', name: 'permissions', detail: message(err) })
+        }
+        report(await clockCheck(options))
+      } finally {
+        await store.close?.().catch(() => undefined)
+      }
+      const failed = checks.filter((check) => check.status === 'fail').length
+      if (failed > 0) throw new CliError(`${failed} check${failed === 1 ? '' : 's'} failed`)
+    })
+}

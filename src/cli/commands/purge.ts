@@ -1,0 +1,42 @@
+import type { Command } from 'commander'
+import { purgeTokens } from '../../policies.js'
+import { examples, globals, parseDuration, say, usage, withStore } from '../shared.js'
+
+interface PurgeOptions {
+  expired?: boolean
+  idle?: string
+  grantOnly?: boolean
+}
+
+/** `tokenkeeper purge`: the cleanup policies of purgeTokens. */
+export function registerPurge(program: Command): void {
+  program
+    .command('purge')
+    .description('delete expired, idle or grant-only tokens')
+    .option('--expired', 'tokens whose access token has expired')
+    .option('--idle <duration>', 'tokens unused for longer than this (30d, 12h, 90m)')
+    .option('--grant-only', 'rows holding only a grant code')
+    .addHelpText(
+      'after',
+      examples(
+        'tokenkeeper purge --idle 30d --grant-only --store sqlite:./zohooauth.db',
+        'tokenkeeper purge --expired',
+      ),
+    )
+    .action(async (_options: PurgeOptions, command: Command) => {
+      const options = globals<PurgeOptions>(command)
+      const idleMs = options.idle === undefined ? undefined : parseDuration(options.idle, '--idle')
+      if (idleMs === undefined && !options.expired && !options.grantOnly) {
+        throw usage('purge needs at least one of --expired, --idle <duration>, --grant-only')
+      }
+      await withStore(options, async (store) => {
+        const { deleted } = await purgeTokens(store, {
+          ...(idleMs === undefined ? {} : { idleMs }),
+          expired: options.expired === true,
+          grantOnly: options.grantOnly === true,
+        })
+        say(`purged ${deleted.length} token${deleted.length === 1 ? '' : 's'}`)
+        for (const id of deleted) say(`  ${id}`)
+      })
+    })
+}

@@ -1,0 +1,61 @@
+import type { Command } from 'commander'
+import { Initializer } from '../../session.js'
+import { OAuthToken } from '../../token.js'
+import {
+  CliError,
+  countdown,
+  environmentFrom,
+  environmentOptions,
+  examples,
+  globals,
+  say,
+  tokenById,
+  withStore,
+  type EnvironmentOptions,
+} from '../shared.js'
+
+/** `tokenkeeper refresh <id>`: a new access token now, through a session, saved. */
+export function registerRefresh(program: Command): void {
+  environmentOptions(
+    program
+      .command('refresh <id>')
+      .description('refresh one token now at the accounts server and save it'),
+  )
+    .addHelpText(
+      'after',
+      examples(
+        'tokenkeeper refresh aB3dE5gH7j --dc EU --store sqlite:./zohooauth.db',
+        'tokenkeeper refresh aB3dE5gH7j --accounts-url http://127.0.0.1:4000',
+      ),
+    )
+    .action(async (id: string, _options: EnvironmentOptions, command: Command) => {
+      const options = globals<EnvironmentOptions>(command)
+      const environment = environmentFrom(options, true)
+      await withStore(options, async (store) => {
+        const before = await tokenById(store, id)
+        if (!before.refreshToken || !before.clientId || !before.clientSecret) {
+          throw new CliError(
+            `token '${id}' cannot be refreshed: it needs a refresh token, a client id and a client secret`,
+          )
+        }
+        // A skew longer than any lifetime: the stored token always counts as stale.
+        const session = await Initializer.initialize({
+          environment,
+          store,
+          token: new OAuthToken({ id }),
+          config: { refreshSkewMs: Number.MAX_SAFE_INTEGER },
+        })
+        const after = await tokenById(store, session.id ?? id)
+        if (after.apiDomain !== before.apiDomain) {
+          // The token's API domain stays as stored.
+          after.apiDomain = before.apiDomain
+          await store.saveToken(after)
+        }
+        const expiry =
+          after.expiryTime === undefined
+            ? 'an unknown time'
+            : `${countdown(after.expiryTime, Date.now())} (${new Date(after.expiryTime).toISOString()})`
+        say(`refreshed ${id}: the access token expires ${expiry}`)
+      })
+    })
+}

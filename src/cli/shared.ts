@@ -1,0 +1,300 @@
+// What the commands of the CLI share: exit codes and errors, opening the store, the accounts
+// environment options, and formatting (masking, countdowns, tables).
+import { InvalidArgumentError as CommanderArgumentError, Option, type Command } from 'commander'
+import { InvalidArgumentError, SDKException } from '../errors.js'
+import { DataCenter, Environment } from '../oauth/environments.js'
+import type { TokenStore } from '../store.js'
+import { createStore } from '../stores/create.js'
+import { withEncryption } from '../stores/encrypted.js'
+import type { OAuthToken } from '../token.js'
+import { REDACTED } from '../token.js'
+
+/** The documented exit codes. */
+export const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3 } as const
+
+/** An error the CLI reports in one line, with its exit code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.error,
+  ) {
+    super(message)
+    this.name = 'CliError'
+  }
+}
+
+/** A usage error: exit code 2. */
+export const usage = (message: string): CliError => new CliError(message, EXIT.usage)
+
+/** A token that is not in the store: exit code 3. */
+export const notFound = (id: string): CliError =>
+  new CliError(`no token with id '${id}' in the store`, EXIT.notFound)
+
+/** The options every command has (declared on the program). */
+export interface GlobalOptions {
+  store?: string
+  key?: string[]
+  activeKey?: string
+  verbose?: boolean
+}
+
+/** Commander's collector for a repeatable option. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+/** The options of the command and of the program, together. */
+export function globals<T extends object>(command: Command): T & GlobalOptions {
+  return command.optsWithGlobals<T & GlobalOptions>()
+}
+
+/** The encryption options from `--key`/`--active-key` or the environment; undefined without keys. */
+export function encryptionFrom(
+  options: GlobalOptions,
+): { keys: Record<string, string>; activeKeyId: string } | undefined {
+  const env = process.env
+  const given =
+    options.key && options.key.length > 0
+      ? options.key
+      : (env.TOKENKEEPER_KEYS ?? '')
+          .split(',')
+          .map((part) => part.trim())
+          .filter((part) => part.length > 0)
+  if (given.length === 0) {
+    if (options.activeKey !== undefined) throw usage('--active-key needs at least one --key')
+    return undefined
+  }
+  const keys: Record<string, string> = {}
+  for (const entry of given) {
+    const at = entry.indexOf('=')
+    if (at <= 0) throw usage('a key is given as id=base64 (for example --key k1=<base64>)')
+    const id = entry.slice(0, at)
+    const value = entry.slice(at + 1)
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+      throw usage('a key id is 1 to 32 letters, digits, _ or -')
+    }
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value) || Buffer.from(value, 'base64').length !== 32) {
+      throw usage(`key '${id}' must be 32 bytes in base64`)
+    }
+    keys[id] = value
+  }
+  const ids = Object.keys(keys)
+  const activeKeyId =
+    options.activeKey ?? env.TOKENKEEPER_ACTIVE_KEY ?? (ids.length === 1 ? ids[0] : undefined)
+  if (activeKeyId === undefined) {
+    throw usage('with several keys, name the one to write with: --active-key <id>')
+  }
+  if (!Object.hasOwn(keys, activeKeyId)) {
+    throw usage(`the active key '${activeKeyId}' is not among the keys given`)
+  }
+  return { keys, activeKeyId }
+}
+
+/** The store URL without a password, for messages. */
+export function safeUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
+}
+
+/** The store URL of `--store` or `TOKENKEEPER_STORE`. */
+export function storeUrl(options: GlobalOptions): string {
+  const url = options.store ?? process.env.TOKENKEEPER_STORE
+  if (url === undefined || url.length === 0) {
+    throw usage(
+      'no store: pass --store URL (such as file:./sdk_tokens.txt) or set TOKENKEEPER_STORE',
+    )
+  }
+  return url
+}
+
+/** Opens the store of a URL, encrypted when keys are given. */
+export async function openStore(url: string, options: GlobalOptions): Promise<TokenStore> {
+  const encryption = encryptionFrom(options)
+  let store: TokenStore
+  try {
+    store = await createStore(url)
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw usage(`--store: ${err.message}`)
+    throw err
+  }
+  return encryption ? withEncryption(store, encryption) : store
+}
+
+/** Runs `work` with the store of the options, and closes it afterwards. */
+export async function withStore<T>(
+  options: GlobalOptions,
+  work: (store: TokenStore) => Promise<T>,
+  url = storeUrl(options),
+): Promise<T> {
+  const store = await openStore(url, options)
+  try {
+    return await work(store)
+  } finally {
+    await store.close?.()
+  }
+}
+
+/** The token of an id, or exit code 3. */
+export async function tokenById(store: TokenStore, id: string): Promise<OAuthToken> {
+  let token: OAuthToken | null
+  try {
+    token = await store.findTokenById(id)
+  } catch (err) {
+    if (err instanceof SDKException && err.code === InvalidArgumentError.code) throw notFound(id)
+    throw err
+  }
+  if (!token) throw notFound(id)
+  return token
+}
+
+// ---------------------------------------------------------------------------------------------
+// The accounts server
+// ---------------------------------------------------------------------------------------------
+
+/** The options that choose the accounts server. */
+export interface EnvironmentOptions {
+  dc?: string
+  env?: string
+  accountsUrl?: string
+}
+
+const DATA_CENTERS = Object.keys(DataCenter) as (keyof typeof DataCenter)[]
+const KINDS = { production: 'PRODUCTION', sandbox: 'SANDBOX', developer: 'DEVELOPER' } as const
+
+/** Adds `--dc`, `--env` and `--accounts-url` to a command. */
+export function environmentOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--dc <code>', `Zoho data center: ${DATA_CENTERS.join(', ')}`).argParser(
+        (value: string) => {
+          const upper = value.toUpperCase()
+          if (!(DATA_CENTERS as string[]).includes(upper)) {
+            throw new CommanderArgumentError(`Allowed choices are ${DATA_CENTERS.join(', ')}.`)
+          }
+          return upper
+        },
+      ),
+    )
+    .addOption(
+      new Option('--env <kind>', 'environment of the data center')
+        .choices(Object.keys(KINDS))
+        .default('production'),
+    )
+    .option(
+      '--accounts-url <url>',
+      'a custom accounts server (such as the emulator) instead of --dc',
+    )
+}
+
+/** The environment the options name; with `required`, a usage error when none. */
+export function environmentFrom(options: EnvironmentOptions, required: true): Environment
+export function environmentFrom(
+  options: EnvironmentOptions,
+  required: false,
+): Environment | undefined
+export function environmentFrom(
+  options: EnvironmentOptions,
+  required: boolean,
+): Environment | undefined {
+  if (options.dc !== undefined && options.accountsUrl !== undefined) {
+    throw usage('give either --dc or --accounts-url, not both')
+  }
+  if (options.accountsUrl !== undefined) {
+    try {
+      return new Environment({
+        name: 'custom',
+        apiDomain: options.accountsUrl,
+        accountsUrl: options.accountsUrl,
+      })
+    } catch (err) {
+      throw usage(`--accounts-url: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  if (options.dc !== undefined) {
+    const kind = KINDS[(options.env ?? 'production') as keyof typeof KINDS]
+    return DataCenter[options.dc as keyof typeof DataCenter][kind]
+  }
+  if (required) {
+    throw usage(
+      'name the accounts server: --dc US|EU|IN|CN|JP|AU|CA|SA [--env ...] or --accounts-url URL',
+    )
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------------------------
+
+/** A client id partly masked: `1000.AB…XY`. */
+export function maskClientId(clientId: string | undefined): string {
+  if (!clientId) return '-'
+  const dot = clientId.indexOf('.')
+  const prefix = dot >= 0 && dot <= 6 ? clientId.slice(0, dot + 1) : ''
+  const rest = clientId.slice(prefix.length)
+  if (rest.length <= 6) return `${prefix}…`
+  return `${prefix}${rest.slice(0, 2)}…${rest.slice(-2)}`
+}
+
+/** A secret as shown: redacted unless revealed. */
+export function secret(value: string | undefined, reveal: boolean): string {
+  if (value === undefined) return '-'
+  return reveal ? value : REDACTED
+}
+
+/** A span of time in its largest sensible unit: `42s`, `42m`, `3h`, `12d`. */
+export function span(ms: number): string {
+  const seconds = Math.floor(Math.abs(ms) / 1000)
+  if (seconds < 60) return `${seconds}s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 60) return `${minutes}m`
+  const hours = Math.floor(minutes / 60)
+  if (hours < 48) return `${hours}h`
+  return `${Math.floor(hours / 24)}d`
+}
+
+/** The expiry as a countdown: `in 42m`, `expired 3h ago`, `-` when unknown. */
+export function countdown(expiryTime: number | undefined, now: number): string {
+  if (expiryTime === undefined) return '-'
+  return expiryTime > now ? `in ${span(expiryTime - now)}` : `expired ${span(now - expiryTime)} ago`
+}
+
+/** What a token can do now. */
+export function tokenState(token: OAuthToken, now: number): string {
+  if (!token.accessToken && !token.refreshToken && token.grantToken) return 'grant only'
+  if (!token.accessToken) return 'no access token'
+  if (token.expiryTime !== undefined && token.expiryTime <= now) return 'expired'
+  return 'valid'
+}
+
+/** Rows as a table with a header, columns padded to their widest cell. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  )
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd()
+  return [line(header), ...rows.map(line)].join('\n') + '\n'
+}
+
+/** Parses a duration such as `30d`, `12h`, `90m`, `45s`, `1w` into milliseconds. */
+export function parseDuration(value: string, option: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(value.trim())
+  if (!match) throw usage(`${option} takes a duration such as 30d, 12h, 90m (got '${value}')`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[
+    match[2] as 'ms' | 's' | 'm' | 'h' | 'd' | 'w'
+  ]
+  return Number(match[1]) * unit
+}
+
+/** Writes a line to stdout. */
+export function say(text = ''): void {
+  process.stdout.write(`${text}\n`)
+}
+
+/** A help text's closing example section. */
+export function examples(...lines: string[]): string {
+  return `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`
+}
