@@ -156,13 +156,25 @@ export class FileLock {
 
   /**
    * Removes what killed processes left beside the lock: the files a lock is created from
-   * (`<lock>.<pid>.<random>.new`) of processes that are gone. Once per lock object.
+   * (`<lock>.<pid>.<random>.new`) and the take-over marker (`<lock>.break`) of processes that
+   * are gone. Once per lock object.
    */
   async #sweep(): Promise<void> {
     const directory = dirname(this.path)
     const prefix = `${basename(this.path)}.`
     const names = await fsp.readdir(directory).catch(() => [] as string[])
+    const breaker = `${basename(this.path)}.break`
     for (const name of names) {
+      if (name === breaker) {
+        // A take-over marker of a process that died in the middle of it.
+        const owner = await fsp
+          .readFile(`${directory}/${name}`, 'utf8')
+          .then(Number, () => Number.NaN)
+        if (Number.isInteger(owner) && owner !== process.pid && !isAlive(owner)) {
+          await fsp.unlink(`${directory}/${name}`).catch(() => undefined)
+        }
+        continue
+      }
       if (!name.startsWith(prefix)) continue
       const match = /^(\d+)\.[0-9a-f]{12}(\.new)?$/.exec(name.slice(prefix.length))
       if (!match) continue
