@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type * as MySQL from 'mysql2/promise'
 import {
@@ -27,6 +26,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { LookupBatcher } from './batch.js'
+import { loadDriver as loadOptional } from './driver.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 
 /** Options of {@link DBStore}: the official defaults, and more. */
@@ -87,21 +87,8 @@ const CONNECTION_ERRORS = new Set([
 /** Races between saves that a new try resolves. */
 const RACE_ERRORS = new Set(['ER_DUP_ENTRY', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
 
-const require = createRequire(import.meta.url)
-
 function loadDriver(): typeof MySQL {
-  try {
-    return require('mysql2/promise') as typeof MySQL
-  } catch (err) {
-    throw new TokenStoreError(
-      STORE,
-      'open',
-      'the mysql2 package is not installed; run `npm install mysql2`',
-      {
-        cause: err,
-      },
-    )
-  }
+  return loadOptional<typeof MySQL>(STORE, 'mysql2/promise')
 }
 
 function errorCode(err: unknown): string | undefined {

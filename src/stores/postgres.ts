@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Pg from 'pg'
 import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg'
@@ -28,6 +27,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { LookupBatcher } from './batch.js'
+import { loadDriver as loadOptional } from './driver.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 
 /**
@@ -75,19 +75,8 @@ const CONNECTION_ATTEMPTS = 3
 
 type PgModule = typeof Pg
 
-const require = createRequire(import.meta.url)
-
 function loadDriver(): PgModule {
-  try {
-    return require('pg') as PgModule
-  } catch (err) {
-    throw new TokenStoreError(
-      STORE,
-      'open',
-      'the pg package is not installed; run `npm install pg`',
-      { cause: err },
-    )
-  }
+  return loadOptional<PgModule>(STORE, 'pg')
 }
 
 /** SQL whose prepared name is derived from its text: one name per text on every connection. */

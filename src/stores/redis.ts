@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createRequire } from 'node:module'
 import type { Redis, RedisOptions } from 'ioredis'
 import {
   InvalidArgumentError,
@@ -25,6 +24,7 @@ import {
   type TokenRow,
   type TokenStore,
 } from '../store.js'
+import { loadDriver as loadOptional } from './driver.js'
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -66,22 +66,16 @@ const SAVE_PATIENCE_MS = 10_000
 /** The lookup columns in the order the save script and the gather script use. */
 const LOOKUP_COLUMNS = ['user_name', 'access_token', 'grant_token', 'refresh_token'] as const
 
-const require = createRequire(import.meta.url)
-
 function loadDriver(): RedisConstructor {
-  try {
-    const driver = require('ioredis') as { Redis?: RedisConstructor; default?: RedisConstructor }
-    const Driver = driver.Redis ?? driver.default
-    if (typeof Driver !== 'function') throw new Error('ioredis exports no Redis class')
-    return Driver
-  } catch (err) {
-    throw new TokenStoreError(
-      STORE,
-      'open',
-      'the ioredis package is not installed; run `npm install ioredis`',
-      { cause: err },
-    )
+  const driver = loadOptional<{ Redis?: RedisConstructor; default?: RedisConstructor }>(
+    STORE,
+    'ioredis',
+  )
+  const Driver = driver.Redis ?? driver.default
+  if (typeof Driver !== 'function') {
+    throw new TokenStoreError(STORE, 'open', 'the installed ioredis package exports no Redis class')
   }
+  return Driver
 }
 
 /** A Lua script, sent by its SHA-1 and loaded again when the server has forgotten it. */

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import { closeSync, openSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
@@ -25,6 +24,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { InProcessLocks, lockTokenFile } from './token-locks.js'
+import { loadDriver as loadOptional } from './driver.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 import { createTableSql, lookupIndexes } from './sql/schema.js'
 
@@ -60,19 +60,8 @@ interface Statements {
 
 const STORE = 'SQLiteStore'
 
-const require = createRequire(import.meta.url)
-
 function loadDriver(): typeof BetterSqlite3 {
-  try {
-    return require('better-sqlite3') as typeof BetterSqlite3
-  } catch (err) {
-    throw new TokenStoreError(
-      STORE,
-      'open',
-      'the better-sqlite3 package is not installed; run `npm install better-sqlite3`',
-      { cause: err },
-    )
-  }
+  return loadOptional<typeof BetterSqlite3>(STORE, 'better-sqlite3')
 }
 
 /**
