@@ -18,6 +18,7 @@ import { COLUMNS, newTokenId, rowFromToken } from '../src/store.ts'
 import { formatRate, measure, type Measurement } from './harness.ts'
 import { realisticToken, userName } from './data.ts'
 import { MYSQL, POSTGRES, REDIS, reachable, type ServerKind } from './servers.ts'
+import { benchOfficial, type Comparison } from './official.ts'
 
 interface Result extends Measurement {
   store: string
@@ -32,6 +33,7 @@ const SIZES = quick ? [1, 1000, 10_000] : [1, 1000, 10_000, 100_000]
 const SAVE_SIZES = [1000, 10_000]
 const work = mkdtempSync(join(tmpdir(), 'tokenkeeper-bench-'))
 const results: Result[] = []
+const comparisons: Comparison[] = []
 
 /** The targets of the issues, in operations per second. */
 const TARGETS: Record<string, number> = {
@@ -218,6 +220,8 @@ try {
       }
     }
   }
+  // The official SDK, in the same run (it reads the whole file on every call: 1 to 10k tokens).
+  comparisons.push(...(await benchOfficial(work, record, quick ? [1, 1000] : [1, 1000, 10_000])))
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
@@ -244,5 +248,14 @@ writeFileSync(
     2,
   ) + '\n',
 )
-writeFileSync(new URL('./results.md', import.meta.url), `${table}\n`)
+const sideBySide = [
+  '| measured | stored tokens | official SDK | tokenkeeper | ratio |',
+  '|---|---:|---:|---:|---|',
+  ...comparisons.map(
+    (c) =>
+      `| ${c.what} | ${c.tokens.toLocaleString('en-US')} | ${c.official} | ${c.tokenkeeper} | ${c.ratio} |`,
+  ),
+].join('\n')
+writeFileSync(new URL('./results.md', import.meta.url), `${table}\n\n${sideBySide}\n`)
+console.log(`\n${sideBySide}`)
 console.log(`\n${table}\n\nwritten to bench/results.json and bench/results.md`)

@@ -1,0 +1,172 @@
+// The official Zoho CRM TypeScript SDK (@zohocrm/typescript-sdk-8.0) measured in the same run as
+// tokenkeeper, on the same machine, with the same tokens: its file store's look-ups and saves,
+// and its token flow's getToken (its getAccessToken).
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { FileStore, Initializer, OAuthToken, UserSignature } from '../src/index.ts'
+import { startAccountsEmulator } from '../src/testing/index.ts'
+import { realisticToken, userName } from './data.ts'
+import { measure, type Measurement } from './harness.ts'
+
+interface OfficialToken {
+  getToken(): Promise<string>
+}
+interface OfficialBuilder {
+  clientId(v: string): unknown
+  clientSecret(v: string): unknown
+  refreshToken(v: string): unknown
+  userSignature(v: unknown): unknown
+  build(): OfficialToken
+}
+interface OfficialStore {
+  findToken(token: OfficialToken): Promise<unknown>
+  saveToken(token: OfficialToken): Promise<void>
+}
+interface OfficialSdk {
+  OAuthBuilder: new () => OfficialBuilder
+  UserSignature: new (name: string) => unknown
+  FileStore: new (path: string) => OfficialStore
+  Environment: new (url: string, accountsUrl: string, fileUploadUrl: string) => unknown
+  InitializeBuilder: new () => {
+    environment(v: unknown): unknown
+    token(v: unknown): unknown
+    store(v: unknown): unknown
+    logger(v: unknown): unknown
+    initialize(): Promise<void>
+  }
+  LogBuilder: new () => { level(v: unknown): { build(): unknown } }
+  Levels: Record<string, unknown>
+}
+
+const require = createRequire(import.meta.url)
+
+/** A row of the comparison: what was measured, and the result for each side. */
+export interface Comparison {
+  readonly what: string
+  readonly tokens: number
+  readonly official: string
+  readonly tokenkeeper: string
+  readonly ratio: string
+}
+
+type Record_ = (
+  store: string,
+  operation: string,
+  tokens: number,
+  callers: number,
+  m: Measurement,
+) => void
+
+function officialToken(sdk: OfficialSdk, user: string): OfficialToken {
+  const builder = new sdk.OAuthBuilder()
+  builder.userSignature(new sdk.UserSignature(user))
+  return builder.build()
+}
+
+/** Fills a token file with `size` users the fast way (our batched saves; the format is theirs). */
+async function fill(path: string, size: number, expiryTime: number): Promise<void> {
+  const store = new FileStore(path)
+  await Promise.all(
+    Array.from({ length: size }, (_, i) => {
+      const token = realisticToken(i)
+      token.expiryTime = expiryTime
+      return store.saveToken(token)
+    }),
+  )
+  await store.close()
+}
+
+/** Runs the official measurements; returns the side-by-side rows. */
+export async function benchOfficial(
+  work: string,
+  record: Record_,
+  sizes: readonly number[],
+): Promise<Comparison[]> {
+  const sdk = require('@zohocrm/typescript-sdk-8.0') as OfficialSdk
+  const comparisons: Comparison[] = []
+  const emulator = await startAccountsEmulator({ accessTokenLimit: false })
+  try {
+    const environment = new sdk.Environment(
+      emulator.url,
+      emulator.environment.tokenUrl,
+      emulator.url,
+    )
+    const initialize = async (token: OfficialToken, store: OfficialStore): Promise<void> => {
+      const init = new sdk.InitializeBuilder()
+      init.environment(environment)
+      init.token(token)
+      init.store(store)
+      init.logger(new sdk.LogBuilder().level(sdk.Levels.OFF).build())
+      await init.initialize()
+    }
+    for (const size of sizes) {
+      const path = join(work, `official-${size}.txt`)
+      await fill(path, size, Date.now() + 3_600_000)
+      const store = new sdk.FileStore(path)
+      // Few operations per round: at 10k tokens each call reads and splits the whole file.
+      const ops = Math.max(5, Math.min(2000, Math.round(200_000 / Math.max(size, 100))))
+      const probes = Array.from({ length: 64 }, (_, i) =>
+        officialToken(sdk, userName((i * 7919) % size)),
+      )
+      const find = await measure((i) => store.findToken(probes[i & 63]!), {
+        opsPerRound: ops,
+        rounds: 5,
+      })
+      record('official FileStore', 'findToken', size, 1, find)
+
+      const token = officialToken(sdk, userName(0))
+      await initialize(token, store)
+      const access = await measure(() => token.getToken(), { opsPerRound: ops, rounds: 5 })
+      record('official SDK', 'getAccessToken', size, 1, access)
+      const ours = await Initializer.initialize({
+        environment: emulator.environment,
+        store: new FileStore(path),
+        token: new OAuthToken({ userSignature: new UserSignature(userName(0)) }),
+      })
+      const oursAccess = await measure(() => ours.getAccessToken(), {
+        opsPerRound: 200_000,
+        rounds: 5,
+      })
+      comparisons.push(
+        compare('getAccessToken on a valid token (file store)', size, access, oursAccess),
+      )
+
+      if (size >= 1000) {
+        let next = size
+        const save = await measure(
+          () => {
+            // A new user as the official flow saves one after a grant exchange.
+            const builder = new sdk.OAuthBuilder()
+            const fresh = realisticToken(next++)
+            builder.clientId(fresh.clientId!)
+            builder.clientSecret(fresh.clientSecret!)
+            builder.refreshToken(fresh.refreshToken!)
+            builder.userSignature(new sdk.UserSignature(fresh.userSignature!.name))
+            return store.saveToken(builder.build())
+          },
+          { opsPerRound: Math.max(3, Math.round(ops / 4)), rounds: 3 },
+        )
+        record('official FileStore', 'saveToken (new user)', size, 1, save)
+      }
+    }
+  } finally {
+    await emulator.close()
+  }
+  return comparisons
+}
+
+function compare(
+  what: string,
+  tokens: number,
+  official: Measurement,
+  ours: Measurement,
+): Comparison {
+  const rate = (m: Measurement) => `${Math.round(m.median).toLocaleString('en-US')}/s`
+  return {
+    what,
+    tokens,
+    official: rate(official),
+    tokenkeeper: rate(ours),
+    ratio: `${(ours.median / official.median).toFixed(0)}× faster`,
+  }
+}
