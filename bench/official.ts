@@ -1,6 +1,7 @@
 // The official Zoho CRM TypeScript SDK (@zohocrm/typescript-sdk-8.0) measured in the same run as
 // tokenkeeper, on the same machine, with the same tokens: its file store's look-ups and saves,
-// and its token flow's getToken (its getAccessToken).
+// its token flow's getToken (its getAccessToken), and the refresh requests of 100 concurrent
+// callers of an expired token.
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { FileStore, Initializer, OAuthToken, UserSignature } from '../src/index.ts'
@@ -149,6 +150,57 @@ export async function benchOfficial(
         record('official FileStore', 'saveToken (new user)', size, 1, save)
       }
     }
+    // 100 concurrent callers of an expired token, each with its own token object or session, as
+    // the concurrent requests of a web app make them: refresh requests sent.
+    const client = emulator.clients[0]!
+    const stormPath = join(work, 'official-storm.txt')
+    const sharedStore = new FileStore(stormPath)
+    const seed = await Initializer.initialize({
+      environment: emulator.environment,
+      store: sharedStore,
+      token: new OAuthToken({
+        userSignature: new UserSignature('storm@zylker.example'),
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        grantToken: emulator.issueGrantCode(),
+      }),
+    })
+    const expire = async (): Promise<void> => {
+      const row = (await sharedStore.findTokenById(seed.id!))!
+      row.expiryTime = Date.now() - 1000
+      await sharedStore.saveToken(row)
+    }
+    // The official initialization refreshes an expired token itself: expire it after.
+    await initialize(officialToken(sdk, 'storm@zylker.example'), new sdk.FileStore(stormPath))
+    await expire()
+    emulator.resetCounts()
+    const official = await Promise.allSettled(
+      Array.from({ length: 100 }, () => officialToken(sdk, 'storm@zylker.example').getToken()),
+    )
+    const officialRefreshes = emulator.counts.refresh
+    const officialFailures = official.filter((o) => o.status === 'rejected').length
+    await expire()
+    emulator.resetCounts()
+    const ours = await Promise.allSettled(
+      Array.from({ length: 100 }, async () => {
+        const session = await Initializer.initialize({
+          environment: emulator.environment,
+          store: sharedStore,
+          token: new OAuthToken({ id: seed.id! }),
+        })
+        return session.getAccessToken()
+      }),
+    )
+    const ourRefreshes = emulator.counts.refresh
+    const ourFailures = ours.filter((o) => o.status === 'rejected').length
+    const failed = (n: number) => (n > 0 ? ` (${n} callers failed)` : '')
+    comparisons.push({
+      what: 'refresh requests for 100 concurrent callers of an expired token',
+      tokens: 1,
+      official: `${officialRefreshes}${failed(officialFailures)}`,
+      tokenkeeper: `${ourRefreshes}${failed(ourFailures)}`,
+      ratio: ourRefreshes > 0 ? `${Math.round(officialRefreshes / ourRefreshes)}× fewer` : '–',
+    })
   } finally {
     await emulator.close()
   }
