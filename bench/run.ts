@@ -59,8 +59,9 @@ function record(
   m: Measurement,
 ): void {
   const key = `${store} ${operation} ${tokens}`
-  const target =
-    operation === 'getAccessToken'
+  const target = store.startsWith('official')
+    ? undefined
+    : operation === 'getAccessToken'
       ? GET_ACCESS_TOKEN_TARGET
       : callers === 1
         ? TARGETS[key]
