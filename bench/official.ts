@@ -2,44 +2,17 @@
 // tokenkeeper, on the same machine, with the same tokens: its file store's look-ups and saves,
 // its token flow's getToken (its getAccessToken), and the refresh requests of 100 concurrent
 // callers of an expired token.
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { FileStore, Initializer, OAuthToken, UserSignature } from '../src/index.ts'
 import { startAccountsEmulator } from '../src/testing/index.ts'
 import { realisticToken, userName } from './data.ts'
 import { measure, type Measurement } from './harness.ts'
-
-interface OfficialToken {
-  getToken(): Promise<string>
-}
-interface OfficialBuilder {
-  clientId(v: string): unknown
-  clientSecret(v: string): unknown
-  refreshToken(v: string): unknown
-  userSignature(v: unknown): unknown
-  build(): OfficialToken
-}
-interface OfficialStore {
-  findToken(token: OfficialToken): Promise<unknown>
-  saveToken(token: OfficialToken): Promise<void>
-}
-interface OfficialSdk {
-  OAuthBuilder: new () => OfficialBuilder
-  UserSignature: new (name: string) => unknown
-  FileStore: new (path: string) => OfficialStore
-  Environment: new (url: string, accountsUrl: string, fileUploadUrl: string) => unknown
-  InitializeBuilder: new () => {
-    environment(v: unknown): unknown
-    token(v: unknown): unknown
-    store(v: unknown): unknown
-    logger(v: unknown): unknown
-    initialize(): Promise<void>
-  }
-  LogBuilder: new () => { level(v: unknown): { build(): unknown } }
-  Levels: Record<string, unknown>
-}
-
-const require = createRequire(import.meta.url)
+import {
+  initializeOfficial,
+  officialSdk as sdk,
+  officialTokenFor,
+  type OfficialStore,
+} from './official-sdk.ts'
 
 /** A row of the comparison: what was measured, and the result for each side. */
 export interface Comparison {
@@ -57,12 +30,6 @@ type Record_ = (
   callers: number,
   m: Measurement,
 ) => void
-
-function officialToken(sdk: OfficialSdk, user: string): OfficialToken {
-  const builder = new sdk.OAuthBuilder()
-  builder.userSignature(new sdk.UserSignature(user))
-  return builder.build()
-}
 
 /** Fills a token file with `size` users the fast way (our batched saves; the format is theirs). */
 async function fill(path: string, size: number, expiryTime: number): Promise<void> {
@@ -83,23 +50,11 @@ export async function benchOfficial(
   record: Record_,
   sizes: readonly number[],
 ): Promise<Comparison[]> {
-  const sdk = require('@zohocrm/typescript-sdk-8.0') as OfficialSdk
   const comparisons: Comparison[] = []
   const emulator = await startAccountsEmulator({ accessTokenLimit: false })
   try {
-    const environment = new sdk.Environment(
-      emulator.url,
-      emulator.environment.tokenUrl,
-      emulator.url,
-    )
-    const initialize = async (token: OfficialToken, store: OfficialStore): Promise<void> => {
-      const init = new sdk.InitializeBuilder()
-      init.environment(environment)
-      init.token(token)
-      init.store(store)
-      init.logger(new sdk.LogBuilder().level(sdk.Levels.OFF).build())
-      await init.initialize()
-    }
+    const initialize = (token: Parameters<typeof initializeOfficial>[2], store: OfficialStore) =>
+      initializeOfficial(emulator.url, emulator.environment.tokenUrl, token, store)
     for (const size of sizes) {
       const path = join(work, `official-${size}.txt`)
       await fill(path, size, Date.now() + 3_600_000)
@@ -107,7 +62,7 @@ export async function benchOfficial(
       // Few operations per round: at 10k tokens each call reads and splits the whole file.
       const ops = Math.max(5, Math.min(2000, Math.round(200_000 / Math.max(size, 100))))
       const probes = Array.from({ length: 64 }, (_, i) =>
-        officialToken(sdk, userName((i * 7919) % size)),
+        officialTokenFor(userName((i * 7919) % size)),
       )
       const find = await measure((i) => store.findToken(probes[i & 63]!), {
         opsPerRound: ops,
@@ -115,7 +70,7 @@ export async function benchOfficial(
       })
       record('official FileStore', 'findToken', size, 1, find)
 
-      const token = officialToken(sdk, userName(0))
+      const token = officialTokenFor(userName(0))
       await initialize(token, store)
       const access = await measure(() => token.getToken(), { opsPerRound: ops, rounds: 5 })
       record('official SDK', 'getAccessToken', size, 1, access)
@@ -171,11 +126,11 @@ export async function benchOfficial(
       await sharedStore.saveToken(row)
     }
     // The official initialization refreshes an expired token itself: expire it after.
-    await initialize(officialToken(sdk, 'storm@zylker.example'), new sdk.FileStore(stormPath))
+    await initialize(officialTokenFor('storm@zylker.example'), new sdk.FileStore(stormPath))
     await expire()
     emulator.resetCounts()
     const official = await Promise.allSettled(
-      Array.from({ length: 100 }, () => officialToken(sdk, 'storm@zylker.example').getToken()),
+      Array.from({ length: 100 }, () => officialTokenFor('storm@zylker.example').getToken()),
     )
     const officialRefreshes = emulator.counts.refresh
     const officialFailures = official.filter((o) => o.status === 'rejected').length

@@ -1,57 +1,25 @@
 // Side by side with the real official package (@zohocrm/typescript-sdk-8.0): tokens saved by
 // its stores are found by ours, and ours by its, on the same file and the same MySQL table.
-import { createRequire } from 'node:module'
 import mysql from 'mysql2/promise'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FileStore, OAuthToken, UserSignature } from '../src/index.ts'
 import { DBStore } from '../src/stores/mysql.ts'
+import {
+  initializeOfficial,
+  officialSdk,
+  officialTokenFor,
+  type OfficialStore,
+  type OfficialToken,
+} from '../bench/official-sdk.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 import { SERVICES, describeWithService } from './services.ts'
 
-const require = createRequire(import.meta.url)
-
-/** The official SDK's token as its stores read and write it. */
-interface OfficialToken {
-  getId(): string | null
-  getAccessToken(): string | null
-  getRefreshToken(): string | null
-  getClientId(): string | null
-  getClientSecret(): string | null
-  getExpiresIn(): string | null
-  getAPIDomain(): string | null
-  getUserSignature(): { getName(): string } | null
-  setAccessToken(value: string | null): void
-  setExpiresIn(value: string): void
-  setAPIDomain(value: string | null): void
-}
-interface OfficialStore {
-  findToken(token: OfficialToken): Promise<OfficialToken | null>
-  saveToken(token: OfficialToken): Promise<void>
-  findTokenById(id: string): Promise<OfficialToken>
-  getTokens(): Promise<OfficialToken[]>
-}
-// The package's own entry: requiring its modules one by one trips over their import cycles.
-const sdk = require('@zohocrm/typescript-sdk-8.0') as {
-  OAuthBuilder: new () => {
-    clientId(v: string): unknown
-    clientSecret(v: string): unknown
-    refreshToken(v: string): unknown
-    userSignature(v: unknown): unknown
-    build(): OfficialToken
-  }
-  UserSignature: new (name: string) => unknown
-  FileStore: new (path: string) => OfficialStore
-  DBBuilder: new () => {
-    host(v: string): unknown
-    databaseName(v: string): unknown
-    tableName(v: string): unknown
-    userName(v: string): unknown
-    password(v: string): unknown
-    portNumber(v: number): unknown
-    build(): OfficialStore
-  }
-}
-const { OAuthBuilder, UserSignature: OfficialUser, FileStore: OfficialFileStore, DBBuilder } = sdk
+const {
+  OAuthBuilder,
+  UserSignature: OfficialUser,
+  FileStore: OfficialFileStore,
+  DBBuilder,
+} = officialSdk
 
 const dir = scratchDir()
 
@@ -85,9 +53,7 @@ const probe = (user: string) => new OAuthToken({ userSignature: new UserSignatur
 
 /** The official store's findToken by user name. */
 async function officialFind(store: OfficialStore, user: string): Promise<OfficialToken | null> {
-  const builder = new OAuthBuilder()
-  builder.userSignature(new OfficialUser(user))
-  return store.findToken(builder.build())
+  return store.findToken(officialTokenFor(user))
 }
 
 describe('FileStore and the official FileStore on one file', () => {
@@ -221,34 +187,9 @@ describe("the official SDK's token flow and ours, sharing one token file", () =>
       await expire()
 
       // The official flow, pointed at the emulator with a custom environment, on the same file.
-      const official = sdk as unknown as {
-        Environment: new (url: string, accountsUrl: string, fileUploadUrl: string) => unknown
-        InitializeBuilder: new () => {
-          environment(v: unknown): unknown
-          token(v: unknown): unknown
-          store(v: unknown): unknown
-          logger(v: unknown): unknown
-          initialize(): Promise<void>
-        }
-        LogBuilder: new () => { level(v: unknown): { build(): unknown } }
-        Levels: Record<string, unknown>
-      }
-      const environment = new official.Environment(
-        emulator.url,
-        `${emulator.url}/oauth/v2/token`,
-        emulator.url,
-      )
-      const officialToken = (() => {
-        const builder = new OAuthBuilder()
-        builder.userSignature(new OfficialUser(user))
-        return builder.build() as OfficialToken & { getToken(): Promise<string> }
-      })()
-      const init = new official.InitializeBuilder()
-      init.environment(environment)
-      init.token(officialToken)
-      init.store(new OfficialFileStore(path))
-      init.logger(new official.LogBuilder().level(official.Levels.OFF).build())
-      await init.initialize()
+      const tokenUrl = emulator.environment.tokenUrl
+      const officialToken = officialTokenFor(user)
+      await initializeOfficial(emulator.url, tokenUrl, officialToken, new OfficialFileStore(path))
       const refreshedByThem = await officialToken.getToken()
       expect(emulator.counts.refresh).toBe(1)
       expect(emulator.isValid(refreshedByThem)).toBe(true)
@@ -272,17 +213,8 @@ describe("the official SDK's token flow and ours, sharing one token file", () =>
       })
       const refreshedByUs = await third.getAccessToken()
       expect(emulator.counts.refresh).toBe(2)
-      const again = (() => {
-        const builder = new OAuthBuilder()
-        builder.userSignature(new OfficialUser(user))
-        return builder.build() as OfficialToken & { getToken(): Promise<string> }
-      })()
-      const init2 = new official.InitializeBuilder()
-      init2.environment(environment)
-      init2.token(again)
-      init2.store(new OfficialFileStore(path))
-      init2.logger(new official.LogBuilder().level(official.Levels.OFF).build())
-      await init2.initialize()
+      const again = officialTokenFor(user)
+      await initializeOfficial(emulator.url, tokenUrl, again, new OfficialFileStore(path))
       expect(await again.getToken()).toBe(refreshedByUs)
       expect(emulator.counts.refresh).toBe(2)
       expect(first.id).toBe(third.id)
