@@ -15,6 +15,7 @@ export interface ServerKind {
   roundTrip(): Promise<{ once: () => Promise<unknown>; end: () => Promise<void> }>
 }
 
+/** Whether a server listens on host:port (a TCP connect within a second); tests use it too. */
 export function reachable(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host, port })

@@ -1,5 +1,5 @@
-import { createConnection } from 'node:net'
 import { describe } from 'vitest'
+import { reachable as isListening } from '../bench/servers.ts'
 
 /** The database servers the tests use, where this machine kind runs them. */
 export const SERVICES = {
@@ -10,18 +10,9 @@ export const SERVICES = {
 
 export type ServiceName = keyof typeof SERVICES
 
-async function reachable(name: ServiceName): Promise<boolean> {
+function reachable(name: ServiceName): Promise<boolean> {
   const { host, port } = SERVICES[name]
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
+  return isListening(host, port)
 }
 
 /**
