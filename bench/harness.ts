@@ -17,16 +17,28 @@ function quantile(sorted: number[], q: number): number {
 /**
  * Runs `op` in rounds of `opsPerRound` calls after a warm-up round, and gives the median
  * throughput. `op(i)` gets a running counter so that calls can vary their input.
+ *
+ * For slow operations give `roundMs` instead: the warm-up round runs calls (at least one) for
+ * that long, and each measured round then makes as many calls as the warm-up managed.
  */
 export async function measure(
   op: (i: number) => Promise<unknown>,
-  {
-    opsPerRound,
-    rounds = 9,
-    parallel = 1,
-  }: { opsPerRound: number; rounds?: number; parallel?: number },
+  options: { rounds?: number; parallel?: number } & ({ opsPerRound: number } | { roundMs: number }),
 ): Promise<Measurement> {
+  const { rounds = 9, parallel = 1 } = options
   let counter = 0
+  let opsPerRound: number
+  if ('roundMs' in options) {
+    const started = performance.now()
+    let done = 0
+    while (done === 0 || performance.now() - started < options.roundMs) {
+      await Promise.all(Array.from({ length: parallel }, () => op(counter++)))
+      done += parallel
+    }
+    opsPerRound = done
+  } else {
+    opsPerRound = options.opsPerRound
+  }
   const round = async (): Promise<number> => {
     const started = process.hrtime.bigint()
     if (parallel === 1) {
@@ -45,7 +57,7 @@ export async function measure(
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     return opsPerRound / seconds
   }
-  await round()
+  if (!('roundMs' in options)) await round()
   const results: number[] = []
   for (let r = 0; r < rounds; r += 1) results.push(await round())
   results.sort((a, b) => a - b)
