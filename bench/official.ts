@@ -111,6 +111,41 @@ async function measureGetToken(
   )
 }
 
+const SAVE_TIMEOUT_MS = 10_000
+
+/**
+ * A save that fails if it has no answer within 10 s: the official DBStore loses the answer of
+ * some failed saves (their error is thrown in a driver callback, away from the promise).
+ */
+function answered<T>(save: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${SAVE_TIMEOUT_MS} ms`)),
+      SAVE_TIMEOUT_MS,
+    )
+  })
+  return Promise.race([save, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Runs `body` with the errors that escape the official SDK (rejections nobody handles) counted
+ * instead of ending the process.
+ */
+async function strayErrorsOf<T>(body: () => Promise<T>): Promise<{ value: T; stray: number }> {
+  let stray = 0
+  const count = () => void (stray += 1)
+  process.on('unhandledRejection', count)
+  try {
+    const value = await body()
+    // Errors of the last saves may surface a moment later.
+    await new Promise((go) => setTimeout(go, 200))
+    return { value, stray }
+  } finally {
+    process.off('unhandledRejection', count)
+  }
+}
+
 /** Saves new users one after another until the first failure, or `cap` of them. */
 async function newUsersUntilFailure(
   save: (i: number) => Promise<unknown>,
@@ -118,7 +153,7 @@ async function newUsersUntilFailure(
 ): Promise<{ saved: number; error?: string }> {
   for (let i = 0; i < cap; i += 1) {
     try {
-      await save(i)
+      await answered(Promise.resolve(save(i)))
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause
       const message = String((error as Error).message || (cause as Error | undefined)?.message)
@@ -133,9 +168,12 @@ async function concurrentNewUsers(
   save: (i: number) => Promise<unknown>,
   count: () => Promise<number>,
   n: number,
-): Promise<{ rows: number; failed: number }> {
-  const outcomes = await Promise.allSettled(Array.from({ length: n }, (_, i) => save(i)))
-  return { rows: await count(), failed: outcomes.filter((o) => o.status === 'rejected').length }
+): Promise<{ rows: number; failed: number; stray: number }> {
+  const { value: outcomes, stray } = await strayErrorsOf(() =>
+    Promise.allSettled(Array.from({ length: n }, (_, i) => answered(Promise.resolve(save(i))))),
+  )
+  const failed = outcomes.filter((o) => o.status === 'rejected').length
+  return { rows: await count(), failed, stray }
 }
 
 /** The user names in a token file, read with our reader (the official one skips nothing). */

@@ -112,10 +112,12 @@ export const POSTGRES: ServerKind = {
   },
 }
 
+export const REDIS_URL = 'redis://127.0.0.1:6379'
+
 export const REDIS: ServerKind = {
   async roundTrip() {
     const { Redis } = await import('ioredis')
-    const client = new Redis('redis://127.0.0.1:6379')
+    const client = new Redis(REDIS_URL)
     return { once: () => client.ping(), end: async () => void client.disconnect() }
   },
   name: 'RedisStore',
@@ -124,7 +126,7 @@ export const REDIS: ServerKind = {
   async fill(size) {
     const { RedisStore } = await import('../src/stores/redis.ts')
     const store = new RedisStore({
-      url: 'redis://127.0.0.1:6379',
+      url: REDIS_URL,
       prefix: `tk-bench-${process.pid}-${size}:`,
     })
     // No bulk path around the store here: its saves keep the indexes; 64 at a time.

@@ -53,8 +53,17 @@ describe('the published package', () => {
       join(app, 'package.json'),
       JSON.stringify({ name: 'app', type: 'module', private: true }),
     )
+    // --prefer-offline: a clean machine's npm cache has the tarballs npm ci fetched, not the
+    // registry metadata that resolving the tarball's own dependencies needs.
     npm(
-      ['install', '--no-audit', '--no-fund', '--offline', '--ignore-scripts', join(dir, tarball)],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        '--ignore-scripts',
+        join(dir, tarball),
+      ],
       app,
     )
     // The optional driver, as a user who wants SQLite would have installed it.

@@ -25,6 +25,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { loadDriver as loadOptional } from './driver.js'
+import { TrackedCache } from './redis-cache.js'
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -51,6 +52,15 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number
   /** Own connection only: how long a command may wait for its answer (ms); default 5000. */
   commandTimeoutMs?: number
+  /**
+   * Keep `findToken` answers in memory, kept correct by Redis's client-side caching
+   * (`CLIENT TRACKING` in broadcast mode, Redis 6 or later): any change to the store's keys, by
+   * any client, makes the cache forget. A change made elsewhere reaches this process a moment
+   * after the writer's answer. Default `true` with the store's own connection, `false` with a
+   * given `client` (it would switch tracking on for that client); `{ maxEntries }` bounds it
+   * (default 10000). `findTokenById` always asks the server.
+   */
+  cache?: boolean | { maxEntries?: number }
 }
 
 type RedisConstructor = new (url: string, options: RedisOptions) => Redis
@@ -271,6 +281,7 @@ export class RedisStore implements TokenStore, TokenLocking {
   readonly #seqKey: string
   #own: Redis | undefined
   #lastConnectionError: string | undefined
+  readonly #cache: TrackedCache | undefined
 
   constructor(options: RedisStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -283,6 +294,7 @@ export class RedisStore implements TokenStore, TokenLocking {
       lockLeaseMs = 30_000,
       connectTimeoutMs = 3000,
       commandTimeoutMs = 5000,
+      cache = client === undefined,
     } = options
     if (url !== undefined && client !== undefined) {
       throw new InvalidArgumentError('url', 'RedisStore takes a url or a client, not both')
@@ -302,6 +314,16 @@ export class RedisStore implements TokenStore, TokenLocking {
     positive(lockLeaseMs, 'lockLeaseMs')
     positive(connectTimeoutMs, 'connectTimeoutMs')
     positive(commandTimeoutMs, 'commandTimeoutMs')
+    const maxEntries = typeof cache === 'object' && cache !== null ? cache.maxEntries : undefined
+    if (
+      !(typeof cache === 'boolean' || (typeof cache === 'object' && cache !== null)) ||
+      (maxEntries !== undefined && !(Number.isInteger(maxEntries) && maxEntries > 0))
+    ) {
+      throw new InvalidArgumentError(
+        'cache',
+        'RedisStore cache must be true, false or { maxEntries: a positive integer }',
+      )
+    }
     this.prefix = prefix
     this.#url = url ?? DEFAULT_URL
     this.#given = client as Redis | undefined
@@ -311,6 +333,10 @@ export class RedisStore implements TokenStore, TokenLocking {
     this.#tokenPrefix = `${prefix}token:`
     this.#idsKey = `${prefix}ids`
     this.#seqKey = `${prefix}seq`
+    this.#cache =
+      cache === false
+        ? undefined
+        : new TrackedCache(maxEntries ?? 10_000, [this.#tokenPrefix, `${prefix}idx:`])
     if (options.encryption) return withEncryption(this, options.encryption)
   }
 
@@ -326,17 +352,24 @@ export class RedisStore implements TokenStore, TokenLocking {
     assertLookupToken(token)
     const lookup = lookupOf(token)
     if (lookup === undefined) return null
-    const reply = await this.#run('findToken', (client) =>
-      this.#eval(
+    const key = `${lookup.column}\0${lookup.value}`
+    const cached = this.#cache?.get(key)
+    if (cached !== undefined) return cached === null ? null : tokenFromRow(cached)
+    let ticket: number | undefined
+    const reply = await this.#run('findToken', (client) => {
+      ticket = this.#cache?.begin(client)
+      return this.#eval(
         client,
         FIND,
         [this.#indexKey(lookup.column, lookup.value)],
         [this.#tokenPrefix, kindOf(lookup.column)],
-      ),
-    )
+      )
+    })
     const row = rowFromReply(reply)
     // The index key holds a hash of the value: the row itself must have the value.
-    return row !== null && row[lookup.column] === lookup.value ? tokenFromRow(row) : null
+    const found = row !== null && row[lookup.column] === lookup.value ? row : null
+    this.#cache?.keep(ticket, key, found)
+    return found === null ? null : tokenFromRow(found)
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
@@ -354,7 +387,7 @@ export class RedisStore implements TokenStore, TokenLocking {
    */
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
-    token.id = await this.#run('saveToken', async (client) => {
+    token.id = await this.#write('saveToken', async (client) => {
       const deadline = Date.now() + SAVE_PATIENCE_MS
       for (let attempt = 0; ; attempt += 1) {
         const id = await this.#trySave(client, token)
@@ -374,7 +407,7 @@ export class RedisStore implements TokenStore, TokenLocking {
 
   async deleteToken(id: string): Promise<void> {
     assertId(id)
-    await this.#run('deleteToken', (client) => this.#deleteOne(client, 'deleteToken', id))
+    await this.#write('deleteToken', (client) => this.#deleteOne(client, 'deleteToken', id))
   }
 
   async getTokens(): Promise<OAuthToken[]> {
@@ -398,7 +431,7 @@ export class RedisStore implements TokenStore, TokenLocking {
    * its index entries. Keys outside the prefix, and locks, are left alone.
    */
   async deleteTokens(): Promise<void> {
-    await this.#run('deleteTokens', async (client) => {
+    await this.#write('deleteTokens', async (client) => {
       await this.#load(client, COMMIT)
       await this.#eachPage(client, async (ids) => {
         const states = await this.#readStates(client, ids)
@@ -467,6 +500,7 @@ export class RedisStore implements TokenStore, TokenLocking {
 
   /** Closes the store's own connection (a later call opens another); a given client stays open. */
   async close(): Promise<void> {
+    this.#cache?.close()
     const own = this.#own
     this.#own = undefined
     if (!own) return
@@ -643,6 +677,19 @@ export class RedisStore implements TokenStore, TokenLocking {
   /** The index key of a lookup value: a SHA-256 of it, so any value fits and none shows. */
   #indexKey(column: LookupColumn, value: string): string {
     return `${this.prefix}idx:${column}:${createHash('sha256').update(value).digest('hex')}`
+  }
+
+  /**
+   * A write: the cache forgets before and after it, so that this process reads its own writes
+   * at once, and a look-up in flight meanwhile keeps nothing.
+   */
+  async #write<T>(operation: StoreOperation, body: (client: Redis) => Promise<T>): Promise<T> {
+    this.#cache?.invalidate()
+    try {
+      return await this.#run(operation, body)
+    } finally {
+      this.#cache?.invalidate()
+    }
   }
 
   async #run<T>(operation: StoreOperation, body: (client: Redis) => Promise<T>): Promise<T> {

@@ -208,7 +208,7 @@ export class SQLiteStore implements TokenStore, TokenLocking {
     let db: Database | undefined
     try {
       db = new Driver(this.path, { timeout: this.#busyTimeoutMs })
-      prepareSchema(db, this.table, this.path === ':memory:')
+      prepareSchema(db, this.table, this.path === ':memory:', this.#busyTimeoutMs)
       this.#statements = prepareStatements(db, this.table)
       this.#db = db
       return { db, statements: this.#statements }
@@ -236,15 +236,34 @@ function explain(err: unknown): string {
   }
 }
 
-function prepareSchema(db: Database, table: string, memory: boolean): void {
+/**
+ * Switches the database to WAL. SQLite answers SQLITE_BUSY at once, without waiting, when
+ * another connection is switching the same new file at the same moment: tried again, with short
+ * sleeps, until `patienceMs` has passed.
+ */
+function switchToWal(db: Database, patienceMs: number): void {
+  const deadline = Date.now() + patienceMs
+  for (;;) {
+    try {
+      const mode = db.pragma('journal_mode', { simple: true })
+      if (mode !== 'wal') db.pragma('journal_mode = WAL')
+      return
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err
+      // A synchronous sleep: opening is synchronous, like every call of the driver.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2 + Math.random() * 8)
+    }
+  }
+}
+
+function prepareSchema(db: Database, table: string, memory: boolean, patienceMs: number): void {
   // Reading first: this is where a file that is not a database says so, before any write.
   const exists = db
     .prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?')
     .get('table', table)
   if (!memory) {
     try {
-      const mode = db.pragma('journal_mode', { simple: true })
-      if (mode !== 'wal') db.pragma('journal_mode = WAL')
+      switchToWal(db, patienceMs)
     } catch (err) {
       // A read-only database (file mode, read-only medium) is served as it is; writes then
       // fail with a clear error, and nothing is changed.

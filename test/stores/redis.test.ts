@@ -524,6 +524,133 @@ await describeWithService('redis', 'RedisStore', () => {
     expect(hash.api_domain).toBeUndefined()
   })
 
+  /** The last command the store's connection `id` ran, as the server saw it. */
+  async function lastCommand(id: number): Promise<string> {
+    const info = String(await admin.call('CLIENT', 'LIST', 'ID', String(id)))
+    return /\bcmd=(\S+)/.exec(info)?.[1] ?? ''
+  }
+
+  /** Whether a look-up is answered from memory: it leaves the connection's last command alone. */
+  async function answeredFromMemory(store: RedisStore, probe: OAuthToken): Promise<boolean> {
+    await store.findToken(probe)
+    const client = store.client as Redis
+    const id = await client.client('ID')
+    await client.ping()
+    await store.findToken(probe)
+    return (await lastCommand(id)) === 'ping'
+  }
+
+  async function eventually(check: () => Promise<boolean>, ms = 2000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`not within ${ms} ms`)
+      await sleep(5)
+    }
+  }
+
+  /** The id of the connection the store's tracking messages go to. */
+  async function redirectOf(store: RedisStore): Promise<number> {
+    const info = (await (store.client as Redis).call('CLIENT', 'TRACKINGINFO')) as unknown[]
+    return Number(info[info.indexOf('redirect') + 1])
+  }
+
+  it('answers repeated look-ups from memory, and forgets them when any client changes a row', async () => {
+    const store = open()
+    const other = open({ prefix: store.prefix, cache: false })
+    const ada = user('ada@example.com')
+    await store.saveToken(ada)
+    await eventually(() => answeredFromMemory(store, byName('ada@example.com')))
+    // A look-up by a value no row has is remembered too, until a row gets it.
+    const grace = user('grace@example.com')
+    expect(await store.findToken(byName('grace@example.com'))).toBeNull()
+
+    // Another store saves: the change reaches this one without its asking.
+    const renewed = user('ada@example.com')
+    await other.saveToken(renewed)
+    await other.saveToken(grace)
+    await eventually(async () => {
+      const found = await store.findToken(byName('ada@example.com'))
+      return found?.accessToken === renewed.accessToken
+    }, 1000)
+    await eventually(
+      async () => (await store.findToken(byName('grace@example.com'))) !== null,
+      1000,
+    )
+    // So does a change made around the store, straight to the hash.
+    await admin.hset(`${store.prefix}token:${ada.id}`, 'client_secret', 'changed.by.hand')
+    await eventually(async () => {
+      const found = await store.findToken(byName('ada@example.com'))
+      return found?.clientSecret === 'changed.by.hand'
+    }, 1000)
+    // Its own writes it reads back at once.
+    await eventually(() => answeredFromMemory(store, byName('ada@example.com')))
+    const mine = user('ada@example.com')
+    await store.saveToken(mine)
+    expect((await store.findToken(byName('ada@example.com')))?.accessToken).toBe(mine.accessToken)
+    await store.deleteToken(mine.id!)
+    expect(await store.findToken(byName('ada@example.com'))).toBeNull()
+  })
+
+  it('stops answering from memory when its message connection is lost, then sets it up again', async () => {
+    const store = open()
+    const other = open({ prefix: store.prefix, cache: false })
+    const ada = user('ada@example.com')
+    await store.saveToken(ada)
+    await eventually(() => answeredFromMemory(store, byName('ada@example.com')))
+    const redirect = await redirectOf(store)
+    await admin.client('KILL', 'ID', String(redirect))
+    await sleep(50)
+    // Changes made while nobody listens for them are not served stale.
+    const renewed = user('ada@example.com')
+    await other.saveToken(renewed)
+    expect((await store.findToken(byName('ada@example.com')))?.accessToken).toBe(
+      renewed.accessToken,
+    )
+    await eventually(() => answeredFromMemory(store, byName('ada@example.com')))
+    expect(await redirectOf(store)).not.toBe(redirect)
+    // Its data connection killed: the same.
+    await admin.client('KILL', 'ID', String(await (store.client as Redis).client('ID')))
+    await sleep(50)
+    const again = user('ada@example.com')
+    await other.saveToken(again)
+    expect((await store.findToken(byName('ada@example.com')))?.accessToken).toBe(again.accessToken)
+    await eventually(() => answeredFromMemory(store, byName('ada@example.com')))
+  })
+
+  it('asks the server every time with cache: false, and with a given client by default', async () => {
+    const off = open({ cache: false })
+    await off.saveToken(user('ada@example.com'))
+    for (let i = 0; i < 20; i += 1) {
+      expect(await answeredFromMemory(off, byName('ada@example.com'))).toBe(false)
+    }
+    const client = new Redis(URL_)
+    try {
+      const given = new RedisStore({ client, prefix: freshPrefix() })
+      opened.push(given)
+      await given.saveToken(user('ada@example.com'))
+      await given.findToken(byName('ada@example.com'))
+      await given.findToken(byName('ada@example.com'))
+      const info = (await client.call('CLIENT', 'TRACKINGINFO')) as unknown[]
+      expect(info[1]).toEqual(['off'])
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  it('bounds the cache by maxEntries', async () => {
+    const store = open({ cache: { maxEntries: 2 } })
+    for (const name of ['a', 'b', 'c']) await store.saveToken(user(`${name}@example.com`))
+    await eventually(() => answeredFromMemory(store, byName('a@example.com')))
+    await store.findToken(byName('b@example.com'))
+    await store.findToken(byName('c@example.com')) // 'a' is the oldest: dropped
+    const id = await (store.client as Redis).client('ID')
+    await (store.client as Redis).ping()
+    await store.findToken(byName('c@example.com'))
+    expect(await lastCommand(id)).toBe('ping')
+    await store.findToken(byName('a@example.com'))
+    expect(await lastCommand(id)).toBe('evalsha')
+  })
+
   it('rejects bad options', () => {
     const client = {} as unknown
     expect(() => new RedisStore({ url: URL_, client })).toThrow(/url or a client, not both/)
@@ -531,5 +658,7 @@ await describeWithService('redis', 'RedisStore', () => {
     expect(() => new RedisStore({ client })).toThrow(/ioredis Redis client/)
     expect(() => new RedisStore({ prefix: '' })).toThrow(/prefix/)
     expect(() => new RedisStore({ lockLeaseMs: 0 })).toThrow(/lockLeaseMs/)
+    expect(() => new RedisStore({ cache: { maxEntries: 0 } })).toThrow(/cache/)
+    expect(() => new RedisStore({ cache: 'yes' as unknown as boolean })).toThrow(/cache/)
   })
 })
