@@ -1,0 +1,93 @@
+// The benchmark report: ratios, targets and what limits a target that is not met, from the
+// results of a run.
+import { describe, expect, it } from 'vitest'
+import { renderMarkdown, targetFor, type BenchReport, type BenchResult } from '../bench/report.ts'
+
+const result = (
+  store: string,
+  operation: string,
+  tokens: number,
+  callers: number,
+  median: number,
+): BenchResult => ({
+  store,
+  operation,
+  tokens,
+  callers,
+  median,
+  p25: median * 0.9,
+  p75: median * 1.1,
+  rounds: 5,
+  opsPerRound: 100,
+})
+
+const report: BenchReport = {
+  date: '2026-11-23T10:00:00.000Z',
+  node: 'v20.20.2',
+  cpus: '2 × test cpu',
+  quick: false,
+  results: [
+    result('FileStore', 'findToken', 10_000, 1, 300_000),
+    result('official FileStore', 'findToken', 10_000, 1, 150),
+    result('FileStore', 'saveToken', 1000, 1, 500),
+    result('official FileStore', 'saveToken', 1000, 1, 1000),
+    result('FileStore', 'saveToken', 10_000, 1, 150),
+    result('FileStore', 'saveToken', 10_000, 16, 1000),
+    result('RedisStore', 'driver round trip', 0, 1, 9000),
+    result('RedisStore', 'findToken', 100_000, 1, 8000),
+    result('DBStore', 'findToken', 100_000, 32, 70_000),
+  ],
+  counts: [
+    {
+      what: 'refresh requests: 100 callers',
+      official: 100,
+      tokenkeeper: 1,
+      officialNote: '3 of 100 callers failed',
+      better: 'fewer',
+    },
+    { what: 'new users kept', official: 0, tokenkeeper: 100, better: 'more' },
+    { what: 'new users before failure', official: 10, tokenkeeper: 10_000, better: 'more' },
+  ],
+}
+
+describe('the benchmark report', () => {
+  const markdown = renderMarkdown(report)
+  const line = (start: string) => markdown.split('\n').find((l) => l.startsWith(start)) ?? ''
+
+  it('puts each official measurement beside ours with the ratio either way', () => {
+    expect(line('| findToken, file store | 10,000 |')).toBe(
+      '| findToken, file store | 10,000 | 150/s | 300,000/s | 2,000× faster |',
+    )
+    expect(line('| saveToken (a refresh), file store; ours durable | 1,000 |')).toContain(
+      '| 2.0× slower |',
+    )
+  })
+
+  it('shows counted outcomes with their notes and which way is better', () => {
+    expect(line('| refresh requests: 100 callers')).toBe(
+      '| refresh requests: 100 callers | – | 100 (3 of 100 callers failed) | 1 | 100× fewer |',
+    )
+    expect(line('| new users kept')).toContain('| official saved none |')
+    expect(line('| new users before failure')).toContain('| 1,000× more |')
+  })
+
+  it('marks targets met or not, and says what limits one that is not, from the same run', () => {
+    expect(line('| DBStore findToken, 100,000 tokens, 32 callers')).toContain('✓ met')
+    const save = line('| FileStore saveToken, 10,000 tokens, 1 caller')
+    expect(save).toContain('≥ 200/s')
+    expect(save).toMatch(/✗ not met: .*16 callers reached 1\.0k\/s/)
+    expect(line('| RedisStore findToken, 100,000 tokens, 1 caller')).toMatch(
+      /✗ not met: .*round trip .* ran at 9\.0k\/s/,
+    )
+    // A target whose measurement is missing from the run is left out, not shown as met.
+    expect(markdown).not.toContain('SQLiteStore findToken, 100,000 tokens')
+    expect(
+      targetFor({
+        store: 'official FileStore',
+        operation: 'findToken',
+        tokens: 100_000,
+        callers: 1,
+      }),
+    ).toBeUndefined()
+  })
+})
