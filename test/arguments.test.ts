@@ -64,6 +64,11 @@ const cases: [string, () => unknown, string][] = [
   ['createLogger({ level: "loud" })', () => createLogger({ level: 'loud' as never }), 'level'],
   ['createStore("nonsense")', () => createStore('nonsense'), 'url'],
   ['createStore("ftp://x")', () => createStore('ftp://x'), 'url'],
+  [
+    'createStore("redis://…?cache=maybe")',
+    () => createStore('redis://127.0.0.1:6379?cache=maybe'),
+    'cache',
+  ],
   ['MemoryStore.saveToken({})', () => new MemoryStore().saveToken({} as never), 'token'],
   ['ListStore.findTokenById(1)', () => new ListStore().findTokenById(1 as never), 'id'],
   [

@@ -8,7 +8,7 @@ import { MemoryStore } from './memory.js'
 /**
  * Builds a store from a URL, as the CLI's `--store` and `TOKENKEEPER_STORE` take it:
  * `file:./sdk_tokens.txt`, `sqlite:./zohooauth.db`, `sqlite::memory:`, `memory:`, `list:`,
- * `mysql://root@127.0.0.1:3306/zohooauth`, `postgres://…`, `redis://…` (`?prefix=` for Redis).
+ * `mysql://root@127.0.0.1:3306/zohooauth`, `postgres://…`, `redis://…` (`?prefix=` and `?cache=false` for Redis).
  * A `table` query parameter overrides the SQL table's name. Drivers load only when asked for.
  *
  * @example
@@ -55,7 +55,18 @@ export async function createStore(url: string): Promise<TokenStore> {
     case 'rediss': {
       const { RedisStore } = await import('./redis.js')
       const prefix = params.get('prefix') ?? undefined
-      return new RedisStore({ url: without(url, 'prefix'), ...(prefix ? { prefix } : {}) })
+      const cache = params.get('cache')
+      if (cache !== null && !['true', 'false'].includes(cache)) {
+        throw new InvalidArgumentError(
+          'cache',
+          `the cache parameter is true or false, not '${cache}'`,
+        )
+      }
+      return new RedisStore({
+        url: without(without(url, 'prefix'), 'cache'),
+        ...(prefix ? { prefix } : {}),
+        ...(cache === null ? {} : { cache: cache === 'true' }),
+      })
     }
     default:
       throw new InvalidArgumentError(

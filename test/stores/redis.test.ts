@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { inspect, promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { OAuthToken, UserSignature, type TokenStore } from '../../src/index.ts'
+import { OAuthToken, UserSignature, createStore, type TokenStore } from '../../src/index.ts'
 import { COLUMNS, type LookupColumn } from '../../src/store.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
@@ -635,6 +635,18 @@ await describeWithService('redis', 'RedisStore', () => {
     } finally {
       client.disconnect()
     }
+  })
+
+  it('takes cache=false from a store URL', async () => {
+    const off = (await createStore(`${URL_}?prefix=${freshPrefix()}&cache=false`)) as RedisStore
+    opened.push(off)
+    await off.saveToken(user('ada@example.com'))
+    for (let i = 0; i < 20; i += 1) {
+      expect(await answeredFromMemory(off, byName('ada@example.com'))).toBe(false)
+    }
+    const on = (await createStore(`${URL_}?prefix=${off.prefix}`)) as RedisStore
+    opened.push(on)
+    await eventually(() => answeredFromMemory(on, byName('ada@example.com')))
   })
 
   it('bounds the cache by maxEntries', async () => {
