@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { OAuthToken, UserSignature } from '../src/index.ts'
+import { OAuthToken, UserSignature, type TokenStore } from '../src/index.ts'
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex')
 const CLIENT_ID = `1000.${randomBytes(15).toString('hex').toUpperCase()}`
@@ -24,4 +24,13 @@ export function realisticToken(i: number, now = Date.now()): OAuthToken {
     apiDomain: 'https://www.zohoapis.com',
     expiryTime: now + 3_600_000,
   })
+}
+
+/**
+ * Saves users 0..size-1 into `store`, all at once: saves that arrive together are written
+ * together, so one write fills a file.
+ */
+export async function saveUsers(store: TokenStore, size: number): Promise<void> {
+  const now = Date.now()
+  await Promise.all(Array.from({ length: size }, (_, i) => store.saveToken(realisticToken(i, now))))
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { FileStore, Initializer, OAuthToken, UserSignature, type TokenStore } from '../src/index.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
-import { realisticToken, userName } from './data.ts'
+import { realisticToken, saveUsers, userName } from './data.ts'
 import { measure, type Measurement } from './harness.ts'
 import {
   initializeOfficial,
@@ -54,9 +54,23 @@ const officialTable = (table: string) =>
 /** Fills a token file with `size` users the fast way (our batched saves; the format is theirs). */
 async function fillFile(path: string, size: number): Promise<void> {
   const store = new FileStore(path)
-  const now = Date.now()
-  await Promise.all(Array.from({ length: size }, (_, i) => store.saveToken(realisticToken(i, now))))
+  await saveUsers(store, size)
   await store.close()
+}
+
+/** Signs `user` in through the emulator with a grant code; the row is saved in `store`. */
+function signIn(emulator: AccountsEmulator, store: TokenStore, user: string) {
+  const client = emulator.clients[0]!
+  return Initializer.initialize({
+    environment: emulator.environment,
+    store,
+    token: new OAuthToken({
+      userSignature: new UserSignature(user),
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      grantToken: emulator.issueGrantCode(),
+    }),
+  })
 }
 
 /** Our benchmark token for user `i`, built the official way (as its flow saves a refresh). */
@@ -189,20 +203,10 @@ const failedNote = (failed: number, of: number) =>
 
 /** 100 concurrent callers of an expired token in one process: refresh requests sent. */
 async function stormInOneProcess(emulator: AccountsEmulator, work: string): Promise<Count> {
-  const client = emulator.clients[0]!
   const path = join(work, 'official-storm.txt')
   const shared = new FileStore(path)
   const user = 'storm@zylker.example'
-  const seed = await Initializer.initialize({
-    environment: emulator.environment,
-    store: shared,
-    token: new OAuthToken({
-      userSignature: new UserSignature(user),
-      clientId: client.clientId,
-      clientSecret: client.clientSecret,
-      grantToken: emulator.issueGrantCode(),
-    }),
-  })
+  const seed = await signIn(emulator, shared, user)
   const expire = async (): Promise<void> => {
     const row = (await shared.findTokenById(seed.id!))!
     row.expiryTime = Date.now() - 1000
@@ -261,19 +265,9 @@ async function stormInProcesses(
   emulator: AccountsEmulator,
   path: string,
 ): Promise<{ refreshes: number; failed: number }> {
-  const client = emulator.clients[0]!
   const user = `storm-${side}@zylker.example`
   const store = new FileStore(path)
-  const seed = await Initializer.initialize({
-    environment: emulator.environment,
-    store,
-    token: new OAuthToken({
-      userSignature: new UserSignature(user),
-      clientId: client.clientId,
-      clientSecret: client.clientSecret,
-      grantToken: emulator.issueGrantCode(),
-    }),
-  })
+  const seed = await signIn(emulator, store, user)
   const goAt = Date.now() + STARTUP_MS
   const row = (await store.findTokenById(seed.id!))!
   // Valid while the processes start; 3 s from its expiry when their callers ask.

@@ -62,26 +62,18 @@ export const TARGETS: readonly Target[] = [
     limit: (find) =>
       `each durable save writes the whole 4 MB file to a new file, fdatasyncs it and renames it (the official format has no other safe way to change one row); saves that arrive together share one write: 16 callers reached ${rateOf(find({ store: 'FileStore', operation: 'saveToken', tokens: 10_000, callers: 16 }))}`,
   },
-  {
-    key: { store: 'DBStore', operation: 'findToken', tokens: 100_000, callers: 1 },
-    rate: 5000,
-    limit: roundTrip('DBStore'),
-  },
-  {
-    key: { store: 'DBStore', operation: 'findToken', tokens: 100_000, callers: 32 },
-    rate: 20_000,
-    limit: () => 'the server and the client share the 2 cores',
-  },
-  {
-    key: { store: 'PostgresStore', operation: 'findToken', tokens: 100_000, callers: 1 },
-    rate: 5000,
-    limit: roundTrip('PostgresStore'),
-  },
-  {
-    key: { store: 'PostgresStore', operation: 'findToken', tokens: 100_000, callers: 32 },
-    rate: 20_000,
-    limit: () => 'the server and the client share the 2 cores',
-  },
+  ...['DBStore', 'PostgresStore'].flatMap((store): Target[] => [
+    {
+      key: { store, operation: 'findToken', tokens: 100_000, callers: 1 },
+      rate: 5000,
+      limit: roundTrip(store),
+    },
+    {
+      key: { store, operation: 'findToken', tokens: 100_000, callers: 32 },
+      rate: 20_000,
+      limit: () => 'the server and the client share the 2 cores',
+    },
+  ]),
   {
     key: { store: 'RedisStore', operation: 'findToken', tokens: 100_000, callers: 1 },
     rate: 20_000,

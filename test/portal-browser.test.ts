@@ -17,88 +17,94 @@ if (!available) {
   console.warn(`portal-browser: skipped, ${CHROMIUM} does not exist (apt-get install chromium)`)
 }
 
-describe.runIf(available)('the demo portal in Chromium', () => {
-  const cwd = scratchDir('tokenkeeper-portal-browser-')
-  let portal: Portal
-  let browser: Browser
+const title = 'the demo portal in Chromium'
+describe.runIf(available)(
+  available ? title : `${title} (skipped: ${CHROMIUM} does not exist; apt-get install chromium)`,
+  () => {
+    const cwd = scratchDir('tokenkeeper-portal-browser-')
+    let portal: Portal
+    let browser: Browser
 
-  beforeAll(async () => {
-    // The portal as `npm start` runs it: its own emulator, a scratch working directory.
-    portal = await startPortal({ port: 0, cwd, env: {} })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+    beforeAll(async () => {
+      // The portal as `npm start` runs it: its own emulator, a scratch working directory.
+      portal = await startPortal({ port: 0, cwd, env: {} })
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      })
     })
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await portal?.stop()
-  })
-
-  it('signs in by clicking, shows the dashboard, refreshes and revokes', async () => {
-    const context = await browser.newContext()
-    const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (err) => errors.push(err.message))
-    page.on('console', (message) => {
-      // Only the portal's pages: the emulator's consent page has no favicon, for one.
-      const where = message.location().url
-      if (message.type() === 'error' && where.startsWith(portal.url)) {
-        errors.push(`${message.text()} at ${where}`)
-      }
+    afterAll(async () => {
+      await browser?.close()
+      await portal?.stop()
     })
 
-    await page.goto(`${portal.url}/`)
-    await page.getByRole('link', { name: 'Login with Zoho' }).click()
-    // The emulator's consent page.
-    await page.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
-    await page.selectOption('select[name="user"]', 'grace@zylker.example')
-    await page.getByRole('button', { name: 'Accept' }).click()
+    it('signs in by clicking, shows the dashboard, refreshes and revokes', async () => {
+      const context = await browser.newContext()
+      const page = await context.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (err) => errors.push(err.message))
+      page.on('console', (message) => {
+        // Only the portal's pages: the emulator's consent page has no favicon, for one.
+        const where = message.location().url
+        if (message.type() === 'error' && where.startsWith(portal.url)) {
+          errors.push(`${message.text()} at ${where}`)
+        }
+      })
 
-    await page.waitForURL(`${portal.url}/`)
-    await expect.poll(() => page.textContent('#user')).toBe('grace@zylker.example')
-    expect(await page.locator('#leads tbody tr').count()).toBe(3)
-    const row = page.locator('#tokens tbody tr').first()
-    const id = await row.getAttribute('data-token-id')
-    expect(id).toMatch(/^[A-Za-z0-9]{10}$/)
-    expect(await row.textContent()).toContain('[redacted]')
-    // The countdown runs in the page.
-    const countdown = row.locator('.countdown')
-    const first = await countdown.textContent()
-    expect(first).toMatch(/^(\d+h )?\d\dm \d\ds$/)
-    await expect.poll(() => countdown.textContent(), { timeout: 5000 }).not.toBe(first)
-    const expiryBefore = await countdown.getAttribute('data-expiry')
-    expect(await row.locator('.refreshes').textContent()).toBe('0')
+      await page.goto(`${portal.url}/`)
+      await page.getByRole('link', { name: 'Login with Zoho' }).click()
+      // The emulator's consent page.
+      await page.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
+      await page.selectOption('select[name="user"]', 'grace@zylker.example')
+      await page.getByRole('button', { name: 'Accept' }).click()
 
-    await row.getByRole('button', { name: 'Refresh' }).click()
-    await page.waitForURL(`${portal.url}/?notice=refreshed`)
-    const refreshed = page.locator(`#tokens tr[data-token-id="${id}"]`)
-    expect(await refreshed.locator('.refreshes').textContent()).toBe('1')
-    expect(await refreshed.locator('.countdown').getAttribute('data-expiry')).not.toBe(expiryBefore)
-    expect(await page.textContent('.notice')).toBe('Token refreshed.')
+      await page.waitForURL(`${portal.url}/`)
+      await expect.poll(() => page.textContent('#user')).toBe('grace@zylker.example')
+      expect(await page.locator('#leads tbody tr').count()).toBe(3)
+      const row = page.locator('#tokens tbody tr').first()
+      const id = await row.getAttribute('data-token-id')
+      expect(id).toMatch(/^[A-Za-z0-9]{10}$/)
+      expect(await row.textContent()).toContain('[redacted]')
+      // The countdown runs in the page.
+      const countdown = row.locator('.countdown')
+      const first = await countdown.textContent()
+      expect(first).toMatch(/^(\d+h )?\d\dm \d\ds$/)
+      await expect.poll(() => countdown.textContent(), { timeout: 5000 }).not.toBe(first)
+      const expiryBefore = await countdown.getAttribute('data-expiry')
+      expect(await row.locator('.refreshes').textContent()).toBe('0')
 
-    const screenshot = join(cwd, 'portal-dashboard.png')
-    await page.screenshot({ path: screenshot, fullPage: true })
-    await copyFile(screenshot, '/tmp/portal-screenshot.png')
-    console.log(`portal-browser: screenshot at ${screenshot} and /tmp/portal-screenshot.png`)
+      await row.getByRole('button', { name: 'Refresh' }).click()
+      await page.waitForURL(`${portal.url}/?notice=refreshed`)
+      const refreshed = page.locator(`#tokens tr[data-token-id="${id}"]`)
+      expect(await refreshed.locator('.refreshes').textContent()).toBe('1')
+      expect(await refreshed.locator('.countdown').getAttribute('data-expiry')).not.toBe(
+        expiryBefore,
+      )
+      expect(await page.textContent('.notice')).toBe('Token refreshed.')
 
-    await refreshed.getByRole('button', { name: 'Revoke' }).click()
-    await page.waitForURL(`${portal.url}/?notice=revoked`)
-    expect(await page.textContent('.notice')).toBe('Token revoked.')
-    expect(await page.getByRole('link', { name: 'Login with Zoho' }).count()).toBe(1)
-    expect(await page.locator('#tokens').count()).toBe(0)
-    await page.screenshot({ path: join(cwd, 'portal-revoked.png'), fullPage: true })
+      const screenshot = join(cwd, 'portal-dashboard.png')
+      await page.screenshot({ path: screenshot, fullPage: true })
+      await copyFile(screenshot, '/tmp/portal-screenshot.png')
+      console.log(`portal-browser: screenshot at ${screenshot} and /tmp/portal-screenshot.png`)
 
-    expect(errors).toEqual([])
-    await context.close()
-  })
-})
+      await refreshed.getByRole('button', { name: 'Revoke' }).click()
+      await page.waitForURL(`${portal.url}/?notice=revoked`)
+      expect(await page.textContent('.notice')).toBe('Token revoked.')
+      expect(await page.getByRole('link', { name: 'Login with Zoho' }).count()).toBe(1)
+      expect(await page.locator('#tokens').count()).toBe(0)
+      await page.screenshot({ path: join(cwd, 'portal-revoked.png'), fullPage: true })
+
+      expect(errors).toEqual([])
+      await context.close()
+    })
+  },
+)
