@@ -247,9 +247,15 @@ export async function resolveSaveAsync(
   return { row: rowFromToken(token, plan.id ?? newTokenId()), insert: plan.insert }
 }
 
-/** A lock on one token, held until released. */
+/**
+ * A lease on one token, held until released. Stores renew it while it is held; `renew()`
+ * confirms the lease is still this holder's (and extends it), and rejects with a
+ * `TokenStoreError` (operation `'lock'`) when it was lost, e.g. after the process was paused
+ * past the lease. Custom stores may leave `renew` out.
+ */
 export interface TokenLock {
   release(): Promise<void>
+  renew?(): Promise<void>
 }
 
 /**
@@ -261,6 +267,33 @@ export interface TokenLock {
  */
 export interface TokenLocking {
   lockToken(id: string, options?: { timeoutMs?: number }): Promise<TokenLock>
+}
+
+/**
+ * What a store offers when it can save conditionally: the fencing check of a refresh. The row
+ * `token.id` is replaced only while it still holds `expected`'s access token, refresh token
+ * and expiry (as stored, compared exactly); otherwise nothing is written and it resolves
+ * `false` (also when the row is gone). A holder that lost its lease therefore never saves over
+ * a newer token.
+ */
+export interface ConditionalSave {
+  saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean>
+}
+
+/** Whether a store offers {@link ConditionalSave}. */
+export function supportsConditionalSave(store: TokenStore): store is TokenStore & ConditionalSave {
+  return typeof (store as Partial<ConditionalSave>).saveTokenIf === 'function'
+}
+
+/** Whether a stored row still holds the values a conditional save expects (the one rule). */
+export function rowHolds(row: TokenRow, expected: OAuthToken): boolean {
+  const want = rowFromToken(expected, row.id ?? '')
+  return (
+    row.access_token === want.access_token &&
+    row.refresh_token === want.refresh_token &&
+    (row.expiry_time === null ? null : (parseExpiry(row.expiry_time) ?? null)) ===
+      (expected.expiryTime ?? null)
+  )
 }
 
 /** Whether a store offers {@link TokenLocking}. */

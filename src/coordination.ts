@@ -1,0 +1,27 @@
+import { supportsLocking, type TokenLock, type TokenStore } from './store.js'
+
+/** How long work under a token's lease waits for it by default (ms). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000
+
+/**
+ * Runs `work` under the store's lease on one token, when the store offers locking, and releases
+ * it afterwards whatever happens. Every write that must not race a refresh of the same token
+ * (a refresh itself, rekey, purge, revoke, migrate, the CLI's per-token commands) goes through
+ * here; the work re-reads the token inside before it writes.
+ */
+export async function withTokenLock<T>(
+  store: TokenStore,
+  id: string,
+  work: (lock: TokenLock | undefined) => Promise<T>,
+  options: { timeoutMs?: number } = {},
+): Promise<T> {
+  if (!supportsLocking(store)) return work(undefined)
+  const lock = await store.lockToken(id, {
+    timeoutMs: options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+  })
+  try {
+    return await work(lock)
+  } finally {
+    await lock.release()
+  }
+}
