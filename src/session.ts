@@ -51,6 +51,14 @@ const DEFAULTS: SessionConfig = {
   lockTimeoutMs: 10_000,
 }
 
+/**
+ * What to do with a grant code that a stored row already holds (see
+ * {@link InitializeOptions.exchange}).
+ */
+export type GrantExchange = 'always' | 'reuse-stored'
+
+const GRANT_EXCHANGES: readonly GrantExchange[] = ['always', 'reuse-stored']
+
 /** What {@link Initializer.initialize} takes. */
 export interface InitializeOptions {
   /** The data center and environment, e.g. `DataCenter.US.PRODUCTION`, or your own. */
@@ -64,7 +72,27 @@ export interface InitializeOptions {
   config?: Partial<SessionConfig>
   /** The PKCE `code_verifier` of the authorization request that gave the grant code. */
   codeVerifier?: string
+  /**
+   * `'reuse-stored'` (default, as the official SDKs): a grant code that a stored row already
+   * holds loads that row and is not exchanged again; for a server-side app whose code comes from
+   * its own configuration. `'always'`: the code is always exchanged at the accounts server and
+   * never used to find a row, so a code that was already used fails (`invalid_code`) and signs
+   * nobody in; the spent code is not stored. Use `'always'` whenever the code arrives from a
+   * browser (a web login's callback). It needs a `grantToken`.
+   */
+  exchange?: GrantExchange
 }
+
+/** Every option of {@link InitializeOptions}; the compiler keeps it complete. */
+const INITIALIZE_OPTIONS = {
+  environment: true,
+  token: true,
+  store: true,
+  logger: true,
+  config: true,
+  codeVerifier: true,
+  exchange: true,
+} as const satisfies Record<keyof InitializeOptions, true>
 
 /** What sessions of one initialization share. */
 interface Context {
@@ -74,6 +102,8 @@ interface Context {
   readonly log: SafeLog
   readonly config: SessionConfig
   readonly client: AccountsClient
+  /** How a grant code is treated, for this initialization and its `switchUser` sessions. */
+  readonly exchange: GrantExchange
 }
 
 /**
@@ -198,6 +228,28 @@ export const Initializer = Object.freeze({
    */
   async initialize(options: InitializeOptions): Promise<Session> {
     checkOptions(options)
+    // A misspelt option (say `alwaysExchange`) must not silently leave the default in force.
+    for (const key of Object.keys(options)) {
+      if (!Object.hasOwn(INITIALIZE_OPTIONS, key)) {
+        throw new InvalidArgumentError(
+          key,
+          `initialize has no option '${key}'; it takes ${Object.keys(INITIALIZE_OPTIONS).join(', ')}`,
+        )
+      }
+    }
+    const exchange = options.exchange ?? 'reuse-stored'
+    if (!GRANT_EXCHANGES.includes(exchange)) {
+      throw new InvalidArgumentError(
+        'exchange',
+        // The value is not echoed: a misplaced argument could be a secret.
+        `exchange must be 'always' or 'reuse-stored', got another ${typeName(exchange)}`,
+      )
+    }
+    if (exchange === 'always' && !options.token.grantToken) {
+      throw new MandatoryValueError(
+        "exchange: 'always' needs a grantToken: the code to exchange at the accounts server",
+      )
+    }
     const config = resolveConfig(options.config)
     const log = new SafeLog(options.logger)
     const context: Context = {
@@ -214,6 +266,7 @@ export const Initializer = Object.freeze({
         now: config.now,
         log,
       }),
+      exchange,
     }
     if (
       options.codeVerifier !== undefined &&
@@ -410,7 +463,14 @@ export class Session {
   /** Finds, exchanges or refreshes the token, and saves what changed. */
   async #load(given: OAuthToken, codeVerifier: string | undefined): Promise<void> {
     const { store, log, client, config } = this.#context
-    const found = given.id ? await store.findTokenById(given.id) : await store.findToken(given)
+    // With exchange 'always' nothing is looked up before the exchange: a row is never found by
+    // a code, and whose row it is comes from the new tokens (or the user look-up) afterwards.
+    const always = this.#context.exchange === 'always' && given.grantToken !== undefined
+    const found = always
+      ? null
+      : given.id
+        ? await store.findTokenById(given.id)
+        : await store.findToken(given)
     if (given.id && !found && !given.grantToken && !given.refreshToken && !given.accessToken) {
       throw new TokenNotFoundError(`the store has no token with id ${given.id}`)
     }
@@ -439,6 +499,9 @@ export class Session {
       })
       token = withGrant(given, grant)
       if (found) token.id = found.id
+      // A spent code has no use in a web login's row, and it travels in URLs and logs; without
+      // it the save matches the row by user name or by the new tokens, never by the code.
+      if (always) token.grantToken = undefined
       log.info('grant code exchanged', who(token))
       emit('token.exchanged', {
         ...who(token),

@@ -377,3 +377,163 @@ describe('Initializer and Session with the accounts emulator', () => {
     for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret)
   })
 })
+
+describe("exchange: 'always' (a code that arrives from a browser)", () => {
+  /** Every row, as plain values, to compare a store before and after. */
+  const snapshot = async (store: TokenStore) =>
+    (await store.getTokens()).map((t) => ({
+      id: t.id,
+      user: t.userSignature?.name,
+      refreshToken: t.refreshToken,
+      accessToken: t.accessToken,
+      grantToken: t.grantToken,
+      expiryTime: t.expiryTime,
+    }))
+
+  it('a code that was already used signs nobody in: it is exchanged, refused, and nothing changes', async () => {
+    const { emulator, grantFor, initialize } = await setup()
+    const store = new MemoryStore()
+    // Ada signs in the default way: her row keeps the code, as the official SDKs do.
+    const ada = grantFor('ada@zylker.example')
+    const first = await initialize(ada, store, { findUser: true })
+    expect((await store.findTokenById(first.id!))!.grantToken).toBe(ada.grantToken)
+    const before = await snapshot(store)
+
+    // Someone else presents her (spent) code: no user, no id, just the code.
+    const replay = new OAuthToken({
+      clientId: ada.clientId,
+      clientSecret: ada.clientSecret,
+      grantToken: ada.grantToken,
+      redirectUrl: ada.redirectUrl,
+    })
+    const attempt = Initializer.initialize({
+      environment: emulator.environment,
+      token: replay,
+      store,
+      exchange: 'always',
+      config: { findUser: true, retryDelayMs: 1 },
+    })
+    await expect(attempt).rejects.toMatchObject({
+      code: 'INVALID_TOKEN_ERROR',
+      serverError: 'invalid_code',
+    })
+    expect(emulator.counts.exchange).toBe(2) // it really went to the server
+    expect(await snapshot(store)).toEqual(before)
+
+    // Sessions switched to from an 'always' initialization treat codes the same way.
+    const grace = await Initializer.initialize({
+      environment: emulator.environment,
+      token: grantFor('grace@zylker.example'),
+      store,
+      exchange: 'always',
+      config: { findUser: true, retryDelayMs: 1 },
+    })
+    await expect(grace.switchUser(replay.clone())).rejects.toMatchObject({
+      serverError: 'invalid_code',
+    })
+    expect(emulator.counts.exchange).toBe(4)
+    expect((await snapshot(store)).filter((t) => t.id === first.id)).toEqual(before)
+  })
+
+  it('never finds a row by the code, keeps no spent code, and updates the user’s row found by name', async () => {
+    const { emulator, client, grantFor } = await setup()
+    const store = new MemoryStore()
+    const initialize = (token: OAuthToken, config: Record<string, unknown> = {}) =>
+      Initializer.initialize({
+        environment: emulator.environment,
+        token,
+        store,
+        exchange: 'always',
+        config: { retryDelayMs: 1, ...config },
+      })
+    // A row that holds a code Ada is about to use (a stale or planted row of Grace's).
+    const code = emulator.issueGrantCode({ user: 'ada@zylker.example' })
+    const planted = new OAuthToken({
+      userSignature: new UserSignature('grace@zylker.example'),
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      grantToken: code,
+      refreshToken: 'grace-refresh-token',
+      accessToken: 'grace-access-token',
+      expiryTime: Date.now() + 3_600_000,
+    })
+    await store.saveToken(planted)
+    const graceBefore = await snapshot(store)
+
+    const ada = await initialize(
+      new OAuthToken({
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        grantToken: code,
+      }),
+      { findUser: true },
+    )
+    expect(ada.userName).toBe('ada@zylker.example')
+    expect(ada.id).not.toBe(planted.id)
+    expect(emulator.counts.exchange).toBe(1)
+    expect(ada.token.grantToken).toBeUndefined()
+    const stored = (await store.findTokenById(ada.id!))!
+    expect(stored.grantToken).toBeUndefined() // the spent code is not kept
+    expect(emulator.isValid(stored.refreshToken!)).toBe(true)
+    // Grace's row is as it was.
+    expect((await snapshot(store)).filter((t) => t.id === planted.id)).toEqual(graceBefore)
+
+    // Ada again, with a new code: the same row, found by her name, updated with the new tokens.
+    const again = await initialize(grantFor('ada@zylker.example'), { findUser: true })
+    expect(again.id).toBe(ada.id)
+    expect(emulator.counts.exchange).toBe(2)
+    const updated = (await store.findTokenById(ada.id!))!
+    expect(updated.refreshToken).not.toBe(stored.refreshToken)
+    expect(updated.grantToken).toBeUndefined()
+    expect(await store.getTokens()).toHaveLength(2)
+
+    // Without findUser, the new tokens name the row: a new one, never the one holding the code.
+    const anonymous = await initialize(grantFor('grace@zylker.example'))
+    expect([ada.id, planted.id]).not.toContain(anonymous.id)
+    expect((await snapshot(store)).filter((t) => t.id === planted.id)).toEqual(graceBefore)
+  })
+
+  it('the default still reuses a stored code, as server-side apps with the code in their configuration expect', async () => {
+    const { emulator, grantFor, initialize } = await setup()
+    const store = new MemoryStore()
+    const token = grantFor('ada@zylker.example')
+    const first = await initialize(token, store)
+    const second = await Initializer.initialize({
+      environment: emulator.environment,
+      token: token.clone(),
+      store,
+      exchange: 'reuse-stored',
+    })
+    expect(second.id).toBe(first.id)
+    expect(emulator.counts.exchange).toBe(1)
+  })
+
+  it('refuses an unknown exchange value, an unknown option, and always without a code', async () => {
+    const { emulator, grantFor } = await setup()
+    const store = new MemoryStore()
+    const base = { environment: emulator.environment, store }
+    await expect(
+      Initializer.initialize({
+        ...base,
+        token: grantFor('ada@zylker.example'),
+        exchange: 'sometimes' as never,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'exchange' })
+    await expect(
+      Initializer.initialize({
+        ...base,
+        token: grantFor('ada@zylker.example'),
+        alwaysExchange: true,
+      } as never),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'alwaysExchange' })
+    await expect(
+      Initializer.initialize({
+        ...base,
+        token: new OAuthToken({ userSignature: new UserSignature('ada@zylker.example') }),
+        exchange: 'always',
+      }),
+    ).rejects.toMatchObject({ code: 'MANDATORY_VALUE_ERROR' })
+    expect(emulator.counts.exchange).toBe(0)
+    expect(await store.getTokens()).toEqual([])
+  })
+})
