@@ -8,6 +8,7 @@ import { OAuthToken } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
 import { startAccountsEmulator, type AccountsEmulator } from 'tokenkeeper/testing'
 import { SECRET_FILE, startPortal, type Portal } from '../examples/portal/app.ts'
+import { PortalSessions } from '../examples/portal/sessions.ts'
 import { scratchDir } from './helpers.ts'
 
 /** Cookies by name, as a browser on 127.0.0.1 would keep them (ports do not matter). */
@@ -134,7 +135,7 @@ describe('the demo portal', () => {
       clients: [{ clientId: '1000.PORTALTEST00000000000000000000', clientSecret }],
       accessTokenLimit: false,
     })
-    portal = await startPortal({ port: 0, cwd, accounts })
+    portal = await startPortal({ port: 0, cwd, accounts, admins: ['Grace@zylker.example'] })
     store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
   })
   afterAll(async () => {
@@ -167,6 +168,7 @@ describe('the demo portal', () => {
     const setCookie = login.response.headers.getSetCookie().join('\n')
     expect(setCookie).toMatch(/tk_oauth=[^;]+;.*HttpOnly/)
     expect(setCookie).toMatch(/SameSite=Lax/)
+    expect(setCookie).not.toMatch(/Secure/) // plain http here: see the https test below
     // The state is not in the cookie in the clear alone: it is signed with the verifier.
     expect(jar.cookies.get('tk_oauth')!.split('.')).toHaveLength(3)
   })
@@ -203,7 +205,7 @@ describe('the demo portal', () => {
     expect(back.body).toContain('access_denied')
   })
 
-  it('signs in through the consent page: the dashboard shows the user, the leads and the masked tokens', async () => {
+  it('signs in through the consent page: the dashboard shows the user, the leads and their own token, masked', async () => {
     const exchangesBefore = accounts.counts.exchange
     await signIn(portal, ada, 'ada@zylker.example')
     expect(accounts.counts.exchange).toBe(exchangesBefore + 1)
@@ -219,11 +221,15 @@ describe('the demo portal', () => {
     const graceToken = await rowOf('grace@zylker.example')
     expect(adaToken.refreshToken).toBeDefined()
     expect(graceToken.id).not.toBe(adaToken.id)
-    // Every stored token is listed, masked.
-    for (const token of [adaToken, graceToken]) {
-      expect(home.body).toContain(`<tr data-token-id="${token.id}">`)
-      expect(home.body).toContain(token.userSignature!.name)
-    }
+    // The code came from a browser: it was exchanged, and is not kept in the row.
+    expect(adaToken.grantToken).toBeUndefined()
+    // Ada sees her own token, masked, with its actions; nobody else's.
+    expect(home.body).toContain(`<tr data-token-id="${adaToken.id}">`)
+    expect(home.body).not.toContain(`data-token-id="${graceToken.id}"`)
+    const own = /<table id="tokens">([\s\S]*?)<\/table>/.exec(home.body)![1]!
+    expect(own).toContain('<td>ada@zylker.example</td>')
+    expect(own).not.toContain('grace@zylker.example')
+    expect(home.body).not.toContain('id="all-tokens"')
     expect(home.body).toContain('[redacted]')
     expect(home.body).toContain('1000.PORT…0000')
     expect(home.body).not.toContain('1000.PORTALTEST00000000000000000000')
@@ -232,27 +238,45 @@ describe('the demo portal', () => {
     expect(row.expiry).toBe(adaToken.expiryTime)
     expect(home.body).toMatch(/<script nonce="[\w-]+">[\s\S]*setInterval\(tick, 1000\)/)
 
-    // The session cookie is the token id with an HMAC: changing either signs out.
+    // The session cookie is a random id kept by the server: a made-up or altered one is nobody.
     const cookie = ada.cookies.get('tk_session')!
-    expect(cookie.startsWith(`${adaToken.id}.`)).toBe(true)
-    const tampered = new Jar()
-    tampered.cookies.set('tk_session', `${graceToken.id}.${cookie.split('.')[1]}`)
-    expect((await request(tampered, `${portal.url}/`)).body).toContain('Login with Zoho')
+    for (const forged of [`${graceToken.id}`, `${cookie.slice(0, -1)}A`, `${adaToken.id}.x`]) {
+      const tampered = new Jar()
+      tampered.cookies.set('tk_session', forged)
+      expect((await request(tampered, `${portal.url}/`)).body).toContain('Login with Zoho')
+    }
 
-    // Signing in again as the same user updates the same row.
+    // Signing in again as the same user updates the same row, found by the user's name.
     await signIn(portal, new Jar(), 'ada@zylker.example')
     expect((await rowOf('ada@zylker.example')).id).toBe(adaToken.id)
     expect(await store.getTokens()).toHaveLength(2)
   })
 
-  it('Refresh refreshes that token now: the count goes up and the expiry changes', async () => {
+  it('an admin also sees every stored token, read-only', async () => {
+    const home = await request(grace, `${portal.url}/`)
+    const all = /<table id="all-tokens">([\s\S]*?)<\/table>/.exec(home.body)?.[1]
+    expect(all).toBeDefined()
+    for (const user of ['ada@zylker.example', 'grace@zylker.example']) {
+      const token = await rowOf(user)
+      expect(all).toContain(`<tr data-token-id="${token.id}">`)
+      expect(all).toContain(user)
+    }
+    // No form, no button, no CSRF token in the admin view: it cannot act on anyone's token.
+    expect(all).not.toMatch(/<form|<button|csrf/)
+    // Her own token's actions are in her own table, and only there.
+    const own = /<table id="tokens">([\s\S]*?)<\/table>/.exec(home.body)![1]!
+    expect(own.match(/<form/g)).toHaveLength(2)
+    expect(own).not.toContain('ada@zylker.example')
+  })
+
+  it('Refresh refreshes the user’s own token now: the count goes up and the expiry changes', async () => {
     const before = await rowOf('grace@zylker.example')
-    const home = await request(ada, `${portal.url}/`)
+    const home = await request(grace, `${portal.url}/`)
     const row = tokenRow(home.body, before.id!)
     await new Promise((done) => setTimeout(done, 20))
 
     const refreshesBefore = accounts.counts.refresh
-    const posted = await request(ada, `${portal.url}/tokens/${before.id}/refresh`, {
+    const posted = await request(grace, `${portal.url}/tokens/${before.id}/refresh`, {
       form: { csrf: row.csrf },
     })
     expect(posted.status).toBe(303)
@@ -262,18 +286,23 @@ describe('the demo portal', () => {
     const after = await rowOf('grace@zylker.example')
     expect(after.accessToken).not.toBe(before.accessToken)
     expect(after.expiryTime).toBeGreaterThan(before.expiryTime!)
-    const again = await request(ada, `${portal.url}/?notice=refreshed`)
+    const again = await request(grace, `${portal.url}/?notice=refreshed`)
     expect(again.body).toContain('Token refreshed.')
     const updated = tokenRow(again.body, before.id!)
     expect(updated.refreshes).toBe(1)
     expect(updated.expiry).toBe(after.expiryTime)
     expect(updated.expiry).not.toBe(row.expiry)
 
-    // Without the page's CSRF token, or signed out, nothing happens.
-    const forged = await request(ada, `${portal.url}/tokens/${before.id}/refresh`, {
-      form: { csrf: 'forged' },
-    })
-    expect(forged.status).toBe(403)
+    // Without the session's CSRF token, with another session's, or signed out, nothing happens.
+    const adaCsrf = /name="csrf" value="([^"]+)"/.exec(
+      (await request(ada, `${portal.url}/`)).body,
+    )![1]!
+    for (const csrf of ['forged', adaCsrf]) {
+      const forged = await request(grace, `${portal.url}/tokens/${before.id}/refresh`, {
+        form: { csrf },
+      })
+      expect(forged.status).toBe(403)
+    }
     const anonymous = await request(new Jar(), `${portal.url}/tokens/${before.id}/refresh`, {
       form: { csrf: row.csrf },
     })
@@ -281,18 +310,34 @@ describe('the demo portal', () => {
     expect(accounts.counts.refresh).toBe(refreshesBefore + 1)
   })
 
-  it('keeps the user signed in across a restart of the portal', async () => {
+  it('a restart ends every sign-in, keeps the tokens, and signing in again finds the same row', async () => {
+    const adaId = (await rowOf('ada@zylker.example')).id
+    const oldCookie = ada.cookies.get('tk_session')!
     await portal.stop()
-    portal = await startPortal({ port: 0, cwd, accounts })
+    portal = await startPortal({ port: 0, cwd, accounts, admins: ['grace@zylker.example'] })
+    // Sessions live in the portal's memory: the old cookie is nobody now.
+    expect(ada.cookies.get('tk_session')).toBe(oldCookie)
+    expect((await request(ada, `${portal.url}/`)).body).toContain('Login with Zoho')
+    expect(await store.getTokens()).toHaveLength(2)
+
+    const exchanges = accounts.counts.exchange
+    await signIn(portal, ada, 'ada@zylker.example')
+    await signIn(portal, grace, 'grace@zylker.example')
+    expect(accounts.counts.exchange).toBe(exchanges + 2)
     const home = await request(ada, `${portal.url}/`)
     expect(home.status).toBe(200)
     expect(home.body).toContain('Signed in as <strong id="user">ada@zylker.example</strong>')
     expect(home.body).toContain('Noether')
+    expect((await rowOf('ada@zylker.example')).id).toBe(adaId)
+    // The key that signs the sign-in's state cookie is kept, readable by its owner only.
     const mode = statSync(join(cwd, SECRET_FILE)).mode & 0o777
     expect(mode).toBe(0o600)
   })
 
-  it('Revoke revokes the token at the accounts server and removes its row', async () => {
+  it('Revoke revokes the user’s own token at the accounts server, removes its row and signs out', async () => {
+    // Ada signed in from a second browser too: revoking signs both out.
+    const laptop = new Jar()
+    await signIn(portal, laptop, 'ada@zylker.example')
     const token = await rowOf('ada@zylker.example')
     const home = await request(ada, `${portal.url}/`)
     const { csrf } = tokenRow(home.body, token.id!)
@@ -312,11 +357,12 @@ describe('the demo portal', () => {
     })
     expect(leads.status).toBe(401)
 
-    // Revoking one's own token signs out.
+    // Revoking one's own token signs out, in every browser.
     expect(ada.cookies.has('tk_session')).toBe(false)
     const after = await request(ada, `${portal.url}${posted.location}`)
     expect(after.body).toContain('Token revoked.')
     expect(after.body).toContain('Login with Zoho')
+    expect((await request(laptop, `${portal.url}/`)).body).toContain('Login with Zoho')
     // Grace is still signed in, and her row is the only one left.
     const graceHome = await request(grace, `${portal.url}/`)
     expect(graceHome.body).toContain('grace@zylker.example</strong>')
@@ -344,5 +390,290 @@ describe('the demo portal', () => {
     for (const body of pages) {
       for (const value of secrets) expect(body).not.toContain(value)
     }
+  })
+})
+
+describe('the demo portal against another visitor', () => {
+  const cwd = scratchDir('tokenkeeper-portal-attack-')
+  let accounts: AccountsEmulator
+  let portal: Portal
+  let store: SQLiteStore
+
+  beforeAll(async () => {
+    accounts = await startAccountsEmulator({
+      users: [{ email: 'ada@zylker.example' }, { email: 'grace@zylker.example' }],
+      clients: [{ clientId: '1000.PORTALATTACK000000000000000000', clientSecret: 'attack-secret' }],
+      accessTokenLimit: false,
+    })
+    portal = await startPortal({ port: 0, cwd, accounts })
+    store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+  })
+  afterAll(async () => {
+    await portal?.stop()
+    await store?.close()
+    await accounts?.close()
+  })
+
+  const csrfOf = (body: string): string => {
+    const csrf = /name="csrf" value="([^"]+)"/.exec(body)?.[1]
+    if (!csrf) throw new Error('no CSRF field on the page')
+    return csrf
+  }
+  const rows = async () =>
+    (await store.getTokens()).map((t) => ({
+      id: t.id,
+      user: t.userSignature?.name,
+      refreshToken: t.refreshToken,
+      accessToken: t.accessToken,
+    }))
+
+  it("a used authorization code signs nobody in, even with the attacker's own valid state", async () => {
+    const ada = new Jar()
+    const callback = await consent(portal, ada, 'ada@zylker.example')
+    expect((await request(ada, callback.href)).status).toBe(303)
+    const code = callback.searchParams.get('code')!
+    const before = await rows()
+    expect(before.map((r) => r.user)).toEqual(['ada@zylker.example'])
+
+    // A fresh browser starts its own sign-in, so its state cookie and state parameter match,
+    // and then comes back with Ada's earlier code (from her history, a log, a Referer).
+    const attacker = new Jar()
+    const login = await request(attacker, `${portal.url}/login`)
+    const state = new URL(login.location!).searchParams.get('state')!
+    const forged = new URL(`${portal.url}/oauth/callback`)
+    forged.search = new URLSearchParams({ code, state }).toString()
+    const answer = await request(attacker, forged.href)
+    expect(answer.status).toBe(400)
+    expect(answer.body).toContain('Sign-in failed')
+    expect(attacker.cookies.has('tk_session')).toBe(false)
+    const home = await request(attacker, `${portal.url}/`)
+    expect(home.body).toContain('Login with Zoho')
+    expect(home.body).not.toContain('ada@zylker.example')
+    expect(await rows()).toEqual(before)
+  })
+
+  it('sign-out ends the session: the old cookie no longer works', async () => {
+    const grace = new Jar()
+    await signIn(portal, grace, 'grace@zylker.example')
+    const cookie = grace.cookies.get('tk_session')!
+    const home = await request(grace, `${portal.url}/`)
+    expect(home.body).toContain('grace@zylker.example</strong>')
+    const out = await request(grace, `${portal.url}/logout`, { form: { csrf: csrfOf(home.body) } })
+    expect(out.status).toBe(303)
+    expect(grace.cookies.has('tk_session')).toBe(false)
+
+    // The cookie as it was before sign-out (kept by a thief, or by a shared computer).
+    const replayed = new Jar()
+    replayed.cookies.set('tk_session', cookie)
+    const after = await request(replayed, `${portal.url}/`)
+    expect(after.body).toContain('Login with Zoho')
+    expect(after.body).not.toContain('grace@zylker.example')
+    // Nor can it act: a form needs a live session.
+    const row = (await store.getTokens()).find(
+      (t) => t.userSignature?.name === 'grace@zylker.example',
+    )!
+    const refreshes = accounts.counts.refresh
+    const posted = await request(replayed, `${portal.url}/tokens/${row.id}/refresh`, {
+      form: { csrf: csrfOf(home.body) },
+    })
+    expect(posted.status).toBe(403)
+    expect(accounts.counts.refresh).toBe(refreshes)
+  })
+
+  it("a signed-in user cannot refresh or revoke another user's token (403)", async () => {
+    const ada = new Jar()
+    const grace = new Jar()
+    await signIn(portal, ada, 'ada@zylker.example')
+    await signIn(portal, grace, 'grace@zylker.example')
+    const adaRow = (await store.getTokens()).find(
+      (t) => t.userSignature?.name === 'ada@zylker.example',
+    )!
+    const csrf = csrfOf((await request(grace, `${portal.url}/`)).body)
+    const before = await rows()
+    const { refresh, revoke } = accounts.counts
+
+    for (const action of ['refresh', 'revoke']) {
+      const posted = await request(grace, `${portal.url}/tokens/${adaRow.id}/${action}`, {
+        form: { csrf },
+      })
+      expect(posted.status).toBe(403)
+      expect(posted.body).toContain('your own token')
+    }
+    expect(accounts.counts.refresh).toBe(refresh)
+    expect(accounts.counts.revoke).toBe(revoke)
+    expect(await rows()).toEqual(before)
+    expect(accounts.isValid(adaRow.refreshToken!)).toBe(true)
+    // Ada is still signed in.
+    expect((await request(ada, `${portal.url}/`)).body).toContain('ada@zylker.example</strong>')
+  })
+
+  it("a session does not follow its token id to another user's row", async () => {
+    const ada = new Jar()
+    await signIn(portal, ada, 'ada@zylker.example')
+    const home = await request(ada, `${portal.url}/`)
+    const adaRow = (await store.getTokens()).find(
+      (t) => t.userSignature?.name === 'ada@zylker.example',
+    )!
+    // Ada's row is deleted outside the portal (the CLI), and its id is given to Grace's token.
+    await store.deleteToken(adaRow.id!)
+    const graceRow = (await store.getTokens()).find(
+      (t) => t.userSignature?.name === 'grace@zylker.example',
+    )!
+    await store.deleteToken(graceRow.id!)
+    const moved = graceRow.clone()
+    moved.id = adaRow.id
+    await store.saveToken(moved)
+    const before = await rows()
+    const refreshes = accounts.counts.refresh
+
+    const posted = await request(ada, `${portal.url}/tokens/${adaRow.id}/refresh`, {
+      form: { csrf: csrfOf(home.body) },
+    })
+    expect(posted.status).toBe(403)
+    expect(accounts.counts.refresh).toBe(refreshes)
+    const after = await request(ada, `${portal.url}/`)
+    expect(after.body).toContain('Login with Zoho')
+    expect(after.body).not.toContain('grace@zylker.example')
+    expect(await rows()).toEqual(before)
+  })
+
+  it('session cookies are random ids that name no token, new at every sign-in', async () => {
+    const seen = new Set<string>()
+    for (let i = 0; i < 3; i += 1) {
+      const jar = new Jar()
+      await signIn(portal, jar, 'ada@zylker.example')
+      seen.add(jar.cookies.get('tk_session')!)
+    }
+    expect(seen.size).toBe(3)
+    const ids = (await store.getTokens()).map((t) => t.id!)
+    for (const cookie of seen) {
+      // 32 random bytes, base64url: 256 bits, nothing derived from the token id.
+      expect(cookie).toMatch(/^[\w-]{43}$/)
+      for (const id of ids) expect(cookie).not.toContain(id)
+    }
+  })
+})
+
+describe('the demo portal reached over https (behind a proxy)', () => {
+  const cwd = scratchDir('tokenkeeper-portal-https-')
+  const clock = { now: Date.now() }
+  let accounts: AccountsEmulator
+  let portal: Portal
+
+  beforeAll(async () => {
+    accounts = await startAccountsEmulator({
+      users: [{ email: 'ada@zylker.example' }],
+      clients: [{ clientId: '1000.PORTALHTTPS0000000000000000000', clientSecret: 'https-secret' }],
+    })
+    portal = await startPortal({
+      port: 0,
+      cwd,
+      accounts,
+      env: { PORTAL_PUBLIC_URL: 'https://portal.example/' },
+      sessionTtlMs: 3_600_000,
+      now: () => clock.now,
+    })
+  })
+  afterAll(async () => {
+    await portal?.stop()
+    await accounts?.close()
+  })
+
+  /** The consent's answer goes to the public URL; the proxy would pass it here. */
+  const viaProxy = (url: URL): string => `${portal.url}${url.pathname}${url.search}`
+
+  it('marks its cookies Secure, HttpOnly and SameSite=Lax, and sends the consent back to the public URL', async () => {
+    expect(portal.publicUrl).toBe('https://portal.example')
+    const jar = new Jar()
+    const login = await request(jar, `${portal.url}/login`)
+    expect(login.status).toBe(302)
+    expect(new URL(login.location!).searchParams.get('redirect_uri')).toBe(
+      'https://portal.example/oauth/callback',
+    )
+    const oauthCookie = login.response.headers.getSetCookie().join('\n')
+    expect(oauthCookie).toMatch(/^tk_oauth=.*; HttpOnly; Secure; SameSite=Lax$/m)
+
+    const page = await request(jar, login.location!)
+    const approve = await request(jar, new URL('/oauth/v2/auth/approve', login.location!).href, {
+      form: { ...hiddenFields(page.body), user: 'ada@zylker.example', decision: 'accept' },
+    })
+    const callback = new URL(approve.location!)
+    expect(callback.origin).toBe('https://portal.example')
+    const done = await request(jar, viaProxy(callback))
+    expect(done.status).toBe(303)
+    const sessionCookie = done.response.headers
+      .getSetCookie()
+      .find((line) => line.startsWith('tk_session='))!
+    expect(sessionCookie).toMatch(/; Max-Age=3600; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
+    expect((await request(jar, `${portal.url}/`)).body).toContain('ada@zylker.example</strong>')
+  })
+
+  it('ends a session when it expires: the cookie stops working on the server, whatever the browser keeps', async () => {
+    const jar = new Jar()
+    const login = await request(jar, `${portal.url}/login`)
+    const page = await request(jar, login.location!)
+    const approve = await request(jar, new URL('/oauth/v2/auth/approve', login.location!).href, {
+      form: { ...hiddenFields(page.body), user: 'ada@zylker.example', decision: 'accept' },
+    })
+    await request(jar, viaProxy(new URL(approve.location!)))
+    clock.now += 3_600_000 - 1000
+    expect((await request(jar, `${portal.url}/`)).body).toContain('ada@zylker.example</strong>')
+    clock.now += 1000
+    const home = await request(jar, `${portal.url}/`)
+    expect(home.body).toContain('Login with Zoho')
+    expect(home.body).not.toContain('ada@zylker.example</strong>')
+  })
+
+  it('refuses a public URL it cannot use, or one that disagrees with ZOHO_REDIRECT_URL', async () => {
+    await expect(
+      startPortal({ port: 0, cwd, accounts, publicUrl: 'portal.example' }),
+    ).rejects.toThrow(/PORTAL_PUBLIC_URL must be a URL/)
+    await expect(
+      startPortal({ port: 0, cwd, accounts, publicUrl: 'ftp://portal.example' }),
+    ).rejects.toThrow(/http or https/)
+    await expect(
+      startPortal({
+        port: 0,
+        cwd,
+        env: {
+          ZOHO_CLIENT_ID: '1000.X',
+          ZOHO_CLIENT_SECRET: 'x',
+          ZOHO_REDIRECT_URL: 'https://portal.example/oauth/callback',
+          ZOHO_DC: 'US',
+          PORTAL_PUBLIC_URL: 'https://elsewhere.example',
+        },
+      }),
+    ).rejects.toThrow(/same origin/)
+  })
+})
+
+describe('PortalSessions', () => {
+  it('keeps sessions until they end, expire, or are pushed out by the newest', () => {
+    const clock = { now: 1_000_000 }
+    const sessions = new PortalSessions({ ttlMs: 1000, max: 3, now: () => clock.now })
+    const a = sessions.start('t1', 'ada')
+    const b = sessions.start('t1', 'ada')
+    const c = sessions.start('t2', 'grace')
+    expect(sessions.get(a)).toMatchObject({ tokenId: 't1', userName: 'ada' })
+    expect(sessions.get(a)!.csrf).not.toBe(sessions.get(b)!.csrf)
+    for (const bad of [undefined, '', 'x', a.toUpperCase(), `${a}x`, 'a'.repeat(10_000)]) {
+      expect(sessions.get(bad)).toBeUndefined()
+    }
+    // A fourth pushes out the oldest.
+    const d = sessions.start('t3', 'alan')
+    expect(sessions.size).toBe(3)
+    expect(sessions.get(a)).toBeUndefined()
+    expect(sessions.get(b)).toBeDefined()
+    // Revoking a token ends every session on it; sign-out ends one.
+    expect(sessions.endAllOf('t1')).toBe(1)
+    expect(sessions.get(b)).toBeUndefined()
+    sessions.end(c)
+    expect(sessions.get(c)).toBeUndefined()
+    // Expiry: valid up to the last millisecond, then gone.
+    clock.now += 999
+    expect(sessions.get(d)).toBeDefined()
+    clock.now += 1
+    expect(sessions.get(d)).toBeUndefined()
+    expect(sessions.size).toBe(0)
   })
 })

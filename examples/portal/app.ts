@@ -1,11 +1,11 @@
 // The demo portal: "Login with Zoho" (authorization code flow with state and PKCE), the signed-in
-// user's leads fetched through a tokenkeeper session, and a dashboard of every stored token with
-// Refresh and Revoke. Tokens live in SQLite (zohooauth.db in the working directory). Without
-// configuration it runs the accounts emulator beside it; with ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET,
-// ZOHO_REDIRECT_URL and ZOHO_DC it talks to real Zoho.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+// user's leads fetched through a tokenkeeper session, and the user's own token with Refresh and
+// Revoke (admins also see every stored token, read-only). Tokens live in SQLite (zohooauth.db in
+// the working directory); sign-in sessions live in memory. Without configuration it runs the
+// accounts emulator beside it; with ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REDIRECT_URL and
+// ZOHO_DC it talks to real Zoho. See docs/web-login.md.
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
@@ -14,25 +14,37 @@ import { Hono, type Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Environment } from 'tokenkeeper'
 import {
-  DataCenter,
   Initializer,
+  InvalidTokenError,
   OAuthToken,
   SDKException,
-  type DataCenterCode,
   type SessionConfig,
   type Session,
 } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
 import { startAccountsEmulator, type AccountsEmulator } from 'tokenkeeper/testing'
-import { formatRemaining, html, maskClientId, page, secret, type SafeHtml } from './views.ts'
+import { PortalSessions, sameSecret, type PortalSession } from './sessions.ts'
+import { adminNames, loadKey, publicOrigin, zohoSettings, type Client } from './settings.ts'
+import {
+  dashboardBody,
+  html,
+  leadsTable,
+  page,
+  tokenTable,
+  welcomeBody,
+  type SafeHtml,
+  type TokenRowView,
+} from './views.ts'
 
 export const SCOPE = 'ZohoCRM.modules.ALL,ZohoCRM.users.READ'
-/** The file, in the working directory, holding the key that signs the portal's cookies. */
-export const SECRET_FILE = '.tokenkeeper-portal-secret'
+export { SECRET_FILE } from './settings.ts'
 const SESSION_COOKIE = 'tk_session'
 const OAUTH_COOKIE = 'tk_oauth'
 const OAUTH_COOKIE_MAX_AGE = 600
-const SESSION_MAX_AGE = 30 * 24 * 3600
+/** How long a sign-in lasts by default: a working day. */
+const SESSION_TTL_MS = 12 * 3600 * 1000
+/** The most sign-in sessions kept in memory; beyond it the oldest is ended. */
+const MAX_SESSIONS = 10_000
 /** Forces a refresh: every token is "about to expire" under this much skew (about 100 years). */
 const FORCE_REFRESH_SKEW_MS = 100 * 365 * 24 * 3600 * 1000
 
@@ -47,11 +59,25 @@ export interface PortalOptions {
   env?: Record<string, string | undefined>
   /** Use this running emulator instead of starting one (it is not closed by stop()). */
   accounts?: AccountsEmulator
+  /**
+   * The URL browsers use, when it is not where the portal listens (behind a reverse proxy), for
+   * example `https://portal.example.com`; default `PORTAL_PUBLIC_URL`. With real Zoho it must
+   * agree with `ZOHO_REDIRECT_URL`. Cookies are `Secure` when it is https.
+   */
+  publicUrl?: string
+  /** User names (e-mails) who also see every stored token, read-only; default `PORTAL_ADMINS` (comma-separated). */
+  admins?: readonly string[]
+  /** How long a sign-in lasts (ms); default 12 hours. */
+  sessionTtlMs?: number
+  /** The clock of sign-in sessions, epoch ms; default `Date.now`. */
+  now?: () => number
 }
 
 export interface Portal {
-  /** For example http://127.0.0.1:3000 */
+  /** Where it listens, for example http://127.0.0.1:3000 */
   readonly url: string
+  /** The URL browsers use: {@link PortalOptions.publicUrl}, the redirect URL's origin, or {@link url}. */
+  readonly publicUrl: string
   readonly port: number
   /** The accounts server the portal signs in with. */
   readonly environment: Environment
@@ -61,69 +87,32 @@ export interface Portal {
   stop(): Promise<void>
 }
 
-interface Client {
-  clientId: string
-  clientSecret: string
-  redirectUrl: string
-}
-
-/** Real Zoho from ZOHO_* settings, or undefined when none is set. */
-function zohoSettings(
-  env: Record<string, string | undefined>,
-):
-  | { client: Omit<Client, 'redirectUrl'> & { redirectUrl: string }; environment: Environment }
-  | undefined {
-  const names = ['ZOHO_CLIENT_ID', 'ZOHO_CLIENT_SECRET', 'ZOHO_REDIRECT_URL', 'ZOHO_DC'] as const
-  const set = names.filter((name) => env[name])
-  if (set.length === 0) return undefined
-  if (set.length < names.length) {
-    const missing = names.filter((name) => !env[name])
-    throw new Error(`to use real Zoho, also set ${missing.join(', ')} (or unset ${set.join(', ')})`)
-  }
-  const dc = env.ZOHO_DC!.toUpperCase()
-  if (!(dc in DataCenter)) {
-    throw new Error(`ZOHO_DC must be one of ${Object.keys(DataCenter).join(', ')}, got ${dc}`)
-  }
-  return {
-    client: {
-      clientId: env.ZOHO_CLIENT_ID!,
-      clientSecret: env.ZOHO_CLIENT_SECRET!,
-      redirectUrl: env.ZOHO_REDIRECT_URL!,
-    },
-    environment: DataCenter[dc as DataCenterCode].PRODUCTION,
-  }
-}
-
-/** The cookie key: 32 random bytes, created once with mode 0600 and kept across restarts. */
-function loadKey(cwd: string): Buffer {
-  const path = join(cwd, SECRET_FILE)
-  try {
-    writeFileSync(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  }
-  chmodSync(path, 0o600)
-  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex')
-  if (key.length < 32) throw new Error(`${path} does not hold a 32-byte hex key; delete it`)
-  return key
-}
-
 const b64url = (bytes: Buffer): string => bytes.toString('base64url')
 
 export async function startPortal(options: PortalOptions = {}): Promise<Portal> {
   const cwd = resolve(options.cwd ?? process.cwd())
   const host = options.host ?? '127.0.0.1'
-  const real = options.accounts ? undefined : zohoSettings(options.env ?? process.env)
+  const env = options.env ?? process.env
+  const real = options.accounts ? undefined : zohoSettings(env)
+  const configuredOrigin = publicOrigin(options.publicUrl ?? env.PORTAL_PUBLIC_URL)
+  if (real && configuredOrigin && configuredOrigin !== new URL(real.client.redirectUrl).origin) {
+    throw new Error(
+      `PORTAL_PUBLIC_URL (${configuredOrigin}) and ZOHO_REDIRECT_URL must have the same origin`,
+    )
+  }
+  const admins = adminNames(options.admins ?? env.PORTAL_ADMINS)
+  const now = options.now ?? (() => Date.now())
+  const ttlMs = options.sessionTtlMs ?? SESSION_TTL_MS
+  if (!Number.isFinite(ttlMs) || ttlMs < 1000) {
+    throw new Error(`sessionTtlMs must be at least 1000 ms, got ${ttlMs}`)
+  }
   const key = loadKey(cwd)
   const store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+  const sessions = new PortalSessions({ ttlMs, max: MAX_SESSIONS, now })
 
+  /** Signs the sign-in's state and PKCE verifier, kept in the browser for ten minutes. */
   const mac = (purpose: string, value: string): string =>
     b64url(createHmac('sha256', key).update(`${purpose}\0${value}`).digest())
-  const sameMac = (a: string, b: string): boolean => {
-    const x = Buffer.from(a)
-    const y = Buffer.from(b)
-    return x.length === y.length && timingSafeEqual(x, y)
-  }
 
   // Refreshes per token id, counted from tokenkeeper's diagnostics events.
   const refreshes = new Map<string, number>()
@@ -139,21 +128,28 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
   let accounts: AccountsEmulator | undefined = options.accounts
   let ownsAccounts = false
   let secure = false
+  /** Where the portal listens. */
   let origin = ''
+  /** Where browsers reach it. */
+  let publicUrl = ''
   let resolveReady!: () => void
   const ready = new Promise<void>((done) => (resolveReady = done))
 
   const sessionFor = (id: string, config: Partial<SessionConfig> = {}): Promise<Session> =>
     Initializer.initialize({ environment, token: new OAuthToken({ id }), store, config })
 
-  /** The signed-in token id, from a cookie whose HMAC checks out. */
-  const signedIn = (c: Context): string | undefined => {
-    const value = getCookie(c, SESSION_COOKIE)
-    const [id, tag] = value?.split('.') ?? []
-    if (!id || !tag || !sameMac(tag, mac('session', id))) return undefined
-    return id
+  /** The browser's live sign-in session, if any. */
+  const signedIn = (c: Context): PortalSession | undefined =>
+    sessions.get(getCookie(c, SESSION_COOKIE))
+  const clearSessionCookie = (c: Context): void => {
+    deleteCookie(c, SESSION_COOKIE, { path: '/', secure })
   }
-  const csrfFor = (id: string): string => mac('csrf', id)
+  /**
+   * Whether the session's token row still holds the user who signed in. A row deleted outside
+   * the portal (the CLI) frees its id, which a later sign-in of someone else may get again.
+   */
+  const holdsSignedInUser = (me: PortalSession, token: OAuthToken | null): boolean =>
+    token !== null && token.userSignature?.name === me.userName
   const sendPage = (
     c: Context,
     status: 200 | 400 | 403 | 404 | 502,
@@ -196,12 +192,17 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     const notice = { refreshed: 'Token refreshed.', revoked: 'Token revoked.', out: 'Signed out.' }[
       c.req.query('notice') ?? ''
     ]
-    const id = signedIn(c)
+    const me = signedIn(c)
     let session: Session | undefined
     let gone = false
-    if (id) {
+    if (me) {
       try {
-        session = await sessionFor(id)
+        session = await sessionFor(me.tokenId)
+        if (!holdsSignedInUser(me, session.token)) {
+          session = undefined
+          gone = true
+          sessions.endAllOf(me.tokenId)
+        }
       } catch (err) {
         if (!(err instanceof SDKException)) throw err
         if (err.code !== 'TOKEN_NOT_FOUND') {
@@ -213,31 +214,21 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
               html`<h1>Your token cannot be used</h1>
                 <p class="error">${describe(err)}</p>
                 <form method="post" action="/logout">
-                  <input type="hidden" name="csrf" value="${csrfFor(id)}" /><button type="submit">
+                  <input type="hidden" name="csrf" value="${me.csrf}" /><button type="submit">
                     Sign out
                   </button>
                 </form>`,
           )
         }
+        // The row was deleted elsewhere (the CLI, another portal): no session acts on it.
+        sessions.endAllOf(me.tokenId)
         gone = true
       }
     }
-    if (!session) {
-      if (gone) deleteCookie(c, SESSION_COOKIE, { path: '/' })
-      return sendPage(
-        c,
-        200,
-        'tokenkeeper portal',
-        () =>
-          html` <h1>tokenkeeper portal</h1>
-            ${notice ? html`<p class="notice">${notice}</p>` : ''}
-            ${gone ? html`<p class="notice">Your token is no longer stored; sign in again.</p>` : ''}
-            <p>
-              Sign in with your Zoho account: the portal keeps your OAuth tokens in SQLite with
-              tokenkeeper, refreshes them before they expire, and lets you revoke them.
-            </p>
-            <p><a class="button" href="/login">Login with Zoho</a></p>
-            <p class="muted">Accounts server: <code>${environment.accountsUrl}</code></p>`,
+    if (!me || !session) {
+      if (gone) clearSessionCookie(c)
+      return sendPage(c, 200, 'tokenkeeper portal', () =>
+        welcomeBody({ notice, gone, accountsUrl: environment.accountsUrl }),
       )
     }
 
@@ -252,117 +243,53 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
         leads = html`<p class="error">The API answered HTTP ${response.status}.</p>`
       } else {
         const body = (await response.json()) as { data?: Record<string, unknown>[] }
-        const text = (value: unknown): string =>
-          typeof value === 'string' || typeof value === 'number' ? String(value) : ''
-        const rows = (body.data ?? []).map(
-          (lead) =>
-            html`<tr>
-              <td>${text(lead.Last_Name)}</td>
-              <td>${text(lead.Company)}</td>
-              <td>${text(lead.Email)}</td>
-            </tr>`,
-        )
-        leads = html`<table id="leads">
-          <thead>
-            <tr>
-              <th>Last name</th>
-              <th>Company</th>
-              <th>E-mail</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${rows}
-          </tbody>
-        </table>`
+        leads = leadsTable(body.data ?? [])
       }
     } catch (err) {
       leads = html`<p class="error">The leads could not be fetched: ${describe(err)}</p>`
     }
 
-    const tokens = await store.getTokens()
-    const now = Date.now()
-    const csrf = csrfFor(session.id!)
-    const rows = tokens.map((token) => {
-      const tid = token.id ?? ''
-      const expiry = token.expiryTime
-      return html`<tr data-token-id="${tid}">
-        <td>
-          <code>${tid}</code>${tid === session.id ? html` <span class="muted">(you)</span>` : ''}
-        </td>
-        <td>${token.userSignature?.name ?? '—'}</td>
-        <td><code>${maskClientId(token.clientId)}</code></td>
-        <td>${secret(token.clientSecret)}</td>
-        <td>${secret(token.refreshToken)}</td>
-        <td>${secret(token.accessToken)}</td>
-        <td>
-          ${expiry === undefined ? '—' : html`<span class="countdown" data-expiry="${expiry}">${formatRemaining(expiry - now)}</span><br /><span class="muted">${new Date(expiry).toISOString()}</span>`}
-        </td>
-        <td class="refreshes">${refreshes.get(tid) ?? 0}</td>
-        <td>
-          <form class="inline" method="post" action="/tokens/${encodeURIComponent(tid)}/refresh">
-            <input type="hidden" name="csrf" value="${csrf}" /><button type="submit">
-              Refresh
-            </button>
-          </form>
-          <form class="inline" method="post" action="/tokens/${encodeURIComponent(tid)}/revoke">
-            <input type="hidden" name="csrf" value="${csrf}" /><button type="submit" class="danger">
-              Revoke
-            </button>
-          </form>
-        </td>
-      </tr>`
+    const view = (token: OAuthToken): TokenRowView => ({
+      id: token.id ?? '',
+      userName: token.userSignature?.name,
+      clientId: token.clientId,
+      clientSecret: token.clientSecret,
+      refreshToken: token.refreshToken,
+      accessToken: token.accessToken,
+      expiryTime: token.expiryTime,
+      refreshes: refreshes.get(token.id ?? '') ?? 0,
     })
+    const shown = { now: Date.now(), you: me.tokenId }
+    // Admins see every token, read-only: actions stay with each token's own user.
+    const isAdmin = session.userName !== undefined && admins.has(session.userName.toLowerCase())
+    const everyone = isAdmin ? (await store.getTokens()).map(view) : undefined
     return sendPage(
       c,
       200,
       'tokenkeeper portal',
       () =>
-        html` <header>
-            <h1>tokenkeeper portal</h1>
-            <form class="inline" method="post" action="/logout">
-              <input type="hidden" name="csrf" value="${csrf}" /><button
-                type="submit"
-                class="plain"
-              >
-                Sign out
-              </button>
-            </form>
-          </header>
-          ${notice ? html`<p class="notice">${notice}</p>` : ''}
-          <p>
-            Signed in as <strong id="user">${session.userName ?? '(unknown user)'}</strong>
-            <span class="muted">(token <code>${session.id}</code>, ${environment.name})</span>
-          </p>
-          <h2>Leads</h2>
-          <p class="muted">GET /crm/v8/Leads through <code>session.fetch</code></p>
-          ${leads}
-          <h2>Stored tokens</h2>
-          <table id="tokens">
-            <thead>
-              <tr>
-                <th>Id</th>
-                <th>User</th>
-                <th>Client id</th>
-                <th>Client secret</th>
-                <th>Refresh token</th>
-                <th>Access token</th>
-                <th>Expires in</th>
-                <th>Refreshes</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>`,
+        dashboardBody({
+          notice,
+          csrf: me.csrf,
+          userName: session.userName,
+          tokenId: session.id ?? '',
+          environmentName: environment.name,
+          leads,
+          own: tokenTable('tokens', [view(session.token)], {
+            ...shown,
+            actions: { csrf: me.csrf },
+          }),
+          everyone: everyone && tokenTable('all-tokens', everyone, shown),
+        }),
       true,
     )
   })
 
   app.get('/login', (c) => {
-    // The state cookie must come back to the redirect URI's host: start there.
+    // The state cookie must come back to the redirect URI's host: start there. (Behind a proxy,
+    // where the request's own URL is not the public one, the public URL is configured instead.)
     const here = new URL(c.req.url)
-    if (here.origin !== origin && !real) return c.redirect(`${origin}/login`, 302)
+    if (publicUrl === origin && here.origin !== origin) return c.redirect(`${origin}/login`, 302)
     const state = b64url(randomBytes(24))
     const verifier = b64url(randomBytes(32))
     const challenge = b64url(createHash('sha256').update(verifier).digest())
@@ -392,10 +319,10 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
 
   app.get('/oauth/callback', async (c) => {
     const cookie = getCookie(c, OAUTH_COOKIE)
-    deleteCookie(c, OAUTH_COOKIE, { path: '/' })
+    deleteCookie(c, OAUTH_COOKIE, { path: '/', secure })
     const [state, verifier, tag] = cookie?.split('.') ?? []
     const given = c.req.query('state')
-    if (!state || !verifier || !tag || !sameMac(tag, mac('oauth', `${state}.${verifier}`))) {
+    if (!state || !verifier || !tag || !sameSecret(tag, mac('oauth', `${state}.${verifier}`))) {
       return problem(
         c,
         400,
@@ -403,7 +330,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
         'This sign-in was not started here, or took longer than 10 minutes (no state cookie). Start again from the portal.',
       )
     }
-    if (!given || !sameMac(given, state)) {
+    if (!given || !sameSecret(given, state)) {
       return problem(
         c,
         400,
@@ -429,40 +356,68 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
         }),
         store,
         codeVerifier: verifier,
+        // The code comes from a browser: always exchange it, so that a code seen in a URL, a
+        // history or a log (already used) signs nobody in; the row is found by the user's name.
+        exchange: 'always',
         config: { findUser: true },
       })
     } catch (err) {
+      if (err instanceof InvalidTokenError) {
+        return problem(
+          c,
+          400,
+          'Sign-in failed',
+          `The accounts server refused the authorization code (${err.serverError}): it was already used, has expired, or belongs to another sign-in. Start again from the portal.`,
+        )
+      }
       return problem(c, 502, 'Sign-in failed', `The token exchange failed: ${describe(err)}`)
     }
-    const id = session.id!
-    setCookie(c, SESSION_COOKIE, `${id}.${mac('session', id)}`, {
+    // A new session at every sign-in; whatever this browser had before ends.
+    sessions.end(getCookie(c, SESSION_COOKIE))
+    const id = sessions.start(session.id!, session.userName)
+    setCookie(c, SESSION_COOKIE, id, {
       httpOnly: true,
       sameSite: 'Lax',
       secure,
       path: '/',
-      maxAge: SESSION_MAX_AGE,
+      maxAge: Math.floor(ttlMs / 1000),
     })
     return c.redirect('/', 303)
   })
 
-  /** A POST from the dashboard: signed in, with the page's CSRF token. */
-  const authorizePost = async (c: Context): Promise<string | Response> => {
-    const id = signedIn(c)
-    if (!id) return problem(c, 403, 'Not signed in', 'Sign in first.')
+  /** A POST from the portal's pages: a live session, with that session's CSRF token. */
+  const authorizePost = async (c: Context): Promise<PortalSession | Response> => {
+    const me = signedIn(c)
+    if (!me) return problem(c, 403, 'Not signed in', 'Sign in first.')
     const form = await c.req.parseBody()
     const csrf = typeof form.csrf === 'string' ? form.csrf : ''
-    if (!sameMac(csrf, csrfFor(id))) {
+    if (!sameSecret(csrf, me.csrf)) {
       return problem(c, 403, 'Refused', 'The form is stale or was not sent by this portal.')
     }
-    return id
+    return me
+  }
+
+  /** A POST that acts on a token: allowed on the signed-in user's own token only. */
+  const authorizeTokenAction = async (c: Context): Promise<PortalSession | Response> => {
+    const me = await authorizePost(c)
+    if (me instanceof Response) return me
+    if (c.req.param('id') !== me.tokenId) {
+      return problem(c, 403, 'Refused', 'You can only refresh or revoke your own token.')
+    }
+    if (!holdsSignedInUser(me, await store.findTokenById(me.tokenId))) {
+      sessions.endAllOf(me.tokenId)
+      clearSessionCookie(c)
+      return problem(c, 403, 'Refused', 'Your token is no longer stored; sign in again.')
+    }
+    return me
   }
 
   app.post('/tokens/:id/refresh', async (c) => {
-    const me = await authorizePost(c)
-    if (typeof me !== 'string') return me
+    const me = await authorizeTokenAction(c)
+    if (me instanceof Response) return me
     try {
       // Under this skew every token is due, so initializing the session refreshes it now.
-      await sessionFor(c.req.param('id'), { refreshSkewMs: FORCE_REFRESH_SKEW_MS })
+      await sessionFor(me.tokenId, { refreshSkewMs: FORCE_REFRESH_SKEW_MS })
     } catch (err) {
       return problem(c, 502, 'Refresh failed', describe(err))
     }
@@ -470,24 +425,26 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
   })
 
   app.post('/tokens/:id/revoke', async (c) => {
-    const me = await authorizePost(c)
-    if (typeof me !== 'string') return me
-    const id = c.req.param('id')
+    const me = await authorizeTokenAction(c)
+    if (me instanceof Response) return me
     try {
-      const session = await sessionFor(id)
+      const session = await sessionFor(me.tokenId)
       await session.revoke()
     } catch (err) {
       return problem(c, 502, 'Revoke failed', describe(err))
     }
-    refreshes.delete(id)
-    if (id === me) deleteCookie(c, SESSION_COOKIE, { path: '/' })
+    refreshes.delete(me.tokenId)
+    // The token is gone: every browser signed in with it is signed out.
+    sessions.endAllOf(me.tokenId)
+    clearSessionCookie(c)
     return c.redirect('/?notice=revoked', 303)
   })
 
   app.post('/logout', async (c) => {
     const me = await authorizePost(c)
-    if (typeof me !== 'string') return me
-    deleteCookie(c, SESSION_COOKIE, { path: '/' })
+    if (me instanceof Response) return me
+    sessions.end(getCookie(c, SESSION_COOKIE))
+    clearSessionCookie(c)
     return c.redirect('/?notice=out', 303)
   })
 
@@ -510,8 +467,10 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     if (real) {
       environment = real.environment
       client = real.client
+      publicUrl = new URL(client.redirectUrl).origin
     } else {
-      const redirectUrl = `${origin}/oauth/callback`
+      publicUrl = configuredOrigin ?? origin
+      const redirectUrl = `${publicUrl}/oauth/callback`
       if (!accounts) {
         accounts = await startAccountsEmulator({
           clients: [
@@ -532,7 +491,9 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
       const registered = accounts.clients[0]!
       client = { clientId: registered.clientId, clientSecret: registered.clientSecret, redirectUrl }
     }
-    secure = new URL(client.redirectUrl).protocol === 'https:'
+    // Secure whenever browsers reach the portal over https. The portal never reads
+    // X-Forwarded-Proto: any client that reaches its port directly could send one.
+    secure = new URL(publicUrl).protocol === 'https:'
   } catch (err) {
     server.close()
     await store.close()
@@ -544,6 +505,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
   let stopping: Promise<void> | undefined
   return {
     url: origin,
+    publicUrl,
     port,
     environment,
     accounts,

@@ -120,6 +120,179 @@ export function maskClientId(clientId: string | undefined): string {
   return `${clientId.slice(0, 9)}…${clientId.slice(-4)}`
 }
 
+/** A secret's cell: whether there is one, never what it is. */
 export function secret(value: string | undefined): string {
   return value ? '[redacted]' : '—'
+}
+
+/** What a row of a token table shows; secrets only as present or absent. */
+export interface TokenRowView {
+  readonly id: string
+  readonly userName: string | undefined
+  readonly clientId: string | undefined
+  readonly clientSecret: string | undefined
+  readonly refreshToken: string | undefined
+  readonly accessToken: string | undefined
+  readonly expiryTime: number | undefined
+  /** Refreshes counted since the portal started. */
+  readonly refreshes: number
+}
+
+/**
+ * A table of tokens. With `actions`, each row has Refresh and Revoke forms carrying the
+ * session's CSRF token (the portal shows them for the signed-in user's own token only);
+ * without, the table is read-only.
+ */
+export function tokenTable(
+  tableId: string,
+  tokens: readonly TokenRowView[],
+  options: { now: number; you: string; actions?: { csrf: string } },
+): SafeHtml {
+  const { now, you, actions } = options
+  const rows = tokens.map((token) => {
+    const expiry = token.expiryTime
+    return html`<tr data-token-id="${token.id}">
+      <td>
+        <code>${token.id}</code>${token.id === you ? html` <span class="muted">(you)</span>` : ''}
+      </td>
+      <td>${token.userName ?? '—'}</td>
+      <td><code>${maskClientId(token.clientId)}</code></td>
+      <td>${secret(token.clientSecret)}</td>
+      <td>${secret(token.refreshToken)}</td>
+      <td>${secret(token.accessToken)}</td>
+      <td>
+        ${expiry === undefined ? '—' : html`<span class="countdown" data-expiry="${expiry}">${formatRemaining(expiry - now)}</span><br /><span class="muted">${new Date(expiry).toISOString()}</span>`}
+      </td>
+      <td class="refreshes">${token.refreshes}</td>
+      ${
+        actions
+          ? html`<td>
+              <form
+                class="inline"
+                method="post"
+                action="/tokens/${encodeURIComponent(token.id)}/refresh"
+              >
+                <input type="hidden" name="csrf" value="${actions.csrf}" /><button type="submit">
+                  Refresh
+                </button>
+              </form>
+              <form
+                class="inline"
+                method="post"
+                action="/tokens/${encodeURIComponent(token.id)}/revoke"
+              >
+                <input type="hidden" name="csrf" value="${actions.csrf}" /><button
+                  type="submit"
+                  class="danger"
+                >
+                  Revoke
+                </button>
+              </form>
+            </td>`
+          : ''
+      }
+    </tr>`
+  })
+  return html`<table id="${tableId}">
+    <thead>
+      <tr>
+        <th>Id</th>
+        <th>User</th>
+        <th>Client id</th>
+        <th>Client secret</th>
+        <th>Refresh token</th>
+        <th>Access token</th>
+        <th>Expires in</th>
+        <th>Refreshes</th>
+        ${actions ? html`<th></th>` : ''}
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`
+}
+
+/** The page of a visitor who is not signed in. */
+export function welcomeBody(options: {
+  notice: string | undefined
+  gone: boolean
+  accountsUrl: string
+}): SafeHtml {
+  const { notice, gone, accountsUrl } = options
+  return html` <h1>tokenkeeper portal</h1>
+    ${notice ? html`<p class="notice">${notice}</p>` : ''}
+    ${gone ? html`<p class="notice">Your token is no longer stored; sign in again.</p>` : ''}
+    <p>
+      Sign in with your Zoho account: the portal keeps your OAuth tokens in SQLite with tokenkeeper,
+      refreshes them before they expire, and lets you revoke them.
+    </p>
+    <p><a class="button" href="/login">Login with Zoho</a></p>
+    <p class="muted">Accounts server: <code>${accountsUrl}</code></p>`
+}
+
+/** The sample API's leads as a table; only plain text and numbers are shown. */
+export function leadsTable(leads: readonly Record<string, unknown>[]): SafeHtml {
+  const text = (value: unknown): string =>
+    typeof value === 'string' || typeof value === 'number' ? String(value) : ''
+  const rows = leads.map(
+    (lead) =>
+      html`<tr>
+        <td>${text(lead.Last_Name)}</td>
+        <td>${text(lead.Company)}</td>
+        <td>${text(lead.Email)}</td>
+      </tr>`,
+  )
+  return html`<table id="leads">
+    <thead>
+      <tr>
+        <th>Last name</th>
+        <th>Company</th>
+        <th>E-mail</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`
+}
+
+/** The signed-in user's page: their leads, their own token and, for admins, every token. */
+export function dashboardBody(options: {
+  notice: string | undefined
+  csrf: string
+  userName: string | undefined
+  tokenId: string
+  environmentName: string
+  leads: SafeHtml
+  /** The user's own token, with its actions. */
+  own: SafeHtml
+  /** Every stored token, read-only; only for admins. */
+  everyone: SafeHtml | undefined
+}): SafeHtml {
+  const { notice, csrf, userName, tokenId, environmentName, leads, own, everyone } = options
+  return html` <header>
+      <h1>tokenkeeper portal</h1>
+      <form class="inline" method="post" action="/logout">
+        <input type="hidden" name="csrf" value="${csrf}" /><button type="submit" class="plain">
+          Sign out
+        </button>
+      </form>
+    </header>
+    ${notice ? html`<p class="notice">${notice}</p>` : ''}
+    <p>
+      Signed in as <strong id="user">${userName ?? '(unknown user)'}</strong>
+      <span class="muted">(token <code>${tokenId}</code>, ${environmentName})</span>
+    </p>
+    <h2>Leads</h2>
+    <p class="muted">GET /crm/v8/Leads through <code>session.fetch</code></p>
+    ${leads}
+    <h2>Your token</h2>
+    ${own}
+    ${
+      everyone
+        ? html`<h2>All stored tokens <span class="muted">(read-only)</span></h2>
+            ${everyone}`
+        : ''
+    }`
 }
