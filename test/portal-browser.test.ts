@@ -1,5 +1,6 @@
 // The demo portal in a real browser (Debian's Chromium driven by playwright-core): sign in by
-// clicking through the consent page, see the dashboard, Refresh, Revoke, and keep a screenshot.
+// clicking through the consent page, see the dashboard, Refresh, Revoke, and keep a screenshot;
+// then a second browser tries another user's used code, and a cookie kept past sign-out.
 import { existsSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -105,6 +106,55 @@ describe.runIf(available)(
 
       expect(errors).toEqual([])
       await context.close()
+    })
+
+    it("another browser with its own state and Ada's used code is not signed in; signing out ends the session", async () => {
+      // Ada signs in; her browser's callback URL (with the code) is what a thief could find.
+      const adaContext = await browser.newContext()
+      const ada = await adaContext.newPage()
+      const callbacks: string[] = []
+      ada.on('request', (request) => {
+        if (request.url().startsWith(`${portal.url}/oauth/callback`)) callbacks.push(request.url())
+      })
+      await ada.goto(`${portal.url}/login`)
+      await ada.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
+      await ada.selectOption('select[name="user"]', 'ada@zylker.example')
+      await ada.getByRole('button', { name: 'Accept' }).click()
+      await ada.waitForURL(`${portal.url}/`)
+      await expect.poll(() => ada.textContent('#user')).toBe('ada@zylker.example')
+      expect(callbacks).toHaveLength(1)
+      const code = new URL(callbacks[0]!).searchParams.get('code')!
+
+      // A fresh browser starts its own sign-in (a valid state of its own), then brings Ada's code.
+      const thiefContext = await browser.newContext()
+      const thief = await thiefContext.newPage()
+      await thief.goto(`${portal.url}/login`)
+      await thief.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
+      const state = new URL(thief.url()).searchParams.get('state')!
+      const forged = new URL(`${portal.url}/oauth/callback`)
+      forged.search = new URLSearchParams({ code, state }).toString()
+      const answer = await thief.goto(forged.href)
+      expect(answer?.status()).toBe(400)
+      expect(await thief.textContent('h1')).toBe('Sign-in failed')
+      expect((await thiefContext.cookies()).map((c) => c.name)).not.toContain('tk_session')
+      await thief.goto(`${portal.url}/`)
+      expect(await thief.getByRole('link', { name: 'Login with Zoho' }).count()).toBe(1)
+      expect(await thief.locator('#user').count()).toBe(0)
+
+      // Ada signs out; her cookie, copied before, no longer opens anything.
+      const copied = (await adaContext.cookies()).find((c) => c.name === 'tk_session')!
+      expect(copied.httpOnly).toBe(true)
+      expect(copied.sameSite).toBe('Lax')
+      await ada.getByRole('button', { name: 'Sign out' }).click()
+      await ada.waitForURL(`${portal.url}/?notice=out`)
+      expect(await ada.getByRole('link', { name: 'Login with Zoho' }).count()).toBe(1)
+      await thiefContext.addCookies([copied])
+      await thief.goto(`${portal.url}/`)
+      expect(await thief.getByRole('link', { name: 'Login with Zoho' }).count()).toBe(1)
+      expect(await thief.locator('#user').count()).toBe(0)
+
+      await thiefContext.close()
+      await adaContext.close()
     })
   },
 )
