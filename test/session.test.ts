@@ -433,6 +433,17 @@ describe("exchange: 'always' (a code that arrives from a browser)", () => {
     })
     expect(emulator.counts.exchange).toBe(4)
     expect((await snapshot(store)).filter((t) => t.id === first.id)).toEqual(before)
+
+    // Ada's next sign-in, with a new code: her row, found by name, no longer holds any code.
+    const again = await Initializer.initialize({
+      environment: emulator.environment,
+      token: grantFor('ada@zylker.example'),
+      store,
+      exchange: 'always',
+      config: { findUser: true, retryDelayMs: 1 },
+    })
+    expect(again.id).toBe(first.id)
+    expect((await store.findTokenById(first.id!))!.grantToken).toBeUndefined()
   })
 
   it('never finds a row by the code, keeps no spent code, and updates the user’s row found by name', async () => {
