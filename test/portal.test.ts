@@ -32,6 +32,8 @@ class Jar {
 
 /** Every page body seen, to check at the end that no secret was ever shown. */
 const pages: string[] = []
+/** Every authorization code the consent page gave; none is stored now, but none may be shown. */
+const codes = new Set<string>()
 
 async function request(
   jar: Jar,
@@ -71,7 +73,10 @@ async function consent(portal: Portal, jar: Jar, user: string): Promise<URL> {
     form: { ...hiddenFields(page.body), user, decision: 'accept' },
   })
   expect(approve.status).toBe(302)
-  return new URL(approve.location!)
+  const callback = new URL(approve.location!)
+  const code = callback.searchParams.get('code')
+  if (code) codes.add(code)
+  return callback
 }
 
 async function signIn(portal: Portal, jar: Jar, user: string): Promise<void> {
@@ -385,8 +390,10 @@ describe('the demo portal', () => {
     secrets.add('hostile-secret-<b>').add('hostile-refresh-"x"')
 
     await remember()
+    for (const code of codes) secrets.add(code)
     expect(pages.length).toBeGreaterThan(20)
     expect(secrets.size).toBeGreaterThan(6)
+    expect(codes.size).toBeGreaterThan(3)
     for (const body of pages) {
       for (const value of secrets) expect(body).not.toContain(value)
     }
@@ -631,6 +638,11 @@ describe('the demo portal reached over https (behind a proxy)', () => {
     await expect(
       startPortal({ port: 0, cwd, accounts, publicUrl: 'ftp://portal.example' }),
     ).rejects.toThrow(/http or https/)
+    for (const publicUrl of ['https://portal.example/sub', 'https://me:pw@portal.example']) {
+      const refused = startPortal({ port: 0, cwd, accounts, publicUrl })
+      await expect(refused).rejects.toThrow(/origin only/)
+      await expect(refused).rejects.not.toThrow(/pw/)
+    }
     await expect(
       startPortal({
         port: 0,

@@ -36,6 +36,7 @@ import {
   type TokenRowView,
 } from './views.ts'
 
+/** What the portal asks the user to consent to: the leads, and who they are. */
 export const SCOPE = 'ZohoCRM.modules.ALL,ZohoCRM.users.READ'
 export { SECRET_FILE } from './settings.ts'
 const SESSION_COOKIE = 'tk_session'
@@ -48,6 +49,7 @@ const MAX_SESSIONS = 10_000
 /** Forces a refresh: every token is "about to expire" under this much skew (about 100 years). */
 const FORCE_REFRESH_SKEW_MS = 100 * 365 * 24 * 3600 * 1000
 
+/** How {@link startPortal} runs; everything has a default, so `npm start` needs no configuration. */
 export interface PortalOptions {
   /** Default 3000 (`PORT` is read by main.ts); 0 picks a free port. */
   port?: number
@@ -55,7 +57,7 @@ export interface PortalOptions {
   host?: string
   /** Where zohooauth.db and the cookie key live; default the process's working directory. */
   cwd?: string
-  /** Where ZOHO_* settings are read from; default process.env. */
+  /** Where ZOHO_* and PORTAL_* settings are read from; default process.env. */
   env?: Record<string, string | undefined>
   /** Use this running emulator instead of starting one (it is not closed by stop()). */
   accounts?: AccountsEmulator
@@ -73,6 +75,7 @@ export interface PortalOptions {
   now?: () => number
 }
 
+/** A running portal, from {@link startPortal}. */
 export interface Portal {
   /** Where it listens, for example http://127.0.0.1:3000 */
   readonly url: string
@@ -89,6 +92,10 @@ export interface Portal {
 
 const b64url = (bytes: Buffer): string => bytes.toString('base64url')
 
+/**
+ * Starts the portal: listens, then (without ZOHO_* settings) starts the accounts emulator whose
+ * redirect URI needs the port.
+ */
 export async function startPortal(options: PortalOptions = {}): Promise<Portal> {
   const cwd = resolve(options.cwd ?? process.cwd())
   const host = options.host ?? '127.0.0.1'

@@ -45,16 +45,20 @@ export function zohoSettings(
 /** The public origin from `publicUrl` or `PORTAL_PUBLIC_URL`, checked; undefined when unset. */
 export function publicOrigin(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined
+  // The value is not echoed: it could carry a password (user:pass@host).
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new Error(
-      `PORTAL_PUBLIC_URL must be a URL such as https://portal.example.com, got ${value}`,
-    )
+    throw new Error('PORTAL_PUBLIC_URL must be a URL such as https://portal.example.com')
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new Error(`PORTAL_PUBLIC_URL must be an http or https URL, got ${value}`)
+    throw new Error(`PORTAL_PUBLIC_URL must be an http or https URL, got ${url.protocol}`)
+  }
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
+    throw new Error(
+      'PORTAL_PUBLIC_URL must be an origin only, such as https://portal.example.com: the portal is served at the root, without credentials',
+    )
   }
   return url.origin
 }

@@ -17,6 +17,7 @@ const ENTITIES: Record<string, string> = {
   "'": '&#39;',
 }
 
+/** Text made safe to put in HTML, in element content and in quoted attributes. */
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (ch) => ENTITIES[ch]!)
 }
