@@ -170,3 +170,35 @@ export class TokenNotFoundError extends SDKException {
     super(TokenNotFoundError.code, message)
   }
 }
+
+/**
+ * A request would send the access token to an origin its environment does not allow: a
+ * token's `api_domain`, or a URL given to `fetch`, names another host, or plain http to a host
+ * other than this machine. Nothing was sent. `origin` is the refused origin (undefined when the
+ * value was not a URL), `environment` the environment's name. Allow an origin of your own with
+ * `new Environment({ ..., allowedApiOrigins: [origin] })`.
+ */
+export class UntrustedOriginError extends SDKException {
+  static readonly code = 'UNTRUSTED_ORIGIN'
+  readonly origin: string | undefined
+  readonly environment: string
+  constructor(message: string, options: { origin: string | undefined; environment: string }) {
+    super(UntrustedOriginError.code, message)
+    this.origin = options.origin
+    this.environment = options.environment
+  }
+}
+
+/**
+ * A request header could not be made: a value holds characters HTTP forbids (a control
+ * character, a line break, a character beyond Latin-1). `header` names the header; the value
+ * is never shown. Nothing was sent.
+ */
+export class InvalidHeaderError extends SDKException {
+  static readonly code = 'INVALID_HEADER'
+  readonly header: string
+  constructor(header: string, message: string) {
+    super(InvalidHeaderError.code, message)
+    this.header = header
+  }
+}

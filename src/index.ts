@@ -38,5 +38,7 @@ export {
   RateLimitError,
   InvalidResponseError,
   TokenNotFoundError,
+  UntrustedOriginError,
+  InvalidHeaderError,
 } from './errors.js'
 export type { StoreOperation } from './errors.js'

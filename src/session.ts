@@ -1,5 +1,6 @@
 import {
   InvalidArgumentError,
+  InvalidHeaderError,
   InvalidTokenError,
   MandatoryValueError,
   NetworkError,
@@ -11,8 +12,8 @@ import {
 import { emit } from './events.js'
 import { SafeLog, type Logger } from './log.js'
 import { AccountsClient } from './oauth/client.js'
-import { Environment } from './oauth/environments.js'
-import type { TokenGrant } from './oauth/messages.js'
+import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
+import { isTokenText, type TokenGrant } from './oauth/messages.js'
 import { supportsLocking, type TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, typeName } from './token.js'
@@ -338,13 +339,8 @@ export class Session {
   async getAccessToken(): Promise<string> {
     const token = this.#token
     const { now, refreshSkewMs } = this.#context.config
-    if (
-      !this.#ended &&
-      token.accessToken !== undefined &&
-      token.expiryTime !== undefined &&
-      token.expiryTime - refreshSkewMs > now()
-    ) {
-      return token.accessToken
+    if (!this.#ended && !needsRefresh(token, now(), refreshSkewMs)) {
+      return token.accessToken!
     }
     this.#assertActive()
     if (token.accessToken !== undefined && token.expiryTime === undefined && !token.refreshToken) {
@@ -367,8 +363,7 @@ export class Session {
     const url = this.#url(path)
     const { config } = this.#context
     const send = (accessToken: string): Promise<Response> => {
-      const headers = new Headers(init.headers)
-      headers.set('authorization', `${config.authHeaderPrefix}${accessToken}`)
+      const headers = this.#headers(init.headers, accessToken)
       const timeout = AbortSignal.timeout(config.requestTimeoutMs)
       const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout
       return config.fetch(url, { ...init, headers, signal }).catch((err: unknown) => {
@@ -444,6 +439,12 @@ export class Session {
     }
   }
 
+  /**
+   * Where a request goes: `path` against the token's API domain. The token's `api_domain` and
+   * the final URL must both be origins the environment allows: a row pointed elsewhere by
+   * someone with write access to the store (an UntrustedOriginError), or a path leading to
+   * another host (an InvalidArgumentError), sends nothing.
+   */
   #url(path: string): URL {
     if (typeof path !== 'string' || path.length === 0) {
       throw new InvalidArgumentError(
@@ -451,13 +452,44 @@ export class Session {
         'path must be a non-empty string such as /crm/v8/Leads',
       )
     }
-    const base = new URL(this.#token.apiDomain ?? this.#context.environment.apiDomain)
-    const url = new URL(path, base)
-    if (url.origin !== base.origin) {
-      // The token goes only to its own API domain.
-      throw new InvalidArgumentError('path', `path must stay on ${base.origin}`)
+    const { environment } = this.#context
+    const base = requireApiUrl(
+      environment,
+      this.#token.apiDomain ?? environment.apiDomain,
+      "the token's api_domain",
+    )
+    const url = URL.canParse(path, base.href) ? new URL(path, base) : undefined
+    if (url === undefined || !environment.allowsApiOrigin(url)) {
+      throw new InvalidArgumentError('path', originRefusal(environment, url, 'path'))
     }
     return url
+  }
+
+  /**
+   * The request's headers with the access token. A value `Headers` refuses (a control or
+   * non-Latin-1 character) is a typed error that never shows the value: the raw TypeError
+   * would quote it, token included.
+   */
+  #headers(given: RequestInit['headers'], accessToken: string): Headers {
+    let headers: Headers
+    try {
+      headers = new Headers(given)
+    } catch {
+      throw new InvalidHeaderError(
+        'init.headers',
+        'a header in init.headers holds characters HTTP forbids (a control character, a line break or a character beyond Latin-1); nothing was sent',
+      )
+    }
+    const prefix = this.#context.config.authHeaderPrefix
+    if (!isTokenText(accessToken) || !isTokenText(prefix)) {
+      throw new InvalidHeaderError(
+        'authorization',
+        `the ${isTokenText(prefix) ? 'access token' : 'authHeaderPrefix'} holds characters other than visible ASCII (a control character, a line break or a non-ASCII character) and cannot be sent; nothing was sent. ` +
+          'A stored token like this was changed outside tokenkeeper: refresh it or sign in again.',
+      )
+    }
+    headers.set('authorization', `${prefix}${accessToken}`)
+    return headers
   }
 
   /** Finds, exchanges or refreshes the token, and saves what changed. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
 import { InvalidArgumentError } from './errors.js'
 
@@ -291,13 +292,47 @@ export function assertToken(token: unknown, argument = 'token'): asserts token i
 }
 
 /**
+ * How long access tokens this process obtained live, by a digest of the token (never the token
+ * itself). Bounded: past {@link MAX_LIFETIMES} the oldest entries go first.
+ */
+const lifetimes = new Map<string, number>()
+const MAX_LIFETIMES = 10_000
+
+function lifetimeKey(accessToken: string): string {
+  return createHash('sha256').update(accessToken).digest('base64url')
+}
+
+/**
+ * Remembers how long an access token lives, from the answer that gave it, so that
+ * {@link needsRefresh} can keep a short-lived token's skew below its lifetime. Not exported
+ * from the package.
+ */
+export function rememberLifetime(accessToken: string, lifetimeMs: number): void {
+  const key = lifetimeKey(accessToken)
+  lifetimes.delete(key)
+  lifetimes.set(key, lifetimeMs)
+  if (lifetimes.size > MAX_LIFETIMES) {
+    for (const oldest of lifetimes.keys()) {
+      lifetimes.delete(oldest)
+      break
+    }
+  }
+}
+
+/**
  * Whether the access token is missing or expires within `skewMs` of `now`: the one expiry
- * rule, used by the session and the CLI alike.
+ * rule, used by the session and the CLI alike. For a token whose lifetime this process saw
+ * (it obtained the token), the skew is at most half that lifetime: a token that lives 30 s
+ * under a 60 s skew is refreshed after 15 s, not on every call.
  */
 export function needsRefresh(token: OAuthToken, now: number, skewMs: number): boolean {
   if (!token.accessToken) return true
   if (token.expiryTime === undefined) return true
-  return token.expiryTime - skewMs <= now
+  if (token.expiryTime - skewMs > now) return false
+  // Within the skew: only now is the lifetime worth looking up (it is off the hot path).
+  const lifetime = lifetimes.get(lifetimeKey(token.accessToken))
+  const skew = lifetime === undefined ? skewMs : Math.min(skewMs, lifetime / 2)
+  return token.expiryTime - skew <= now
 }
 
 Object.defineProperty(OAuthToken.prototype, TOKEN_BRAND, { value: true })

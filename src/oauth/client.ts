@@ -11,6 +11,8 @@ import type { SafeLog } from '../log.js'
 import { scrub } from '../log.js'
 import type { Environment } from './environments.js'
 import { parseTokenResponse, type TokenGrant } from './messages.js'
+import { discard, readCapped, retryAfterMs } from './response.js'
+import { rememberLifetime } from '../token.js'
 
 /** How the accounts client talks to the server. */
 export interface AccountsClientOptions {
@@ -40,20 +42,17 @@ class Retryable extends Error {
   }
 }
 
-function retryAfter(header: string | null): number | undefined {
-  if (header === null) return undefined
-  const seconds = Number(header)
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
-  const at = Date.parse(header)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
-}
-
 /**
  * The client of the accounts server: grant exchange (`authorization_code`), refresh and revoke,
  * at `{accountsUrl}/oauth/v2/token` and `/oauth/v2/token/revoke`. It sends form-encoded bodies,
  * reads Zoho's answers and standard OAuth 2.0 ones, times out each request, and tries again with
  * exponential backoff and jitter after network failures, HTTP 5xx and 429 only, never after a
  * definite refusal such as `invalid_code`.
+ *
+ * The server is trusted no further than it must be: a redirect is never followed (the body
+ * carries the client secret and tokens), an answer is read up to 64 KB, a `Retry-After` longer
+ * than the request timeout is not waited for, and an `api_domain` the environment does not
+ * allow is ignored.
  */
 export class AccountsClient {
   readonly #environment: Environment
@@ -129,10 +128,32 @@ export class AccountsClient {
     )
   }
 
-  #token(purpose: Purpose, form: Record<string, string>, secrets: string[]): Promise<TokenGrant> {
-    return this.#send(purpose, this.#environment.tokenUrl, form, secrets, (status, body) =>
-      parseTokenResponse(status, body, this.#options.now(), secrets),
+  async #token(
+    purpose: Purpose,
+    form: Record<string, string>,
+    secrets: string[],
+  ): Promise<TokenGrant> {
+    const grant = await this.#send(
+      purpose,
+      this.#environment.tokenUrl,
+      form,
+      secrets,
+      (status, body) => parseTokenResponse(status, body, this.#options.now(), secrets),
     )
+    rememberLifetime(grant.accessToken, grant.lifetimeMs)
+    const { apiDomain } = grant
+    if (apiDomain === undefined || this.#environment.allowsApiOrigin(apiDomain)) return grant
+    // Ignored, not refused: the token is good, and it goes to the environment's own API domain
+    // instead. Refusing would spend a grant code or leave a refresh token unsaved.
+    this.#options.log.warn(
+      'the accounts server named an api_domain the environment does not allow; ignored',
+      {
+        purpose,
+        environment: this.#environment.name,
+        origin: URL.canParse(apiDomain) ? new URL(apiDomain).origin : 'not a URL',
+      },
+    )
+    return { ...grant, apiDomain: undefined }
   }
 
   async #send<T>(
@@ -145,7 +166,7 @@ export class AccountsClient {
     const { retries, retryDelayMs, log } = this.#options
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await this.#attempt(url, form, secrets, read)
+        return await this.#attempt(purpose, url, form, secrets, read)
       } catch (err) {
         if (!(err instanceof Retryable)) throw err
         if (attempt >= retries) throw err.final
@@ -163,6 +184,7 @@ export class AccountsClient {
   }
 
   async #attempt<T>(
+    purpose: Purpose,
     url: string,
     form: Record<string, string>,
     secrets: string[],
@@ -170,7 +192,6 @@ export class AccountsClient {
   ): Promise<T> {
     const { requestTimeoutMs } = this.#options
     let response: Response
-    let body: string
     try {
       response = await this.#options.fetch(url, {
         method: 'POST',
@@ -180,38 +201,70 @@ export class AccountsClient {
         },
         body: new URLSearchParams(form).toString(),
         signal: AbortSignal.timeout(requestTimeoutMs),
+        // A redirect would carry the form (client secret, tokens) wherever it points.
+        redirect: 'manual',
       })
-      body = await response.text()
     } catch (err) {
-      const name = (err as { name?: unknown }).name
-      if (name === 'TimeoutError' || name === 'AbortError') {
-        throw new Retryable(
-          new TimeoutError(`the accounts server did not answer within ${requestTimeoutMs} ms`, {
-            cause: err,
-          }),
-        )
-      }
-      throw new Retryable(
-        new NetworkError(
-          `cannot reach the accounts server at ${this.#environment.accountsUrl}: ${scrub(describe(err), secrets)}`,
-          {
-            cause: err,
-          },
-        ),
-      )
+      throw this.#unreachable(err, secrets)
     }
     const { status } = response
+    if (response.type === 'opaqueredirect' || (status >= 300 && status < 400)) {
+      await discard(response)
+      throw new InvalidResponseError(
+        `the accounts server answered the ${purpose} request with a redirect (HTTP ${status}), which is never followed: ` +
+          `the client secret and tokens go to ${this.#environment.accountsUrl} alone. Check the environment's accountsUrl.`,
+        status,
+      )
+    }
     if (status === 429) {
-      const wait = retryAfter(response.headers.get('retry-after'))
+      await discard(response)
+      const wait = retryAfterMs(response.headers.get('retry-after'))
+      if (wait !== undefined && wait > requestTimeoutMs) {
+        // Waiting would hold the token's lock (and the caller) longer than a request may take.
+        const until = Number.isFinite(wait)
+          ? `; try again after ${new Date(Date.now() + wait).toISOString()}`
+          : ''
+        throw new RateLimitError(
+          `the accounts server limits the rate (HTTP 429) and asks to wait ${Math.ceil(wait / 1000)} s, longer than the request timeout (${requestTimeoutMs} ms): not waiting${until}`,
+          wait,
+        )
+      }
       throw new Retryable(
         new RateLimitError('the accounts server limits the rate (HTTP 429)', wait),
         wait,
       )
     }
     if (status >= 500) {
+      await discard(response)
       throw new Retryable(new ServerError(`the accounts server failed with HTTP ${status}`, status))
     }
+    let body: string
+    try {
+      body = await readCapped(response)
+    } catch (err) {
+      if (err instanceof InvalidResponseError) throw err
+      throw this.#unreachable(err, secrets)
+    }
     return read(status, body)
+  }
+
+  /** A failure to send or to read an answer, as a typed error worth another try. */
+  #unreachable(err: unknown, secrets: string[]): Retryable {
+    const name = (err as { name?: unknown }).name
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return new Retryable(
+        new TimeoutError(
+          `the accounts server did not answer within ${this.#options.requestTimeoutMs} ms`,
+          { cause: err },
+        ),
+      )
+    }
+    return new Retryable(
+      new NetworkError(
+        `cannot reach the accounts server at ${this.#environment.accountsUrl}: ${scrub(describe(err), secrets)}`,
+        { cause: err },
+      ),
+    )
   }
 }
 

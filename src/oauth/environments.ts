@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError, UntrustedOriginError } from '../errors.js'
 
 /** What {@link Environment} is made of. */
 export interface EnvironmentInit {
@@ -8,9 +8,41 @@ export interface EnvironmentInit {
   readonly apiDomain: string
   /** The accounts server, for example `https://accounts.zoho.com`. */
   readonly accountsUrl: string
+  /**
+   * Other origins (`https://host[:port]`) the session may send the access token to, besides
+   * `apiDomain`'s: where a token's stored `api_domain` or an absolute `fetch` URL may point.
+   */
+  readonly allowedApiOrigins?: readonly string[] | undefined
 }
 
-function checkUrl(value: unknown, argument: string): string {
+const INIT_KEYS: ReadonlySet<string> = new Set([
+  'name',
+  'apiDomain',
+  'accountsUrl',
+  'allowedApiOrigins',
+])
+
+/**
+ * Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1`. Plain http is
+ * allowed to these alone, since nothing on the path between can read it.
+ */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+/** Why a URL may not carry a secret, or undefined when it may. */
+function unsafeTransport(url: URL): string | undefined {
+  if (url.protocol === 'https:') return undefined
+  if (url.protocol === 'http:') {
+    return isLoopback(url)
+      ? undefined
+      : 'plain http is allowed only to this machine (localhost, 127.0.0.0/8, ::1); use https'
+  }
+  return 'only https (or http to this machine) is allowed'
+}
+
+function parseUrl(value: unknown, argument: string): URL {
   if (typeof value !== 'string') {
     throw new InvalidArgumentError(argument, `${argument} must be a URL string`)
   }
@@ -23,7 +55,38 @@ function checkUrl(value: unknown, argument: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new InvalidArgumentError(argument, `${argument} must be an http or https URL`)
   }
-  return value.replace(/\/+$/, '')
+  if (url.username !== '' || url.password !== '') {
+    throw new InvalidArgumentError(argument, `${argument} must not hold a user name or password`)
+  }
+  const unsafe = unsafeTransport(url)
+  if (unsafe !== undefined) throw new InvalidArgumentError(argument, `${argument}: ${unsafe}`)
+  return url
+}
+
+function checkUrl(value: unknown, argument: string): string {
+  parseUrl(value, argument)
+  return (value as string).replace(/\/+$/, '')
+}
+
+function checkOrigins(value: unknown): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) {
+    throw new InvalidArgumentError(
+      'allowedApiOrigins',
+      'allowedApiOrigins must be an array of origins such as https://api.example.com',
+    )
+  }
+  return value.map((entry: unknown, i) => {
+    const argument = `allowedApiOrigins[${i}]`
+    const url = parseUrl(entry, argument)
+    if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+      throw new InvalidArgumentError(
+        argument,
+        `${argument} must be an origin (scheme, host and port) without a path, such as ${url.origin}`,
+      )
+    }
+    return url.origin
+  })
 }
 
 /**
@@ -32,6 +95,10 @@ function checkUrl(value: unknown, argument: string): string {
  * and the API domain. `DataCenter` has Zoho's; make one for a local accounts server, another
  * region or another OAuth 2.0 provider.
  *
+ * Secrets go only where the environment says: the client secret and refresh token to
+ * `accountsUrl`, the access token to `apiDomain`'s origin and `allowedApiOrigins`. Every one of
+ * them must be https, or plain http to this machine (localhost, 127.0.0.0/8, ::1).
+ *
  * @example
  * const local = new Environment({ name: 'local', apiDomain: 'http://127.0.0.1:4000', accountsUrl: 'http://127.0.0.1:4000' })
  */
@@ -39,10 +106,17 @@ export class Environment {
   readonly name: string
   readonly apiDomain: string
   readonly accountsUrl: string
+  /** Every origin the access token may be sent to, `apiDomain`'s first. */
+  readonly allowedApiOrigins: readonly string[]
 
   constructor(init: EnvironmentInit) {
     if (typeof init !== 'object' || init === null) {
       throw new InvalidArgumentError('init', 'Environment expects { name, apiDomain, accountsUrl }')
+    }
+    for (const key of Object.keys(init)) {
+      if (!INIT_KEYS.has(key)) {
+        throw new InvalidArgumentError(key, `Environment has no option '${key}'`)
+      }
     }
     if (typeof init.name !== 'string' || init.name.length === 0) {
       throw new InvalidArgumentError('name', 'Environment name must be a non-empty string')
@@ -50,6 +124,10 @@ export class Environment {
     this.name = init.name
     this.apiDomain = checkUrl(init.apiDomain, 'apiDomain')
     this.accountsUrl = checkUrl(init.accountsUrl, 'accountsUrl')
+    const own = new URL(this.apiDomain).origin
+    this.allowedApiOrigins = Object.freeze([
+      ...new Set([own, ...checkOrigins(init.allowedApiOrigins)]),
+    ])
     Object.freeze(this)
   }
 
@@ -68,9 +146,69 @@ export class Environment {
     return `${this.accountsUrl}/oauth/v2/auth`
   }
 
+  /**
+   * Whether the access token may be sent to this URL: its origin is one of
+   * {@link allowedApiOrigins} and it holds no user name or password. A string that is not a
+   * URL is not allowed.
+   *
+   * @example
+   * DataCenter.US.PRODUCTION.allowsApiOrigin('https://www.zohoapis.com/crm/v8/Leads') // true
+   * DataCenter.US.PRODUCTION.allowsApiOrigin('https://www.zohoapis.eu') // false
+   */
+  allowsApiOrigin(url: string | URL): boolean {
+    let parsed: URL
+    try {
+      parsed = typeof url === 'string' ? new URL(url) : url
+    } catch {
+      return false
+    }
+    // Credentials in the URL would go along (and show in fetch's errors): never allowed.
+    if (parsed.username !== '' || parsed.password !== '') return false
+    return this.allowedApiOrigins.includes(parsed.origin)
+  }
+
   toString(): string {
     return `Environment(${this.name})`
   }
+}
+
+/**
+ * Why the access token may not go to `url` (undefined: not a URL), naming the origin, what is
+ * allowed and how to allow more. `what` says where the URL came from. Only the origin is shown,
+ * never a path or query.
+ */
+export function originRefusal(
+  environment: Environment,
+  url: URL | undefined,
+  what: string,
+): string {
+  if (url === undefined) return `${what} is not a URL; the access token was not sent`
+  const origin = url.origin === 'null' ? `a ${url.protocol} URL` : url.origin
+  const transport = unsafeTransport(url)
+  return (
+    `${what} points at ${origin}, which environment ${environment.name} does not allow` +
+    `${transport === undefined ? '' : ` (${transport})`}, so the access token was not sent. ` +
+    `Allowed: ${environment.allowedApiOrigins.join(', ')}. If that origin is yours, list it in ` +
+    'new Environment({ ..., allowedApiOrigins }); if not, the value was changed outside tokenkeeper.'
+  )
+}
+
+/**
+ * The URL a request with the access token may go to (`value` against `base`), or an
+ * {@link UntrustedOriginError} that says which origin was refused and how to allow it.
+ */
+export function requireApiUrl(
+  environment: Environment,
+  value: string,
+  what: string,
+  base?: URL,
+): URL {
+  const url = URL.canParse(value, base?.href) ? new URL(value, base) : undefined
+  if (url !== undefined && environment.allowsApiOrigin(url)) return url
+  throw new UntrustedOriginError(originRefusal(environment, url, what), {
+    origin: url === undefined || url.origin === 'null' ? undefined : url.origin,
+    environment: environment.name,
+  })
 }
 
 /** The three environments of a Zoho data center. */
@@ -81,11 +219,18 @@ export interface DataCenterEnvironments {
 }
 
 function region(code: string, tld: string, accountsUrl: string): DataCenterEnvironments {
+  // Zoho's API hosts of this data center: an answer's api_domain or a file API (content.)
+  // may name any of them; none of another data center's, and https only.
+  const origins = ['www', 'sandbox', 'developer', 'content'].map(
+    (host) => `https://${host}.zohoapis.${tld}`,
+  )
+  origins.push(`https://zohoapis.${tld}`)
   const make = (kind: 'PRODUCTION' | 'SANDBOX' | 'DEVELOPER', host: string) =>
     new Environment({
       name: `${code}.${kind}`,
       apiDomain: `https://${host}.zohoapis.${tld}`,
       accountsUrl,
+      allowedApiOrigins: origins,
     })
   return Object.freeze({
     PRODUCTION: make('PRODUCTION', 'www'),
@@ -95,7 +240,9 @@ function region(code: string, tld: string, accountsUrl: string): DataCenterEnvir
 }
 
 /**
- * Zoho's data centers, with the official SDKs' API and accounts URLs.
+ * Zoho's data centers, with the official SDKs' API and accounts URLs. Each environment sends
+ * the access token only to its own data center's API hosts (`https://www.zohoapis.eu`,
+ * `https://sandbox.zohoapis.eu`, ... for EU).
  *
  * @example
  * DataCenter.EU.PRODUCTION.apiDomain // 'https://www.zohoapis.eu'

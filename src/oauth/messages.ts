@@ -26,28 +26,73 @@ export interface TokenGrant {
   readonly refreshToken: string | undefined
   /** Absolute expiry, epoch milliseconds. */
   readonly expiryTime: number
+  /** How long the access token lives, in milliseconds, as the answer said (within bounds). */
+  readonly lifetimeMs: number
   readonly apiDomain: string | undefined
   readonly tokenType: string | undefined
   readonly scope: string | undefined
 }
 
 const DEFAULT_LIFETIME_MS = 3_600_000
+/** The shortest and longest lifetimes believed; an answer outside is brought inside. */
+export const MIN_LIFETIME_MS = 1_000
+export const MAX_LIFETIME_MS = 365 * 24 * 3_600_000
+
+/**
+ * Whether a value can be a token: one or more visible ASCII characters or spaces (RFC 6749's
+ * VSCHAR, %x20-7E). Anything else (a control character, a line break, a character beyond
+ * ASCII) could not be sent in an HTTP header, or would be sent changed.
+ */
+export function isTokenText(value: string): boolean {
+  return /^[\x20-\x7e]+$/.test(value)
+}
+
+/** The `token_type` values whose tokens the session knows how to send. */
+const USABLE_TOKEN_TYPES: ReadonlySet<string> = new Set(['bearer', 'zoho-oauthtoken'])
 
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined
 }
 
-/** The lifetime an answer gives, in milliseconds. */
-function lifetimeMs(wire: TokenResponseWire): number {
-  const expiresIn = Number(wire.expires_in)
-  if (wire.expires_in_sec !== undefined) {
-    // Older Zoho answers: expires_in in milliseconds, expires_in_sec beside it.
-    const seconds = Number(wire.expires_in_sec)
-    if (Number.isFinite(seconds) && seconds > 0) return seconds * 1000
-    if (Number.isFinite(expiresIn) && expiresIn > 0) return expiresIn
+function invalid(status: number, what: string): InvalidResponseError {
+  return new InvalidResponseError(
+    `the accounts server answered HTTP ${status} with ${what}`,
+    status,
+  )
+}
+
+/** A count of seconds as the server wrote it: a JSON number or a numeric string. */
+function count(value: unknown): number | undefined {
+  if (typeof value === 'number') return value
+  if (typeof value === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(value)) {
+    return Number(value)
   }
-  if (Number.isFinite(expiresIn) && expiresIn > 0) return expiresIn * 1000
-  return DEFAULT_LIFETIME_MS
+  return undefined
+}
+
+/**
+ * The lifetime an answer gives, in milliseconds, brought within {@link MIN_LIFETIME_MS} and
+ * {@link MAX_LIFETIME_MS}. Without one, an hour (Zoho's). A lifetime that is not a finite,
+ * non-negative number is an {@link InvalidResponseError}: guessing could keep a dead token or
+ * refresh on every call.
+ */
+function lifetimeMs(wire: TokenResponseWire, status: number): number {
+  // Older Zoho answers: expires_in in milliseconds, expires_in_sec beside it; the latter rules.
+  const field = wire.expires_in_sec !== undefined ? 'expires_in_sec' : 'expires_in'
+  const value = wire[field]
+  if (value === undefined || value === null) return DEFAULT_LIFETIME_MS
+  const n = count(value)
+  if (n === undefined || !Number.isFinite(n) || n < 0) {
+    throw invalid(status, `an unusable ${field} (${describeValue(value)})`)
+  }
+  return Math.min(MAX_LIFETIME_MS, Math.max(MIN_LIFETIME_MS, n * 1000))
+}
+
+/** What a server-chosen value is, for a message, without copying much of it. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'number') return String(value)
+  if (typeof value === 'string') return `a string of ${value.length} characters`
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`
 }
 
 /** Zoho's answer when a refresh token has made too many access tokens in a short time. */
@@ -72,11 +117,7 @@ export function parseTokenResponse(
       throw new Error('not an object')
     wire = parsed
   } catch {
-    const kind = /^\s*</.test(body) ? 'an HTML page' : 'a body that is not JSON'
-    throw new InvalidResponseError(
-      `the accounts server answered HTTP ${status} with ${kind}`,
-      status,
-    )
+    throw invalid(status, /^\s*</.test(body) ? 'an HTML page' : 'a body that is not JSON')
   }
   const error = text(wire.error)
   if (error !== undefined) {
@@ -96,17 +137,33 @@ export function parseTokenResponse(
   }
   const accessToken = text(wire.access_token)
   if (accessToken === undefined || status < 200 || status >= 300) {
-    throw new InvalidResponseError(
-      `the accounts server answered HTTP ${status} without an access token`,
+    throw invalid(status, 'no access token')
+  }
+  const refreshToken = text(wire.refresh_token)
+  if (!isTokenText(accessToken) || (refreshToken !== undefined && !isTokenText(refreshToken))) {
+    throw invalid(
       status,
+      'a token holding characters other than visible ASCII (a control character, a line break or a non-ASCII character), which cannot be sent in a header',
     )
   }
+  const tokenType = text(wire.token_type)
+  if (tokenType !== undefined && !USABLE_TOKEN_TYPES.has(tokenType.toLowerCase())) {
+    // A DPoP, MAC or other token needs more than a header to be used: refuse it rather than
+    // send it as a bearer token the API would reject (or accept, against its type).
+    const shown = isTokenText(tokenType) && tokenType.length <= 40 ? `'${tokenType}'` : 'an unknown'
+    throw invalid(
+      status,
+      `a token of type ${scrub(shown, [...secrets, accessToken, refreshToken ?? ''])}, which tokenkeeper cannot use (it sends Bearer tokens)`,
+    )
+  }
+  const lifetime = lifetimeMs(wire, status)
   return {
     accessToken,
-    refreshToken: text(wire.refresh_token),
-    expiryTime: now + lifetimeMs(wire),
+    refreshToken,
+    expiryTime: now + lifetime,
+    lifetimeMs: lifetime,
     apiDomain: text(wire.api_domain),
-    tokenType: text(wire.token_type),
+    tokenType,
     scope: text(wire.scope),
   }
 }
