@@ -139,28 +139,59 @@ function recordingLogger(): Logger & { lines: string[] } {
   }
 }
 
-/** The settled failure of a promise (a test fails if it resolves), with how long it took. */
-async function failure(run: () => Promise<unknown>, withinMs = 20_000) {
+interface Settled {
+  /** The error, when the call failed. */
+  err: (Error & Record<string, unknown>) | undefined
+  ms: number
+  /** One line for the figures: the error's name and code, "succeeded" or "still waiting". */
+  shown: string
+}
+
+/** How a call ends (within `withinMs`), with how long it took, never throwing. */
+async function settle(run: () => Promise<unknown>, withinMs = 20_000): Promise<Settled> {
   const started = performance.now()
   let timer: NodeJS.Timeout | undefined
   const stall = new Promise<'stalled'>((resolve) => {
     timer = setTimeout(() => resolve('stalled'), withinMs)
   })
-  try {
-    const outcome = await Promise.race([
-      run().then(
-        () => 'resolved' as const,
-        (err: unknown) => err,
-      ),
-      stall,
-    ])
-    if (outcome === 'resolved') throw new Error('expected a failure, but it succeeded')
-    if (outcome === 'stalled')
-      throw new Error(`expected a failure, but still waiting after ${withinMs} ms`)
-    return { err: outcome as Error & Record<string, unknown>, ms: performance.now() - started }
-  } finally {
-    clearTimeout(timer)
+  const outcome = await Promise.race([
+    run().then(
+      () => 'resolved' as const,
+      (err: unknown) => ({ err: err as Error & Record<string, unknown> }),
+    ),
+    stall,
+  ])
+  clearTimeout(timer)
+  const ms = performance.now() - started
+  if (outcome === 'resolved') return { err: undefined, ms, shown: 'succeeded' }
+  if (outcome === 'stalled') {
+    return { err: undefined, ms, shown: `still waiting after ${withinMs} ms` }
   }
+  const { err } = outcome
+  const code = typeof err.code === 'string' ? ` ${err.code}` : ''
+  return { err, ms, shown: `${err.name}${code} after ${Math.round(ms)} ms` }
+}
+
+/** The failure of a call (the test fails if it succeeds or stalls), with how long it took. */
+async function failure(run: () => Promise<unknown>, withinMs = 20_000) {
+  const settled = await settle(run, withinMs)
+  if (settled.err === undefined) throw new Error(`expected a failure, but ${settled.shown}`)
+  return { err: settled.err, ms: settled.ms }
+}
+
+/** The error of a settled call, failing the test with what happened instead. */
+function failed(settled: Settled): Error & Record<string, unknown> {
+  if (settled.err === undefined) throw new Error(`expected a failure, but ${settled.shown}`)
+  return settled.err
+}
+
+/** Which of `secrets` a collector received, by name, for the figures. */
+function leaked(server: TestServer, secrets: Record<string, string>): string {
+  const all = everything(server)
+  const names = Object.entries(secrets)
+    .filter(([, value]) => all.includes(value))
+    .map(([name]) => name)
+  return names.length === 0 ? 'no secret' : names.join(' + ')
 }
 
 function expectNoSecret(err: unknown, secrets: readonly string[]): void {
@@ -230,12 +261,14 @@ describe('session.fetch sends the token only to origins the environment allows',
         token: new OAuthToken({ id: session.id }),
       })
       expect(victim.token.apiDomain).toBe(collector.url) // the tampered row was loaded
-      const { err } = await failure(() => victim.fetch('/crm/v8/Leads'))
+      const settled = await settle(() => victim.fetch('/crm/v8/Leads'))
       await reopened.close?.()
       figures.push(
-        `tampered api_domain [${kind}]: ${String(err.code)}, collector received ${collector.received.length} requests`,
+        `tampered api_domain [${kind}]: fetch ${settled.shown}; the other server received ` +
+          `${collector.received.length} request(s) carrying ${leaked(collector, { 'the refresh token': refreshToken })}`,
       )
       expect(collector.received).toHaveLength(0)
+      const err = failed(settled)
       expect(err.code).toBe('UNTRUSTED_ORIGIN')
       expect(err.origin).toBe(collector.url)
       expect(err.environment).toBe('emulator')
@@ -303,7 +336,12 @@ describe('session.fetch sends the token only to origins the environment allows',
         store,
         token: new OAuthToken({ id: token.id }),
         // A capturing fetch: these hosts are not reachable from a test, what matters is the URL.
-        config: { fetch: async (input) => (sent.push(String(input)), new Response('{}')) },
+        config: {
+          fetch: async (input) => (
+            sent.push(input instanceof Request ? input.url : input.toString()),
+            new Response('{}')
+          ),
+        },
       })
     }
     for (const apiDomain of [
@@ -421,9 +459,14 @@ describe('session.fetch sends the token only to origins the environment allows',
         refreshToken: '1000.answer-refresh',
       }),
     })
+    const stored = (await store.findTokenById(session.id!))!.apiDomain
+    await settle(() => session.fetch('/crm/v8/Leads'))
+    figures.push(
+      `an answer naming api_domain=<another server>: stored api_domain is ${stored === collector.url ? 'the other server' : "the environment's"}; ` +
+        `the other server received ${collector.received.length} request(s) carrying ${leaked(collector, { 'the access token': String(tokenAnswer().access_token) })}`,
+    )
+    expect(stored).toBe(accounts.url)
     expect(session.token.apiDomain).toBe(accounts.url)
-    expect((await store.findTokenById(session.id!))!.apiDomain).toBe(accounts.url)
-    await session.fetch('/crm/v8/Leads')
     expect(collector.received).toHaveLength(0)
     expect(accounts.received.map((r) => r.url)).toEqual(['/oauth/v2/token', '/crm/v8/Leads'])
     expect(logger.lines.join('\n')).toMatch(
@@ -433,29 +476,31 @@ describe('session.fetch sends the token only to origins the environment allows',
 
   it('an API redirect to another origin does not carry the token (fetch drops authorization across origins)', async () => {
     const collector = await serve()
-    const { emulator: accounts, client } = await emulator()
     const api = await serve((_req, res) => {
       res.writeHead(307, { location: `${collector.url}/stolen` })
       res.end()
     })
+    const store = new MemoryStore()
+    const token = new OAuthToken({
+      userSignature: new UserSignature('ada'),
+      accessToken: '1000.redirected-access-token',
+      expiryTime: Date.now() + HOUR,
+      apiDomain: api.url,
+    })
+    await store.saveToken(token)
     const session = await Initializer.initialize({
       environment: new Environment({
         name: 'redirecting-api',
         apiDomain: api.url,
-        accountsUrl: accounts.url,
+        accountsUrl: api.url,
       }),
-      store: new MemoryStore(),
-      token: new OAuthToken({
-        clientId: client.clientId,
-        clientSecret: client.clientSecret,
-        grantToken: accounts.issueGrantCode(),
-      }),
+      store,
+      token: new OAuthToken({ id: token.id }),
     })
-    const access = await session.getAccessToken()
     await session.fetch('/crm/v8/Leads')
-    expect(api.received[0]!.headers.authorization).toBe(`Zoho-oauthtoken ${access}`)
+    expect(api.received[0]!.headers.authorization).toBe(`Zoho-oauthtoken ${token.accessToken}`)
     expect(collector.received).toHaveLength(1)
-    expect(everything(collector)).not.toContain(access)
+    expect(everything(collector)).not.toContain(token.accessToken)
   })
 })
 
@@ -477,7 +522,7 @@ describe('token and revoke requests never follow a redirect', () => {
         })
         res.end(`moved to ${collector.url}`)
       })
-      const { err } = await failure(() =>
+      const settled = await settle(() =>
         Initializer.initialize({
           environment: new Environment({
             name: 'redirecting',
@@ -494,9 +539,10 @@ describe('token and revoke requests never follow a redirect', () => {
         }),
       )
       figures.push(
-        `redirect ${status} at the token endpoint: ${String(err.code)}; redirect target received ${collector.received.length} requests` +
-          (everything(collector).includes(CLIENT_SECRET) ? ' WITH the client secret' : ''),
+        `redirect ${status} at the token endpoint: ${settled.shown}; the redirect target received ` +
+          `${collector.received.length} request(s) carrying ${leaked(collector, { 'the client secret': CLIENT_SECRET, 'the refresh token': REFRESH })}`,
       )
+      const err = failed(settled)
       expect(collector.received).toHaveLength(0)
       expect(accounts.received).toHaveLength(1) // a definite answer: not retried
       expect(err).toMatchObject({ code: 'INVALID_RESPONSE', status })
@@ -531,10 +577,13 @@ describe('token and revoke requests never follow a redirect', () => {
       store,
       token: new OAuthToken({ id: token.id }),
     })
-    const { err } = await failure(() => session.revoke())
+    const settled = await settle(() => session.revoke())
     figures.push(
-      `redirect 307 at the revocation endpoint: ${String(err.code)}; target received ${collector.received.length} requests`,
+      `redirect 307 at the revocation endpoint: ${settled.shown}; the target received ` +
+        `${collector.received.length} request(s) carrying ${leaked(collector, { 'the client secret': CLIENT_SECRET, 'the refresh token': REFRESH })}; ` +
+        `row ${(await store.findTokenById(token.id!)) ? 'kept' : 'deleted'}`,
     )
+    const err = failed(settled)
     expect(collector.received).toHaveLength(0)
     expect(err).toMatchObject({ code: 'INVALID_RESPONSE', status: 307 })
     expect(await store.findTokenById(token.id!)).not.toBeNull()
@@ -581,14 +630,16 @@ describe('accounts answers are read up to 64 KB', () => {
     })
     global.gc?.()
     const before = process.memoryUsage()
-    const { err, ms } = await failure(() => refreshing(accounts.url, { requestTimeoutMs: 15_000 }))
+    const settled = await settle(() => refreshing(accounts.url, { requestTimeoutMs: 15_000 }))
     const after = process.memoryUsage()
     await new Promise((resolve) => setTimeout(resolve, 50))
     const sent = closedAfter < 0 ? written : closedAfter
+    const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`
     figures.push(
-      `endless body: ${String(err.code)} after ${Math.round(ms)} ms; server wrote ${(sent / 1048576).toFixed(1)} MB before the client hung up; ` +
-        `client rss +${((after.rss - before.rss) / 1048576).toFixed(1)} MB, arrayBuffers +${((after.arrayBuffers - before.arrayBuffers) / 1048576).toFixed(1)} MB`,
+      `endless body: ${settled.shown}; the server wrote ${mb(sent)} before the client ${closedAfter < 0 ? 'read it all' : 'hung up'}; ` +
+        `client rss +${mb(after.rss - before.rss)}, heap +${mb(after.heapUsed - before.heapUsed)}`,
     )
+    const err = failed(settled)
     expect(err).toMatchObject({ code: 'INVALID_RESPONSE', status: 200 })
     expect(err.message).toContain('65536-byte limit')
     expect(sent).toBeLessThan(8 * 1024 * 1024)
@@ -603,8 +654,10 @@ describe('accounts answers are read up to 64 KB', () => {
       })
       res.write('{"access_token":"') // and nothing more: a reader waits until the timeout
     })
-    const { err, ms } = await failure(() => refreshing(accounts.url, { requestTimeoutMs: 3_000 }))
-    figures.push(`content-length 10 GiB: ${String(err.code)} after ${Math.round(ms)} ms`)
+    const settled = await settle(() => refreshing(accounts.url, { requestTimeoutMs: 3_000 }))
+    figures.push(`content-length 10 GiB, body never ends: ${settled.shown}`)
+    const err = failed(settled)
+    const { ms } = settled
     expect(err).toMatchObject({ code: 'INVALID_RESPONSE', status: 200 })
     expect(err.message).toContain('10737418240 bytes')
     expect(ms).toBeLessThan(1_500)
@@ -649,7 +702,7 @@ describe('Retry-After', () => {
       })
       await store.saveToken(stale)
       // The refresh runs under the FileStore's lock on the token (initialize finds it expired).
-      const { err, ms } = await failure(
+      const settled = await settle(
         () =>
           Initializer.initialize({
             environment: new Environment({
@@ -663,17 +716,23 @@ describe('Retry-After', () => {
           }),
         4_000,
       )
-      figures.push(
-        `Retry-After 1900000 s (${form}): ${String(err.code)} after ${Math.round(ms)} ms, retryAfterMs=${String(err.retryAfterMs)}, ${accounts.received.length} request(s)`,
+      // Another process that needs the token now: is its lock free?
+      const other = await settle(async () =>
+        (await store.lockToken(stale.id!, { timeoutMs: 200 })).release(),
       )
+      figures.push(
+        `Retry-After 1900000 s (${form}): ${settled.shown}, retryAfterMs=${String(settled.err?.retryAfterMs)}, ` +
+          `${accounts.received.length} request(s); the token's lock ${other.err === undefined ? 'free' : `held (${other.shown})`}`,
+      )
+      const err = failed(settled)
+      const { ms } = settled
+      expect(other.err).toBeUndefined()
       expect(err.code).toBe('RATE_LIMIT_ERROR')
       expect(err.retryAfterMs as number).toBeGreaterThan(1_899_990_000)
       expect(err.retryAfterMs as number).toBeLessThanOrEqual(1_900_000_000)
       expect(ms).toBeLessThan(1_000)
       expect(accounts.received).toHaveLength(1)
       expect(err.message).toMatch(/longer than the request timeout \(5000 ms\)/)
-      const lock = await store.lockToken(stale.id!, { timeoutMs: 100 })
-      await lock.release()
       expect((await store.findTokenById(stale.id!))!.refreshToken).toBe(stale.refreshToken)
     })
   }
@@ -785,17 +844,28 @@ describe('token lifetimes', () => {
       })
     answer = JSON.stringify(tokenAnswer({ api_domain: undefined, expires_in: 1e306 }))
     const before = Date.now()
-    const session = await start()
-    const expiry = session.token.expiryTime!
-    figures.push(`expires_in=1e306: stored expiry ${new Date(expiry).toISOString()}`)
+    const huge = await settle(start)
+    const stored = (await store.getTokens())[0]?.expiryTime
+    figures.push(
+      `expires_in=1e306: initialize ${huge.shown}; stored expiry ${stored === undefined ? 'none' : new Date(stored).toISOString()}`,
+    )
+    expect(huge.err).toBeUndefined()
+    const expiry = stored!
     expect(expiry).toBeGreaterThanOrEqual(before + 365 * 24 * HOUR)
     expect(expiry).toBeLessThanOrEqual(Date.now() + 365 * 24 * HOUR)
 
     for (const wire of ['1e400', '-5', '"soon"', '{}', '"NaN"']) {
       store = new MemoryStore()
       answer = `{"access_token":"1000.x","token_type":"Bearer","expires_in":${wire}}`
-      const { err } = await failure(start)
-      figures.push(`expires_in=${wire}: ${String(err.code)}`)
+      const settled = await settle(start)
+      const rows = await store.getTokens()
+      figures.push(
+        `expires_in=${wire}: ${settled.shown}` +
+          (rows[0]
+            ? `, stored with a lifetime of ${Math.round((rows[0].expiryTime! - Date.now()) / 1000)} s`
+            : ''),
+      )
+      const err = failed(settled)
       expect(err).toMatchObject({ code: 'INVALID_RESPONSE' })
       expect(err.message).toContain('expires_in')
       expect(await store.getTokens()).toEqual([])
@@ -824,7 +894,9 @@ describe('token lifetimes', () => {
       })
     for (const refused of ['mac', 'DPoP', 'N_A']) {
       type = refused
-      const { err } = await failure(start)
+      const settled = await settle(start)
+      figures.push(`token_type '${refused}': ${settled.shown}`)
+      const err = failed(settled)
       expect(err).toMatchObject({ code: 'INVALID_RESPONSE' })
       expect(err.message).toContain(`'${refused}'`)
     }
@@ -866,11 +938,14 @@ describe('a token that cannot be a header value', () => {
         store: reopened,
         token: new OAuthToken({ id: token.id }),
       })
-      const { err } = await failure(() => session.fetch('/crm/v8/Leads'))
+      const settled = await settle(() => session.fetch('/crm/v8/Leads'))
       await reopened.close()
+      const shows = settled.err !== undefined && errorTexts(settled.err).join('\n').includes(access)
       figures.push(
-        `${what} in the access token: ${err.name} ${String(err.code)}; ${api.received.length} requests sent`,
+        `${what} in the access token: fetch ${settled.shown}; ${api.received.length} request(s) sent; ` +
+          `the error ${shows ? 'shows' : 'does not show'} the token`,
       )
+      const err = failed(settled)
       expect(err).toMatchObject({ code: 'INVALID_HEADER', header: 'authorization' })
       expect(api.received).toHaveLength(0)
       expectNoSecret(err, [access, 'access-token-secret'])

@@ -36,7 +36,7 @@ export async function readCapped(
     )
   }
   if (response.body === null) return ''
-  const reader = response.body.getReader()
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
