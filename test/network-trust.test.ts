@@ -436,6 +436,19 @@ describe('session.fetch sends the token only to origins the environment allows',
     }
   })
 
+  it('an emulator listening on every interface names itself by loopback, which an http environment may use', async () => {
+    const wide = await startAccountsEmulator({ host: '0.0.0.0' })
+    emulators.push(wide)
+    expect(wide.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const { clientId, clientSecret } = wide.clients[0]!
+    const session = await Initializer.initialize({
+      environment: wide.environment,
+      store: new MemoryStore(),
+      token: new OAuthToken({ clientId, clientSecret, grantToken: wide.issueGrantCode() }),
+    })
+    expect((await session.fetch('/crm/v8/Leads')).status).toBe(200)
+  })
+
   it("an answer naming an api_domain the environment does not allow is ignored: the token keeps the environment's", async () => {
     const collector = await serve()
     const accounts = await serve((req, res) => {

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { DataCenter, Environment, InvalidArgumentError } from '../src/index.ts'
-import { parseTokenResponse } from '../src/oauth/messages.ts'
+import { isLoopback } from '../src/oauth/environments.ts'
+import { MAX_LIFETIME_MS, isTokenText, parseTokenResponse } from '../src/oauth/messages.ts'
+import { retryAfterMs } from '../src/oauth/response.ts'
+import { OAuthToken, needsRefresh } from '../src/index.ts'
+import { rememberLifetime } from '../src/token.ts'
 
 describe('DataCenter', () => {
   it("has every region's three environments with the official SDKs' URLs", () => {
@@ -67,6 +71,7 @@ describe('token answers', () => {
       accessToken: 'a',
       refreshToken: 'r',
       expiryTime: now + 3_600_000,
+      lifetimeMs: 3_600_000,
       apiDomain: 'https://www.zohoapis.eu',
       tokenType: 'Bearer',
       scope: undefined,
@@ -139,5 +144,138 @@ describe('token answers', () => {
         'token [redacted] is unknown',
       )
     }
+  })
+})
+
+describe('token answers: lifetimes and types', () => {
+  const now = 1_000_000
+  const parse = (fields: Record<string, unknown>) =>
+    parseTokenResponse(200, JSON.stringify({ access_token: 'a', ...fields }), now, [])
+  const lifetime = (fields: Record<string, unknown>) => parse(fields).expiryTime - now
+
+  it('brings expires_in within one second and one year; a numeric string counts', () => {
+    expect(lifetime({ expires_in: 3600 })).toBe(3_600_000)
+    expect(lifetime({ expires_in: '3600' })).toBe(3_600_000)
+    expect(lifetime({ expires_in: 1e306 })).toBe(MAX_LIFETIME_MS)
+    expect(lifetime({ expires_in: 0 })).toBe(1_000)
+    expect(lifetime({ expires_in: 0.2 })).toBe(1_000)
+    expect(lifetime({})).toBe(3_600_000)
+  })
+
+  it('honours expires_in_sec over the millisecond expires_in of older Zoho answers', () => {
+    expect(lifetime({ expires_in: 30_000, expires_in_sec: 30 })).toBe(30_000)
+    expect(lifetime({ expires_in: 3_600_000, expires_in_sec: '3600' })).toBe(3_600_000)
+  })
+
+  it('refuses a lifetime that is not a finite, non-negative number, without echoing it', () => {
+    for (const body of [
+      '{"access_token":"a","expires_in":1e400}',
+      '{"access_token":"a","expires_in":-1}',
+      '{"access_token":"a","expires_in":"an hour"}',
+      '{"access_token":"a","expires_in":true}',
+      '{"access_token":"a","expires_in":[3600]}',
+      '{"access_token":"a","expires_in":3600,"expires_in_sec":"x"}',
+    ]) {
+      expect(() => parseTokenResponse(200, body, now, []), body).toThrow(
+        expect.objectContaining({ code: 'INVALID_RESPONSE' }) as Error,
+      )
+    }
+    expect(() => parse({ expires_in: 'secret-looking-value' })).toThrow(
+      /expires_in \(a string of 20 characters\)/,
+    )
+  })
+
+  it("accepts no token_type, Bearer in any case and Zoho's own; refuses the rest", () => {
+    for (const type of [undefined, 'Bearer', 'bearer', 'Zoho-oauthtoken', 'ZOHO-OAUTHTOKEN']) {
+      expect(parse({ token_type: type }).tokenType).toBe(type)
+    }
+    for (const type of ['mac', 'DPoP', 'Basic', 'Bearer ', 'N_A']) {
+      expect(() => parse({ token_type: type }), type).toThrow(/cannot use/)
+    }
+    // A type that could be anything is not shown; nor is a secret of the request.
+    expect(() =>
+      parseTokenResponse(200, '{"access_token":"a","token_type":"the-secret-x"}', now, [
+        'the-secret-x',
+      ]),
+    ).toThrow(/type '\[redacted\]'/)
+    expect(() => parse({ token_type: 'x'.repeat(41) })).toThrow(/an unknown, /)
+  })
+
+  it('refuses tokens that could not be sent in a header, without echoing them', () => {
+    for (const token of ['ab\ncd', 'ab\u0000', 'ab\u03a9', 'tab\there']) {
+      for (const field of ['access_token', 'refresh_token']) {
+        const body = JSON.stringify({ access_token: 'fine', [field]: token })
+        try {
+          parseTokenResponse(200, body, now, [])
+          expect.unreachable(`${field} ${JSON.stringify(token)}`)
+        } catch (err) {
+          expect((err as { code: string }).code).toBe('INVALID_RESPONSE')
+          expect((err as Error).message).not.toContain(token)
+        }
+      }
+    }
+    expect(isTokenText('1000.abc.DEF-_~+/= with spaces')).toBe(true)
+    expect(isTokenText('')).toBe(false)
+  })
+})
+
+describe('the refresh skew of a short-lived token', () => {
+  it('is at most half the lifetime this process saw, and the full skew otherwise', () => {
+    const now = 5_000_000
+    const token = new OAuthToken({
+      accessToken: `short-${Math.random()}`,
+      expiryTime: now + 30_000,
+    })
+    expect(needsRefresh(token, now, 60_000)).toBe(true) // lifetime unknown: the full skew
+    rememberLifetime(token.accessToken!, 30_000)
+    expect(needsRefresh(token, now, 60_000)).toBe(false)
+    expect(needsRefresh(token, now + 14_999, 60_000)).toBe(false)
+    expect(needsRefresh(token, now + 15_000, 60_000)).toBe(true)
+    // A skew shorter than half the lifetime is kept as it is.
+    expect(needsRefresh(token, now + 25_000, 5_000)).toBe(true)
+    expect(needsRefresh(token, now + 24_999, 5_000)).toBe(false)
+    // An hour-long token keeps the usual skew.
+    const long = new OAuthToken({
+      accessToken: `long-${Math.random()}`,
+      expiryTime: now + 3_600_000,
+    })
+    rememberLifetime(long.accessToken!, 3_600_000)
+    expect(needsRefresh(long, now + 3_540_000, 60_000)).toBe(true)
+    expect(needsRefresh(long, now + 3_539_999, 60_000)).toBe(false)
+  })
+})
+
+describe('Retry-After', () => {
+  it('reads seconds and HTTP dates; ignores what is neither', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z')
+    expect(retryAfterMs('120', now)).toBe(120_000)
+    expect(retryAfterMs('1900000', now)).toBe(1_900_000_000)
+    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:30 GMT', now)).toBe(30_000)
+    expect(retryAfterMs('Tue, 31 Dec 2024 00:00:00 GMT', now)).toBe(0)
+    expect(retryAfterMs('-5', now)).toBe(0)
+    for (const header of [null, '', '  ', 'soon']) expect(retryAfterMs(header, now)).toBeUndefined()
+  })
+})
+
+describe('loopback', () => {
+  it('is localhost, 127.0.0.0/8 and ::1, however the address is written', () => {
+    for (const url of [
+      'http://localhost:1',
+      'http://127.0.0.1',
+      'http://127.255.0.9:8',
+      'http://[::1]:4',
+      'http://0x7f.1',
+      'http://2130706433',
+    ])
+      expect(isLoopback(new URL(url)), url).toBe(true)
+    for (const url of [
+      'http://0.0.0.0',
+      'http://[::]',
+      'http://10.0.0.1',
+      'http://localhost.evil.example',
+      'http://127.0.0.1.nip.io',
+      'http://[::ffff:127.0.0.1]',
+    ])
+      expect(isLoopback(new URL(url)), url).toBe(false)
   })
 })

@@ -788,7 +788,10 @@ class Emulator implements AccountsEmulator {
       })
     })
     const { address, port } = this.server.address() as AddressInfo
-    const host = address.includes(':') ? `[${address}]` : address
+    // Listening on every interface: this machine reaches it on loopback, the one address an
+    // http Environment may name.
+    const reachable = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address
+    const host = reachable.includes(':') ? `[${reachable}]` : reachable
     this.address = `http://${host}:${port}`
     this.env = new Environment({
       name: 'emulator',
