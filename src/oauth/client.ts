@@ -143,8 +143,8 @@ export class AccountsClient {
     rememberLifetime(grant.accessToken, grant.lifetimeMs)
     const { apiDomain } = grant
     if (apiDomain === undefined || this.#environment.allowsApiOrigin(apiDomain)) return grant
-    // Ignored, not refused: the token is good, and it goes to the environment's own API domain
-    // instead. Refusing would spend a grant code or leave a refresh token unsaved.
+    // Ignored, not refused: the token is good and is used with the API domain it had (or the
+    // environment's). Refusing would throw away tokens a spent grant code already paid for.
     this.#options.log.warn(
       'the accounts server named an api_domain the environment does not allow; ignored',
       {
