@@ -319,16 +319,22 @@ export function rememberLifetime(accessToken: string, lifetimeMs: number): void 
   }
 }
 
+/** The longest access-token lifetime believed (a year): a longer one in an answer is cut to it. */
+export const MAX_LIFETIME_MS = 365 * 24 * 3_600_000
+
 /**
  * Whether the access token is missing or expires within `skewMs` of `now`: the one expiry
  * rule, used by the session and the CLI alike. For a token whose lifetime this process saw
  * (it obtained the token), the skew is at most half that lifetime: a token that lives 30 s
- * under a 60 s skew is refreshed after 15 s, not on every call.
+ * under a 60 s skew is refreshed after 15 s, not on every call. A skew longer than any
+ * lifetime ({@link MAX_LIFETIME_MS}) is taken at its word, every token is due: the CLI's
+ * `refresh` and the portal's Refresh force a refresh that way.
  */
 export function needsRefresh(token: OAuthToken, now: number, skewMs: number): boolean {
   if (!token.accessToken) return true
   if (token.expiryTime === undefined) return true
   if (token.expiryTime - skewMs > now) return false
+  if (skewMs > MAX_LIFETIME_MS) return true
   // Within the skew: only now is the lifetime worth looking up (it is off the hot path).
   const lifetime = lifetimes.get(lifetimeKey(token.accessToken))
   const skew = lifetime === undefined ? skewMs : Math.min(skewMs, lifetime / 2)

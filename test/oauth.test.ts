@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { DataCenter, Environment, InvalidArgumentError } from '../src/index.ts'
 import { isLoopback } from '../src/oauth/environments.ts'
-import { MAX_LIFETIME_MS, isTokenText, parseTokenResponse } from '../src/oauth/messages.ts'
+import { isTokenText, parseTokenResponse } from '../src/oauth/messages.ts'
 import { retryAfterMs } from '../src/oauth/response.ts'
 import { OAuthToken, needsRefresh } from '../src/index.ts'
-import { rememberLifetime } from '../src/token.ts'
+import { MAX_LIFETIME_MS, rememberLifetime } from '../src/token.ts'
 
 describe('DataCenter', () => {
   it("has every region's three environments with the official SDKs' URLs", () => {
@@ -242,6 +242,9 @@ describe('the refresh skew of a short-lived token', () => {
     rememberLifetime(long.accessToken!, 3_600_000)
     expect(needsRefresh(long, now + 3_540_000, 60_000)).toBe(true)
     expect(needsRefresh(long, now + 3_539_999, 60_000)).toBe(false)
+    // A skew longer than any lifetime means "every token is due", the lever that forces one.
+    expect(needsRefresh(token, now, MAX_LIFETIME_MS + 1)).toBe(true)
+    expect(needsRefresh(long, now, Number.MAX_SAFE_INTEGER)).toBe(true)
   })
 })
 

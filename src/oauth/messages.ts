@@ -1,5 +1,6 @@
 import { InvalidResponseError, InvalidTokenError, RateLimitError } from '../errors.js'
 import { scrub } from '../log.js'
+import { MAX_LIFETIME_MS } from '../token.js'
 
 /**
  * The token endpoint's answer, as the server writes it: Zoho's fields (`expires_in` in seconds,
@@ -34,9 +35,8 @@ export interface TokenGrant {
 }
 
 const DEFAULT_LIFETIME_MS = 3_600_000
-/** The shortest and longest lifetimes believed; an answer outside is brought inside. */
+/** The shortest lifetime believed; a shorter one in an answer is raised to it. */
 export const MIN_LIFETIME_MS = 1_000
-export const MAX_LIFETIME_MS = 365 * 24 * 3_600_000
 
 /**
  * Whether a value can be a token: one or more visible ASCII characters or spaces (RFC 6749's
