@@ -1,3 +1,6 @@
+import { scrub, scrubDriverText } from './log.js'
+import { REDACTED } from './token.js'
+
 /**
  * Errors with stable string codes. Every error tokenkeeper throws is an {@link SDKException};
  * callers branch on `err.code`, never on the message. Messages never contain a secret.
@@ -77,19 +80,89 @@ export class TokenStoreError extends SDKException {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(TokenStoreError.code, `${store}.${operation}: ${message}`, options)
+    // The one place every store's driver error passes: the cause is made safe to show, and any
+    // value it quoted is taken out of the message too, however the store built it.
+    const removed = scrubCause(options?.cause)
+    super(TokenStoreError.code, `${store}.${operation}: ${scrub(message, removed)}`, options)
     this.store = store
     this.operation = operation
   }
 }
 
-/** Says what an unknown thrown value was, for messages, without echoing data. */
+/** The values taken out of each driver error already made safe (see {@link scrubCause}). */
+const scrubbed = new WeakMap<object, Set<string>>()
+
+/**
+ * Makes a thrown value safe to show, in place, and returns the raw values it took out. A
+ * driver's error keeps its class and its codes (`code`, `errno`, `sqlState`...), but every text
+ * it carries (`message`, `stack`, MySQL's `sqlMessage` and `sql`, PostgreSQL's `detail`, `where`
+ * and the rest) loses the values it quoted ({@link scrubDriverText}), and the arguments of a
+ * Redis command (`command.args`) are dropped. Walks the cause chain and aggregated errors. Our
+ * own errors ({@link SDKException}) are left as they are: they never quote a value.
+ */
+export function scrubCause(cause: unknown): Set<string> {
+  const removed = new Set<string>()
+  const walk = (value: unknown, depth: number): void => {
+    if (typeof value !== 'object' || value === null || depth > 10) return
+    const known = scrubbed.get(value)
+    if (known) {
+      for (const fragment of known) removed.add(fragment)
+      return
+    }
+    const own = new Set<string>()
+    scrubbed.set(value, own)
+    if (value instanceof Error && !(value instanceof SDKException)) scrubError(value, own)
+    for (const fragment of own) removed.add(fragment)
+    walk((value as { cause?: unknown }).cause, depth + 1)
+    if (value instanceof AggregateError) {
+      for (const inner of value.errors as unknown[]) walk(inner, depth + 1)
+    }
+  }
+  walk(cause, 0)
+  return removed
+}
+
+/** Scrubs the texts of one foreign error in place, noting what it took out. */
+function scrubError(err: Error, removed: Set<string>): void {
+  // A system error (ENOENT, ECONNREFUSED...) quotes paths and addresses, not values.
+  const system = typeof (err as { syscall?: unknown }).syscall === 'string'
+  const clean = (text: string): string => (system ? scrub(text) : scrubDriverText(text, removed))
+  const rawMessage = err.message
+  for (const key of Object.getOwnPropertyNames(err)) {
+    if (key === 'stack') continue
+    const descriptor = Object.getOwnPropertyDescriptor(err, key)
+    if (!descriptor || !('value' in descriptor) || !descriptor.writable) continue
+    const field: unknown = descriptor.value
+    if (typeof field === 'string') {
+      const safe = clean(field)
+      if (safe !== field) descriptor.value = safe
+    } else if (key === 'command' && typeof field === 'object' && field !== null) {
+      // ioredis keeps the command that failed, with its arguments: our keys and values.
+      if ('args' in field) descriptor.value = { ...field, args: [REDACTED] }
+    } else {
+      continue
+    }
+    Object.defineProperty(err, key, descriptor)
+  }
+  const stack = Object.getOwnPropertyDescriptor(err, 'stack')
+  if (stack && 'value' in stack && typeof stack.value === 'string' && stack.writable) {
+    // The stack starts with the message as it was: put the clean one in its place.
+    const safe = scrub(stack.value.split(rawMessage).join(err.message), removed)
+    if (safe !== stack.value) Object.defineProperty(err, 'stack', { ...stack, value: safe })
+  }
+}
+
+/**
+ * Says what an unknown thrown value was, in one line for a message, without the values a driver
+ * quoted (the thrown error itself is made safe to show too: see {@link scrubCause}).
+ */
 export function describeCause(cause: unknown): string {
+  const removed = scrubCause(cause)
   if (cause instanceof Error) {
     const code = (cause as { code?: unknown }).code
     return typeof code === 'string' ? `${code}: ${cause.message}` : cause.message
   }
-  return String(cause)
+  return typeof cause === 'string' ? scrubDriverText(cause) : scrub(String(cause), removed)
 }
 
 /**

@@ -11,7 +11,7 @@ import { registerRefresh } from './commands/refresh.js'
 import { registerRekey } from './commands/rekey.js'
 import { registerRevoke } from './commands/revoke.js'
 import { registerShow } from './commands/show.js'
-import { CliError, EXIT, collect } from './shared.js'
+import { CliError, EXIT, collect, complain, printable } from './shared.js'
 
 const MAIN_HELP = `
 Stores are URLs: file:./sdk_tokens.txt, sqlite:./zohooauth.db, memory:,
@@ -50,7 +50,16 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
-      outputError: (text, write) => write(`tokenkeeper: ${text.replace(/^error: /, '')}`),
+      // Commander quotes what was typed (a URL, a value): masked and escaped like all output.
+      outputError: (text, write) =>
+        write(
+          `tokenkeeper: ${text
+            .replace(/^error: /, '')
+            .trimEnd()
+            .split('\n')
+            .map(printable)
+            .join('\n')}\n`,
+        ),
     })
     .addHelpText('after', MAIN_HELP)
   // Registered after exitOverride and configureOutput, so that the commands inherit both.
@@ -79,12 +88,12 @@ function report(err: unknown, verbose: boolean): number {
   }
   const exitCode = err instanceof CliError ? err.exitCode : EXIT.error
   const text = err instanceof Error ? err.message : String(err)
-  process.stderr.write(`tokenkeeper: ${text.replace(/\s*\n\s*/g, ' ')}\n`)
+  complain(`tokenkeeper: ${text.replace(/\s*\n\s*/g, ' ')}`)
   if (verbose && err instanceof Error) {
     let current: unknown = err
     let prefix = ''
     for (let depth = 0; current instanceof Error && depth < 5; depth += 1) {
-      process.stderr.write(`${prefix}${current.stack ?? current.message}\n`)
+      for (const line of `${prefix}${current.stack ?? current.message}`.split('\n')) complain(line)
       prefix = 'caused by: '
       current = current.cause
     }

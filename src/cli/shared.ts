@@ -6,6 +6,7 @@ import { DataCenter, Environment } from '../oauth/environments.js'
 import type { TokenStore } from '../store.js'
 import { createStore } from '../stores/create.js'
 import { withEncryption } from '../stores/encrypted.js'
+import { CONTROL, escapeControl, maskCredentials, scrub } from '../log.js'
 import type { OAuthToken } from '../token.js'
 import { REDACTED } from '../token.js'
 
@@ -90,9 +91,9 @@ export function encryptionFrom(
   return { keys, activeKeyId }
 }
 
-/** The store URL without a password, for messages. */
+/** The store URL without its password or any other credential, for messages. */
 export function safeUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
+  return maskCredentials(url)
 }
 
 /** The store URL of `--store` or `TOKENKEEPER_STORE`. */
@@ -266,17 +267,21 @@ export function tokenState(token: OAuthToken, now: number): string {
   return 'valid'
 }
 
-/** Rows as a table with a header, columns padded to their widest cell. */
-export function table(header: string[], rows: string[][]): string {
+/**
+ * Rows as the lines of a table with a header, columns padded to their widest cell. Each cell is
+ * made {@link printable} first, so that no value can break a row or shift a column.
+ */
+export function table(header: string[], rows: string[][]): string[] {
+  const cells = rows.map((row) => row.map(printable))
   const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+    Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)),
   )
-  const line = (cells: string[]) =>
-    cells
+  const line = (row: string[]) =>
+    row
       .map((cell, column) => cell.padEnd(widths[column]!))
       .join('  ')
       .trimEnd()
-  return [line(header), ...rows.map(line)].join('\n') + '\n'
+  return [line(header), ...cells.map(line)]
 }
 
 /** Parses a duration such as `30d`, `12h`, `90m`, `45s`, `1w` into milliseconds. */
@@ -289,9 +294,42 @@ export function parseDuration(value: string, option: string): number {
   return Number(match[1]) * unit
 }
 
-/** Writes a line to stdout. */
+/**
+ * What every text the CLI prints goes through: the credentials of URLs and parameters masked
+ * (`user:password@`, `?password=`, `&pass=`, `?auth=`, `sslpassword=`, encoded or not), and
+ * control characters escaped (newlines, carriage returns, tabs, ESC and the other C0 and C1
+ * codes, U+2028/U+2029, bidirectional overrides), so that the text is one line and a stored
+ * value can neither forge a row nor recolour the terminal.
+ */
+export function printable(text: string): string {
+  return escapeControl(maskCredentials(text))
+}
+
+/** Writes one line to stdout, {@link printable}. */
 export function say(text = ''): void {
-  process.stdout.write(`${text}\n`)
+  process.stdout.write(`${printable(text)}\n`)
+}
+
+/**
+ * Writes a value to stdout as indented JSON. JSON escapes C0 controls itself; the rest of what
+ * {@link printable} escapes (DEL, C1, U+2028/U+2029, bidirectional overrides) is written as
+ * `\uXXXX`, which reads back as the same value. URL credentials are masked.
+ */
+export function sayJson(value: unknown): void {
+  // Below U+0020 only the layout's own newlines are left: JSON escaped the rest in strings.
+  const json = JSON.stringify(value, null, 2).replace(CONTROL, (char) => {
+    const code = char.charCodeAt(0)
+    return code < 0x20 ? char : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+  process.stdout.write(`${maskCredentials(json)}\n`)
+}
+
+/**
+ * Writes one line of an error to stderr: {@link printable}, and scrubbed of anything shaped like
+ * a token (a second line of defence: messages should hold none).
+ */
+export function complain(text: string): void {
+  process.stderr.write(`${printable(scrub(text))}\n`)
 }
 
 /** A help text's closing example section. */

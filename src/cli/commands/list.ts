@@ -5,6 +5,7 @@ import {
   globals,
   maskClientId,
   say,
+  sayJson,
   table,
   tokenState,
   withStore,
@@ -37,7 +38,7 @@ export function registerList(program: Command): void {
             ...token.toJSON(),
             state: tokenState(token, now),
           }))
-          say(JSON.stringify(shown, null, 2))
+          sayJson(shown)
           return
         }
         if (tokens.length === 0) {
@@ -51,7 +52,7 @@ export function registerList(program: Command): void {
           countdown(token.expiryTime, now),
           tokenState(token, now),
         ])
-        process.stdout.write(table(['ID', 'USER', 'CLIENT ID', 'EXPIRES', 'STATE'], rows))
+        for (const line of table(['ID', 'USER', 'CLIENT ID', 'EXPIRES', 'STATE'], rows)) say(line)
       })
     })
 }

@@ -5,6 +5,7 @@ import {
   globals,
   maskClientId,
   say,
+  sayJson,
   secret,
   tokenById,
   tokenState,
@@ -40,7 +41,7 @@ export function registerShow(program: Command): void {
           const shown = reveal
             ? { ...token.fields(), userSignature: undefined, userName: token.userSignature?.name }
             : token.toJSON()
-          say(JSON.stringify({ ...shown, state: tokenState(token, now) }, null, 2))
+          sayJson({ ...shown, state: tokenState(token, now) })
           return
         }
         const expiry =
