@@ -23,6 +23,54 @@ export interface Leak {
 const MIN_SECRET_LENGTH = 8
 /** Parts of a secret this long (split on '.') are checked too, to catch a truncated leak. */
 const MIN_FRAGMENT_LENGTH = 16
+/**
+ * The first and the last this many characters of every form of a secret are checked too: a
+ * driver that quotes the first bytes of a value, or a pattern that lets all but the first
+ * character through, leaves one of them. (Shorter pieces could match by chance among hundreds
+ * of captured texts; tests of one error check every 4 characters with {@link fragmentsOf}.)
+ */
+const MIN_EDGE_LENGTH = 12
+
+/**
+ * The ways a secret is written where it can leak: as it is, percent-encoded (URLs, forms),
+ * escaped inside a JSON string, and as MySQL quotes the bytes of a value it refuses (`\xCE\xA9-SEC`:
+ * printable ASCII as it is, every other byte as `\xHH`).
+ */
+export function formsOf(secret: string): string[] {
+  const mysql = [...Buffer.from(secret, 'utf8')]
+    .map((byte) =>
+      byte >= 0x20 && byte < 0x7f
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('')
+  return [
+    ...new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1), mysql]),
+  ]
+}
+
+/** Every piece of `length` characters of every form of a secret. */
+export function fragmentsOf(secret: string, length = 4): string[] {
+  const pieces = new Set<string>()
+  for (const form of formsOf(secret)) {
+    for (let at = 0; at + length <= form.length; at += 1) pieces.add(form.slice(at, at + length))
+  }
+  return [...pieces]
+}
+
+/** The pieces of `secret` (see {@link fragmentsOf}) found in any of the texts, with where. */
+export function fragmentsIn(
+  texts: readonly string[],
+  secret: string,
+  length = 4,
+): { fragment: string; text: string }[] {
+  const found: { fragment: string; text: string }[] = []
+  for (const fragment of fragmentsOf(secret, length)) {
+    const text = texts.find((t) => t.includes(fragment))
+    if (text !== undefined) found.push({ fragment, text: text.slice(0, 300) })
+  }
+  return found
+}
 
 /** Every text the harness can get out of a thrown value: its cause chain and aggregated errors. */
 export function errorTexts(err: unknown): string[] {
@@ -186,9 +234,13 @@ export class LeakCapture {
   scan(): Leak[] {
     const needles = new Map<string, string>()
     for (const secret of this.#secrets) {
-      needles.set(secret, secret)
-      const encoded = encodeURIComponent(secret)
-      if (encoded !== secret) needles.set(encoded, secret)
+      for (const form of formsOf(secret)) {
+        needles.set(form, secret)
+        if (form.length > MIN_EDGE_LENGTH) {
+          needles.set(form.slice(0, MIN_EDGE_LENGTH), secret)
+          needles.set(form.slice(-MIN_EDGE_LENGTH), secret)
+        }
+      }
       for (const part of secret.split('.')) {
         if (part.length >= MIN_FRAGMENT_LENGTH) needles.set(part, secret)
       }

@@ -29,7 +29,8 @@ import {
   type EmulatorFault,
 } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
-import { LeakCapture } from './leak-capture.ts'
+import { LeakCapture, errorTexts, fragmentsIn } from './leak-capture.ts'
+import { describeWithService, SERVICES } from './services.ts'
 
 const run = promisify(execFile)
 const root = resolve(import.meta.dirname, '..')
@@ -524,6 +525,251 @@ async function example(name: string): Promise<void> {
   for (const token of rows) capture.tokenSecrets(token)
   await store.close()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Driver messages that quote values: a real server refuses a value and says so, quoting it.
+// Secrets made of characters no other text holds, so that every 4 of them can be looked for.
+// ---------------------------------------------------------------------------------------------
+
+/** A refused save: its error (a TokenStoreError) and the secrets the token held. */
+async function refusedSave(
+  save: () => Promise<unknown>,
+  ...secrets: string[]
+): Promise<{ err: Error; texts: string[] }> {
+  let err: unknown
+  try {
+    await save()
+  } catch (caught) {
+    err = caught
+  }
+  expect(err).toBeInstanceOf(Error)
+  capture.error('driver message', err)
+  capture.secret(...secrets)
+  return { err: err as Error, texts: errorTexts(err) }
+}
+
+/** No 4 characters of any secret (raw, percent-encoded, JSON- or MySQL-escaped) in any text. */
+function expectNoFragment(texts: string[], ...secrets: string[]): void {
+  for (const secret of secrets) expect(fragmentsIn(texts, secret)).toEqual([])
+}
+
+await describeWithService('mariadb', 'driver messages that quote values: MariaDB', () => {
+  const DATABASE = 'tokenkeeper_test'
+  let admin: import('mysql2/promise').Connection
+  const tables: string[] = []
+  const stores: { close(): Promise<void> }[] = []
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()))
+    for (const table of tables) {
+      await admin.query(`DROP TABLE IF EXISTS ${DATABASE}.\`${table}\``)
+    }
+    await admin?.end()
+  })
+  /** A legacy table, made by hand as an older SDK or a DBA would, and a DBStore on it. */
+  async function legacy(definition: string) {
+    const mysql = await import('mysql2/promise')
+    admin ??= await mysql.createConnection({ uri: SERVICES.mariadb.url })
+    await admin.query(`CREATE DATABASE IF NOT EXISTS ${DATABASE}`)
+    const table = `tk_leak_${process.pid}_${tables.length}`
+    tables.push(table)
+    await admin.query(`CREATE TABLE ${DATABASE}.\`${table}\` ${definition}`)
+    const { DBStore } = await import('../src/stores/mysql.ts')
+    const store = new DBStore({ url: `${SERVICES.mariadb.url}/${DATABASE}`, table })
+    stores.push(store)
+    return store
+  }
+  const COLUMNS =
+    'id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), ' +
+    'client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), ' +
+    'grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), ' +
+    'api_domain varchar(255), PRIMARY KEY (id)'
+
+  it("Incorrect string value: '\\xCE\\xA9-…' of a latin1 table quotes no byte of the secret", async () => {
+    const store = await legacy(`(${COLUMNS}) CHARACTER SET latin1`)
+    const clientSecret = 'Ω-ZQX7-vJ9k-Wq2P-mB4h'
+    const refreshToken = 'RfJ8Kx3NtY6cLp0W'
+    const { err, texts } = await refusedSave(
+      () =>
+        store.saveToken(
+          new OAuthToken({
+            userSignature: new UserSignature('ada@zylker.example'),
+            clientId: '1000.CLIENT',
+            clientSecret,
+            refreshToken,
+          }),
+        ),
+      clientSecret,
+      refreshToken,
+    )
+    expectNoFragment(texts, clientSecret, refreshToken)
+    // The kind of problem and the column stay; the driver's error stays the cause.
+    expect(err.message).toMatch(/Incorrect string value: '\[redacted\]' for column .*client_secret/)
+    expect(err.cause).toMatchObject({ code: 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD', errno: 1366 })
+    expect(texts.some((text) => text.includes('[cause]: Error: Incorrect string value'))).toBe(true)
+  })
+
+  it("Duplicate entry '…' for key '…' names the key, not the value", async () => {
+    const store = await legacy(`(${COLUMNS}, UNIQUE KEY legacy_refresh (refresh_token(100)))`)
+    const refreshToken = 'ZQX7vJ9kWq2PmB4hRfJ8'
+    const token = (user: string) =>
+      new OAuthToken({
+        userSignature: new UserSignature(user),
+        clientId: '1000.CLIENT',
+        clientSecret: 'CsN4Vb8QzK2wLx6Y',
+        refreshToken,
+      })
+    await store.saveToken(token('ada@zylker.example'))
+    const { err, texts } = await refusedSave(
+      () => store.saveToken(token('grace@zylker.example')),
+      refreshToken,
+    )
+    expectNoFragment(texts, refreshToken, 'CsN4Vb8QzK2wLx6Y')
+    expect(err.message).toMatch(/Duplicate entry '\[redacted\]' for key 'legacy_refresh'/)
+    expect(err.cause).toMatchObject({ code: 'ER_DUP_ENTRY' })
+  })
+})
+
+await describeWithService('postgres', 'driver messages that quote values: PostgreSQL', () => {
+  let admin: import('pg').Client | undefined
+  const tables: string[] = []
+  const stores: { close(): Promise<void> }[] = []
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()))
+    for (const table of tables) await admin?.query(`DROP TABLE IF EXISTS "${table}"`)
+    await admin?.end()
+  })
+  async function legacy(constraints: string) {
+    if (!admin) {
+      const pg = await import('pg')
+      admin = new pg.default.Client({ connectionString: SERVICES.postgres.url })
+      await admin.connect()
+    }
+    const table = `tk_leak_${process.pid}_${tables.length}`
+    tables.push(table)
+    await admin.query(
+      `CREATE TABLE "${table}" (id varchar(10) PRIMARY KEY, user_name varchar(255), ` +
+        'client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), ' +
+        'access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), ' +
+        `redirect_url varchar(255), api_domain varchar(255)${constraints})`,
+    )
+    const { PostgresStore } = await import('../src/stores/postgres.ts')
+    const store = new PostgresStore({ connectionString: SERVICES.postgres.url, table })
+    stores.push(store)
+    return store
+  }
+
+  it('DETAIL: Failing row contains (…) of a CHECK constraint shows none of the row', async () => {
+    const store = await legacy(', CHECK (user_name IS NOT NULL)')
+    const secrets = {
+      clientSecret: 'ZQX7vJ9kWq2PmB4h',
+      refreshToken: 'RfJ8Kx3NtY6cLp0W',
+      accessToken: 'AcV5Hs9DuE2fGt7Q',
+    }
+    const { err, texts } = await refusedSave(
+      () => store.saveToken(new OAuthToken({ clientId: '1000.CLIENT', ...secrets })),
+      ...Object.values(secrets),
+    )
+    expectNoFragment(texts, ...Object.values(secrets))
+    expect(err.cause).toMatchObject({ code: '23514', detail: 'Failing row contains ([redacted]).' })
+  })
+
+  it('DETAIL: Key (refresh_token)=(…) already exists keeps the column, not the value', async () => {
+    const store = await legacy(', UNIQUE (refresh_token)')
+    const refreshToken = 'ZQX7vJ9kWq2PmB4hRfJ8'
+    const token = (user: string) =>
+      new OAuthToken({
+        userSignature: new UserSignature(user),
+        clientId: '1000.CLIENT',
+        clientSecret: 'CsN4Vb8QzK2wLx6Y',
+        refreshToken,
+      })
+    await store.saveToken(token('ada@zylker.example'))
+    const { err, texts } = await refusedSave(
+      () => store.saveToken(token('grace@zylker.example')),
+      refreshToken,
+    )
+    expectNoFragment(texts, refreshToken, 'CsN4Vb8QzK2wLx6Y')
+    expect(err.cause).toMatchObject({
+      code: '23505',
+      detail: 'Key (refresh_token)=([redacted]) already exists.',
+    })
+  })
+
+  it('invalid byte sequence … 0x00: a NUL in a secret, no byte of it shown', async () => {
+    const store = await legacy('')
+    const clientSecret = 'ZQX7vJ9k\u0000Wq2PmB4h'
+    const { err, texts } = await refusedSave(
+      () =>
+        store.saveToken(
+          new OAuthToken({
+            userSignature: new UserSignature('ada@zylker.example'),
+            clientId: '1000.CLIENT',
+            clientSecret,
+            refreshToken: 'RfJ8Kx3NtY6cLp0W',
+          }),
+        ),
+      clientSecret,
+    )
+    expectNoFragment(texts, 'ZQX7vJ9k', 'Wq2PmB4h', 'RfJ8Kx3NtY6cLp0W')
+    expect(err.cause).toMatchObject({ code: '22021' })
+    expect(texts.filter((text) => /0x00|\\x00|\\u0000/.test(text))).toEqual([])
+  })
+})
+
+await describeWithService('redis', 'driver messages that quote values: Redis', () => {
+  it("a Redis error echoing a command's arguments shows none of them", async () => {
+    const { Redis } = await import('ioredis')
+    const client = new Redis(SERVICES.redis.url)
+    const secret = 'ZQX7vJ9kWq2PmB4h'
+    let reply: unknown
+    try {
+      await client.call('TOKENKEEPER.NOSUCH', secret, 'RfJ8Kx3NtY6cLp0W')
+    } catch (err) {
+      reply = err
+    } finally {
+      client.disconnect()
+    }
+    // The server's own answer quotes the arguments...
+    expect(String(reply)).toContain(secret.slice(0, 4))
+    // ...and a store's error built on it, as every store builds one, does not.
+    const { TokenStoreError, describeCause } = await import('../src/errors.ts')
+    const { err, texts } = await refusedSave(async () => {
+      throw new TokenStoreError('RedisStore', 'saveToken', describeCause(reply), { cause: reply })
+    }, secret)
+    expectNoFragment(texts, secret, 'RfJ8Kx3NtY6cLp0W')
+    expect(err.message).toMatch(/unknown command 'TOKENKEEPER.NOSUCH'/)
+  })
+
+  it("a RedisStore error keeps no argument of the script it ran (ioredis's command.args)", async () => {
+    const { RedisStore } = await import('../src/stores/redis.ts')
+    const prefix = `tk:leak:${process.pid}:${randomBytes(4).toString('hex')}:`
+    const store = new RedisStore({ url: SERVICES.redis.url, prefix, cache: false })
+    const { Redis } = await import('ioredis')
+    const admin = new Redis(SERVICES.redis.url)
+    try {
+      // The id set is a string: the save script fails with WRONGTYPE.
+      await admin.set(`${prefix}ids`, 'not a sorted set')
+      const secrets = { clientSecret: 'ZQX7vJ9kWq2PmB4h', refreshToken: 'RfJ8Kx3NtY6cLp0W' }
+      const { err, texts } = await refusedSave(
+        () =>
+          store.saveToken(
+            new OAuthToken({
+              userSignature: new UserSignature('ada@zylker.example'),
+              clientId: '1000.CLIENT',
+              ...secrets,
+            }),
+          ),
+        ...Object.values(secrets),
+      )
+      expectNoFragment(texts, ...Object.values(secrets))
+      expect(err.message).toMatch(/WRONGTYPE/)
+    } finally {
+      await admin.del(`${prefix}ids`)
+      admin.disconnect()
+      await store.close()
+    }
+  })
+})
 
 describe('no secret leaks, proven', () => {
   it('the harness finds a secret planted anywhere it looks', () => {

@@ -692,10 +692,7 @@ function explain(err: unknown, connectTimeoutMs: number): string {
   if (code === '22021' || code === '22P05') {
     return `a value holds a character PostgreSQL cannot store, such as NUL; nothing was written (${code})`
   }
-  if (code?.startsWith('22')) {
-    // Data errors may quote the value: leave it out.
-    return `${code}: ${message.replace(/"[^"]*"|'[^']*'/g, '…')}`
-  }
+  // Data errors may quote the value: describeCause leaves it out, as for every driver.
   return describeCause(err)
 }
 

@@ -738,7 +738,6 @@ export class RedisStore implements TokenStore, TokenLocking {
 
   #wrap(operation: StoreOperation, err: unknown): unknown {
     if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) return err
-    redactCommand(err)
     return new TokenStoreError(STORE, operation, this.#explain(err), { cause: err })
   }
 
@@ -834,21 +833,6 @@ function settled(results: [Error | null, unknown][] | null): unknown[] {
 
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT')
-}
-
-/** ioredis puts the failed command's arguments on its errors: they may hold secrets. */
-function redactCommand(err: unknown): void {
-  if (typeof err !== 'object' || err === null) return
-  const command = (err as { command?: unknown }).command
-  if (typeof command === 'object' && command !== null && 'args' in command) {
-    const { name } = command as { name?: unknown }
-    Object.defineProperty(err, 'command', {
-      value: { name, args: ['[redacted]'] },
-      enumerable: false,
-      configurable: true,
-      writable: true,
-    })
-  }
 }
 
 function sleep(ms: number): Promise<void> {
