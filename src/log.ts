@@ -105,7 +105,7 @@ function redactValue(value: string): string {
 }
 
 /** Whether a query or form parameter of this name (decoded) carries a credential. */
-const CREDENTIAL_PARAMETER = /pass|pwd|secret|token|^auth|api_?key|credential/i
+const CREDENTIAL_PARAMETER = /pass|pwd|secret|^auth|api_?key|credential|token$|^code$/i
 
 /**
  * Masks the credentials in the URLs and parameters of a text: the password of `user:password@`

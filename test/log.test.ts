@@ -1,8 +1,9 @@
 import { readFileSync, statSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { createLogger, scrub } from '../src/index.ts'
-import { SafeLog } from '../src/log.ts'
+import { SafeLog, escapeControl, maskCredentials, scrubDriverText } from '../src/log.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
+import { fragmentsIn } from './leak-capture.ts'
 
 const dir = scratchDir()
 
@@ -57,4 +58,208 @@ describe('logging', () => {
       /debug, info, warn and error/,
     )
   })
+})
+
+describe('scrub: every way a secret is written leaves only the marker', () => {
+  // Base64-ish, with the characters that encoding changes (+ / =).
+  const SECRET = 'ZQX7vJ9k+Wq2/PmB4h=='
+  const percentAll = [...SECRET]
+    .map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .join('')
+  const forms: [string, string][] = [
+    [
+      'a form body, the value URL-encoded',
+      `grant_type=refresh_token&refresh_token=${encodeURIComponent(SECRET)}&client_id=1000.X`,
+    ],
+    ['a value percent-encoded whole', `refresh_token=${percentAll}&x=1`],
+    [
+      'a JSON pair percent-encoded inside another URL',
+      `https://app.example/cb?state=${encodeURIComponent(`{"refresh_token":"${SECRET}"}`)}`,
+    ],
+    [
+      'a form field encoded twice',
+      `?next=${encodeURIComponent(`https://y.example/?client_secret=${encodeURIComponent(SECRET)}`)}`,
+    ],
+    ['camelCase JSON: accessToken', `{"accessToken":"${SECRET}","expiryTime":1}`],
+    ['camelCase JSON: refreshToken', `{"refreshToken":"${SECRET}"}`],
+    ['camelCase JSON: clientSecret', `{"clientId":"1000.X","clientSecret":"${SECRET}"}`],
+    ['camelCase JSON: grantToken', `{"grantToken":"${SECRET}"}`],
+    ['snake_case JSON with a space', `{"refresh_token": "${SECRET}"}`],
+    ['snake_case JSON: client_secret', `{"client_secret":"${SECRET}"}`],
+    ['JSON: password', `{"user":"root","password":"${SECRET}"}`],
+    [
+      'JSON inside a JSON string',
+      JSON.stringify({ body: JSON.stringify({ refreshToken: SECRET }) }),
+    ],
+    ['a Python or JS object', `{'refresh_token': '${SECRET}'}`],
+    ['Bearer, quoted', `Authorization: Bearer "${SECRET}"`],
+    ['Bearer, single-quoted', `Authorization: Bearer '${SECRET}'`],
+    ['Bearer, URL-encoded', `authorization=Bearer%20${encodeURIComponent(SECRET)}`],
+    ['Zoho-oauthtoken, unquoted', `authorization: Zoho-oauthtoken ${SECRET}`],
+    ['Zoho-oauthtoken in a header object', `{"Authorization":"Zoho-oauthtoken ${SECRET}"}`],
+    ['authorization without a scheme', `authorization: ${SECRET}`],
+    ['code= in a callback URL', `/oauth/callback?code=${encodeURIComponent(SECRET)}&state=abc`],
+    ['code= first in a form', `code=${encodeURIComponent(SECRET)}&grant_type=authorization_code`],
+    ['grant_token=', `grant_token=${SECRET}`],
+    ['token= of a revocation', `token=${encodeURIComponent(SECRET)}`],
+    ['a URL password', `mysql://root:${encodeURIComponent(SECRET)}@db.example:3306/zohooauth`],
+    ['?password= in a URL', `postgres://db.example/x?sslmode=require&password=${SECRET}`],
+  ]
+  for (const [name, text] of forms) {
+    it(name, () => {
+      const out = scrub(text)
+      expect(fragmentsIn([out], SECRET)).toEqual([])
+      expect(out).toContain('[redacted]')
+      // Scrubbing twice changes nothing: the marker is not taken for a value.
+      expect(scrub(out)).toBe(out)
+    })
+  }
+
+  it('Basic credentials: nothing of the base64 is left', () => {
+    const basic = Buffer.from(`1000.CLIENT:${SECRET}`).toString('base64')
+    const out = scrub(`Authorization: Basic ${basic}`)
+    expect(fragmentsIn([out], basic)).toEqual([])
+    expect(out).toBe('Authorization: Basic [redacted]')
+  })
+
+  it('what is not a secret is left as it is', () => {
+    for (const text of [
+      '{"code":"TOKEN_STORE","name":"TokenStoreError"}',
+      'token_type=Bearer&expires_in=3600&api_domain=https://www.zohoapis.com',
+      'client_id=1000.ABCDEFGHIJ&redirect_uri=https://app.example/cb',
+      'cannot read /tmp/tokens.txt: ENOENT: no such file or directory',
+      '{"error":"invalid_code","error_description":"the code expired"}',
+      'mysql://root@127.0.0.1:3306/zohooauth?ssl={"rejectUnauthorized":true}',
+      'refreshed 3 tokens; 1 failed (INVALID_TOKEN_ERROR)',
+    ]) {
+      expect(scrub(text)).toBe(text)
+    }
+  })
+
+  it('a check of 4-character pieces catches a pattern that keeps all but the first character', () => {
+    // What a dropped `+` in a pattern does: only the first character of the value goes.
+    const broken = (text: string) => text.replace(/(refresh_token=)[^&]/, '$1[redacted]')
+    const out = broken(`refresh_token=${SECRET}`)
+    expect(out).not.toContain(SECRET)
+    expect(fragmentsIn([out], SECRET).length).toBeGreaterThan(10)
+  })
+})
+
+describe('scrubDriverText: values out, names and the kind of problem in', () => {
+  const cases: [string, string][] = [
+    [
+      "Incorrect string value: '\\xCE\\xA9-ZQX...' for column `db`.`oauthtoken`.`client_secret` at row 1",
+      "Incorrect string value: '[redacted]' for column `db`.`oauthtoken`.`client_secret` at row 1",
+    ],
+    [
+      "Incorrect string value: '\\xF0\\x9F\\x98' for column 'access_token' at row 1",
+      "Incorrect string value: '[redacted]' for column 'access_token' at row 1",
+    ],
+    [
+      "Duplicate entry 'ZQX7vJ9k' for key 'oauthtoken.refresh_token'",
+      "Duplicate entry '[redacted]' for key 'oauthtoken.refresh_token'",
+    ],
+    ["Duplicate entry 'it's ZQX' for key 'k'", "Duplicate entry '[redacted]' for key 'k'"],
+    [
+      "Truncated incorrect DOUBLE value: 'ZQX7vJ9k'",
+      "Truncated incorrect DOUBLE value: '[redacted]'",
+    ],
+    [
+      "You have an error in your SQL syntax; check the manual near 'ZQX7vJ9k' at line 1",
+      "You have an error in your SQL syntax; check the manual near '[redacted]' at line 1",
+    ],
+    [
+      "Data too long for column 'access_token' at row 1",
+      "Data too long for column 'access_token' at row 1",
+    ],
+    ["Table 'zohooauth.oauthtoken' doesn't exist", "Table 'zohooauth.oauthtoken' doesn't exist"],
+    [
+      'Key (refresh_token)=(ZQX7vJ9k) already exists.',
+      'Key (refresh_token)=([redacted]) already exists.',
+    ],
+    [
+      'Failing row contains (12, ada@zylker.example, 1000.X, ZQX7vJ9k, null).',
+      'Failing row contains ([redacted]).',
+    ],
+    [
+      'invalid byte sequence for encoding "UTF8": 0x00',
+      'invalid byte sequence for encoding "UTF8": [redacted]',
+    ],
+    [
+      'character with byte sequence 0xce 0xa9 in encoding "UTF8" has no equivalent in encoding "LATIN1"',
+      'character with byte sequence [redacted]in encoding "UTF8" has no equivalent in encoding "LATIN1"',
+    ],
+    [
+      'invalid input syntax for type bigint: "ZQX7vJ9k"',
+      'invalid input syntax for type bigint: "[redacted]"',
+    ],
+    [
+      'null value in column "user_name" of relation "oauthtoken" violates not-null constraint',
+      'null value in column "user_name" of relation "oauthtoken" violates not-null constraint',
+    ],
+    [
+      "ERR unknown command 'FOO', with args beginning with: 'ZQX7vJ9k' 'x' ",
+      "ERR unknown command 'FOO', with args beginning with: [redacted]",
+    ],
+    ["something else quoting 'ZQX7vJ9k' here", "something else quoting '[redacted]' here"],
+  ]
+  for (const [raw, safe] of cases) {
+    it(raw, () => {
+      const removed = new Set<string>()
+      expect(scrubDriverText(raw, removed)).toBe(safe)
+      if (raw !== safe) expect(removed.size).toBeGreaterThan(0)
+    })
+  }
+})
+
+describe('escaping control characters', () => {
+  it('escapeControl makes any text one line that cannot recolour a terminal', () => {
+    const text = 'ada\r\n1 | forged@evil | x\t\x1b[31mred\x07\x7f\x9b2J\u2028\u2029\u202eevil\u2066'
+    const out = escapeControl(text)
+    expect(out).toBe(
+      'ada\\r\\n1 | forged@evil | x\\t\\x1b[31mred\\x07\\x7f\\x9b2J\\u2028\\u2029\\u202eevil\\u2066',
+    )
+    expect(out).toMatch(/^[\x20-\x7e]*$/)
+    expect(escapeControl('plain ünïcödé 日本')).toBe('plain ünïcödé 日本')
+  })
+
+  it('createLogger writes one line per event, whatever the message holds', () => {
+    const filePath = scratchPath(dir, 'injection.txt')
+    const logger = createLogger({ level: 'info', filePath })
+    logger.warn('user "ada"\n2099-01-01T00:00:00.000Z INFO forged line \x1b[2J')
+    const lines = readFileSync(filePath, 'utf8').trimEnd().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain('\\n2099-01-01T00:00:00.000Z INFO forged line \\x1b[2J')
+  })
+})
+
+describe('maskCredentials', () => {
+  const cases: [string, string][] = [
+    ['mysql://root:pw@db:3306/z', 'mysql://root:[redacted]@db:3306/z'],
+    ['mysql://root:p%40ss%2Fw@db/z', 'mysql://root:[redacted]@db/z'],
+    ['mysql://root:p@ss@db/z', 'mysql://root:[redacted]@db/z'],
+    ['mysql://root:pa#ss@db/z', 'mysql://root:[redacted]@db/z'],
+    ['redis://:pw@127.0.0.1:6379/0', 'redis://:[redacted]@127.0.0.1:6379/0'],
+    [
+      'mysql://db/z?user=root&password=pw&ssl=x',
+      'mysql://db/z?user=root&password=[redacted]&ssl=x',
+    ],
+    ['redis://h?pass=pw', 'redis://h?pass=[redacted]'],
+    ['redis://h/0?auth=pw', 'redis://h/0?auth=[redacted]'],
+    [
+      'postgres://u@h/d?sslpassword=pw&sslmode=require',
+      'postgres://u@h/d?sslpassword=[redacted]&sslmode=require',
+    ],
+    ['postgres://h/d?%70assword=pw', 'postgres://h/d?%70assword=[redacted]'],
+    ['host=h user=u password=pw dbname=d', 'host=h user=u password=[redacted] dbname=d'],
+    ["postgres://h/d?password='p w'", 'postgres://h/d?password=[redacted]'],
+    ['mysql://root@db/z?table=oauthtoken', 'mysql://root@db/z?table=oauthtoken'],
+    ['https://api.example/x?email=a@b.example', 'https://api.example/x?email=a@b.example'],
+  ]
+  for (const [raw, safe] of cases) {
+    it(raw, () => {
+      expect(maskCredentials(raw)).toBe(safe)
+      expect(maskCredentials(safe)).toBe(safe)
+    })
+  }
 })
