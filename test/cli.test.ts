@@ -629,3 +629,131 @@ await describeWithService('mariadb', 'tokenkeeper CLI: migrate to MariaDB', () =
     expect(sha(source)).toBe(digest)
   })
 })
+
+describe.concurrent('tokenkeeper CLI: hostile stored values and URL credentials', () => {
+  /** A FileStore holding values that try to forge rows and recolour the terminal. */
+  async function hostileFile(): Promise<{ url: string; ids: Record<string, string> }> {
+    const path = scratchPath(dir, 'hostile.txt')
+    const store = new FileStore(path)
+    const make = (name: string, extra: Partial<ConstructorParameters<typeof OAuthToken>[0]> = {}) =>
+      new OAuthToken({
+        userSignature: new UserSignature(name),
+        clientId: '1000.ABCDEFGHIJKLMNXY',
+        clientSecret: `${SECRET}-client`,
+        refreshToken: `${SECRET}-refresh-${name.length}`,
+        ...extra,
+      })
+    const tokens = {
+      forger: make(
+        'eve@zylker.example\n1111111111  admin@zylker.example  1000.AB…XY  in 9d  valid',
+      ),
+      colour: make('\x1b[31mmallory@zylker.example\x1b[0m\x1b[2J\r'),
+      bidi: make('trudy@zylker.example\u202e\u2028\x9b31m\u2066', {
+        redirectUrl: 'https://app.example/cb\x1b]8;;https://evil.example\x07',
+      }),
+    }
+    await Promise.all(Object.values(tokens).map((token) => store.saveToken(token)))
+    await store.close()
+    const ids = Object.fromEntries(Object.entries(tokens).map(([name, t]) => [name, t.id!]))
+    return { url: `file:${path}`, ids }
+  }
+  /** Any raw control character, line separator or bidirectional override. */
+  const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
+
+  it('list escapes control characters: one row per token, no forged row, no colour', async () => {
+    const { url, ids } = await hostileFile()
+    const run = await cli(['list', '--store', url])
+    expect(run.code, run.stderr).toBe(0)
+    const lines = run.stdout.trimEnd().split('\n')
+    expect(lines.filter((line) => line.startsWith('1111111111'))).toEqual([])
+    expect(lines).toHaveLength(4) // the header and three tokens
+    expect(run.stdout).not.toMatch(RAW)
+    expect(run.stdout).toContain('eve@zylker.example\\n1111111111  admin@zylker.example')
+    expect(run.stdout).toContain('\\x1b[31mmallory@zylker.example\\x1b[0m\\x1b[2J\\r')
+    expect(run.stdout).toContain('trudy@zylker.example\\u202e\\u2028\\x9b31m\\u2066')
+    // Every row still starts with its id: the columns did not shift.
+    for (const id of Object.values(ids)) expect(lines.some((l) => l.startsWith(id))).toBe(true)
+  })
+
+  it('show escapes them in every field; --json keeps the value and escapes what JSON leaves raw', async () => {
+    const { url, ids } = await hostileFile()
+    const [plain, json] = await Promise.all([
+      cli(['show', ids.bidi!, '--store', url]),
+      cli(['show', ids.forger!, '--store', url, '--json']),
+    ])
+    expect(plain.code, plain.stderr).toBe(0)
+    expect(plain.stdout).not.toMatch(RAW)
+    expect(plain.stdout).toMatch(/^user:\s+trudy@zylker.example\\u202e\\u2028\\x9b31m\\u2066$/m)
+    expect(plain.stdout).toMatch(/^redirect url:\s+https:\/\/app.example\/cb\\x1b\]8;;/m)
+    expect(plain.stdout.trimEnd().split('\n')).toHaveLength(11)
+    expect(json.code).toBe(0)
+    expect(json.stdout).not.toMatch(RAW)
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      userName: 'eve@zylker.example\n1111111111  admin@zylker.example  1000.AB…XY  in 9d  valid',
+    })
+    const bidi = await cli(['list', '--store', url, '--json'])
+    expect(bidi.stdout).not.toMatch(RAW)
+    const rows = JSON.parse(bidi.stdout) as { userName: string }[]
+    expect(rows.map((row) => row.userName)).toContain(
+      'trudy@zylker.example\u202e\u2028\x9b31m\u2066',
+    )
+  })
+
+  it('an error message with a control character is one escaped line', async () => {
+    const run = await cli(['show', 'x\x1b[2Jy', '--store', 'memory:'])
+    expect(run.code).toBe(3)
+    expectOneLineError(run)
+    expect(run.stderr).not.toMatch(RAW)
+    expect(run.stderr).toContain('x\\x1b[2Jy')
+  })
+
+  it('a store URL parameter nobody reads is refused, naming it and not its value', async () => {
+    const path = scratchPath(dir, 'typo.db')
+    const run = await cli(['list', '--store', `sqlite:${path}?tabel=${SECRET}-value`])
+    expect(run.code).toBe(2)
+    expectOneLineError(run)
+    expect(run.stderr).toContain("'tabel'")
+    expectNoSecret(run)
+  })
+})
+
+await describeWithService('postgres', 'tokenkeeper CLI: URL credentials in every output', () => {
+  const table = `tk_cli_pw_${process.pid}`
+  afterAll(async () => {
+    const pg = await import('pg')
+    const admin = new pg.default.Client({ connectionString: SERVICES.postgres.url })
+    await admin.connect()
+    await admin.query(`DROP TABLE IF EXISTS "${table}"`)
+    await admin.end()
+  })
+
+  it('doctor, migrate and show mask ?password=, user:password@ and a stored URL', async () => {
+    // The server trusts local connections: the passwords are carried, never checked.
+    const to = `postgres://postgres:${SECRET}-userinfo@127.0.0.1:5432/postgres?password=${SECRET}-query&table=${table}`
+    const { url, ids } = await seededFile()
+    const migrated = await cli(['migrate', '--from', url, '--to', to])
+    expect(migrated.code, migrated.stderr).toBe(0)
+    expectNoSecret(migrated)
+    expect(migrated.stdout).toContain('0 missing, 0 different - ok')
+    expect(migrated.stdout).toMatch(
+      /-> postgres:\/\/postgres:\[redacted\]@127.0.0.1:5432\/postgres\?password=\[redacted\]/,
+    )
+
+    const doctor = await cli(['doctor', '--store', to])
+    expect(doctor.stdout).toMatch(
+      /^ok\s+store: postgres:\/\/postgres:\[redacted\]@.*\?password=\[redacted\].* reachable, 4 tokens/m,
+    )
+    expectNoSecret(doctor)
+
+    const store = new FileStore(url.slice('file:'.length))
+    const token = (await store.findTokenById(ids.valid!))!
+    token.redirectUrl = `https://app:${SECRET}-redirect@app.example/cb?auth=${SECRET}-auth&x=1`
+    await store.saveToken(token)
+    await store.close()
+    const show = await cli(['show', ids.valid!, '--store', url])
+    expect(show.stdout).toMatch(
+      /^redirect url:\s+https:\/\/app:\[redacted\]@app.example\/cb\?auth=\[redacted\]&x=1$/m,
+    )
+    expectNoSecret(show)
+  })
+})
