@@ -1,5 +1,5 @@
 // Every public function rejects bad arguments with a typed error that names the argument.
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import {
   DataCenter,
   Environment,
@@ -18,7 +18,9 @@ import { DBStore } from '../src/stores/mysql.ts'
 import { PostgresStore } from '../src/stores/postgres.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
+import { TokenStoreError } from '../src/errors.ts'
 import { startAccountsEmulator, tokenStoreConformance } from '../src/testing/index.ts'
+import { describeWithService, SERVICES } from './services.ts'
 
 /** Runs `call` and returns the error it threw or rejected with. */
 async function failure(
@@ -68,6 +70,46 @@ const cases: [string, () => unknown, string][] = [
     'createStore("redis://…?cache=maybe")',
     () => createStore('redis://127.0.0.1:6379?cache=maybe'),
     'cache',
+  ],
+  // A parameter no store or driver reads is refused, not dropped.
+  ['createStore("sqlite:…?tabel=")', () => createStore('sqlite::memory:?tabel=t'), 'url'],
+  ['createStore("file:…?x=")', () => createStore('file:./tokens.txt?mode=600'), 'url'],
+  ['createStore("memory:?x=")', () => createStore('memory:?size=10'), 'url'],
+  [
+    'createStore("mysql://…?sll=")',
+    () => createStore('mysql://root@127.0.0.1/db?sll={"rejectUnauthorized":true}'),
+    'url',
+  ],
+  [
+    'createStore("mysql://…?charset=")',
+    () => createStore('mysql://root@127.0.0.1/db?charset=latin1'),
+    'url',
+  ],
+  [
+    'createStore("mysql://…?connectTimeout=soon")',
+    () => createStore('mysql://root@127.0.0.1/db?connectTimeout=soon'),
+    'connectTimeout',
+  ],
+  [
+    'createStore("postgres://…?sslmdoe=")',
+    () => createStore('postgres://postgres@127.0.0.1/db?sslmdoe=require'),
+    'url',
+  ],
+  [
+    'createStore("postgres://…?sslpassword=")',
+    () => createStore('postgres://postgres@127.0.0.1/db?sslpassword=x'),
+    'url',
+  ],
+  ['createStore("redis://…?dbb=")', () => createStore('redis://127.0.0.1:6379?dbb=3'), 'url'],
+  [
+    'createStore("redis://…?commandTimeout=")',
+    () => createStore('redis://127.0.0.1:6379?commandTimeout=1'),
+    'url',
+  ],
+  [
+    'createStore("sqlite:…?table=a&table=b")',
+    () => createStore('sqlite::memory:?table=a&table=b'),
+    'url',
   ],
   ['MemoryStore.saveToken({})', () => new MemoryStore().saveToken({} as never), 'token'],
   ['ListStore.findTokenById(1)', () => new ListStore().findTokenById(1 as never), 'id'],
@@ -169,5 +211,118 @@ describe('bad arguments', () => {
     expect(await failure(() => session.switchUser('bob' as never))).toMatchObject({
       argument: 'token',
     })
+  })
+})
+
+describe('createStore: the URL parameters reach the driver, or are refused', () => {
+  it('a refusal names the parameter and what is taken, never the value', async () => {
+    const err = await failure(() =>
+      createStore('mysql://root@127.0.0.1/db?passwd=Hunter2-Secret&table=t'),
+    )
+    expect(err.message).toContain("'passwd'")
+    expect(err.message).toContain('ssl')
+    expect(err.message).not.toContain('Hunter2')
+    expect((await failure(() => createStore('mysql://h/d?charset=latin1'))).message).toMatch(
+      /charset.*utf8mb4/,
+    )
+    expect((await failure(() => createStore('file:./a?b.txt'))).message).toMatch(/takes none/)
+  })
+})
+
+await describeWithService('mariadb', 'createStore: MySQL parameters', () => {
+  const base = `${SERVICES.mariadb.url}/tokenkeeper_test`
+  const poolTable = `tk_args_pool_${process.pid}`
+  afterAll(async () => {
+    const mysql = await import('mysql2/promise')
+    const admin = await mysql.createConnection({ uri: base })
+    await admin.query(`DROP TABLE IF EXISTS \`${poolTable}\``)
+    await admin.end()
+  })
+
+  it('ssl reaches mysql2: a server without TLS is refused instead of used in cleartext', async () => {
+    const table = `tk_args_${process.pid}`
+    const store = await createStore(
+      `${base}?table=${table}&ssl=${encodeURIComponent('{"rejectUnauthorized":true}')}`,
+    )
+    try {
+      const err = await failure(() => store.getTokens())
+      expect(err).toBeInstanceOf(TokenStoreError)
+      expect(err.message).toMatch(/secure connection|SSL|TLS/i)
+    } finally {
+      await store.close?.()
+    }
+  })
+
+  it('connectionLimit becomes the pool size: with 1, a second connection waits', async () => {
+    const store = (await createStore(
+      `${base}?table=${poolTable}&connectionLimit=1&connectTimeout=3000`,
+    )) as DBStore
+    try {
+      // A token lock holds one connection of the pool until it is released.
+      const first = await store.lockToken('1')
+      const second = store.lockToken('2')
+      const waited = await Promise.race([
+        second.then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500)),
+      ])
+      await first.release()
+      await (await second).release()
+      expect(waited).toBe(true)
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+await describeWithService('postgres', 'createStore: PostgreSQL parameters', () => {
+  it('sslmode reaches pg, and application_name shows on the server', async () => {
+    const required = await createStore(`${SERVICES.postgres.url}?sslmode=require`)
+    expect((await failure(() => required.getTokens())).message).toMatch(/SSL/i)
+    await required.close?.()
+
+    const name = `tk-args-${process.pid}`
+    const table = `tk_args_${process.pid}`
+    const store = await createStore(
+      `${SERVICES.postgres.url}?application_name=${name}&table=${table}&connect_timeout=3`,
+    )
+    const pg = await import('pg')
+    const admin = new pg.default.Client({ connectionString: SERVICES.postgres.url })
+    await admin.connect()
+    try {
+      await store.getTokens()
+      const { rows } = await admin.query(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+        [name],
+      )
+      expect(rows[0].n).toBeGreaterThan(0)
+    } finally {
+      await store.close?.()
+      await admin.query(`DROP TABLE IF EXISTS "${table}"`)
+      await admin.end()
+    }
+  })
+})
+
+await describeWithService('redis', 'createStore: Redis parameters', () => {
+  it('db reaches ioredis: the rows are in that database', async () => {
+    const prefix = `tk:args:${process.pid}:`
+    const store = await createStore(`${SERVICES.redis.url}?db=7&prefix=${prefix}&family=4`)
+    const { Redis } = await import('ioredis')
+    const admin = new Redis(`${SERVICES.redis.url}/7`)
+    try {
+      await store.saveToken(
+        new OAuthToken({
+          userSignature: new UserSignature('ada@zylker.example'),
+          accessToken: 'a',
+        }),
+      )
+      expect(await admin.keys(`${prefix}*`)).not.toEqual([])
+    } finally {
+      await store.deleteTokens()
+      await store.close?.()
+      const left = await admin.keys(`${prefix}*`)
+      if (left.length > 0) await admin.del(...left)
+      admin.disconnect()
+    }
   })
 })
