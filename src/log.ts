@@ -54,18 +54,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
 }
 
-// What a secret looks like in text: a quote around a value (raw, escaped inside a JSON string, or
-// percent-encoded once or more), the separator after a name (`=`, `:`, raw or encoded), and the
-// value itself (quoted up to the same quote, or bare up to a space, a quote or a separator).
-const QUOTE = String.raw`(?:\\?["']|%(?:25)*2[27])`
+// What a secret looks like in text: a quote around a value (raw, escaped inside a JSON string at
+// any depth, or percent-encoded once or more), the separator after a name (`=`, `:`, raw or
+// encoded), and the value itself (quoted up to the same quote, or bare up to a space, a quote or
+// a separator).
+const QUOTE = String.raw`(?:\\*["']|%(?:25)*2[27])`
 const SEPARATOR = String.raw`\s*(?:[=:]|%(?:25)*3[ADad])\s*`
 const VALUE =
   String.raw`(?:\[redacted\]` +
   String.raw`|"(?:[^"\\]|\\[\s\S])*"?|'(?:[^'\\]|\\[\s\S])*'?` +
-  String.raw`|\\"(?:(?!\\")[\s\S])*(?:\\")?|\\'(?:(?!\\')[\s\S])*(?:\\')?` +
+  String.raw`|(?<escapes>\\+)(?<quote>["'])(?:(?!\k<escapes>\k<quote>)[\s\S])*(?:\k<escapes>\k<quote>)?` +
   String.raw`|%(?:25)*22(?:(?!%(?:25)*22)[\s\S])*(?:%(?:25)*22)?` +
   String.raw`|%(?:25)*27(?:(?!%(?:25)*27)[\s\S])*(?:%(?:25)*27)?` +
-  String.raw`|(?:[^\s"'&,;}\]<>%\\]|\\(?!["'])|%(?!(?:25)*(?:2[0267Cc]|3[Bb]|7[Dd]|0[AaDd]))[0-9A-Fa-f]{2})+)`
+  String.raw`|(?:[^\s"'&,;}\]<>%\\]|\\(?!\\*["'])|%(?!(?:25)*(?:2[0267Cc]|3[Bb]|7[Dd]|0[AaDd]))[0-9A-Fa-f]{2})+)`
 /** Names whose value is a secret, in snake_case, camelCase or kebab-case. */
 const SECRET_NAME = String.raw`(?:client[_-]?secret|(?:refresh|access|grant|id)[_-]?token|code[_-]?verifier|[a-z]*pass(?:word|wd)|pass|pwd|secret|auth|api[_-]?key)`
 /** The schemes of an Authorization header. */
@@ -92,7 +93,7 @@ const PATTERNS: readonly RegExp[] = [
 ]
 
 /** The quote a value starts with, when it is quoted. */
-const OPENING = new RegExp(String.raw`^(?:\\?["']|%(?:25)*2[27])`, 'i')
+const OPENING = new RegExp(String.raw`^(?:\\*["']|%(?:25)*2[27])`, 'i')
 
 /** A value replaced by the marker, its quotes kept: `"x"` becomes `"[redacted]"`. */
 function redactValue(value: string): string {

@@ -22,6 +22,7 @@ import {
   type Session,
   type TokenStore,
 } from '../src/index.ts'
+import { SafeLog } from '../src/log.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import {
   startAccountsEmulator,
@@ -794,6 +795,54 @@ describe('no secret leaks, proven', () => {
     expect(new Set(probe.scan().map((leak) => leak.source))).toEqual(
       new Set(['log line', 'deep cause', 'aggregate', 'object']),
     )
+  })
+
+  it('the harness finds a secret however it is written or cut', () => {
+    const probe = new LeakCapture()
+    const secret = `Ω-${randomBytes(12).toString('hex')}`
+    probe.secret(secret)
+    const mysql = `\\xCE\\xA9${secret.slice(1)}`
+    probe.text('MySQL-escaped first bytes', `Incorrect string value: '${mysql.slice(0, 14)}...'`)
+    probe.text('all but the first character', `refresh_token=[redacted]${secret.slice(1)}`)
+    probe.text('JSON-escaped', JSON.stringify({ m: `"${secret}"` }))
+    probe.text('percent-encoded', `?t=${encodeURIComponent(secret)}`)
+    probe.text('last characters', `…${secret.slice(-12)}`)
+    probe.text('clean', `refresh_token=[redacted] ${secret.slice(0, 3)}`)
+    expect(new Set(probe.scan().map((leak) => leak.source))).toEqual(
+      new Set([
+        'MySQL-escaped first bytes',
+        'all but the first character',
+        'JSON-escaped',
+        'percent-encoded',
+        'last characters',
+      ]),
+    )
+  })
+
+  it('log lines carrying secrets in every form the scrubber knows', () => {
+    const logPath = scratchPath(dir, 'forms.log')
+    // What createLogger writes, and what SafeLog (sessions' log) hands to any logger.
+    const logger = createLogger({ level: 'debug', filePath: logPath })
+    const log = new SafeLog(capture.logger('forms SafeLog'))
+    const secret = () => {
+      const value = `${randomBytes(9).toString('base64')}+/${randomBytes(6).toString('hex')}`
+      capture.secret(value)
+      return value
+    }
+    const lines = [
+      `token request body: grant_type=refresh_token&refresh_token=${encodeURIComponent(secret())}`,
+      `callback: https://app.example/cb?state=${encodeURIComponent(`{"refresh_token":"${secret()}"}`)}`,
+      `answer: {"accessToken":"${secret()}","clientSecret":"${secret()}","grantToken":"${secret()}"}`,
+      `answer: {"refresh_token": "${secret()}", "password": "${secret()}"}`,
+      `headers: {"Authorization":"Bearer \\"${secret()}\\""} authorization: Zoho-oauthtoken ${secret()}`,
+      `form: code=${encodeURIComponent(secret())}&token=${encodeURIComponent(secret())}`,
+      `store: mysql://root:${encodeURIComponent(secret())}@db.example/z?password=${secret()}`,
+    ]
+    for (const line of lines) {
+      logger.info(line)
+      log.warn('event', { detail: line })
+    }
+    capture.text('forms log file', readFileSync(logPath, 'utf8'))
   })
 
   for (const kind of ['MemoryStore', 'FileStore', 'SQLiteStore'] as const) {

@@ -91,6 +91,14 @@ describe('scrub: every way a secret is written leaves only the marker', () => {
       'JSON inside a JSON string',
       JSON.stringify({ body: JSON.stringify({ refreshToken: SECRET }) }),
     ],
+    [
+      'JSON inside JSON inside JSON',
+      JSON.stringify({ a: JSON.stringify({ b: JSON.stringify({ clientSecret: SECRET }) }) }),
+    ],
+    [
+      'a quoted Bearer inside a JSON string',
+      JSON.stringify({ headers: `{"Authorization":"Bearer \\"${SECRET}\\""}` }),
+    ],
     ['a Python or JS object', `{'refresh_token': '${SECRET}'}`],
     ['Bearer, quoted', `Authorization: Bearer "${SECRET}"`],
     ['Bearer, single-quoted', `Authorization: Bearer '${SECRET}'`],
