@@ -121,7 +121,7 @@ export function maskCredentials(text: string): string {
     text
       // The authority ends at the first `/`, `?` or space; its last `@` ends the user info.
       .replace(
-        /([a-z][a-z0-9+.-]*:\/\/)([^\s/?'"<>@]*(?:@[^\s/?'"<>@]*)*)@/gi,
+        /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)([^\s/?'"<>@]*(?:@[^\s/?'"<>@]*)*)@/gi,
         (match, scheme: string, userinfo: string) => {
           const colon = userinfo.indexOf(':')
           return colon === -1 ? match : `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@`
