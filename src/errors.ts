@@ -83,7 +83,12 @@ export class TokenStoreError extends SDKException {
     // The one place every store's driver error passes: the cause is made safe to show, and any
     // value it quoted is taken out of the message too, however the store built it.
     const removed = scrubCause(options?.cause)
-    super(TokenStoreError.code, `${store}.${operation}: ${scrub(message, removed)}`, options)
+    const cause = options?.cause
+    super(
+      TokenStoreError.code,
+      `${store}.${operation}: ${scrub(message, removed)}`,
+      typeof cause === 'string' ? { cause: scrubDriverText(cause) } : options,
+    )
     this.store = store
     this.operation = operation
   }
@@ -101,25 +106,30 @@ const scrubbed = new WeakMap<object, Set<string>>()
  * own errors ({@link SDKException}) are left as they are: they never quote a value.
  */
 export function scrubCause(cause: unknown): Set<string> {
-  const removed = new Set<string>()
-  const walk = (value: unknown, depth: number): void => {
-    if (typeof value !== 'object' || value === null || depth > 10) return
+  const walk = (value: unknown, depth: number): Set<string> => {
+    const found = new Set<string>()
+    if (typeof value !== 'object' || value === null || depth > 10) return found
     const known = scrubbed.get(value)
-    if (known) {
-      for (const fragment of known) removed.add(fragment)
-      return
+    if (known) return known
+    // Noted before the walk goes on, so that a cycle ends here.
+    scrubbed.set(value, found)
+    if (!(value instanceof SDKException) && (value instanceof Error || isErrorLike(value))) {
+      scrubError(value as Error, found)
     }
-    const own = new Set<string>()
-    scrubbed.set(value, own)
-    if (value instanceof Error && !(value instanceof SDKException)) scrubError(value, own)
-    for (const fragment of own) removed.add(fragment)
-    walk((value as { cause?: unknown }).cause, depth + 1)
-    if (value instanceof AggregateError) {
-      for (const inner of value.errors as unknown[]) walk(inner, depth + 1)
-    }
+    const inner = [(value as { cause?: unknown }).cause]
+    if (value instanceof AggregateError) inner.push(...(value.errors as unknown[]))
+    for (const next of inner) for (const fragment of walk(next, depth + 1)) found.add(fragment)
+    return found
   }
-  walk(cause, 0)
-  return removed
+  return new Set(walk(cause, 0))
+}
+
+/** A plain object thrown as an error (some drivers reject with one). */
+function isErrorLike(value: object): boolean {
+  return (
+    Object.getPrototypeOf(value) === Object.prototype &&
+    typeof (value as { message?: unknown }).message === 'string'
+  )
 }
 
 /** Scrubs the texts of one foreign error in place, noting what it took out. */

@@ -22,6 +22,7 @@ import {
   type Session,
   type TokenStore,
 } from '../src/index.ts'
+import { InvalidArgumentError, TokenStoreError, describeCause } from '../src/errors.ts'
 import { SafeLog } from '../src/log.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import {
@@ -554,6 +555,61 @@ function expectNoFragment(texts: string[], ...secrets: string[]): void {
   for (const secret of secrets) expect(fragmentsIn(texts, secret)).toEqual([])
 }
 
+describe('TokenStoreError: the one place every driver error passes', () => {
+  const secret = 'ZQX7vJ9kWq2PmB4h'
+  const driverError = () =>
+    Object.assign(new Error(`Duplicate entry '${secret}' for key 'refresh_token'`), {
+      code: 'ER_DUP_ENTRY',
+      errno: 1062,
+      sqlMessage: `Duplicate entry '${secret}' for key 'refresh_token'`,
+      sql: `INSERT INTO t VALUES ('1', '${secret}')`,
+    })
+
+  it('a message built from the raw driver text loses the values too', () => {
+    const cause = driverError()
+    const err = new TokenStoreError('DBStore', 'saveToken', `failed: ${cause.message}`, { cause })
+    expect(err.message).toBe(
+      "DBStore.saveToken: failed: Duplicate entry '[redacted]' for key 'refresh_token'",
+    )
+    // The cause is still the driver's error, with its codes; its texts are clean.
+    expect(err.cause).toBe(cause)
+    expect(cause).toMatchObject({ code: 'ER_DUP_ENTRY', errno: 1062 })
+    expect(cause.sql).toBe("INSERT INTO t VALUES ('[redacted]', '[redacted]')")
+    expectNoFragment(errorTexts(err), secret)
+  })
+
+  it('deep, aggregated, cyclic, plain-object and string causes', () => {
+    const cyclic = driverError() as Error & { cause?: unknown }
+    const outer = new Error('outer', { cause: cyclic })
+    cyclic.cause = outer
+    const causes: unknown[] = [
+      new Error('wrapper', { cause: new Error('middle', { cause: driverError() }) }),
+      new AggregateError([new Error('a'), driverError()], 'two attempts'),
+      outer,
+      { message: `Key (refresh_token)=(${secret}) already exists.`, code: '23505' },
+      `ERR unknown command 'X', with args beginning with: '${secret}'`,
+    ]
+    for (const cause of causes) {
+      const err = new TokenStoreError('SomeStore', 'saveToken', describeCause(cause), { cause })
+      expectNoFragment(errorTexts(err), secret)
+    }
+  })
+
+  it("a system error keeps its path; our own errors' texts are not touched", () => {
+    const path = "/tmp/it's here/tokens.txt"
+    const system = Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path,
+    })
+    const err = new TokenStoreError('FileStore', 'open', describeCause(system), { cause: system })
+    expect(err.message).toContain(`open '${path}'`)
+    const own = new InvalidArgumentError('table', "table 'x;' is not a name")
+    new TokenStoreError('SQLiteStore', 'open', 'bad table', { cause: own })
+    expect(own.message).toBe("table 'x;' is not a name")
+  })
+})
+
 await describeWithService('mariadb', 'driver messages that quote values: MariaDB', () => {
   const DATABASE = 'tokenkeeper_test'
   let admin: import('mysql2/promise').Connection
@@ -733,7 +789,6 @@ await describeWithService('redis', 'driver messages that quote values: Redis', (
     // The server's own answer quotes the arguments...
     expect(String(reply)).toContain(secret.slice(0, 4))
     // ...and a store's error built on it, as every store builds one, does not.
-    const { TokenStoreError, describeCause } = await import('../src/errors.ts')
     const { err, texts } = await refusedSave(async () => {
       throw new TokenStoreError('RedisStore', 'saveToken', describeCause(reply), { cause: reply })
     }, secret)
