@@ -290,11 +290,11 @@ await describeWithService('postgres', 'createStore: PostgreSQL parameters', () =
     await admin.connect()
     try {
       await store.getTokens()
-      const { rows } = await admin.query(
+      const { rows } = await admin.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
         [name],
       )
-      expect(rows[0].n).toBeGreaterThan(0)
+      expect(rows[0]!.n).toBeGreaterThan(0)
     } finally {
       await store.close?.()
       await admin.query(`DROP TABLE IF EXISTS "${table}"`)

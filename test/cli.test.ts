@@ -658,6 +658,7 @@ describe.concurrent('tokenkeeper CLI: hostile stored values and URL credentials'
     return { url: `file:${path}`, ids }
   }
   /** Any raw control character, line separator or bidirectional override. */
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
 
   it('list escapes control characters: one row per token, no forged row, no colour', async () => {

@@ -8,6 +8,8 @@ import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import type { Connection as MySqlConnection } from 'mysql2/promise'
+import type { Client as PgClient } from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   Environment,
@@ -612,7 +614,7 @@ describe('TokenStoreError: the one place every driver error passes', () => {
 
 await describeWithService('mariadb', 'driver messages that quote values: MariaDB', () => {
   const DATABASE = 'tokenkeeper_test'
-  let admin: import('mysql2/promise').Connection
+  let admin: MySqlConnection
   const tables: string[] = []
   const stores: { close(): Promise<void> }[] = []
   afterAll(async () => {
@@ -687,7 +689,7 @@ await describeWithService('mariadb', 'driver messages that quote values: MariaDB
 })
 
 await describeWithService('postgres', 'driver messages that quote values: PostgreSQL', () => {
-  let admin: import('pg').Client | undefined
+  let admin: PgClient | undefined
   const tables: string[] = []
   const stores: { close(): Promise<void> }[] = []
   afterAll(async () => {
