@@ -8,13 +8,9 @@ import {
   readFileSync,
   statSync,
 } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import {
-  InvalidArgumentError,
-  TokenStoreError,
-  describeCause,
-  type StoreOperation,
-} from '../errors.js'
+import { InvalidArgumentError, TokenStoreError, type StoreOperation } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
@@ -33,6 +29,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { formatRecord, parseRecords } from './csv.js'
+import { explainFsError, shortWriteError } from './fs-errors.js'
 import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
 import { lockTokenFile } from './token-locks.js'
 import { RowTable } from './table.js'
@@ -50,6 +47,66 @@ export interface FileStoreOptions {
   lockTimeoutMs?: number
   /** A lock held longer than this (ms) by a live process is taken over; default 30000. */
   staleLockMs?: number
+}
+
+/** The keys {@link FileStoreOptions} has: any other key is refused, never ignored. */
+const OPTION_KEYS: ReadonlySet<string> = new Set<keyof FileStoreOptions>([
+  'encryption',
+  'path',
+  'lockTimeoutMs',
+  'staleLockMs',
+])
+
+/**
+ * The options of `new FileStore(path)`, `new FileStore(options)` or `new FileStore(path,
+ * options)`, checked: a path given twice, an option that does not exist or a value of the wrong
+ * kind is an InvalidArgumentError.
+ */
+function fileStoreOptions(
+  first: unknown,
+  second: unknown,
+): FileStoreOptions & { readonly path: string } {
+  if (second !== undefined) {
+    if (typeof first !== 'string') {
+      throw new InvalidArgumentError(
+        'options',
+        'FileStore takes its options once: new FileStore(path, options) or new FileStore(options)',
+      )
+    }
+    if (typeof second !== 'object' || second === null) {
+      throw new InvalidArgumentError('options', 'FileStore options must be an object')
+    }
+    if ((second as { path?: unknown }).path !== undefined) {
+      throw new InvalidArgumentError(
+        'path',
+        'FileStore was given a path twice (as its first argument and as options.path); give it once',
+      )
+    }
+  }
+  const options: unknown = typeof first === 'string' ? { ...second, path: first } : first
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'FileStore expects a path or an options object')
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new InvalidArgumentError(
+        key,
+        `FileStore has no option '${key.slice(0, 40)}'; its options are ${[...OPTION_KEYS].join(', ')}`,
+      )
+    }
+  }
+  const checked = options as FileStoreOptions
+  const path = checked.path ?? './sdk_tokens.txt'
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new InvalidArgumentError('path', 'FileStore path must be a non-empty string')
+  }
+  for (const key of ['lockTimeoutMs', 'staleLockMs'] as const) {
+    const value = checked[key]
+    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+      throw new InvalidArgumentError(key, `FileStore ${key} must be a positive number`)
+    }
+  }
+  return { ...checked, path }
 }
 
 /** A row of the file that could not be read. It is kept in the file as it is. */
@@ -122,6 +179,8 @@ interface Pending {
 }
 
 const STORE = 'FileStore'
+/** How a failed write ends its message when the file was not touched. */
+const UNCHANGED = 'The file was left as it was; nothing was saved'
 
 function fail(operation: StoreOperation, message: string, cause?: unknown): TokenStoreError {
   return new TokenStoreError(STORE, operation, message, cause === undefined ? undefined : { cause })
@@ -154,30 +213,26 @@ export class FileStore implements TokenStore, TokenLocking {
   #flushing = false
   #swept = false
   readonly #cleanup = new Set<Promise<void>>()
+  /** Files of ours (temporary, previous versions) that could not be removed yet. */
+  readonly #litter = new Set<string>()
 
-  constructor(pathOrOptions: string | FileStoreOptions = {}) {
-    const options = typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError('options', 'FileStore expects a path or an options object')
-    }
-    const path = options.path ?? './sdk_tokens.txt'
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new InvalidArgumentError('path', 'FileStore path must be a non-empty string')
-    }
-    for (const key of ['lockTimeoutMs', 'staleLockMs'] as const) {
-      const value = options[key]
-      if (value !== undefined && !(typeof value === 'number' && value > 0)) {
-        throw new InvalidArgumentError(key, `FileStore ${key} must be a positive number`)
-      }
-    }
-    this.path = path
-    this.#absolute = resolve(path)
-    this.#staleLockMs = options.staleLockMs ?? 30_000
+  /**
+   * @param pathOrOptions The token file's path, or all the options (path included).
+   * @param options With a path first: the other options, for example `{ encryption }`.
+   */
+  constructor(
+    pathOrOptions: string | FileStoreOptions = {},
+    options?: Omit<FileStoreOptions, 'path'>,
+  ) {
+    const resolved = fileStoreOptions(pathOrOptions, options)
+    this.#absolute = resolve(resolved.path)
+    this.path = resolved.path
+    this.#staleLockMs = resolved.staleLockMs ?? 30_000
     this.#lock = new FileLock(`${this.#absolute}.lock`, {
-      timeoutMs: options.lockTimeoutMs ?? 10_000,
+      timeoutMs: resolved.lockTimeoutMs ?? 10_000,
       staleMs: this.#staleLockMs,
     })
-    if (options.encryption) return withEncryption(this, options.encryption)
+    if (resolved.encryption) return withEncryption(this, resolved.encryption)
   }
 
   /** The rows of the file that could not be read, as of the last read. */
@@ -270,7 +325,7 @@ export class FileStore implements TokenStore, TokenLocking {
       version = versionOf(statSync(this.#absolute))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw fail(operation, `cannot read ${this.path}: ${describeCause(err)}`, err)
+        throw fail(operation, `cannot read ${this.path}: ${explainFsError(err, this.path)}`, err)
       }
       version = 'missing'
     }
@@ -296,7 +351,7 @@ export class FileStore implements TokenStore, TokenLocking {
       const what =
         (err as NodeJS.ErrnoException).code === 'EISDIR'
           ? 'is a directory, not a token file'
-          : `cannot be read: ${describeCause(err)}`
+          : `cannot be read: ${explainFsError(err, this.path)}`
       throw fail(operation, `${this.path} ${what}`, err)
     }
     const records = parseRecords(text)
@@ -420,7 +475,12 @@ export class FileStore implements TokenStore, TokenLocking {
       const error =
         err instanceof LockTimeoutError
           ? fail('lock', `${this.path}: ${err.message}`, err)
-          : fail('lock', `cannot lock ${this.path}: ${describeCause(err)}`, err)
+          : fail(
+              'lock',
+              `cannot create the write lock beside ${this.path}: ${explainFsError(err, this.path)}; ` +
+                'nothing was written',
+              err,
+            )
       for (const pending of batch) pending.reject(error)
       return
     }
@@ -446,7 +506,7 @@ export class FileStore implements TokenStore, TokenLocking {
       const error =
         err instanceof TokenStoreError
           ? err
-          : fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
+          : fail(operation, `cannot write ${this.path}: ${explainFsError(err, this.path)}`, err)
       for (const pending of batch) {
         const outcome = outcomes.get(pending)
         if (!outcome || !('error' in outcome)) outcomes.set(pending, { error })
@@ -487,7 +547,11 @@ export class FileStore implements TokenStore, TokenLocking {
     }
   }
 
-  /** Replaces the file: temporary file, fsync, rename, fsync of the directory. */
+  /**
+   * Replaces the file: temporary file, every byte written, fdatasync, rename, fsync of the
+   * directory. Each step is checked; when one fails, the previous file is left (or put back) as
+   * it was, byte for byte, the temporary files are removed, and the error names the cause.
+   */
   async #write(snapshot: Snapshot, operation: StoreOperation): Promise<void> {
     const { layout } = snapshot
     // Unchanged rows are written from their cached bytes: only changed rows are formatted.
@@ -505,40 +569,102 @@ export class FileStore implements TokenStore, TokenLocking {
 
     this.#assertWritable(operation)
     await this.#sweep()
-    const directory = dirname(this.#absolute)
+    await this.#removeLitter()
     const temp = this.#sideName('tmp')
-    // The old version keeps a second name until the new one is in place, so that freeing its
-    // blocks happens after the callers have their answer, not before.
+    // The old version keeps a second name until the new one is in place: freeing its blocks
+    // happens after the callers have their answer, and a failed directory sync can put it back.
     const old = this.#sideName('old')
-    let linked = false
+    let created = false
+    let previous: Previous = 'none'
     try {
-      const handle = await fsp.open(temp, 'wx', 0o600)
+      const handle = await step('create the temporary file', () => fsp.open(temp, 'wx', 0o600))
+      created = true
       try {
-        await handle.writev(buffers)
-        await handle.datasync()
-      } finally {
-        await handle.close()
+        await step('write the temporary file', () => writeAll(handle, buffers))
+        await step('flush the temporary file to disk', () => handle.datasync())
+      } catch (err) {
+        await handle.close().catch(() => undefined)
+        throw err
       }
-      linked = await fsp.link(this.#absolute, old).then(
-        () => true,
-        () => false,
+      await step('close the temporary file', () => handle.close())
+      previous = await step('keep the previous version', () => keepPrevious(this.#absolute, old))
+      await step('rename the temporary file over the token file', () =>
+        fsp.rename(temp, this.#absolute),
       )
-      await fsp.rename(temp, this.#absolute)
+      created = false
     } catch (err) {
-      await fsp.unlink(temp).catch(() => undefined)
-      if (linked) await fsp.unlink(old).catch(() => undefined)
-      throw fail(operation, `cannot write ${this.path}: ${describeCause(err)}`, err)
+      if (created) await this.#remove(temp)
+      if (previous === 'kept') await this.#remove(old)
+      throw this.#writeFailure(operation, err, UNCHANGED)
     }
-    syncDirectory(directory)
-    if (linked) {
-      const removal: Promise<void> = fsp
-        .unlink(old)
-        .catch(() => undefined)
-        .finally(() => this.#cleanup.delete(removal))
+    try {
+      await step('sync the directory', async () => syncDirectory(dirname(this.#absolute)))
+    } catch (err) {
+      // The rename may not survive a power loss: put the previous version back, so that the
+      // save that is rejected has changed nothing.
+      throw this.#writeFailure(operation, err, await this.#putBack(previous, old))
+    }
+    if (previous === 'kept') {
+      const removal: Promise<void> = this.#remove(old).finally(() => this.#cleanup.delete(removal))
       this.#cleanup.add(removal)
     }
-    const stats = statSync(this.#absolute)
-    this.#snapshot = { ...snapshot, version: versionOf(stats), upgrade: false }
+    try {
+      this.#snapshot = {
+        ...snapshot,
+        version: versionOf(statSync(this.#absolute)),
+        upgrade: false,
+      }
+    } catch {
+      // The file is written; it is read again on the next call.
+      this.#snapshot = undefined
+    }
+  }
+
+  /** Undoes a rename whose directory could not be synced; says what the file holds now. */
+  async #putBack(previous: Previous, old: string): Promise<string> {
+    try {
+      if (previous === 'kept') await fsp.rename(old, this.#absolute)
+      else if (previous === 'none') await fsp.unlink(this.#absolute)
+      else {
+        return (
+          'The new version is in place but may not survive a power loss; with no hard links on ' +
+          'this file system the previous one could not be kept to put back'
+        )
+      }
+      return 'The previous version was put back; nothing was saved'
+    } catch (err) {
+      if (previous === 'kept') this.#litter.add(old)
+      return (
+        `The previous version could not be put back (${explainFsError(err, this.path)}): ` +
+        'the file may hold this save'
+      )
+    }
+  }
+
+  #writeFailure(operation: StoreOperation, err: unknown, state: string): TokenStoreError {
+    const failed = err instanceof StepFailure ? err : undefined
+    const cause = failed?.cause ?? err
+    const at = failed ? ` (${failed.step})` : ''
+    return fail(
+      operation,
+      `cannot write ${this.path}${at}: ${explainFsError(cause, this.path)}. ${state}`,
+      cause,
+    )
+  }
+
+  /** Removes a file of ours; one that cannot be removed now is tried again at the next write. */
+  async #remove(path: string): Promise<void> {
+    try {
+      await fsp.unlink(path)
+      this.#litter.delete(path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#litter.add(path)
+      else this.#litter.delete(path)
+    }
+  }
+
+  async #removeLitter(): Promise<void> {
+    for (const path of [...this.#litter]) await this.#remove(path)
   }
 
   /** A temporary name beside the file, hidden, with this process's pid in it. */
@@ -587,16 +713,107 @@ export class FileStore implements TokenStore, TokenLocking {
   }
 }
 
+/** Codes that say this platform or file system cannot fsync a directory, not that it failed. */
+const NO_DIRECTORY_SYNC = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EISDIR', 'EACCES'])
+
+/**
+ * Makes a rename in `directory` durable. Fails on a real error (EIO...); a file system that
+ * cannot sync a directory at all is not an error (the rename is still atomic), nor is Windows,
+ * which has no such call.
+ */
 function syncDirectory(directory: string): void {
-  let fd: number | undefined
+  if (process.platform === 'win32') return
+  let fd: number
   try {
     fd = openSync(directory, constants.O_RDONLY)
-    fsyncSync(fd)
-  } catch {
-    // Some platforms and file systems cannot fsync a directory; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) closeSync(fd)
+  } catch (err) {
+    if (NO_DIRECTORY_SYNC.has((err as NodeJS.ErrnoException).code ?? '')) return
+    throw err
   }
+  try {
+    fsyncSync(fd)
+  } catch (err) {
+    if (!NO_DIRECTORY_SYNC.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+  } finally {
+    // Closing a read-only descriptor cannot lose data: its error is of no consequence.
+    try {
+      closeSync(fd)
+    } catch {
+      // See above.
+    }
+  }
+}
+
+/** What became of the previous version of the file before the rename. */
+type Previous = 'kept' | 'none' | 'not-kept'
+
+/**
+ * Gives the current file a second name, `old`: `kept`. `none` when there is no file yet;
+ * `not-kept` when this file system has no hard links (the save goes on without one).
+ */
+async function keepPrevious(path: string, old: string): Promise<Previous> {
+  try {
+    await fsp.link(path, old)
+    return 'kept'
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return 'none'
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
+      return 'not-kept'
+    }
+    throw err
+  }
+}
+
+/** A step of a write failed; `step` says which, in words, `cause` holds the system's error. */
+class StepFailure extends Error {
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+  ) {
+    super(step)
+  }
+}
+
+async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    throw new StepFailure(name, err)
+  }
+}
+
+/**
+ * Writes every byte of `buffers` from the start of the file. A system call may write less than
+ * asked (the disk filled up meanwhile): the rest is written again, where the next call reports
+ * the error; a call that writes nothing at all is an error too.
+ */
+async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let left = 0
+  for (const buffer of buffers) left += buffer.length
+  let position = 0
+  let pending = buffers
+  while (left > 0) {
+    const { bytesWritten } = await handle.writev(pending, position)
+    if (bytesWritten === left) return
+    if (!(bytesWritten > 0)) throw shortWriteError(left)
+    left -= bytesWritten
+    position += bytesWritten
+    pending = after(pending, bytesWritten)
+  }
+}
+
+/** The buffers that remain once the first `count` bytes of them are written. */
+function after(buffers: Buffer[], count: number): Buffer[] {
+  let skipped = 0
+  for (let i = 0; i < buffers.length; i++) {
+    const buffer = buffers[i]!
+    if (skipped + buffer.length > count) {
+      return [buffer.subarray(count - skipped), ...buffers.slice(i + 1)]
+    }
+    skipped += buffer.length
+  }
+  return []
 }
 
 function operationName(op: Operation): StoreOperation {

@@ -25,6 +25,7 @@ import {
 } from '../store.js'
 import { InProcessLocks, lockTokenFile } from './token-locks.js'
 import { loadDriver as loadOptional } from './driver.js'
+import { explainSqliteStorageError } from './fs-errors.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 import { createTableSql, lookupIndexes } from './sql/schema.js'
 
@@ -181,7 +182,9 @@ export class SQLiteStore implements TokenStore, TokenLocking {
 
   #wrap(operation: StoreOperation, err: unknown): unknown {
     if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) return err
-    return new TokenStoreError(STORE, operation, `${this.path}: ${explain(err)}`, { cause: err })
+    return new TokenStoreError(STORE, operation, `${this.path}: ${explain(err, this.path)}`, {
+      cause: err,
+    })
   }
 
   #open(operation: StoreOperation): { db: Database; statements: Statements } {
@@ -220,7 +223,10 @@ export class SQLiteStore implements TokenStore, TokenLocking {
 }
 
 /** Says what a driver error means for the user, in one line. */
-function explain(err: unknown): string {
+function explain(err: unknown, path: string): string {
+  // A full disk, an I/O error, a read-only file system: named, with what to do.
+  const storage = explainSqliteStorageError(err, path)
+  if (storage !== undefined) return storage
   const code = (err as { code?: unknown }).code
   switch (code) {
     case 'SQLITE_NOTADB':
