@@ -1,14 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import {
-  closeSync,
-  constants,
-  fsyncSync,
-  openSync,
-  promises as fsp,
-  readFileSync,
-  statSync,
-} from 'node:fs'
-import type { FileHandle } from 'node:fs/promises'
+import { promises as fsp, readFileSync, statSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { InvalidArgumentError, TokenStoreError, type StoreOperation } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
@@ -29,7 +20,8 @@ import {
   type TokenStore,
 } from '../store.js'
 import { formatRecord, parseRecords } from './csv.js'
-import { explainFsError, shortWriteError } from './fs-errors.js'
+import { explainFsError } from './fs-errors.js'
+import { ReplaceError, replaceFile, type Previous } from './file-replace.js'
 import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
 import { lockTokenFile } from './token-locks.js'
 import { RowTable } from './table.js'
@@ -179,8 +171,6 @@ interface Pending {
 }
 
 const STORE = 'FileStore'
-/** How a failed write ends its message when the file was not touched. */
-const UNCHANGED = 'The file was left as it was; nothing was saved'
 
 function fail(operation: StoreOperation, message: string, cause?: unknown): TokenStoreError {
   return new TokenStoreError(STORE, operation, message, cause === undefined ? undefined : { cause })
@@ -554,9 +544,8 @@ export class FileStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * Replaces the file: temporary file, every byte written, fdatasync, rename, fsync of the
-   * directory. Each step is checked; when one fails, the previous file is left (or put back) as
-   * it was, byte for byte, the temporary files are removed, and the error names the cause.
+   * Writes the snapshot as the new file (see {@link replaceFile}: each step checked; on a
+   * failure the file is as it was and the error names the cause and the step).
    */
   async #write(snapshot: Snapshot, operation: StoreOperation): Promise<void> {
     const { layout } = snapshot
@@ -576,39 +565,28 @@ export class FileStore implements TokenStore, TokenLocking {
     this.#assertWritable(operation)
     await this.#sweep()
     await this.#removeLitter()
-    const temp = this.#sideName('tmp')
     // The old version keeps a second name until the new one is in place: freeing its blocks
     // happens after the callers have their answer, and a failed directory sync can put it back.
     const old = this.#sideName('old')
-    let created = false
-    let previous: Previous = 'none'
+    let previous: Previous
     try {
-      const handle = await step('create the temporary file', () => fsp.open(temp, 'wx', 0o600))
-      created = true
-      try {
-        await step('write the temporary file', () => writeAll(handle, buffers))
-        await step('flush the temporary file to disk', () => handle.datasync())
-      } catch (err) {
-        await handle.close().catch(() => undefined)
-        throw err
-      }
-      await step('close the temporary file', () => handle.close())
-      previous = await step('keep the previous version', () => keepPrevious(this.#absolute, old))
-      await step('rename the temporary file over the token file', () =>
-        fsp.rename(temp, this.#absolute),
+      previous = await replaceFile(
+        {
+          path: this.#absolute,
+          label: this.path,
+          temp: this.#sideName('tmp'),
+          old,
+          remove: (path) => this.#remove(path),
+        },
+        buffers,
       )
-      created = false
     } catch (err) {
-      if (created) await this.#remove(temp)
-      if (previous === 'kept') await this.#remove(old)
-      throw this.#writeFailure(operation, err, UNCHANGED)
-    }
-    try {
-      await step('sync the directory', async () => syncDirectory(dirname(this.#absolute)))
-    } catch (err) {
-      // The rename may not survive a power loss: put the previous version back, so that the
-      // save that is rejected has changed nothing.
-      throw this.#writeFailure(operation, err, await this.#putBack(previous, old))
+      if (!(err instanceof ReplaceError)) throw err
+      throw fail(
+        operation,
+        `cannot write ${this.path} (${err.step}): ${explainFsError(err.cause, this.path)}. ${err.state}`,
+        err.cause,
+      )
     }
     if (previous === 'kept') {
       const removal: Promise<void> = this.#remove(old).finally(() => this.#cleanup.delete(removal))
@@ -624,38 +602,6 @@ export class FileStore implements TokenStore, TokenLocking {
       // The file is written; it is read again on the next call.
       this.#snapshot = undefined
     }
-  }
-
-  /** Undoes a rename whose directory could not be synced; says what the file holds now. */
-  async #putBack(previous: Previous, old: string): Promise<string> {
-    try {
-      if (previous === 'kept') await fsp.rename(old, this.#absolute)
-      else if (previous === 'none') await fsp.unlink(this.#absolute)
-      else {
-        return (
-          'The new version is in place but may not survive a power loss; with no hard links on ' +
-          'this file system the previous one could not be kept to put back'
-        )
-      }
-      return 'The previous version was put back; nothing was saved'
-    } catch (err) {
-      if (previous === 'kept') this.#litter.add(old)
-      return (
-        `The previous version could not be put back (${explainFsError(err, this.path)}): ` +
-        'the file may hold this save'
-      )
-    }
-  }
-
-  #writeFailure(operation: StoreOperation, err: unknown, state: string): TokenStoreError {
-    const failed = err instanceof StepFailure ? err : undefined
-    const cause = failed?.cause ?? err
-    const at = failed ? ` (${failed.step})` : ''
-    return fail(
-      operation,
-      `cannot write ${this.path}${at}: ${explainFsError(cause, this.path)}. ${state}`,
-      cause,
-    )
   }
 
   /** Removes a file of ours; one that cannot be removed now is tried again at the next write. */
@@ -717,109 +663,6 @@ export class FileStore implements TokenStore, TokenLocking {
       throw fail(operation, `${this.path} is read-only; it was left as it is`)
     }
   }
-}
-
-/** Codes that say this platform or file system cannot fsync a directory, not that it failed. */
-const NO_DIRECTORY_SYNC = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EISDIR', 'EACCES'])
-
-/**
- * Makes a rename in `directory` durable. Fails on a real error (EIO...); a file system that
- * cannot sync a directory at all is not an error (the rename is still atomic), nor is Windows,
- * which has no such call.
- */
-function syncDirectory(directory: string): void {
-  if (process.platform === 'win32') return
-  let fd: number
-  try {
-    fd = openSync(directory, constants.O_RDONLY)
-  } catch (err) {
-    if (NO_DIRECTORY_SYNC.has((err as NodeJS.ErrnoException).code ?? '')) return
-    throw err
-  }
-  try {
-    fsyncSync(fd)
-  } catch (err) {
-    if (!NO_DIRECTORY_SYNC.has((err as NodeJS.ErrnoException).code ?? '')) throw err
-  } finally {
-    // Closing a read-only descriptor cannot lose data: its error is of no consequence.
-    try {
-      closeSync(fd)
-    } catch {
-      // See above.
-    }
-  }
-}
-
-/** What became of the previous version of the file before the rename. */
-type Previous = 'kept' | 'none' | 'not-kept'
-
-/**
- * Gives the current file a second name, `old`: `kept`. `none` when there is no file yet;
- * `not-kept` when this file system has no hard links (the save goes on without one).
- */
-async function keepPrevious(path: string, old: string): Promise<Previous> {
-  try {
-    await fsp.link(path, old)
-    return 'kept'
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return 'none'
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
-      return 'not-kept'
-    }
-    throw err
-  }
-}
-
-/** A step of a write failed; `step` says which, in words, `cause` holds the system's error. */
-class StepFailure extends Error {
-  constructor(
-    readonly step: string,
-    override readonly cause: unknown,
-  ) {
-    super(step)
-  }
-}
-
-async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (err) {
-    throw new StepFailure(name, err)
-  }
-}
-
-/**
- * Writes every byte of `buffers` from the start of the file. A system call may write less than
- * asked (the disk filled up meanwhile): the rest is written again, where the next call reports
- * the error; a call that writes nothing at all is an error too.
- */
-async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  let left = 0
-  for (const buffer of buffers) left += buffer.length
-  let position = 0
-  let pending = buffers
-  while (left > 0) {
-    const { bytesWritten } = await handle.writev(pending, position)
-    if (bytesWritten === left) return
-    if (!(bytesWritten > 0)) throw shortWriteError(left)
-    left -= bytesWritten
-    position += bytesWritten
-    pending = after(pending, bytesWritten)
-  }
-}
-
-/** The buffers that remain once the first `count` bytes of them are written. */
-function after(buffers: Buffer[], count: number): Buffer[] {
-  let skipped = 0
-  for (let i = 0; i < buffers.length; i++) {
-    const buffer = buffers[i]!
-    if (skipped + buffer.length > count) {
-      return [buffer.subarray(count - skipped), ...buffers.slice(i + 1)]
-    }
-    skipped += buffer.length
-  }
-  return []
 }
 
 function operationName(op: Operation): StoreOperation {
