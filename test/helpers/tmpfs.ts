@@ -9,7 +9,6 @@ import {
   closeSync,
   fstatSync,
   ftruncateSync,
-  mkdirSync,
   mkdtempSync,
   openSync,
   rmSync,
@@ -70,17 +69,19 @@ export function describeWithTmpfs(title: string, size: string, body: (fs: Tmpfs)
     describe.skip(`${title} (skipped: ${why})`, () => body(undefined as unknown as Tmpfs))
     return
   }
-  const dir = mkdtempSync(join(tmpdir(), 'tokenkeeper-tmpfs-'))
-  const filler = join(dir, 'filler')
+  // Made when the tests run, not when they are collected: a filtered-out describe leaves nothing.
+  let dir = ''
   let mounted = false
   const fs: Tmpfs = {
-    dir,
+    get dir() {
+      return dir
+    },
     free: () => {
       const stats = statfsSync(dir)
       return stats.bavail * stats.bsize
     },
     fill: (leave) => {
-      const fd = openSync(filler, 'w')
+      const fd = openSync(join(dir, 'filler'), 'w')
       try {
         const chunk = Buffer.alloc(64 * 1024, 0x5a)
         // Whole chunks, then pages, until the disk is full; then give back what is to be left.
@@ -98,19 +99,20 @@ export function describeWithTmpfs(title: string, size: string, body: (fs: Tmpfs)
         closeSync(fd)
       }
     },
-    unfill: () => rmSync(filler, { force: true }),
+    unfill: () => rmSync(join(dir, 'filler'), { force: true }),
     readOnly: (on) => {
       execFileSync('mount', ['-o', `remount,${on ? 'ro' : 'rw'}`, dir], { stdio: 'pipe' })
     },
   }
   describe(title, () => {
     beforeAll(() => {
-      mkdirSync(dir, { recursive: true })
+      dir = mkdtempSync(join(tmpdir(), 'tokenkeeper-tmpfs-'))
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir])
       mounted = true
     })
     afterAll(() => {
       if (mounted) unmount(dir)
+      else if (dir) rmSync(dir, { recursive: true, force: true })
     })
     body(fs)
   })
