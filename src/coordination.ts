@@ -1,4 +1,10 @@
-import { supportsLocking, type TokenLock, type TokenStore } from './store.js'
+import {
+  supportsConditionalSave,
+  supportsLocking,
+  type TokenLock,
+  type TokenStore,
+} from './store.js'
+import type { OAuthToken } from './token.js'
 
 /** How long work under a token's lease waits for it by default (ms). */
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000
@@ -24,4 +30,20 @@ export async function withTokenLock<T>(
   } finally {
     await lock.release()
   }
+}
+
+/**
+ * Saves `token` over the row `expected` was read from, for work under the token's lease: with
+ * `saveTokenIf` where the store offers it (false, nothing written, when the row no longer holds
+ * `expected`), else a plain save, which the lease and the caller's re-read make safe against
+ * every writer that takes the lease.
+ */
+export async function saveOver(
+  store: TokenStore,
+  token: OAuthToken,
+  expected: OAuthToken,
+): Promise<boolean> {
+  if (supportsConditionalSave(store)) return store.saveTokenIf(token, expected)
+  await store.saveToken(token)
+  return true
 }

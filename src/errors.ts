@@ -285,3 +285,29 @@ export class InvalidHeaderError extends SDKException {
     this.header = header
   }
 }
+
+/**
+ * Maintenance found a token changed under it by a writer that does not take the token's lease
+ * (`ids` says which); the token was kept as it is.
+ */
+export class TokenConflictError extends SDKException {
+  static readonly code = 'TOKEN_CONFLICT'
+  readonly ids: readonly string[]
+  constructor(ids: string | readonly string[], message: string) {
+    super(TokenConflictError.code, message)
+    this.ids = typeof ids === 'string' ? [ids] : [...ids]
+  }
+}
+
+/**
+ * A copy would replace a token of another user or client stored under the same id (`ids` says
+ * which); nothing was written.
+ */
+export class IdCollisionError extends SDKException {
+  static readonly code = 'ID_COLLISION'
+  readonly ids: readonly string[]
+  constructor(ids: readonly string[], message: string) {
+    super(IdCollisionError.code, message)
+    this.ids = [...ids]
+  }
+}

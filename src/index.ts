@@ -40,5 +40,7 @@ export {
   TokenNotFoundError,
   UntrustedOriginError,
   InvalidHeaderError,
+  TokenConflictError,
+  IdCollisionError,
 } from './errors.js'
 export type { StoreOperation } from './errors.js'

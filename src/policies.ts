@@ -1,8 +1,9 @@
-import { InvalidArgumentError } from './errors.js'
+import { withTokenLock } from './coordination.js'
+import { InvalidArgumentError, TokenStoreError } from './errors.js'
 import { emit } from './events.js'
-import { SafeLog, type Logger } from './log.js'
-import { AccountsClient } from './oauth/client.js'
+import type { Logger } from './log.js'
 import { Environment } from './oauth/environments.js'
+import { revocationClient, revokeStoredToken } from './revocation.js'
 import type { TokenStore } from './store.js'
 import type { OAuthToken } from './token.js'
 
@@ -23,11 +24,20 @@ export interface PurgeOptions {
   grantOnly?: boolean
   /** The clock, epoch ms; default `Date.now`. */
   now?: () => number
+  /**
+   * How long to wait for each token's lease (ms), held while a refresh of it is in progress;
+   * default 10000. A token whose lease is not had in time is in use: it is kept, in `busy`.
+   */
+  lockTimeoutMs?: number
 }
 
-/** What a policy did: the ids it deleted. */
+/** What a policy did: the ids it deleted, and the candidates it kept. */
 export interface PurgeResult {
   readonly deleted: string[]
+  /** Candidates that, read again under their lease, no longer qualified (refreshed meanwhile). */
+  readonly kept: string[]
+  /** Candidates whose lease stayed held by someone else (a refresh in progress): kept. */
+  readonly busy: string[]
 }
 
 function checkStore(store: unknown): asserts store is TokenStore {
@@ -40,9 +50,36 @@ function checkStore(store: unknown): asserts store is TokenStore {
   }
 }
 
+/** Refuses an option the function does not know, rather than ignoring it. */
+function checkKeys(options: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new InvalidArgumentError(
+        key,
+        `${what} has no option '${key}'; it takes ${known.join(', ')}`,
+      )
+    }
+  }
+}
+
+function checkLockTimeout(value: unknown): void {
+  if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
+    throw new InvalidArgumentError('lockTimeoutMs', 'lockTimeoutMs must be a number of ms >= 0')
+  }
+}
+
+/** Whether an error is the lease of `withTokenLock` not had in time (the work never started). */
+function leaseNotHad(err: unknown, started: boolean): boolean {
+  return !started && err instanceof TokenStoreError && err.operation === 'lock'
+}
+
+const PURGE_OPTIONS = ['idleMs', 'expired', 'grantOnly', 'now', 'lockTimeoutMs'] as const
+
 /**
  * Cleanup policies in one call: tokens idle for longer than `idleMs`, expired tokens, and rows
- * left with only a grant code. Returns the ids deleted.
+ * left with only a grant code. Candidates come from one pass over the store; each is then read
+ * again under its lease and deleted only if it still qualifies, so a token refreshed meanwhile
+ * (by this process or another) is kept. Returns the ids deleted and the candidates kept.
  *
  * @example
  * await purgeTokens(store, { idleMs: 30 * 24 * 3600_000, grantOnly: true })
@@ -55,6 +92,7 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
       'purgeTokens expects { idleMs?, expired?, grantOnly? }',
     )
   }
+  checkKeys(options, PURGE_OPTIONS, 'purgeTokens')
   const { idleMs, expired = false, grantOnly = false, now = () => Date.now() } = options
   if (
     idleMs !== undefined &&
@@ -62,14 +100,14 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
   ) {
     throw new InvalidArgumentError('idleMs', 'idleMs must be a number of milliseconds >= 0')
   }
+  checkLockTimeout(options.lockTimeoutMs)
   if (idleMs === undefined && !expired && !grantOnly) {
     throw new InvalidArgumentError(
       'options',
       'purgeTokens needs at least one of idleMs, expired, grantOnly',
     )
   }
-  const at = now()
-  const doomed = (token: OAuthToken): string | undefined => {
+  const doomed = (token: OAuthToken, at: number): string | undefined => {
     if (grantOnly && token.grantToken && !token.refreshToken && !token.accessToken)
       return 'grant code only'
     if (token.expiryTime === undefined) return undefined
@@ -78,16 +116,42 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
     return undefined
   }
   const deleted: string[] = []
+  const kept: string[] = []
+  const busy: string[] = []
   const reasons = new Map<string, number>()
-  for (const token of await store.getTokens()) {
-    const reason = doomed(token)
-    if (!reason || !token.id) continue
-    await store.deleteToken(token.id)
-    deleted.push(token.id)
-    reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+  const lock = options.lockTimeoutMs === undefined ? {} : { timeoutMs: options.lockTimeoutMs }
+  const first = now()
+  for (const candidate of await store.getTokens()) {
+    const id = candidate.id
+    if (!id || !doomed(candidate, first)) continue
+    let started = false
+    try {
+      const reason = await withTokenLock(
+        store,
+        id,
+        async () => {
+          started = true
+          // The row as it is now: a refresh that held the lease may just have renewed it.
+          const fresh = await store.findTokenById(id)
+          const why = fresh ? doomed(fresh, now()) : undefined
+          if (why) await store.deleteToken(id)
+          return why
+        },
+        lock,
+      )
+      if (reason) {
+        deleted.push(id)
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+      } else {
+        kept.push(id)
+      }
+    } catch (err) {
+      if (!leaseNotHad(err, started)) throw err
+      busy.push(id)
+    }
   }
   for (const [reason, count] of reasons) emit('tokens.purged', { reason, count })
-  return { deleted }
+  return { deleted, kept, busy }
 }
 
 /** Options of {@link revokeTokens}. */
@@ -101,6 +165,8 @@ export interface RevokeOptions {
   logger?: Logger
   fetch?: typeof globalThis.fetch
   requestTimeoutMs?: number
+  /** How long to wait for each token's lease (ms); default 10000. Not had: failed, kept. */
+  lockTimeoutMs?: number
 }
 
 /** What {@link revokeTokens} did. */
@@ -111,9 +177,21 @@ export interface RevokeResult {
   readonly failed: { id: string; code: string }[]
 }
 
+const REVOKE_OPTIONS = [
+  'environment',
+  'userName',
+  'clientId',
+  'logger',
+  'fetch',
+  'requestTimeoutMs',
+  'lockTimeoutMs',
+] as const
+
 /**
  * Central revocation: every token of a user, or of a client, revoked at the accounts server
- * and then deleted from the store. A token the server could not revoke is kept, and reported.
+ * and then deleted from the store. Each is read again under its lease first, so the refresh
+ * token revoked is the current one even if a refresh rotated it meanwhile. A token the server
+ * could not revoke is kept, and reported.
  *
  * @example
  * await revokeTokens(store, { environment: DataCenter.US.PRODUCTION, userName: 'ada@zylker.example' })
@@ -133,6 +211,7 @@ export async function revokeTokens(
       'revokeTokens needs an environment, such as DataCenter.US.PRODUCTION',
     )
   }
+  checkKeys(options, REVOKE_OPTIONS, 'revokeTokens')
   const { userName, clientId } = options
   if ((userName === undefined) === (clientId === undefined)) {
     throw new InvalidArgumentError(
@@ -148,34 +227,26 @@ export async function revokeTokens(
       throw new InvalidArgumentError(name, `${name} must be a non-empty string`)
     }
   }
-  const log = new SafeLog(options.logger)
-  const client = new AccountsClient(options.environment, {
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
-    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-    retries: 2,
-    retryDelayMs: 250,
-    now: () => Date.now(),
-    log,
-  })
+  checkLockTimeout(options.lockTimeoutMs)
+  const { client, log } = revocationClient(options.environment, options)
   const matches = (token: OAuthToken): boolean =>
     userName !== undefined ? token.userSignature?.name === userName : token.clientId === clientId
   const revoked: string[] = []
   const failed: { id: string; code: string }[] = []
   for (const token of await store.getTokens()) {
-    if (!matches(token) || !token.id) continue
-    log.forget(token.clientSecret, token.refreshToken, token.accessToken, token.grantToken)
-    const target = token.refreshToken ?? token.accessToken
+    const id = token.id
+    if (!matches(token) || !id) continue
     try {
-      if (target)
-        await client.revoke(target, { clientId: token.clientId, clientSecret: token.clientSecret })
+      const done = await revokeStoredToken(store, id, client, {
+        when: matches,
+        lockTimeoutMs: options.lockTimeoutMs,
+        log,
+      })
+      if (done.outcome === 'revoked') revoked.push(id)
     } catch (err) {
-      failed.push({ id: token.id, code: (err as { code?: string }).code ?? 'UNKNOWN' })
-      log.warn('token not revoked, kept', { id: token.id, user: token.userSignature?.name })
-      continue
+      failed.push({ id, code: (err as { code?: string }).code ?? 'UNKNOWN' })
+      log.warn('token not revoked, kept', { id, user: token.userSignature?.name })
     }
-    await store.deleteToken(token.id)
-    revoked.push(token.id)
-    emit('token.revoked', { id: token.id, user: token.userSignature?.name })
   }
   if (revoked.length > 0) emit('tokens.purged', { reason: 'revoked', count: revoked.length })
   return { revoked, failed }

@@ -1,7 +1,11 @@
 import type { Command } from 'commander'
+import { underLease } from '../lease.js'
 import { examples, globals, say, tokenById, withStore } from '../shared.js'
 
-/** `tokenkeeper delete <id>`: deletes one row; exit code 3 when there is none. */
+/**
+ * `tokenkeeper delete <id>`: deletes one row, under the token's lease (after a refresh in
+ * progress, not in the middle of it); exit code 3 when there is none.
+ */
 export function registerDelete(program: Command): void {
   program
     .command('delete <id>')
@@ -10,7 +14,10 @@ export function registerDelete(program: Command): void {
     .action(async (id: string, _options: object, command: Command) => {
       await withStore(globals(command), async (store) => {
         await tokenById(store, id)
-        await store.deleteToken(id)
+        await underLease(store, id, async () => {
+          await tokenById(store, id) // again: it may have gone while we waited
+          await store.deleteToken(id)
+        })
         say(`deleted ${id}`)
       })
     })

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
+import { IdCollisionError } from '../../errors.js'
+import { migrateTokens } from '../../migration.js'
 import type { TokenStore } from '../../store.js'
-import type { OAuthToken } from '../../token.js'
 import { CliError, examples, globals, openStore, safeUrl, say, storeUrl, usage } from '../shared.js'
 
 interface MigrateOptions {
@@ -9,24 +10,6 @@ interface MigrateOptions {
   quiet?: boolean
   progressEvery: string
   batch: string
-}
-
-/** Every value of a token, for comparing a copy with its original (empty counts as absent). */
-function valuesOf(token: OAuthToken): string {
-  return JSON.stringify(
-    [
-      token.id,
-      token.userSignature?.name,
-      token.clientId,
-      token.clientSecret,
-      token.refreshToken,
-      token.accessToken,
-      token.grantToken,
-      token.expiryTime,
-      token.redirectUrl,
-      token.apiDomain,
-    ].map((value) => (value === '' || value === undefined ? null : value)),
-  )
 }
 
 function positive(value: string, option: string): number {
@@ -42,6 +25,7 @@ class Progress {
   #lastDraw = 0
 
   constructor(
+    readonly verb: string,
     readonly total: number,
     readonly every: number,
     readonly quiet: boolean,
@@ -57,7 +41,7 @@ class Progress {
       const filled = Math.round((done / this.total) * width)
       const percent = Math.floor((done / this.total) * 100)
       process.stderr.write(
-        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${percent}%`,
+        `\r${this.verb} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${percent}%`,
       )
       if (done >= this.total) process.stderr.write('\n')
       return
@@ -66,46 +50,37 @@ class Progress {
       Math.floor(done / this.every) > Math.floor(this.#lastLine / this.every) ||
       done >= this.total
     ) {
-      if (done !== this.#lastLine) process.stderr.write(`migrate: copied ${done}/${this.total}\n`)
+      if (done !== this.#lastLine) {
+        process.stderr.write(`migrate: ${this.verb} ${done}/${this.total}\n`)
+      }
       this.#lastLine = done
     }
   }
 }
 
-async function migrate(source: TokenStore, target: TokenStore, options: MigrateOptions) {
+/** Where the copy stands: one counter for the tokens new to the target, one for the checks. */
+function progressOf(options: MigrateOptions): {
+  onStart: (tokens: number, identical: number) => void
+  onCopied: (done: number, total: number) => void
+  onChecked: (done: number, total: number) => void
+} {
   const every = positive(options.progressEvery, '--progress-every')
-  const batch = positive(options.batch, '--batch')
-  const tokens = (await source.getTokens()).filter((token) => token.id !== undefined)
-  const present = new Map((await target.getTokens()).map((token) => [token.id, valuesOf(token)]))
-  const todo = tokens.filter((token) => present.get(token.id) !== valuesOf(token))
-  const skipped = tokens.length - todo.length
-  if (!options.quiet) {
-    say(`migrate: ${tokens.length} tokens in the source, ${skipped} already in the target`)
+  const quiet = options.quiet === true
+  let copied: Progress | undefined
+  let checked: Progress | undefined
+  return {
+    onStart: (tokens, identical) => {
+      if (!quiet) say(`migrate: ${tokens} tokens in the source, ${identical} already in the target`)
+    },
+    onCopied: (done, total) => {
+      copied ??= new Progress('copied', total, every, quiet)
+      copied.update(done)
+    },
+    onChecked: (done, total) => {
+      checked ??= new Progress('checked under lease', total, every, quiet)
+      checked.update(done)
+    },
   }
-  const progress = new Progress(todo.length, every, options.quiet === true)
-  const failed: { id: string; reason: string }[] = []
-  let done = 0
-  for (let start = 0; start < todo.length; start += batch) {
-    const chunk = todo.slice(start, start + batch)
-    // Concurrent saves: a FileStore writes them in one batch, server stores share a pool.
-    const results = await Promise.allSettled(chunk.map((token) => target.saveToken(token.clone())))
-    results.forEach((result, index) => {
-      if (result.status === 'rejected') {
-        const reason = result.reason instanceof Error ? result.reason.message : 'unknown error'
-        failed.push({ id: chunk[index]!.id!, reason })
-      }
-    })
-    done += chunk.length
-    progress.update(done)
-  }
-
-  // Verification: every source id in the target, with equal values.
-  const after = new Map((await target.getTokens()).map((token) => [token.id, valuesOf(token)]))
-  const missing = tokens.filter((token) => !after.has(token.id))
-  const different = tokens.filter(
-    (token) => after.has(token.id) && after.get(token.id) !== valuesOf(token),
-  )
-  return { tokens, skipped, copied: todo.length - failed.length, failed, after, missing, different }
 }
 
 /** `tokenkeeper migrate --from URL --to URL`: copies every token, resumable and verified. */
@@ -136,7 +111,14 @@ export function registerMigrate(program: Command): void {
       try {
         target = await openStore(options.to, options)
         const started = Date.now()
-        const result = await migrate(source, target, options)
+        const batch = positive(options.batch, '--batch')
+        const progress = progressOf(options)
+        const result = await migrateTokens(source, target, { batch, ...progress }).catch(
+          (err: unknown) => {
+            if (err instanceof IdCollisionError) throw new CliError(`migrate: ${err.message}`)
+            throw err
+          },
+        )
         const seconds = ((Date.now() - started) / 1000).toFixed(1)
         const ok =
           result.failed.length === 0 && result.missing.length === 0 && result.different.length === 0
@@ -145,8 +127,18 @@ export function registerMigrate(program: Command): void {
             `migrated ${safeUrl(from)} -> ${safeUrl(options.to)} in ${seconds}s: ` +
               `${result.copied} copied, ${result.skipped} skipped (identical), ${result.failed.length} failed`,
           )
+          if (result.changed.length > 0) {
+            say(
+              `  ${result.changed.length} changed in the source while migrating (refreshed): copied in their newest form`,
+            )
+          }
+          if (result.gone.length > 0) {
+            say(
+              `  ${result.gone.length} deleted from the source while migrating: not copied (${result.gone.slice(0, 5).join(', ')})`,
+            )
+          }
           say(
-            `verify: source ${result.tokens.length} tokens, target ${result.after.size} tokens; ` +
+            `verify: source ${result.tokens} tokens, target ${result.target} tokens; ` +
               `${result.missing.length} missing, ${result.different.length} different` +
               (ok ? ' - ok' : ''),
           )

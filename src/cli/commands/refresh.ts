@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { saveOver } from '../../coordination.js'
 import { Initializer } from '../../session.js'
 import { OAuthToken } from '../../token.js'
 import {
@@ -13,8 +14,12 @@ import {
   withStore,
   type EnvironmentOptions,
 } from '../shared.js'
+import { underLease } from '../lease.js'
 
-/** `tokenkeeper refresh <id>`: a new access token now, through a session, saved. */
+/**
+ * `tokenkeeper refresh <id>`: a new access token now, through a session (which refreshes under
+ * the token's lease, from the token as stored then), saved.
+ */
 export function registerRefresh(program: Command): void {
   environmentOptions(
     program
@@ -45,12 +50,20 @@ export function registerRefresh(program: Command): void {
           token: new OAuthToken({ id }),
           config: { refreshSkewMs: Number.MAX_SAFE_INTEGER },
         })
-        const after = await tokenById(store, session.id ?? id)
-        if (after.apiDomain !== before.apiDomain) {
-          // The token's API domain stays as stored.
-          after.apiDomain = before.apiDomain
-          await store.saveToken(after)
-        }
+        // The token's API domain stays as stored. Restored under the lease, on the row as it is
+        // now (another refresh may have followed ours), and only while the row still holds it.
+        const after = await underLease(store, session.id ?? id, async () => {
+          const current = await tokenById(store, session.id ?? id)
+          if (current.apiDomain === before.apiDomain) return current
+          const restored = current.clone()
+          restored.apiDomain = before.apiDomain
+          if (!(await saveOver(store, restored, current))) {
+            throw new CliError(
+              `token '${id}' changed while its API domain was restored; run refresh again`,
+            )
+          }
+          return restored
+        })
         const expiry =
           after.expiryTime === undefined
             ? 'an unknown time'

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { SafeLog } from '../../log.js'
-import { AccountsClient } from '../../oauth/client.js'
 import { revokeTokens } from '../../policies.js'
+import { revocationClient, revokeStoredToken } from '../../revocation.js'
+import { noticeIfBusy } from '../lease.js'
 import {
   CliError,
   EXIT,
@@ -9,6 +9,7 @@ import {
   environmentOptions,
   examples,
   globals,
+  notFound,
   say,
   tokenById,
   usage,
@@ -21,7 +22,10 @@ interface RevokeOptions extends EnvironmentOptions {
   client?: string
 }
 
-/** `tokenkeeper revoke`: revokes at the accounts server, then deletes. */
+/**
+ * `tokenkeeper revoke`: revokes at the accounts server, then deletes; each token under its lease,
+ * read again first (see `revokeStoredToken`).
+ */
 export function registerRevoke(program: Command): void {
   environmentOptions(
     program
@@ -51,27 +55,17 @@ export function registerRevoke(program: Command): void {
         let revoked: string[]
         let failed: { id: string; code: string }[]
         if (id !== undefined) {
-          const token = await tokenById(store, id)
-          const client = new AccountsClient(environment, {
-            fetch: (input, init) => globalThis.fetch(input, init),
-            requestTimeoutMs: 30_000,
-            retries: 2,
-            retryDelayMs: 250,
-            now: () => Date.now(),
-            log: new SafeLog(undefined),
-          })
-          const target = token.refreshToken ?? token.accessToken
+          await tokenById(store, id)
+          await noticeIfBusy(store, id)
+          const { client, log } = revocationClient(environment)
           try {
-            if (target) {
-              await client.revoke(target, {
-                clientId: token.clientId,
-                clientSecret: token.clientSecret,
-              })
-            }
-            await store.deleteToken(id)
+            // Read again under the lease: the refresh token revoked is the current one.
+            const done = await revokeStoredToken(store, id, client, { log })
+            if (done.outcome === 'gone') throw notFound(id)
             revoked = [id]
             failed = []
           } catch (err) {
+            if (err instanceof CliError) throw err
             revoked = []
             failed = [{ id, code: (err as { code?: string }).code ?? 'UNKNOWN' }]
           }
