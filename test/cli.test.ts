@@ -599,6 +599,67 @@ describe('tokenkeeper CLI: migrate', () => {
   })
 })
 
+describe('tokenkeeper CLI: migrate refuses id collisions', () => {
+  /** A SQLite target holding one token, and its rows as they are before the migration. */
+  async function targetWith(
+    token: OAuthToken,
+  ): Promise<{ url: string; rows: () => Promise<unknown> }> {
+    const path = scratchPath(dir, 'collide.db')
+    const sqlite = new SQLiteStore({ path })
+    await sqlite.saveToken(token)
+    await sqlite.close()
+    const rows = async () => {
+      const store = new SQLiteStore({ path })
+      const all = (await store.getTokens()).map((t) => t.fields())
+      await store.close()
+      return all
+    }
+    return { url: `sqlite:${path}`, rows }
+  }
+
+  it('an id that holds another user in the target: exit 1, the id named, nothing written', async () => {
+    const { url, ids } = await seededFile()
+    const target = await targetWith(
+      new OAuthToken({
+        id: ids.valid,
+        userSignature: new UserSignature('mallory@evil.example'),
+        clientId: '1000.OTHERCLIENT',
+        clientSecret: `${SECRET}-client-mallory`,
+        refreshToken: `${SECRET}-refresh-mallory`,
+      }),
+    )
+    const before = await target.rows()
+    const run = await cli(['migrate', '--from', url, '--to', target.url])
+    expect(run.code, run.stdout).toBe(1)
+    expectOneLineError(run)
+    expect(run.stderr).toContain(`id ${ids.valid} holds another user or client in the target`)
+    expect(run.stderr).toMatch(/Nothing was written: delete or rename those rows in the target/)
+    expect(run.stderr).toContain('or migrate into an empty store')
+    expectNoSecret(run)
+    expect(await target.rows()).toEqual(before)
+  })
+
+  it('a user the target holds under another id: refused before anything is copied', async () => {
+    const { url, ids } = await seededFile()
+    const target = await targetWith(
+      new OAuthToken({
+        userSignature: new UserSignature('valid@zylker.example'),
+        clientId: '1000.ABCDEFGHIJKLMNXY',
+        clientSecret: `${SECRET}-client-elsewhere`,
+        refreshToken: `${SECRET}-refresh-elsewhere`,
+      }),
+    )
+    const before = await target.rows()
+    const run = await cli(['migrate', '--from', url, '--to', target.url])
+    expect(run.code, run.stdout).toBe(1)
+    expect(run.stderr).toMatch(
+      new RegExp(`the user of id ${ids.valid} is stored in the target under id \\S+`),
+    )
+    expectNoSecret(run)
+    expect(await target.rows()).toEqual(before)
+  })
+})
+
 const DATABASE = 'tokenkeeper_test'
 await describeWithService('mariadb', 'tokenkeeper CLI: migrate to MariaDB', () => {
   const table = `tk_cli_${process.pid}`
