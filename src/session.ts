@@ -14,6 +14,7 @@ import { SafeLog, type Logger } from './log.js'
 import { AccountsClient } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
 import { isTokenText, type TokenGrant } from './oauth/messages.js'
+import { revokeStoredToken } from './revocation.js'
 import { supportsLocking, type TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, typeName } from './token.js'
@@ -401,17 +402,16 @@ export class Session {
   async revoke(): Promise<void> {
     this.#assertActive()
     const token = this.#token
-    const target = token.refreshToken ?? token.accessToken
-    if (target) {
-      await this.#context.client.revoke(target, {
-        clientId: token.clientId,
-        clientSecret: token.clientSecret,
-      })
-    }
-    if (token.id) await this.#context.store.deleteToken(token.id)
+    const { store, client, log, config } = this.#context
+    // Under the token's lease, the stored token (another process may have rotated it) and this
+    // session's own are revoked, then the row deleted.
+    await revokeStoredToken(store, token.id, client, {
+      known: token,
+      log,
+      lockTimeoutMs: config.lockTimeoutMs,
+    })
     this.#ended = true
-    this.#context.log.info('token revoked', who(token))
-    emit('token.revoked', who(token))
+    log.info('token revoked', who(token))
   }
 
   /** Deletes the token's row, without revoking it. The session cannot be used afterwards. */

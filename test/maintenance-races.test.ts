@@ -66,6 +66,32 @@ function races(kind: StoreKind): void {
     expect(await mine.findTokenById(id)).toBeNull()
   })
 
+  it(`Session.revoke in another process revokes the rotated token, no row comes back (${kind.name})`, async () => {
+    const [mine, theirs] = await race.twoHandles(kind)
+    const session = await race.expiredSession(mine)
+    const id = session.id!
+    const first = session.token.refreshToken!
+    // Another process's session, started while the token was still valid.
+    const then = race.clock.now - 2 * HOUR
+    const other = await Initializer.initialize({
+      environment: race.emulator.environment,
+      store: theirs,
+      token: new OAuthToken({ id }),
+      config: { now: () => then },
+    })
+    const { refreshing } = await race.refreshInFlight(session, HOLD_MS)
+
+    await other.revoke()
+    await refreshing.catch(() => undefined)
+    const newest = session.token
+
+    expect(newest.refreshToken).not.toBe(first)
+    for (const token of [first, newest.refreshToken!, newest.accessToken!]) {
+      expect(race.emulator.isValid(token)).toBe(false)
+    }
+    expect(await theirs.findTokenById(id)).toBeNull()
+  })
+
   it(`migrateTokens ends with the newest token in the target (${kind.name} to SQLite)`, async () => {
     const [mine, source] = await race.twoHandles(kind)
     const [target] = await race.twoHandles(SQLITE)
