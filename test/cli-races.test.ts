@@ -152,6 +152,7 @@ function commands(kind: StoreKind): void {
 
     expect(run.code, run.stderr).toBe(0)
     expect(run.stdout).toMatch(/purged 0 tokens/)
+    expect(run.stdout).toContain(`kept 1 refreshed while purging: ${id}`)
     const stored = await mine.findTokenById(id)
     expect(stored?.refreshToken).toBe(session.token.refreshToken)
   })

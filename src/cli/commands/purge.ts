@@ -30,13 +30,16 @@ export function registerPurge(program: Command): void {
         throw usage('purge needs at least one of --expired, --idle <duration>, --grant-only')
       }
       await withStore(options, async (store) => {
-        const { deleted } = await purgeTokens(store, {
+        // Each candidate is read again under its lease: one refreshed meanwhile is kept.
+        const { deleted, kept, busy } = await purgeTokens(store, {
           ...(idleMs === undefined ? {} : { idleMs }),
           expired: options.expired === true,
           grantOnly: options.grantOnly === true,
         })
         say(`purged ${deleted.length} token${deleted.length === 1 ? '' : 's'}`)
         for (const id of deleted) say(`  ${id}`)
+        if (kept.length > 0) say(`kept ${kept.length} refreshed while purging: ${kept.join(' ')}`)
+        if (busy.length > 0) say(`kept ${busy.length} in use (locked): ${busy.join(' ')}`)
       })
     })
 }
