@@ -658,6 +658,24 @@ describe('tokenkeeper CLI: migrate refuses id collisions', () => {
     expectNoSecret(run)
     expect(await target.rows()).toEqual(before)
   })
+  it('a token refreshed in the target since (a later expiry) is not overwritten: exit 1', async () => {
+    const { url, ids, path } = await seededFile()
+    const newer = (await new FileStore(path).findTokenById(ids.valid!))!
+    newer.refreshToken = `${SECRET}-refresh-newer`
+    newer.expiryTime = newer.expiryTime! + HOUR
+    const target = await targetWith(newer)
+    const before = await target.rows()
+    const run = await cli(['migrate', '--from', url, '--to', target.url])
+    expect(run.code, run.stdout).toBe(1)
+    expect(run.stdout).toContain(
+      `failed ${ids.valid}: the target holds a newer token (later expiry); kept`,
+    )
+    expectNoSecret(run)
+    const after = (await target.rows()) as { id: string }[]
+    expect(after.find((row) => row.id === ids.valid)).toEqual(
+      (before as { id: string }[]).find((row) => row.id === ids.valid),
+    )
+  })
 })
 
 const DATABASE = 'tokenkeeper_test'

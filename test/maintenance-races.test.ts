@@ -163,4 +163,30 @@ describe('migrateTokens: id collisions', () => {
     expect((error as Error).message).not.toMatch(/secret|refresh-/)
     expect((await target.getTokens()).map((token) => token.fields())).toEqual(before)
   })
+  it('does not overwrite a token refreshed in the target (a later expiry): it fails instead', async () => {
+    const [source] = await race.twoHandles(SQLITE)
+    const [target] = await race.twoHandles(SQLITE)
+    const now = Date.now()
+    const old = new OAuthToken({
+      userSignature: new UserSignature(USER),
+      clientId: '1000.A',
+      clientSecret: 'secret-a',
+      refreshToken: 'refresh-old',
+      accessToken: 'access-old',
+      expiryTime: now,
+    })
+    await source.saveToken(old)
+    const newer = old.clone()
+    newer.refreshToken = 'refresh-new'
+    newer.accessToken = 'access-new'
+    newer.expiryTime = now + HOUR
+    await target.saveToken(newer)
+
+    const result = await migrateTokens(source, target)
+    expect(result.failed).toEqual([
+      { id: old.id, reason: expect.stringMatching(/target holds a newer token/) as unknown },
+    ])
+    expect(result.different).toEqual([old.id])
+    expect((await target.findTokenById(old.id!))?.refreshToken).toBe('refresh-new')
+  })
 })

@@ -2,6 +2,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  DataCenter,
   Initializer,
   MemoryStore,
   OAuthToken,
@@ -143,6 +144,77 @@ describe('revokeTokens', () => {
     await expect(revokeTokens(store, { environment: emulator.environment })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     })
+  })
+})
+
+describe('purgeTokens and revokeTokens under the leases', () => {
+  const token = (name: string, expiryTime: number) =>
+    new OAuthToken({
+      userSignature: new UserSignature(name),
+      clientId: '1000.CLIENT',
+      clientSecret: 'secret',
+      refreshToken: `refresh-${name}`,
+      accessToken: `access-${name}`,
+      expiryTime,
+    })
+
+  it('keeps a candidate whose lease stays held, and says so in busy', async () => {
+    const store = new SQLiteStore({ path: scratchPath(dir, 'busy.db') })
+    const held = token('held', Date.now() - HOUR)
+    const free = token('free', Date.now() - HOUR)
+    await store.saveToken(held)
+    await store.saveToken(free)
+    // Another process's handle holds the lease of one token, as a refresh in progress does.
+    const other = new SQLiteStore({ path: store.path })
+    const lock = await other.lockToken(held.id!)
+    try {
+      const result = await purgeTokens(store, { expired: true, lockTimeoutMs: 100 })
+      expect(result).toEqual({ deleted: [free.id], kept: [], busy: [held.id] })
+      expect(await store.findTokenById(held.id!)).not.toBeNull()
+    } finally {
+      await lock.release()
+      await other.close()
+    }
+    await store.close()
+  })
+
+  it('keeps a token whose lease stays held, reported as failed, nothing sent', async () => {
+    const emulator = await startAccountsEmulator()
+    emulators.push(emulator)
+    const store = new SQLiteStore({ path: scratchPath(dir, 'revoke-busy.db') })
+    const held = token('ada', Date.now() + HOUR)
+    await store.saveToken(held)
+    const other = new SQLiteStore({ path: store.path })
+    const lock = await other.lockToken(held.id!)
+    try {
+      const result = await revokeTokens(store, {
+        environment: emulator.environment,
+        userName: 'ada',
+        lockTimeoutMs: 100,
+      })
+      expect(result).toEqual({ revoked: [], failed: [{ id: held.id, code: 'TOKEN_STORE' }] })
+      expect(emulator.counts.revoke).toBe(0)
+      expect(await store.findTokenById(held.id!)).not.toBeNull()
+    } finally {
+      await lock.release()
+      await other.close()
+    }
+    await store.close()
+  })
+
+  it('refuses options they do not know, and a bad lockTimeoutMs', async () => {
+    const store = new MemoryStore()
+    await expect(purgeTokens(store, { expired: true, idle: 5 } as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      argument: 'idle',
+    })
+    await expect(purgeTokens(store, { expired: true, lockTimeoutMs: -1 })).rejects.toMatchObject({
+      argument: 'lockTimeoutMs',
+    })
+    const environment = DataCenter.US.PRODUCTION // refused before anything is sent
+    await expect(
+      revokeTokens(store, { environment, userName: 'ada', user: 'ada' } as never),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'user' })
   })
 })
 
