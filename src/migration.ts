@@ -159,7 +159,7 @@ export async function migrateTokens(
       if (result.status === 'fulfilled') {
         copied.add(id)
         held.set(id, seen.get(id)!)
-      } else failed.set(chunk[index]!.id!, reason(result.reason))
+      } else failed.set(id, reason(result.reason))
     })
     done += chunk.length
     options.onCopied?.(done, fresh.length)

@@ -74,12 +74,12 @@ const MAX_ROUNDS = 3
 
 /**
  * Revoke-then-delete, the one place it is written (the session, the policies and the CLI use
- * it). Under the token's lease (when the store offers
- * locking), the row is read again and its CURRENT refresh token (or, without one, its access
- * token) is revoked: the one a refresh that just finished may have rotated. The row is deleted
- * only while it still holds what was revoked; if a writer that ignores leases replaced it
- * meanwhile, the new token is revoked too. A revocation the server refuses or cannot take
- * rejects with its error, and the row is kept.
+ * it). Under the token's lease (when the store offers locking), the row is read again and its
+ * CURRENT refresh token (or, without one, its access token) is revoked: the one a refresh that
+ * just finished may have rotated. The row is deleted only while it still holds what was revoked;
+ * if a writer that ignores leases replaced it meanwhile, the new token is revoked too. A
+ * revocation the server refuses or cannot take rejects with its error, and the row is kept.
+ * Without an `id` (a token never stored), only `known` is revoked.
  */
 export async function revokeStoredToken(
   store: TokenStore,
