@@ -61,6 +61,7 @@ export type StoreOperation =
   | 'deleteTokens'
   | 'close'
   | 'lock'
+  | 'compact'
 
 /**
  * A token store could not do what was asked: the backend failed, the data it holds is

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { InvalidArgumentError, TokenStoreError } from './errors.js'
+import { refuseOverwrite, refuseSealed } from './sealed.js'
 import { OAuthToken, UserSignature, trustedToken, typeName } from './token.js'
 
 /**
@@ -119,10 +120,13 @@ export function parseExpiry(value: string | null): number | undefined {
   return Number.isFinite(parsed) ? parsed : undefined
 }
 
-/** Converts a stored row to a new token. */
+/**
+ * Converts a stored row to a new token. A row that holds sealed values is an EncryptionError
+ * unless the encryption wrapper reads it (see `refuseSealed`).
+ */
 export function tokenFromRow(row: TokenRow): OAuthToken {
   const name = field(row.user_name)
-  return trustedToken({
+  const token = trustedToken({
     id: field(row.id),
     userSignature: name === undefined ? undefined : new UserSignature(name),
     clientId: field(row.client_id),
@@ -134,13 +138,17 @@ export function tokenFromRow(row: TokenRow): OAuthToken {
     redirectUrl: field(row.redirect_url),
     apiDomain: field(row.api_domain),
   })
+  return refuseSealed(token)
 }
 
-/** Converts a row's values, in {@link COLUMNS} order (as a driver's raw mode gives them), to a new token. */
+/**
+ * Converts a row's values, in {@link COLUMNS} order (as a driver's raw mode gives them), to a
+ * new token, with the guard of {@link tokenFromRow}.
+ */
 export function tokenFromValues(values: readonly (string | null)[]): OAuthToken {
   const value = (i: number): string | undefined => field(values[i] ?? null)
   const name = value(1)
-  return trustedToken({
+  const token = trustedToken({
     id: value(0),
     userSignature: name === undefined ? undefined : new UserSignature(name),
     clientId: value(2),
@@ -152,6 +160,7 @@ export function tokenFromValues(values: readonly (string | null)[]): OAuthToken 
     redirectUrl: value(8),
     apiDomain: value(9),
   })
+  return refuseSealed(token)
 }
 
 /** What a store knows about the rows a save touches, gathered before {@link planSave}. */
@@ -198,6 +207,8 @@ export function planSave(store: string, token: OAuthToken, facts: SaveFacts): Sa
 export interface RowLookups {
   hasId(id: string): boolean
   findId(lookup: Lookup): string | undefined
+  /** The row with this id; when given, a store without keys never replaces a sealed row. */
+  get?(id: string): TokenRow | undefined
 }
 
 /**
@@ -216,6 +227,7 @@ export function resolveSave(
     matchedId: token.id === undefined && lookup ? rows.findId(lookup) : undefined,
     userOwnerId: present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
   })
+  if (!plan.insert && plan.id !== undefined) refuseOverwrite(plan.id, rows.get?.(plan.id))
   const id = plan.id ?? newTokenId((candidate) => rows.hasId(candidate))
   return { row: rowFromToken(token, id), insert: plan.insert }
 }
@@ -224,6 +236,8 @@ export function resolveSave(
 export interface AsyncRowLookups {
   hasId(id: string): Promise<boolean>
   findId(lookup: Lookup): Promise<string | undefined>
+  /** The row with this id; when given, a store without keys never replaces a sealed row. */
+  get?(id: string): Promise<TokenRow | undefined>
 }
 
 /**
@@ -244,6 +258,9 @@ export async function resolveSaveAsync(
     present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
   ])
   const plan = planSave(store, token, { idExists, matchedId, userOwnerId })
+  if (!plan.insert && plan.id !== undefined && rows.get) {
+    refuseOverwrite(plan.id, await rows.get(plan.id))
+  }
   return { row: rowFromToken(token, plan.id ?? newTokenId()), insert: plan.insert }
 }
 
@@ -294,6 +311,21 @@ export function rowHolds(row: TokenRow, expected: OAuthToken): boolean {
     (row.expiry_time === null ? null : (parseExpiry(row.expiry_time) ?? null)) ===
       (expected.expiryTime ?? null)
   )
+}
+
+/**
+ * What a store offers when it can drop the old versions of rows it still keeps in its files
+ * (SQLite: free pages and the write-ahead log): `rekey()` calls it at the end, so that values
+ * written in the clear or under an old key are gone from the disk, not only from the table.
+ * Resolves `false` when the store could not finish (another connection kept the log in use).
+ */
+export interface Compaction {
+  compact(): Promise<boolean>
+}
+
+/** Whether a store offers {@link Compaction}. */
+export function supportsCompaction(store: TokenStore): store is TokenStore & Compaction {
+  return typeof (store as Partial<Compaction>).compact === 'function'
 }
 
 /** Whether a store offers {@link TokenLocking}. */

@@ -1,11 +1,8 @@
 // Encryption at rest: secrets unreadable in every backend, lookups still working, older keys
 // still readable, re-key without downtime, and clear errors for a missing or wrong key.
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import Database from 'better-sqlite3'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
-import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   EncryptionError,
@@ -15,13 +12,19 @@ import {
   type EncryptionOptions,
   type TokenStore,
 } from '../src/index.ts'
-import { DBStore } from '../src/stores/mysql.ts'
-import { PostgresStore } from '../src/stores/postgres.ts'
-import { RedisStore } from '../src/stores/redis.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import type { EncryptedStore } from '../src/stores/encrypted.ts'
 import { tokenStoreConformance } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
+import {
+  fileBackend,
+  mysqlBackend,
+  postgresBackend,
+  redisBackend,
+  sealTk1,
+  sqliteBackend,
+  type Backend,
+} from './helpers/backends.ts'
 import { SERVICES, describeWithService } from './services.ts'
 
 const dir = scratchDir()
@@ -30,14 +33,6 @@ const K2 = randomBytes(32).toString('base64')
 const only1: EncryptionOptions = { keys: { k1: K1 }, activeKeyId: 'k1' }
 const both2: EncryptionOptions = { keys: { k1: K1, k2: K2 }, activeKeyId: 'k2' }
 const only2: EncryptionOptions = { keys: { k2: K2 }, activeKeyId: 'k2' }
-
-/** A backend under test: a store on the same data with any encryption, and its raw content. */
-interface Backend {
-  name: string
-  open(encryption?: EncryptionOptions): TokenStore
-  /** Everything the backend holds, as text. */
-  raw(): Promise<string>
-}
 
 function token(user: string, tag: string): OAuthToken {
   return new OAuthToken({
@@ -48,7 +43,20 @@ function token(user: string, tag: string): OAuthToken {
     refreshToken: `1000.refresh.${tag}.${randomBytes(8).toString('hex')}`,
     accessToken: `1000.access.${tag}.${randomBytes(8).toString('hex')}`,
     expiryTime: 1_900_000_000_000,
+    redirectUrl: 'https://app.example/callback',
+    apiDomain: 'https://www.zohoapis.com',
   })
+}
+
+/** Lookups by each value a token can be found by, through `store`. */
+async function lookups(store: TokenStore, t: OAuthToken): Promise<(string | undefined)[]> {
+  const other = { clientId: 'c', clientSecret: 's' }
+  return [
+    (await store.findToken(new OAuthToken({ userSignature: t.userSignature })))?.id,
+    (await store.findToken(new OAuthToken({ accessToken: t.accessToken })))?.id,
+    (await store.findToken(new OAuthToken({ ...other, grantToken: t.grantToken })))?.id,
+    (await store.findToken(new OAuthToken({ ...other, refreshToken: t.refreshToken })))?.id,
+  ]
 }
 
 const secretsOf = (t: OAuthToken): string[] => [
@@ -120,8 +128,8 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
     expect(anonymousAgain.id).toBe(anonymous.id)
     const bob = token('bob@zylker.example', 'new')
     await rotated.saveToken(bob)
-    expect(await rotated.rekey()).toEqual({ rekeyed: 1, current: 2 })
-    expect(await rotated.rekey()).toEqual({ rekeyed: 0, current: 3 })
+    expect(await rotated.rekey()).toMatchObject({ rekeyed: 1, current: 2 })
+    expect(await rotated.rekey()).toMatchObject({ rekeyed: 0, current: 3 })
     await rotated.close?.()
 
     const fresh = backend.open(only2)
@@ -171,9 +179,132 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
     expect((await store.findToken(new OAuthToken({ accessToken: ada.accessToken })))?.id).toBe(
       ada.id,
     )
-    expect(await store.rekey()).toEqual({ rekeyed: 1, current: 0 })
+    expect(await store.rekey()).toMatchObject({ rekeyed: 1, current: 0 })
     for (const secret of secretsOf(ada)) expect(await backend.raw()).not.toContain(secret)
     await store.close?.()
+  })
+
+  it('reads rows sealed by the first format (tk1), finds them by every value, and moves them forward', async () => {
+    const backend = await make()
+    const ada = token('ada@zylker.example', 'tk1')
+    const old = ada.clone()
+    for (const field of ['clientSecret', 'grantToken', 'refreshToken', 'accessToken'] as const) {
+      old[field] = sealTk1(K1, 'k1', ada[field]!)
+    }
+    // Written as a tokenkeeper of the first format did: a new row, its secrets sealed alone.
+    const writer = backend.open()
+    await writer.saveToken(old)
+    await writer.close?.()
+    ada.id = old.id
+
+    const strict = backend.open({ ...only1, acceptLegacyRows: false }) as TokenStore &
+      EncryptedStore
+    await expect(strict.findTokenById(ada.id!)).rejects.toThrow(/acceptLegacyRows is false/)
+    await expect(strict.rekey()).rejects.toBeInstanceOf(EncryptionError)
+    await strict.close?.()
+
+    const store = backend.open(only1) as TokenStore & EncryptedStore
+    expect(await lookups(store, ada)).toEqual([ada.id, ada.id, ada.id, ada.id])
+    const found = (await store.findTokenById(ada.id!))!
+    expect(found.fields()).toEqual({ ...ada.fields(), userSignature: found.userSignature })
+    expect(await store.rekey()).toMatchObject({ rekeyed: 1, current: 0 })
+    await store.close?.()
+    const row = (await backend.row(ada.id!))!
+    expect(row.access_token).toMatch(/^tk2\.k1\./)
+    expect(row.api_domain).toMatch(/^tk2\.k1\./)
+
+    const after = backend.open({ ...only1, acceptLegacyRows: false })
+    expect(await lookups(after, ada)).toEqual([ada.id, ada.id, ada.id, ada.id])
+    expect((await after.findTokenById(ada.id!))?.apiDomain).toBe(ada.apiDomain)
+    await after.close?.()
+  })
+
+  it('a value moved to another column or row, or any changed column, does not open', async () => {
+    const backend = await make()
+    const store = backend.open(only1)
+    const ada = token('ada@zylker.example', 'a')
+    const eve = token('eve@zylker.example', 'e')
+    await store.saveToken(ada)
+    await store.saveToken(eve)
+    await store.close?.()
+    const a = (await backend.row(ada.id!))!
+    const e = (await backend.row(eve.id!))!
+    // What someone with write access and no key can do with the stored values.
+    const attacks: [string, string, Partial<typeof a>][] = [
+      ['refresh token copied into access_token', ada.id!, { access_token: a.refresh_token }],
+      ['client secret copied into access_token', ada.id!, { access_token: a.client_secret }],
+      ['api_domain pointed at another host', ada.id!, { api_domain: 'http://evil.example' }],
+      ['row seal removed', ada.id!, { api_domain: null }],
+      ["another row's seal", ada.id!, { api_domain: e.api_domain }],
+      ["ada's refresh token in eve's row", eve.id!, { refresh_token: a.refresh_token }],
+      [
+        "ada's secrets and seal in eve's row",
+        eve.id!,
+        {
+          client_secret: a.client_secret,
+          refresh_token: a.refresh_token,
+          access_token: a.access_token,
+          grant_token: a.grant_token,
+          api_domain: a.api_domain,
+        },
+      ],
+      ['user name changed', ada.id!, { user_name: 'mallory@zylker.example' }],
+      ['client id changed', ada.id!, { client_id: '1000.OTHERCLIENT' }],
+      ['expiry extended', ada.id!, { expiry_time: '4102444800000' }],
+      ['redirect URL changed', ada.id!, { redirect_url: 'https://evil.example/cb' }],
+      ['row given another id', ada.id!, { id: '0zzzzzzzzz' }],
+    ]
+    const outcomes: string[] = []
+    for (const [name, id, changes] of attacks) {
+      await backend.patch(id, changes)
+      const victim = backend.open(only1)
+      const read = await victim.getTokens().then(
+        () => 'opened',
+        (err: unknown) => (err instanceof EncryptionError ? 'EncryptionError' : String(err)),
+      )
+      outcomes.push(`${name}: ${read}`)
+      await victim.close?.()
+      const target = 'id' in changes ? changes.id! : id
+      await backend.patch(target, id === ada.id ? a : e)
+    }
+    expect(outcomes).toEqual(attacks.map(([name]) => `${name}: EncryptionError`))
+    // Restored, every row opens again: the refusals came from the changes alone.
+    const restored = backend.open(only1)
+    expect((await restored.getTokens()).map((t) => t.id).sort()).toEqual([ada.id, eve.id].sort())
+    await restored.close?.()
+  })
+
+  it('a store opened without keys refuses sealed rows: never reads them as tokens, never overwrites them', async () => {
+    const backend = await make()
+    const keyed = backend.open(only1)
+    const ada = token('ada@zylker.example', 'k')
+    await keyed.saveToken(ada)
+    await keyed.close?.()
+    const before = await backend.raw()
+    const keyless = backend.open()
+    for (const read of [
+      () => keyless.findTokenById(ada.id!),
+      () => keyless.findToken(new OAuthToken({ userSignature: ada.userSignature })),
+      () => keyless.getTokens(),
+    ]) {
+      await expect(read()).rejects.toMatchObject({
+        code: 'ENCRYPTION_ERROR',
+        message: expect.stringMatching(/opened without encryption keys/) as unknown,
+      })
+    }
+    if (backend.name === 'FileStore' || backend.name === 'SQLiteStore') {
+      // The write side, where the store reads the row it replaces.
+      const plain = new OAuthToken({
+        userSignature: ada.userSignature,
+        accessToken: 'in-the-clear',
+      })
+      await expect(keyless.saveToken(plain)).rejects.toBeInstanceOf(EncryptionError)
+      await expect(
+        keyless.saveToken(new OAuthToken({ id: ada.id, accessToken: 'x' })),
+      ).rejects.toBeInstanceOf(EncryptionError)
+      expect(await backend.raw()).toBe(before)
+    }
+    await keyless.close?.()
   })
 }
 
@@ -191,20 +322,7 @@ describe('encryption options', () => {
 })
 
 describe('FileStore with encryption', () => {
-  encryptedBackendTests(() => {
-    const path = scratchPath(dir, 'tokens.txt')
-    return {
-      name: 'FileStore',
-      open: (encryption) => new FileStore({ path, encryption }),
-      raw: async () => {
-        try {
-          return readFileSync(path, 'utf8')
-        } catch {
-          return ''
-        }
-      },
-    }
-  })
+  encryptedBackendTests(() => fileBackend(scratchPath(dir, 'tokens.txt')))
   for (const t of tokenStoreConformance({
     create: () => new FileStore({ path: scratchPath(dir, 'conformance.txt'), encryption: both2 }),
     reopen: (s) => new FileStore({ path: (s as FileStore).path, encryption: both2 }),
@@ -214,21 +332,7 @@ describe('FileStore with encryption', () => {
 })
 
 describe('SQLiteStore with encryption', () => {
-  encryptedBackendTests(() => {
-    const path = scratchPath(dir, 'tokens.db')
-    return {
-      name: 'SQLiteStore',
-      open: (encryption) => new SQLiteStore({ path, encryption }),
-      raw: async () => {
-        const db = new Database(path, { readonly: true })
-        try {
-          return JSON.stringify(db.prepare('SELECT * FROM oauthtoken').all())
-        } finally {
-          db.close()
-        }
-      },
-    }
-  })
+  encryptedBackendTests(() => sqliteBackend(scratchPath(dir, 'tokens.db')))
   for (const t of tokenStoreConformance({
     create: () => new SQLiteStore({ path: ':memory:', encryption: both2 }),
   })) {
@@ -248,21 +352,7 @@ await describeWithService('mariadb', 'DBStore with encryption', () => {
   encryptedBackendTests(() => {
     const table = `tk_enc_${process.pid}_${++tableCounter}`
     tables.push(table)
-    return {
-      name: 'DBStore',
-      open: (encryption) => new DBStore({ url, table, encryption }),
-      raw: async () => {
-        const admin = await mysql.createConnection({ uri: url })
-        try {
-          const [rows] = await admin.query(`SELECT * FROM \`${table}\``)
-          return JSON.stringify(rows)
-        } catch {
-          return ''
-        } finally {
-          await admin.end()
-        }
-      },
-    }
+    return mysqlBackend(url, table)
   })
 })
 
@@ -278,55 +368,10 @@ await describeWithService('postgres', 'PostgresStore with encryption', () => {
   encryptedBackendTests(() => {
     const table = `tk_enc_${process.pid}_${++tableCounter}`
     tables.push(table)
-    return {
-      name: 'PostgresStore',
-      open: (encryption) => new PostgresStore({ connectionString, table, encryption }),
-      raw: async () => {
-        const admin = new pg.Client({ connectionString })
-        await admin.connect()
-        try {
-          return JSON.stringify((await admin.query(`SELECT * FROM ${table}`)).rows)
-        } catch {
-          return ''
-        } finally {
-          await admin.end()
-        }
-      },
-    }
+    return postgresBackend(connectionString, table)
   })
 })
 
 await describeWithService('redis', 'RedisStore with encryption', () => {
-  encryptedBackendTests(() => {
-    const prefix = `tk-enc-${process.pid}-${++tableCounter}:`
-    return {
-      name: 'RedisStore',
-      open: (encryption) => new RedisStore({ url: SERVICES.redis.url, prefix, encryption }),
-      raw: async () => {
-        // Everything under the prefix, keys and values, through a plain client.
-        const client = new Redis(SERVICES.redis.url)
-        try {
-          const out: string[] = []
-          let cursor = '0'
-          do {
-            const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-            cursor = next
-            for (const key of keys.sort()) {
-              const type = await client.type(key)
-              const value =
-                type === 'hash'
-                  ? await client.hgetall(key)
-                  : type === 'string'
-                    ? await client.get(key)
-                    : await client.zrange(key, 0, -1)
-              out.push(`${key}=${JSON.stringify(value)}`)
-            }
-          } while (cursor !== '0')
-          return out.sort().join('\n')
-        } finally {
-          client.disconnect()
-        }
-      },
-    }
-  })
+  encryptedBackendTests(() => redisBackend(`tk-enc-${process.pid}-${++tableCounter}:`))
 })

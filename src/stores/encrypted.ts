@@ -1,23 +1,51 @@
+import { DEFAULT_LOCK_TIMEOUT_MS, withTokenLock } from '../coordination.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
+import { InvalidArgumentError, TokenStoreError } from '../errors.js'
+import { withSealedRows } from '../sealed.js'
 import { assertToken, type OAuthToken } from '../token.js'
-import { assertLookupToken, lookupOf, type LookupColumn, type TokenStore } from '../store.js'
+import {
+  assertId,
+  assertLookupToken,
+  lookupOf,
+  newTokenId,
+  rowFromToken,
+  rowHolds,
+  supportsCompaction,
+  supportsConditionalSave,
+  type LookupColumn,
+  type TokenStore,
+} from '../store.js'
 
 /** What `rekey()` did. */
 export interface RekeyResult {
-  /** Tokens moved to the active key (including tokens that were stored in the clear). */
+  /** Tokens moved to the active key and the current format (including tokens stored in the clear). */
   readonly rekeyed: number
-  /** Tokens that were already under the active key. */
+  /** Tokens that were already under the active key, in the current format. */
   readonly current: number
+  /**
+   * Whether the store then dropped the old versions it kept in its files (SQLite: write-ahead
+   * log checkpointed and truncated, database vacuumed). `false` when the store cannot (server
+   * stores: see docs/encryption.md) or another connection kept the log in use.
+   */
+  readonly compacted: boolean
+}
+
+/** Options of `rekey()`. */
+export interface RekeyOptions {
+  /** How long to wait for each token's lease, held by a refresh in progress (ms); default 10000. */
+  readonly lockTimeoutMs?: number
 }
 
 /** A store with encryption at rest: the six methods, plus `rekey()`. */
 export interface EncryptedStore {
   /**
-   * Moves every token to the active key, one token at a time, while the store stays in use:
-   * reads work throughout, since every configured key still opens its values. A token whose key
+   * Moves every token to the active key and the current format, one token at a time, while the
+   * store stays in use: each token is re-read under its lease (so a refresh running meanwhile
+   * is never overwritten) and written back conditionally where the store can. A token whose key
    * is not configured stops the re-key with an EncryptionError, and nothing is overwritten.
+   * Ends by compacting the store where it can (see {@link RekeyResult.compacted}).
    */
-  rekey(): Promise<RekeyResult>
+  rekey(options?: RekeyOptions): Promise<RekeyResult>
 }
 
 const FIELD_OF: Record<
@@ -29,69 +57,157 @@ const FIELD_OF: Record<
   refresh_token: 'refreshToken',
 }
 
+/** Checks the options of `rekey()`; gives the lease timeout. */
+function checkRekeyOptions(options: unknown): number {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'rekey options must be an object')
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== 'lockTimeoutMs') {
+      throw new InvalidArgumentError(
+        `options.${name}`,
+        `rekey has no option '${name.slice(0, 40)}' (it takes lockTimeoutMs)`,
+      )
+    }
+  }
+  const { lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS } = options as RekeyOptions
+  if (!(typeof lockTimeoutMs === 'number' && Number.isFinite(lockTimeoutMs) && lockTimeoutMs > 0)) {
+    throw new InvalidArgumentError(
+      'options.lockTimeoutMs',
+      'rekey lockTimeoutMs must be a positive number of milliseconds',
+    )
+  }
+  return lockTimeoutMs
+}
+
+/** How often rekey re-reads a token that changed between its read and its conditional write. */
+const REKEY_ATTEMPTS = 5
+
 /**
  * The store, with the secrets of every token sealed before they reach it and opened when they
- * come back (see {@link TokenCipher}). A look-up by token value tries the value sealed with each
- * configured key, then in the clear, so rows written under older keys, or before encryption was
- * turned on, are still found. Everything else (`path`, `lockToken`, `close`...) is the store's own.
+ * come back (see {@link TokenCipher}): each value is bound to its column, each row to its id and
+ * its values. A look-up by token value tries the value sealed with each configured key (and, while
+ * legacy rows are accepted, as the first format sealed it and in the clear), so rows written under
+ * older keys, or before encryption was turned on, are still found. Everything else (`path`,
+ * `lockToken`, `close`...) is the store's own.
  */
 export function withEncryption<S extends TokenStore>(
   store: S,
   options: EncryptionOptions,
 ): S & EncryptedStore {
   const cipher = new TokenCipher(options)
+  const conditional = supportsConditionalSave(store) ? store : undefined
 
-  const find = async (token: OAuthToken): Promise<OAuthToken | null> => {
-    assertLookupToken(token)
+  /** The stored (sealed) row a token identifies, as the store holds it. */
+  const findStored = async (token: OAuthToken): Promise<OAuthToken | null> => {
     const lookup = lookupOf(token)
     if (!lookup || lookup.column === 'user_name') {
-      const found = await store.findToken(token)
-      return found && cipher.openToken(found)
+      return withSealedRows(() => store.findToken(token))
     }
     const field = FIELD_OF[lookup.column]
-    for (const candidate of cipher.candidates(lookup.value)) {
+    for (const candidate of cipher.candidates(lookup.column, lookup.value)) {
       const probe = token.clone()
       probe[field] = candidate
-      const found = await store.findToken(probe)
-      if (found) return cipher.openToken(found)
+      const found = await withSealedRows(() => store.findToken(probe))
+      if (found) return found
     }
     return null
   }
 
+  const open = (stored: OAuthToken | null): OAuthToken | null => stored && cipher.openRow(stored)
+
+  const saveToken = async (token: OAuthToken): Promise<void> => {
+    assertToken(token)
+    // The row seal covers the id, so a new row's id is chosen here, before sealing: the row
+    // the token identifies (its values may be under an older key), or a new one.
+    const given = token.id
+    let id = given ?? (await findStored(token))?.id ?? newTokenId()
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await withSealedRows(() => store.saveToken(cipher.sealRow(token, id)))
+        token.id = id
+        return
+      } catch (err) {
+        // A concurrent save stored this token first, under another id: update that row.
+        if (given !== undefined || attempt >= 3) throw err
+        const winner = await findStored(token).then(
+          (found) => found?.id,
+          () => undefined,
+        )
+        if (winner === undefined || winner === id) throw err
+        id = winner
+      }
+    }
+  }
+
+  /**
+   * The conditional save, on the row as stored: `expected` is a token as it was read (opened),
+   * and the row still holds it when its opened values match; the store then checks, atomically,
+   * that the row has not changed since this read.
+   */
+  const saveTokenIf = async (token: OAuthToken, expected: OAuthToken): Promise<boolean> => {
+    assertToken(token)
+    assertToken(expected, 'expected')
+    const id = token.id
+    assertId(id, 'token.id')
+    const stored = await withSealedRows(() => store.findTokenById(id))
+    if (!conditional || !stored) return false
+    if (!rowHolds(rowFromToken(cipher.openRow(stored), id), expected)) return false
+    return withSealedRows(() => conditional.saveTokenIf(cipher.sealRow(token, id), stored))
+  }
+
+  /** Moves one token forward under its lease: re-read, then written only over what was read. */
+  const moveForward = async (id: string): Promise<'rekeyed' | 'current' | 'gone'> => {
+    for (let attempt = 0; attempt < REKEY_ATTEMPTS; attempt += 1) {
+      const stored = await withSealedRows(() => store.findTokenById(id))
+      if (!stored) return 'gone'
+      if (cipher.isCurrent(stored)) return 'current'
+      const sealed = cipher.sealRow(cipher.openRow(stored), id)
+      if (!conditional) {
+        await withSealedRows(() => store.saveToken(sealed))
+        return 'rekeyed'
+      }
+      if (await withSealedRows(() => conditional.saveTokenIf(sealed, stored))) return 'rekeyed'
+    }
+    throw new TokenStoreError(
+      store.constructor.name,
+      'saveToken',
+      `token ${id} changed ${REKEY_ATTEMPTS} times while rekey moved it forward, each time ` +
+        'outside its lease; run rekey again',
+    )
+  }
+
   const overrides: Partial<Record<PropertyKey, unknown>> = {
-    findToken: find,
+    async findToken(token: OAuthToken) {
+      assertLookupToken(token)
+      return open(await findStored(token))
+    },
     async findTokenById(id: string) {
-      const found = await store.findTokenById(id)
-      return found && cipher.openToken(found)
+      return open(await withSealedRows(() => store.findTokenById(id)))
     },
     async getTokens() {
-      return (await store.getTokens()).map((token) => cipher.openToken(token))
+      return (await withSealedRows(() => store.getTokens())).map((token) => cipher.openRow(token))
     },
-    async saveToken(token: OAuthToken) {
-      assertToken(token)
-      const sealed = cipher.sealToken(token)
-      if (sealed.id === undefined && !token.userSignature?.name) {
-        // The row to update may hold its values under an older key: find it the way findToken
-        // does, so that the save updates it instead of adding a second row.
-        const existing = lookupOf(token) ? await find(token) : null
-        if (existing?.id) sealed.id = existing.id
-      }
-      await store.saveToken(sealed)
-      token.id = sealed.id
-    },
-    async rekey(): Promise<RekeyResult> {
+    saveToken,
+    ...(conditional ? { saveTokenIf } : {}),
+    async rekey(rekeyOptions: RekeyOptions = {}): Promise<RekeyResult> {
+      const timeoutMs = checkRekeyOptions(rekeyOptions)
       let rekeyed = 0
       let current = 0
-      for (const stored of await store.getTokens()) {
-        if (cipher.isCurrent(stored)) {
+      for (const listed of await withSealedRows(() => store.getTokens())) {
+        if (cipher.isCurrent(listed)) {
           current += 1
           continue
         }
-        const opened = cipher.openToken(stored.clone())
-        await store.saveToken(cipher.sealToken(opened))
-        rekeyed += 1
+        // Checked before taking the lease: a key that is missing stops the re-key at once.
+        cipher.openRow(listed)
+        const id = listed.id!
+        const outcome = await withTokenLock(store, id, () => moveForward(id), { timeoutMs })
+        if (outcome === 'rekeyed') rekeyed += 1
+        else if (outcome === 'current') current += 1
       }
-      return { rekeyed, current }
+      const compacted = supportsCompaction(store) ? await store.compact() : false
+      return { rekeyed, current, compacted }
     },
   }
 

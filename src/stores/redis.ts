@@ -7,6 +7,7 @@ import {
   type StoreOperation,
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
+import { EncryptionError } from '../sealed.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -737,7 +738,13 @@ export class RedisStore implements TokenStore, TokenLocking {
   }
 
   #wrap(operation: StoreOperation, err: unknown): unknown {
-    if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) return err
+    if (
+      err instanceof TokenStoreError ||
+      err instanceof InvalidArgumentError ||
+      err instanceof EncryptionError
+    ) {
+      return err
+    }
     return new TokenStoreError(STORE, operation, this.#explain(err), { cause: err })
   }
 

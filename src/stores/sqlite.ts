@@ -8,6 +8,7 @@ import {
   type StoreOperation,
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
+import { EncryptionError } from '../sealed.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -18,8 +19,10 @@ import {
   resolveSave,
   tokenFromValues,
   type LookupColumn,
+  type Compaction,
   type StoredRow,
   type TokenLock,
+  type TokenRow,
   type TokenLocking,
   type TokenStore,
 } from '../store.js'
@@ -77,7 +80,7 @@ function loadDriver(): typeof BetterSqlite3 {
  * const store = new SQLiteStore({ path: 'zohooauth.db' })
  * await store.saveToken(token)
  */
-export class SQLiteStore implements TokenStore, TokenLocking {
+export class SQLiteStore implements TokenStore, TokenLocking, Compaction {
   /** The database file, or `':memory:'`. */
   readonly path: string
   /** The table's name. */
@@ -148,6 +151,26 @@ export class SQLiteStore implements TokenStore, TokenLocking {
   }
 
   /**
+   * Drops the old versions of rows the database still keeps in its files: the write-ahead log
+   * is checkpointed and truncated, the database vacuumed (rebuilt without free pages), and the
+   * log truncated again. `rekey()` calls it at the end. Resolves `false` when another connection
+   * kept the log in use (its reader is in the middle of a read): run it again later.
+   */
+  async compact(): Promise<boolean> {
+    try {
+      const { db } = this.#open('compact')
+      if (this.path === ':memory:') return true
+      const truncate = (): boolean =>
+        (db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]?.busy === 0
+      const first = truncate()
+      db.exec('VACUUM')
+      return truncate() && first
+    } catch (err) {
+      throw this.#wrap('compact', err)
+    }
+  }
+
+  /**
    * A lock on one token between the processes of this machine, for a coordinated refresh: a
    * file beside the database (in memory: within this process). A holder that died is taken
    * over at once.
@@ -181,7 +204,13 @@ export class SQLiteStore implements TokenStore, TokenLocking {
   }
 
   #wrap(operation: StoreOperation, err: unknown): unknown {
-    if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) return err
+    if (
+      err instanceof TokenStoreError ||
+      err instanceof InvalidArgumentError ||
+      err instanceof EncryptionError
+    ) {
+      return err
+    }
     return new TokenStoreError(STORE, operation, `${this.path}: ${explain(err, this.path)}`, {
       cause: err,
     })
@@ -280,6 +309,9 @@ function prepareSchema(db: Database, table: string, memory: boolean, patienceMs:
     // Reads through a memory map: no system call per page on the lookups of every API call.
     db.pragma('mmap_size = 268435456')
   }
+  // Deleted and replaced rows are zeroed in the file, not left in free space: a revoked or
+  // re-keyed token is gone from the disk, whether the store is encrypted or not.
+  db.pragma('secure_delete = ON')
   // One immediate transaction: processes opening a new database together create it once.
   db.transaction(() => ensureTable(db, table)).immediate()
 }
@@ -339,6 +371,12 @@ function prepareStatements(db: Database, table: string): Statements {
   )
   const lookups = {
     hasId: (id: string) => byId.get(id) !== undefined,
+    get: (id: string) => {
+      const values = byId.get(id)
+      return (
+        values && (Object.fromEntries(COLUMNS.map((c, i) => [c, values[i] ?? null])) as TokenRow)
+      )
+    },
     findId: (lookup: { column: LookupColumn; value: string }) =>
       byColumn[lookup.column].get(lookup.value)?.[0] ?? undefined,
   }

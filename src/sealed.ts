@@ -1,0 +1,90 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { SDKException } from './errors.js'
+import type { OAuthToken } from './token.js'
+
+/**
+ * How sealed values begin: `tk1.` (values sealed alone, the first format) and `tk2.` (values
+ * bound to their column, rows bound by a seal in `api_domain`). See docs/encryption.md.
+ */
+export const FORMAT_V1 = 'tk1.'
+export const FORMAT_V2 = 'tk2.'
+
+/** A stored value cannot be decrypted: its key is not configured, or it is not the right one. */
+export class EncryptionError extends SDKException {
+  static readonly code = 'ENCRYPTION_ERROR'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(EncryptionError.code, message, options)
+  }
+}
+
+/** Whether a stored value is sealed (by any format, with any key). */
+export function isSealed(value: string | null | undefined): value is string {
+  return (
+    typeof value === 'string' &&
+    value.charCodeAt(0) === 116 /* t */ &&
+    (value.startsWith(FORMAT_V2) || value.startsWith(FORMAT_V1))
+  )
+}
+
+/** The fields a sealed row holds sealed: the secrets, and `apiDomain` (the row seal). */
+const SEALABLE = ['clientSecret', 'refreshToken', 'accessToken', 'grantToken', 'apiDomain'] as const
+
+/** The encryption wrapper's inner calls: they alone may turn sealed rows into tokens. */
+const opening = new AsyncLocalStorage<true>()
+
+/**
+ * Runs `work` (a call to the store under the encryption wrapper) so that the rows it reads may
+ * hold sealed values: the wrapper opens them before anyone sees them.
+ */
+export function withSealedRows<T>(work: () => T): T {
+  return opening.run(true, work)
+}
+
+/** Whether the current call is the encryption wrapper's (see {@link withSealedRows}). */
+export function sealedRowsAllowed(): boolean {
+  return opening.getStore() === true
+}
+
+/** The first sealed field of a token, if any. */
+function sealedField(token: OAuthToken): (typeof SEALABLE)[number] | undefined {
+  for (const field of SEALABLE) if (isSealed(token[field])) return field
+  return undefined
+}
+
+/**
+ * The guard of every store: a token read from a row that holds sealed values is refused with an
+ * EncryptionError unless the encryption wrapper is reading it. A store opened without keys
+ * therefore never hands out ciphertext as if it were a token (never revokes, refreshes,
+ * prints or saves it back).
+ */
+export function refuseSealed(token: OAuthToken): OAuthToken {
+  const field = sealedField(token)
+  if (field === undefined || sealedRowsAllowed()) return token
+  throw new EncryptionError(
+    `token ${token.id ?? '(no id)'} is encrypted (its ${field} is sealed) and this store was opened ` +
+      'without encryption keys: open it with { encryption: { keys, activeKeyId } }',
+  )
+}
+
+/**
+ * The write side of the guard: a store without keys refuses to replace a row that holds sealed
+ * values (it would store secrets in the clear over them, and lose them).
+ */
+export function refuseOverwrite(
+  id: string,
+  row: { readonly [column: string]: string | null } | undefined,
+): void {
+  if (row === undefined || sealedRowsAllowed()) return
+  const sealed = [
+    'client_secret',
+    'refresh_token',
+    'access_token',
+    'grant_token',
+    'api_domain',
+  ].find((column) => isSealed(row[column]))
+  if (sealed === undefined) return
+  throw new EncryptionError(
+    `token ${id} is encrypted (its ${sealed} is sealed) and this store was opened without ` +
+      'encryption keys: it is not overwritten; open the store with { encryption: { keys, activeKeyId } }',
+  )
+}
