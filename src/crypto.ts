@@ -40,6 +40,10 @@ interface DerivedKey {
   /** Format tk1: read, and sought by lookups, never written. */
   readonly v1: { readonly encryption: Buffer; readonly mac: Buffer }
   readonly v2: { readonly encryption: Buffer; readonly mac: Buffer }
+  /** `tk2.<id>.`, the beginning of this key's values. */
+  readonly mark: string
+  /** What each secret column's values are bound to (see {@link valueAad}), made once. */
+  readonly columns: ReadonlyMap<string, { readonly aad: Buffer; readonly framed: Buffer }>
 }
 
 /** The secret fields of a token and the columns that hold them. */
@@ -244,6 +248,13 @@ export class TokenCipher {
           encryption: derive(secret, 'tk2 aes-256-gcm'),
           mac: derive(secret, 'tk2 synthetic iv'),
         },
+        mark: `${FORMAT_V2}${id}.`,
+        columns: new Map(
+          SECRETS.map(([, column]) => {
+            const aad = valueAad(id, column)
+            return [column, { aad, framed: framed(aad) }]
+          }),
+        ),
       })
     }
     const active = this.#keys.get(options.activeKeyId)
@@ -261,14 +272,14 @@ export class TokenCipher {
     return this.#active.id
   }
 
-  /** Seals one value for one column with the active key (format tk2). */
-  sealValue(column: string, value: string): string {
+  /** Seals one secret column's value with the active key (format tk2). */
+  sealValue(column: (typeof SECRETS)[number][1], value: string): string {
     return this.#sealV2(column, value, this.#active)
   }
 
   #sealV2(column: string, value: string, key: DerivedKey): string {
-    const aad = valueAad(key.id, column)
-    return sivSeal(key.v2, `${FORMAT_V2}${key.id}.`, aad, framed(aad), value)
+    const bound = key.columns.get(column)!
+    return sivSeal(key.v2, key.mark, bound.aad, bound.framed, value)
   }
 
   /** A value as the first format (tk1) sealed it: sought by lookups, never written. */
@@ -290,7 +301,7 @@ export class TokenCipher {
 
   /** Whether a stored row is sealed, in the current format, with the active key. */
   isCurrent(stored: OAuthToken): boolean {
-    return stored.apiDomain?.startsWith(`${FORMAT_V2}${this.#active.id}.`) === true
+    return stored.apiDomain?.startsWith(this.#active.mark) === true
   }
 
   /** A copy of the token as row `id` stores it: secrets sealed, the row seal in `apiDomain`. */
@@ -303,13 +314,7 @@ export class TokenCipher {
     }
     const key = this.#active
     const aad = rowAad(key.id, id, sealed)
-    sealed.apiDomain = sivSeal(
-      key.v2,
-      `${FORMAT_V2}${key.id}.`,
-      aad,
-      framed(aad),
-      token.apiDomain ?? '',
-    )
+    sealed.apiDomain = sivSeal(key.v2, key.mark, aad, framed(aad), token.apiDomain ?? '')
     return sealed
   }
 
@@ -319,11 +324,12 @@ export class TokenCipher {
    */
   openRow(stored: OAuthToken): OAuthToken {
     const what = `token ${stored.id ?? '(no id)'}`
+    // A copy: rekey and conditional saves still need the stored token as it is.
     const opened = stored.clone()
     const seal = stored.apiDomain
     if (seal?.startsWith(FORMAT_V2)) {
       const { key, body } = this.#parse(seal, FORMAT_V2, `the row seal (api_domain) of ${what}`)
-      const mark = `${FORMAT_V2}${key.id}.`
+      const { mark } = key
       for (const [field, column] of SECRETS) {
         const value = stored[field]
         if (value && !value.startsWith(mark)) {
@@ -342,7 +348,7 @@ export class TokenCipher {
         const value = stored[field]
         if (!value) continue
         opened[field] = this.#open(
-          () => sivOpen(key.v2, valueAad(key.id, column), value.slice(mark.length)),
+          () => sivOpen(key.v2, key.columns.get(column)!.aad, value.slice(mark.length)),
           key.id,
           `the ${column} of ${what}`,
         )

@@ -26,8 +26,14 @@ export function isSealed(value: string | null | undefined): value is string {
   )
 }
 
-/** The fields a sealed row holds sealed: the secrets, and `apiDomain` (the row seal). */
-const SEALABLE = ['clientSecret', 'refreshToken', 'accessToken', 'grantToken', 'apiDomain'] as const
+/** The fields a sealed row holds sealed, and their columns: the secrets and the row seal. */
+const SEALABLE = [
+  ['clientSecret', 'client_secret'],
+  ['refreshToken', 'refresh_token'],
+  ['accessToken', 'access_token'],
+  ['grantToken', 'grant_token'],
+  ['apiDomain', 'api_domain'],
+] as const
 
 /** The encryption wrapper's inner calls: they alone may turn sealed rows into tokens. */
 const opening = new AsyncLocalStorage<true>()
@@ -45,12 +51,6 @@ export function sealedRowsAllowed(): boolean {
   return opening.getStore() === true
 }
 
-/** The first sealed field of a token, if any. */
-function sealedField(token: OAuthToken): (typeof SEALABLE)[number] | undefined {
-  for (const field of SEALABLE) if (isSealed(token[field])) return field
-  return undefined
-}
-
 /**
  * The guard of every store: a token read from a row that holds sealed values is refused with an
  * EncryptionError unless the encryption wrapper is reading it. A store opened without keys
@@ -58,11 +58,21 @@ function sealedField(token: OAuthToken): (typeof SEALABLE)[number] | undefined {
  * prints or saves it back).
  */
 export function refuseSealed(token: OAuthToken): OAuthToken {
-  const field = sealedField(token)
-  if (field === undefined || sealedRowsAllowed()) return token
+  // Written out field by field: this runs for every row every store reads.
+  if (
+    !isSealed(token.clientSecret) &&
+    !isSealed(token.refreshToken) &&
+    !isSealed(token.accessToken) &&
+    !isSealed(token.grantToken) &&
+    !isSealed(token.apiDomain)
+  ) {
+    return token
+  }
+  if (sealedRowsAllowed()) return token
+  const [, column] = SEALABLE.find(([field]) => isSealed(token[field]))!
   throw new EncryptionError(
-    `token ${token.id ?? '(no id)'} is encrypted (its ${field} is sealed) and this store was opened ` +
-      'without encryption keys: open it with { encryption: { keys, activeKeyId } }',
+    `token ${token.id ?? '(no id)'} is encrypted (its ${column} is sealed) and this store was ` +
+      'opened without encryption keys: open it with { encryption: { keys, activeKeyId } }',
   )
 }
 
@@ -75,16 +85,10 @@ export function refuseOverwrite(
   row: { readonly [column: string]: string | null } | undefined,
 ): void {
   if (row === undefined || sealedRowsAllowed()) return
-  const sealed = [
-    'client_secret',
-    'refresh_token',
-    'access_token',
-    'grant_token',
-    'api_domain',
-  ].find((column) => isSealed(row[column]))
+  const sealed = SEALABLE.find(([, column]) => isSealed(row[column]))
   if (sealed === undefined) return
   throw new EncryptionError(
-    `token ${id} is encrypted (its ${sealed} is sealed) and this store was opened without ` +
+    `token ${id} is encrypted (its ${sealed[1]} is sealed) and this store was opened without ` +
       'encryption keys: it is not overwritten; open the store with { encryption: { keys, activeKeyId } }',
   )
 }

@@ -14,6 +14,7 @@ import {
 } from '../src/index.ts'
 import { rowFromToken, rowHolds, type ConditionalSave } from '../src/store.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
+import type { EncryptedStore } from '../src/stores/encrypted.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 
@@ -220,7 +221,7 @@ describe('SQLite files after turning encryption on', () => {
     const before = cleartextIn(path, secrets)
     expect(before['.db']! + before['-wal']!).toBeGreaterThan(users)
 
-    const store = new SQLiteStore({ path, encryption: only1 })
+    const store = new SQLiteStore({ path, encryption: only1 }) as SQLiteStore & EncryptedStore
     const result = await store.rekey()
     const after = cleartextIn(path, secrets)
     console.log(
