@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { InvalidArgumentError, TokenStoreError } from './errors.js'
-import { refuseOverwrite, refuseSealed } from './sealed.js'
+import { refuseOverwrite, refuseSealed, sealedRowsAllowed } from './sealed.js'
 import { OAuthToken, UserSignature, trustedToken, typeName } from './token.js'
 
 /**
@@ -227,7 +227,9 @@ export function resolveSave(
     matchedId: token.id === undefined && lookup ? rows.findId(lookup) : undefined,
     userOwnerId: present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
   })
-  if (!plan.insert && plan.id !== undefined) refuseOverwrite(plan.id, rows.get?.(plan.id))
+  if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
+    refuseOverwrite(plan.id, rows.get(plan.id))
+  }
   const id = plan.id ?? newTokenId((candidate) => rows.hasId(candidate))
   return { row: rowFromToken(token, id), insert: plan.insert }
 }
@@ -258,7 +260,7 @@ export async function resolveSaveAsync(
     present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
   ])
   const plan = planSave(store, token, { idExists, matchedId, userOwnerId })
-  if (!plan.insert && plan.id !== undefined && rows.get) {
+  if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
     refuseOverwrite(plan.id, await rows.get(plan.id))
   }
   return { row: rowFromToken(token, plan.id ?? newTokenId()), insert: plan.insert }
