@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
 import { InvalidArgumentError } from './errors.js'
+import { keyBytes } from './keys.js'
 import { EncryptionError, FORMAT_V1, FORMAT_V2 } from './sealed.js'
 import { rowFromToken, type LookupColumn } from './store.js'
 import type { OAuthToken } from './token.js'
@@ -53,57 +54,6 @@ const SECRETS = [
   ['accessToken', 'access_token'],
   ['grantToken', 'grant_token'],
 ] as const
-
-/**
- * What is wrong with a key that has the right length but is not a random one; `undefined` for
- * a usable key. A random key trips none of these (the likeliest, fewer than 8 distinct bytes
- * among 32, has a probability below 10^-36).
- */
-function weakness(bytes: Buffer): string | undefined {
-  if (bytes.every((byte) => byte === 0)) return 'is all zeros'
-  for (let period = 1; period <= 16; period += 1) {
-    let periodic = true
-    for (let i = period; i < bytes.length && periodic; i += 1)
-      periodic = bytes[i] === bytes[i - period]
-    if (periodic) return period === 1 ? 'repeats one byte' : `repeats a pattern of ${period} bytes`
-  }
-  const distinct = new Set(bytes).size
-  return distinct < 8 ? `has only ${distinct} distinct byte values` : undefined
-}
-
-/** A base64 (or base64url) string of exactly 32 bytes, in its one canonical spelling. */
-function decodeKey(text: string): Buffer | undefined {
-  const trimmed = text.trim().replace(/=+$/, '')
-  if (!/^[A-Za-z0-9+/]{43}$/.test(trimmed) && !/^[A-Za-z0-9_-]{43}$/.test(trimmed)) return undefined
-  const bytes = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
-  // The last character carries 4 unused bits: only the spelling with them at 0 is accepted.
-  return bytes.toString('base64').replace(/=+$/, '') ===
-    trimmed.replace(/-/g, '+').replace(/_/g, '/')
-    ? bytes
-    : undefined
-}
-
-function keyBytes(id: string, key: unknown): Buffer {
-  const argument = `encryption.keys.${id}`
-  let bytes: Buffer | undefined
-  if (Buffer.isBuffer(key) || key instanceof Uint8Array) bytes = Buffer.from(key)
-  else if (typeof key === 'string') bytes = decodeKey(key)
-  if (bytes?.length !== 32) {
-    throw new InvalidArgumentError(
-      argument,
-      `encryption key '${id}' must be 32 bytes, as a Buffer or a base64 string ` +
-        "(make one with: node -e \"console.log(require('crypto').randomBytes(32).toString('base64'))\")",
-    )
-  }
-  const weak = weakness(bytes)
-  if (weak !== undefined) {
-    throw new InvalidArgumentError(
-      argument,
-      `encryption key '${id}' ${weak}: it is not a random key; use 32 random bytes`,
-    )
-  }
-  return bytes
-}
 
 function derive(secret: Buffer, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `tokenkeeper ${purpose}`, 32))
@@ -272,11 +222,7 @@ export class TokenCipher {
     return this.#active.id
   }
 
-  /** Seals one secret column's value with the active key (format tk2). */
-  sealValue(column: (typeof SECRETS)[number][1], value: string): string {
-    return this.#sealV2(column, value, this.#active)
-  }
-
+  /** Seals one secret column's value (format tk2). */
   #sealV2(column: string, value: string, key: DerivedKey): string {
     const bound = key.columns.get(column)!
     return sivSeal(key.v2, key.mark, bound.aad, bound.framed, value)
@@ -310,7 +256,7 @@ export class TokenCipher {
     sealed.id = id
     for (const [field, column] of SECRETS) {
       const value = sealed[field]
-      if (value) sealed[field] = this.sealValue(column, value)
+      if (value) sealed[field] = this.#sealV2(column, value, this.#active)
     }
     const key = this.#active
     const aad = rowAad(key.id, id, sealed)

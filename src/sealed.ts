@@ -40,7 +40,9 @@ const opening = new AsyncLocalStorage<true>()
 
 /**
  * Runs `work` (a call to the store under the encryption wrapper) so that the rows it reads may
- * hold sealed values: the wrapper opens them before anyone sees them.
+ * hold sealed values: the wrapper opens them before anyone sees them. The mark follows the call
+ * through its awaits. One limit: a store object used both bare and through `withEncryption` at
+ * once may run a write it batches (FileStore) under the mark of whichever call started the batch.
  */
 export function withSealedRows<T>(work: () => T): T {
   return opening.run(true, work)

@@ -209,6 +209,11 @@ describe('encryption keys and options', () => {
         /'k1' and 'k2' are the same key/,
       ],
       ['not base64', { k1: `${'!'.repeat(43)}=` }, /'k1' must be 32 bytes/],
+      [
+        'a passphrase',
+        { k1: 'correct horse battery staple, and then some more words' },
+        /'k1' must be 32 bytes/,
+      ],
       ['base64 of 31 bytes', { k1: randomBytes(31).toString('base64') }, /'k1' must be 32 bytes/],
     ]
     const outcomes = cases.map(([name, keys]) => `${name}: ${attempt(keys)}`)
