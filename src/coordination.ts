@@ -4,10 +4,11 @@ import {
   type TokenLock,
   type TokenStore,
 } from './store.js'
+import { DEFAULT_LOCK_WAIT_MS } from './stores/lease.js'
 import type { OAuthToken } from './token.js'
 
 /** How long work under a token's lease waits for it by default (ms). */
-export const DEFAULT_LOCK_TIMEOUT_MS = 10_000
+export const DEFAULT_LOCK_TIMEOUT_MS = DEFAULT_LOCK_WAIT_MS
 
 /**
  * Runs `work` under the store's lease on one token, when the store offers locking, and releases

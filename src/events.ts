@@ -19,6 +19,13 @@ export interface TokenEvents {
   'token.lock_waited': { id: string; waitedMs: number }
   /** A refresh was refused, and the store held a token another process had refreshed meanwhile. */
   'token.race_recovered': { id: string; user: string | undefined }
+  /** A refresh found its lease on the token lost before sending, and takes it again. */
+  'token.lease_lost': { id: string }
+  /**
+   * A refresh could not save its token: another holder had saved a newer one meanwhile, which
+   * the session uses instead.
+   */
+  'token.superseded': { id: string; user: string | undefined }
   /** Another session or process had already refreshed the token: no request was needed. */
   'token.reused': { id: string; user: string | undefined }
   /** A token was saved by a session. */

@@ -14,8 +14,9 @@ import { SafeLog, type Logger } from './log.js'
 import { AccountsClient } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
 import { isTokenText, type TokenGrant } from './oauth/messages.js'
+import { saveOver } from './coordination.js'
 import { revokeStoredToken } from './revocation.js'
-import { supportsLocking, type TokenStore } from './store.js'
+import { supportsLocking, type TokenLock, type TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, typeName } from './token.js'
 
@@ -585,10 +586,21 @@ export class Session {
     )
   }
 
-  async #save(token: OAuthToken): Promise<void> {
-    await this.#context.store.saveToken(token)
+  /**
+   * Saves the token. With `expected` (the row as this refresh read it) the save is conditional
+   * where the store can (see `saveOver`): `false`, and nothing written, when the row no longer
+   * holds it.
+   */
+  async #save(token: OAuthToken, expected?: OAuthToken): Promise<boolean> {
+    const { store } = this.#context
+    if (expected && token.id !== undefined) {
+      if (!(await saveOver(store, token, expected))) return false
+    } else {
+      await store.saveToken(token)
+    }
     this.#context.log.debug('token saved', who(token))
     emit('token.saved', who(token))
+    return true
   }
 
   /**
@@ -613,26 +625,44 @@ export class Session {
   }
 
   /**
-   * Refreshes under the store's lock on the token, when it has one, so that processes (and,
-   * with a server store, machines) sharing the store refresh it once between them.
+   * Refreshes under the store's lease on the token, when it has one, so that processes (and,
+   * with a server store, machines) sharing the store refresh it once between them. A lease
+   * found lost just before the request (this process was paused past it, and another may be
+   * refreshing) is taken again, and the token read again, instead of spending the refresh token.
    */
   async #refreshNow(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
     const { store, config, log } = this.#context
     const id = this.#token.id
-    if (!id || !supportsLocking(store)) return this.#refreshLocked(force, staleAccessToken)
-    const waiting = performance.now()
-    const lock = await store.lockToken(id, { timeoutMs: config.lockTimeoutMs })
-    const waitedMs = Math.round(performance.now() - waiting)
-    log.debug('token lock taken', { ...who(this.#token), waitedMs })
-    emit('token.lock_waited', { id, waitedMs })
-    try {
-      return await this.#refreshLocked(force, staleAccessToken)
-    } finally {
-      await lock.release()
+    if (!id || !supportsLocking(store)) {
+      return this.#refreshLocked(force, staleAccessToken, undefined)
+    }
+    for (let attempt = 1; ; attempt += 1) {
+      const waiting = performance.now()
+      const lock = await store.lockToken(id, { timeoutMs: config.lockTimeoutMs })
+      const waitedMs = Math.round(performance.now() - waiting)
+      log.debug('token lock taken', { ...who(this.#token), waitedMs })
+      emit('token.lock_waited', { id, waitedMs })
+      try {
+        return await this.#refreshLocked(force, staleAccessToken, lock)
+      } catch (err) {
+        if (!(err instanceof LeaseLost)) throw err
+        if (attempt >= LEASE_ATTEMPTS) throw err.cause
+        log.warn(
+          'the lease on the token was lost before refreshing; reading it again',
+          who(this.#token),
+        )
+        emit('token.lease_lost', { id })
+      } finally {
+        await lock.release()
+      }
     }
   }
 
-  async #refreshLocked(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
+  async #refreshLocked(
+    force: boolean,
+    staleAccessToken: string | undefined,
+    lock: TokenLock | undefined,
+  ): Promise<OAuthToken> {
     const { store, config, log, client } = this.#context
     const current = this.#token
     // Another session, or another process, may have refreshed it already.
@@ -650,6 +680,8 @@ export class Session {
     // After a failed save, this session holds a newer token than the store (with rotation, the
     // only refresh token the server still accepts): start from it.
     let base = this.#unsaved || !stored ? current : stored
+    // What the row must still hold for the new token to be saved over it.
+    let expected = stored ?? undefined
     base.clientId ??= current.clientId
     base.clientSecret ??= current.clientSecret
     if (!base.refreshToken || !base.clientId || !base.clientSecret) {
@@ -660,12 +692,14 @@ export class Session {
     const started = performance.now()
     let grant: TokenGrant
     try {
+      await confirmLease(lock)
       grant = await client.refresh({
         clientId: base.clientId,
         clientSecret: base.clientSecret,
         refreshToken: base.refreshToken,
       })
     } catch (err) {
+      if (err instanceof LeaseLost) throw err
       emit('token.refresh_failed', {
         ...who(current),
         code: (err as { code?: string }).code ?? 'UNKNOWN',
@@ -679,8 +713,10 @@ export class Session {
       emit('token.race_recovered', { id: current.id, user: again.userSignature?.name })
       if (!needsRefresh(again, config.now(), config.refreshSkewMs)) return again
       base = again
+      expected = again
       base.clientId ??= current.clientId
       base.clientSecret ??= current.clientSecret
+      await confirmLease(lock)
       grant = await client.refresh({
         clientId: base.clientId!,
         clientSecret: base.clientSecret!,
@@ -695,8 +731,41 @@ export class Session {
     // is not lost with it; the caller still sees the failure.
     this.#adopt(next)
     this.#unsaved = true
-    await this.#save(next)
+    const saved = await this.#save(next, expected)
     this.#unsaved = false
-    return next
+    if (saved) return next
+    // The row changed since it was read: another holder (this one lost its lease meanwhile)
+    // saved a newer token. That one stands; it is never overwritten.
+    const winner = next.id === undefined ? null : await store.findTokenById(next.id)
+    if (!winner) {
+      throw new TokenNotFoundError(
+        `token ${next.id} was deleted from the store while it was being refreshed; it was not saved again`,
+      )
+    }
+    winner.clientId ??= current.clientId
+    winner.clientSecret ??= current.clientSecret
+    log.warn('another process saved a newer token meanwhile; using the stored one', who(winner))
+    emit('token.superseded', { id: winner.id!, user: winner.userSignature?.name })
+    return winner
+  }
+}
+
+/** How often a refresh takes the lease again after finding it lost. */
+const LEASE_ATTEMPTS = 3
+
+/** The lease was lost before the refresh request went out; `cause` is the store's error. */
+class LeaseLost extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the lease on the token was lost', { cause })
+  }
+}
+
+/** Confirms (and extends) the lease right before a refresh token is spent. */
+async function confirmLease(lock: TokenLock | undefined): Promise<void> {
+  if (!lock?.renew) return
+  try {
+    await lock.renew()
+  } catch (err) {
+    throw new LeaseLost(err)
   }
 }

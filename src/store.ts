@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { InvalidArgumentError, TokenStoreError } from './errors.js'
 import { refuseOverwrite, refuseSealed, sealedRowsAllowed } from './sealed.js'
-import { OAuthToken, UserSignature, trustedToken, typeName } from './token.js'
+import { OAuthToken, UserSignature, assertToken, trustedToken, typeName } from './token.js'
 
 /**
  * Where tokens live: the six methods of the official SDKs' `TokenStore`, in TypeScript.
@@ -273,19 +273,33 @@ export async function resolveSaveAsync(
  * past the lease. Custom stores may leave `renew` out.
  */
 export interface TokenLock {
+  /** Gives the lease up (only while it is still this holder's); a second call does nothing. */
   release(): Promise<void>
+  /** Confirms the lease is still this holder's and extends it; rejects once it was lost. */
   renew?(): Promise<void>
 }
 
+/** How `lockToken` waits and holds. */
+export interface LockOptions {
+  /** Give up waiting after this long (ms); default 10000. */
+  timeoutMs?: number
+  /**
+   * Renew the lease on a timer while it is held (default `true`). With `false` the lease lasts
+   * its length unless the holder calls `renew()`: a holder that stops making progress loses it.
+   */
+  autoRenew?: boolean
+}
+
 /**
- * What a store offers beyond the six methods when it can coordinate refreshes: a lock on one
+ * What a store offers beyond the six methods when it can coordinate refreshes: a lease on one
  * token that other processes (and, for server stores, other machines) respect. The session
  * takes it around a refresh and reads the token again inside it. A holder that crashed never
- * blocks the others longer than the store's lease; a lock not had within `timeoutMs` is a
- * `TokenStoreError` with operation `'lock'`.
+ * blocks the others longer than the store's lease; a lease not had within `timeoutMs` is a
+ * `TokenStoreError` with operation `'lock'`. Check a store with `tokenLockingConformance` from
+ * `tokenkeeper/testing`.
  */
 export interface TokenLocking {
-  lockToken(id: string, options?: { timeoutMs?: number }): Promise<TokenLock>
+  lockToken(id: string, options?: LockOptions): Promise<TokenLock>
 }
 
 /**
@@ -297,6 +311,21 @@ export interface TokenLocking {
  */
 export interface ConditionalSave {
   saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean>
+}
+
+/** Checks the arguments of `saveTokenIf`: two tokens, the first with the id of its row. */
+export function assertConditionalSave(
+  token: unknown,
+  expected: unknown,
+): asserts token is OAuthToken {
+  assertToken(token)
+  assertToken(expected, 'expected')
+  if (token.id === undefined || token.id.length === 0) {
+    throw new InvalidArgumentError(
+      'token.id',
+      'saveTokenIf replaces one stored row: the token needs the id of that row',
+    )
+  }
 }
 
 /** Whether a store offers {@link ConditionalSave}. */

@@ -137,7 +137,7 @@ class ConditionalMemoryStore extends MemoryStore implements ConditionalSave {
   /** Runs once, inside the next conditional save, before its check: a write from outside. */
   meanwhile: (() => Promise<void>) | undefined
 
-  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+  override async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
     const other = this.meanwhile
     this.meanwhile = undefined
     await other?.()

@@ -4,7 +4,7 @@ import { InvalidArgumentError, TokenStoreError } from '../errors.js'
 import { withSealedRows } from '../sealed.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
-  assertId,
+  assertConditionalSave,
   assertLookupToken,
   lookupOf,
   newTokenId,
@@ -146,10 +146,8 @@ export function withEncryption<S extends TokenStore>(
    * that the row has not changed since this read.
    */
   const saveTokenIf = async (token: OAuthToken, expected: OAuthToken): Promise<boolean> => {
-    assertToken(token)
-    assertToken(expected, 'expected')
-    const id = token.id
-    assertId(id, 'token.id')
+    assertConditionalSave(token, expected)
+    const id = token.id!
     const stored = await withSealedRows(() => store.findTokenById(id))
     if (!conditional || !stored) return false
     if (!rowHolds(rowFromToken(cipher.openRow(stored), id), expected)) return false

@@ -7,12 +7,16 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   resolveSave,
+  rowHolds,
   tokenFromRow,
   type Column,
+  type ConditionalSave,
+  type LockOptions,
   type Lookup,
   type StoredRow,
   type TokenLock,
@@ -23,6 +27,7 @@ import { formatRecord, parseRecords } from './csv.js'
 import { explainFsError } from './fs-errors.js'
 import { ReplaceError, replaceFile, type Previous } from './file-replace.js'
 import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
+import { leaseOption, lockOptions } from './lease.js'
 import { lockTokenFile } from './token-locks.js'
 import { RowTable } from './table.js'
 
@@ -37,8 +42,16 @@ export interface FileStoreOptions {
   path?: string
   /** How long a write waits for another process's write (ms); default 10000. */
   lockTimeoutMs?: number
-  /** A lock held longer than this (ms) by a live process is taken over; default 30000. */
+  /**
+   * The write lock's lease (ms): its holder renews it while writing; one left untouched longer
+   * than this is taken over; default 30000.
+   */
   staleLockMs?: number
+  /**
+   * How long a token lease from {@link FileStore.lockToken} lasts unless renewed (ms); its holder
+   * renews it every third of that while it holds it; default 60000.
+   */
+  lockLeaseMs?: number
 }
 
 /** The keys {@link FileStoreOptions} has: any other key is refused, never ignored. */
@@ -47,6 +60,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set<keyof FileStoreOptions>([
   'path',
   'lockTimeoutMs',
   'staleLockMs',
+  'lockLeaseMs',
 ])
 
 /**
@@ -161,6 +175,13 @@ interface Snapshot {
 
 type Operation =
   | { readonly kind: 'save'; readonly token: OAuthToken; readonly target: OAuthToken }
+  | {
+      readonly kind: 'saveIf'
+      readonly token: OAuthToken
+      readonly expected: OAuthToken
+      /** Set once the write is done: whether the row held `expected` and was replaced. */
+      readonly outcome: { saved: boolean }
+    }
   | { readonly kind: 'delete'; readonly id: string }
   | { readonly kind: 'clear' }
 
@@ -192,12 +213,13 @@ function versionOf(stats: { ino: number; size: number; mtimeMs: number; ctimeMs:
  * await store.saveToken(token)
  * const found = await store.findTokenById(token.id!)
  */
-export class FileStore implements TokenStore, TokenLocking {
+export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
   readonly #lock: FileLock
   readonly #staleLockMs: number
+  readonly #leaseMs: number
   #snapshot: Snapshot | undefined
   #queue: Pending[] = []
   #flushing = false
@@ -218,6 +240,7 @@ export class FileStore implements TokenStore, TokenLocking {
     this.#absolute = resolve(resolved.path)
     this.path = resolved.path
     this.#staleLockMs = resolved.staleLockMs ?? 30_000
+    this.#leaseMs = leaseOption(STORE, resolved.lockLeaseMs)
     this.#lock = new FileLock(`${this.#absolute}.lock`, {
       timeoutMs: resolved.lockTimeoutMs ?? 10_000,
       staleMs: this.#staleLockMs,
@@ -278,14 +301,32 @@ export class FileStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * A lock on one token between the processes of this machine, for a coordinated refresh: a
-   * file beside the token file. A holder that died is taken over at once.
+   * Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`),
+   * decided under the file's write lock on the file as it is then; `false`, and nothing
+   * written, otherwise. It is written with the saves that arrive with it.
    */
-  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const outcome = { saved: false }
+    await this.#enqueue({
+      kind: 'saveIf',
+      token: token.clone(),
+      expected: expected.clone(),
+      outcome,
+    })
+    return outcome.saved
+  }
+
+  /**
+   * A lease on one token between the processes of this machine, for a coordinated refresh: a
+   * file beside the token file, renewed while held (`lockLeaseMs`). A holder that died, or
+   * whose pid now names another process, is taken over at once.
+   */
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
     assertId(id)
     return lockTokenFile(STORE, this.#absolute, id, {
-      timeoutMs: options.timeoutMs ?? 10_000,
-      staleMs: this.#staleLockMs,
+      ...lockOptions(STORE, options),
+      leaseMs: this.#leaseMs,
     })
   }
 
@@ -529,6 +570,15 @@ export class FileStore implements TokenStore, TokenLocking {
         snapshot.lines.delete(row.id)
         return { changed: true, apply: () => void (op.target.id = row.id) }
       }
+      case 'saveIf': {
+        // Decided on the file as it is under the lock; one that does not hold fails alone.
+        const current = snapshot.table.get(op.token.id!)
+        if (!current || !rowHolds(current, op.expected)) return { changed: false }
+        const { row } = resolveSave(STORE, op.token, snapshot.table)
+        snapshot.table.put(row)
+        snapshot.lines.delete(row.id)
+        return { changed: true, apply: () => void (op.outcome.saved = true) }
+      }
       case 'delete': {
         snapshot.lines.delete(op.id)
         return { changed: snapshot.table.delete(op.id) }
@@ -666,7 +716,11 @@ export class FileStore implements TokenStore, TokenLocking {
 }
 
 function operationName(op: Operation): StoreOperation {
-  return op.kind === 'save' ? 'saveToken' : op.kind === 'delete' ? 'deleteToken' : 'deleteTokens'
+  return op.kind === 'save' || op.kind === 'saveIf'
+    ? 'saveToken'
+    : op.kind === 'delete'
+      ? 'deleteToken'
+      : 'deleteTokens'
 }
 
 function naiveValue(bad: BadRow, layout: Layout, column: Column): string | undefined {

@@ -1,17 +1,26 @@
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   resolveSave,
+  rowHolds,
   rowMatches,
   tokenFromRow,
+  type ConditionalSave,
+  type LockOptions,
   type Lookup,
   type StoredRow,
+  type TokenLock,
+  type TokenLocking,
   type TokenRow,
   type TokenStore,
 } from '../store.js'
+import { lockOptions } from './lease.js'
+import { inMemoryOptions, type InMemoryStoreOptions } from './memory.js'
+import { InProcessLocks } from './token-locks.js'
 
 /** One record of a {@link ListStore}: the values in the official column order. */
 export type TokenRecord = (string | null)[]
@@ -33,9 +42,15 @@ function toRow(record: TokenRecord): StoredRow {
  * const store = new ListStore()
  * store.records // [['k3Jx0aQ9Zt', 'ada@example.com', '1000.CLIENT', ...]]
  */
-export class ListStore implements TokenStore {
+export class ListStore implements TokenStore, TokenLocking, ConditionalSave {
   /** The records themselves, in the official column order. */
   readonly records: TokenRecord[] = []
+  readonly #locks = new InProcessLocks()
+  readonly #leaseMs: number
+
+  constructor(options: InMemoryStoreOptions = {}) {
+    this.#leaseMs = inMemoryOptions('ListStore', options).leaseMs
+  }
 
   #find(predicate: (row: StoredRow) => boolean): StoredRow | undefined {
     for (const record of this.records) {
@@ -64,6 +79,26 @@ export class ListStore implements TokenStore {
 
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
+    this.#save(token)
+  }
+
+  /** Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`). */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const row = this.#find((candidate) => candidate.id === token.id)
+    if (!row || !rowHolds(row, expected)) return false
+    this.#save(token)
+    return true
+  }
+
+  /** A lease on one token within this process (the store lives in it). */
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
+    assertId(id)
+    const checked = lockOptions('ListStore', options)
+    return this.#locks.lock('ListStore', id, { ...checked, leaseMs: this.#leaseMs })
+  }
+
+  #save(token: OAuthToken): void {
     const { row, insert } = resolveSave('ListStore', token, {
       hasId: (id) => this.#find((candidate) => candidate.id === id) !== undefined,
       findId: (lookup) => this.#findByLookup(lookup)?.id,

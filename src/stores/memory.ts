@@ -1,13 +1,41 @@
+import { InvalidArgumentError } from '../errors.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   resolveSave,
+  rowHolds,
   tokenFromRow,
+  type ConditionalSave,
+  type LockOptions,
+  type TokenLock,
+  type TokenLocking,
   type TokenStore,
 } from '../store.js'
+import { leaseOption, lockOptions } from './lease.js'
 import { RowTable } from './table.js'
+import { InProcessLocks } from './token-locks.js'
+
+/** Options of the in-memory stores. */
+export interface InMemoryStoreOptions {
+  /** How long a token lease lasts unless renewed (ms); default 60000. */
+  lockLeaseMs?: number
+}
+
+/** Checks the options of an in-memory store; unknown ones are refused. */
+export function inMemoryOptions(store: string, options: unknown): { leaseMs: number } {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', `${store} expects an options object`)
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'lockLeaseMs') {
+      throw new InvalidArgumentError(`options.${key}`, `${store} has no option '${key}'`)
+    }
+  }
+  return { leaseMs: leaseOption(store, (options as InMemoryStoreOptions).lockLeaseMs) }
+}
 
 /**
  * Tokens in a map keyed by id, with an index on every lookup column: the reference's
@@ -17,8 +45,14 @@ import { RowTable } from './table.js'
  * const store = new MemoryStore()
  * await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'at' }))
  */
-export class MemoryStore implements TokenStore {
+export class MemoryStore implements TokenStore, TokenLocking, ConditionalSave {
   readonly #table = new RowTable()
+  readonly #locks = new InProcessLocks()
+  readonly #leaseMs: number
+
+  constructor(options: InMemoryStoreOptions = {}) {
+    this.#leaseMs = inMemoryOptions('MemoryStore', options).leaseMs
+  }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
     assertLookupToken(token)
@@ -35,6 +69,26 @@ export class MemoryStore implements TokenStore {
 
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
+    this.#save(token)
+  }
+
+  /** Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`). */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const row = this.#table.get(token.id!)
+    if (!row || !rowHolds(row, expected)) return false
+    this.#save(token)
+    return true
+  }
+
+  /** A lease on one token within this process (the store lives in it). */
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
+    assertId(id)
+    const checked = lockOptions('MemoryStore', options)
+    return this.#locks.lock('MemoryStore', id, { ...checked, leaseMs: this.#leaseMs })
+  }
+
+  #save(token: OAuthToken): void {
     const { row } = resolveSave('MemoryStore', token, this.#table)
     this.#table.put(row)
     token.id = row.id

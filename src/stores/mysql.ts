@@ -12,12 +12,16 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, typeName, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   resolveSaveAsync,
+  rowHolds,
   tokenFromRow,
   type Column,
+  type ConditionalSave,
+  type LockOptions,
   type Lookup,
   type LookupColumn,
   type StoredRow,
@@ -27,6 +31,7 @@ import {
 } from '../store.js'
 import { LookupBatcher } from './batch.js'
 import { loadDriver as loadOptional } from './driver.js'
+import { Lease, lockOptions } from './lease.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 
 /** Options of {@link DBStore}: the official defaults, and more. */
@@ -84,6 +89,11 @@ const CONNECTION_ERRORS = new Set([
   'ER_QUERY_INTERRUPTED',
   'ER_CONNECTION_KILLED',
 ])
+/** Whether mysql2 refused a command because the connection had already closed. */
+function isClosed(err: unknown): boolean {
+  return err instanceof Error && /closed state|connection is closed/i.test(err.message)
+}
+
 /** Races between saves that a new try resolves. */
 const RACE_ERRORS = new Set(['ER_DUP_ENTRY', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
 
@@ -112,7 +122,7 @@ const hashColumn = (column: LookupColumn): string => `${column}_sha256`
  * import { DBStore } from 'tokenkeeper/stores/mysql'
  * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
  */
-export class DBStore implements TokenStore, TokenLocking {
+export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
   /** The table's name. */
   readonly table: string
   readonly #options: DBStoreOptions
@@ -174,6 +184,19 @@ export class DBStore implements TokenStore, TokenLocking {
     token.id = id
   }
 
+  /**
+   * Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`):
+   * one transaction locks the row (`FOR UPDATE`), checks it and writes. `false`, and nothing
+   * written, otherwise.
+   */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const snapshot = token.clone()
+    const fence = expected.clone()
+    const id = await this.#run('saveToken', (schema) => this.#save(schema, snapshot, fence))
+    return id !== undefined
+  }
+
   async deleteToken(id: string): Promise<void> {
     assertId(id)
     await this.#run('deleteToken', (schema) =>
@@ -194,13 +217,15 @@ export class DBStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * A lock on one token shared by every process and machine using this database:
-   * `GET_LOCK` on a connection held until `release()`. If the holder dies, its connection
-   * closes and the server frees the lock.
+   * A lease on one token shared by every process and machine using this database: `GET_LOCK`
+   * on a connection held until `release()`. It lasts as long as that connection: if the holder
+   * dies, its connection closes and the server frees the lock; a holder that is only paused
+   * keeps it, and the others wait. `renew()` confirms the connection still holds it
+   * (`IS_USED_LOCK`); there is no time limit to push back, so `autoRenew` changes nothing.
    */
-  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
     assertId(id)
-    const timeoutMs = options.timeoutMs ?? 10_000
+    const { timeoutMs } = lockOptions(STORE, options)
     const name = `tk:${createHash('sha256').update(`${this.#databaseName()}.${this.table}:${id}`).digest('hex').slice(0, 48)}`
     const connection = await this.#run('lock', () => this.#pool!.getConnection())
     try {
@@ -219,18 +244,35 @@ export class DBStore implements TokenStore, TokenLocking {
       connection.release()
       throw err instanceof TokenStoreError ? err : this.#wrap('lock', err)
     }
-    let released = false
-    return {
-      release: async () => {
-        if (released) return
-        released = true
-        try {
-          await connection.query('SELECT RELEASE_LOCK(?)', [name])
-        } finally {
-          connection.release()
-        }
+    return new Lease(
+      STORE,
+      `token ${id}`,
+      {
+        extend: async () => {
+          try {
+            const [rows] = await connection.query(
+              'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS mine',
+              [name],
+            )
+            return Number((rows as { mine: number | null }[])[0]?.mine) === 1
+          } catch (err) {
+            // A lost connection took the lock with it.
+            if (CONNECTION_ERRORS.has(errorCode(err) ?? '') || isClosed(err)) return false
+            throw err
+          }
+        },
+        release: async () => {
+          try {
+            await connection.query('SELECT RELEASE_LOCK(?)', [name])
+            connection.release()
+          } catch {
+            // The connection is gone, and the lock with it: the connection is not reused.
+            connection.destroy()
+          }
+        },
       },
-    }
+      undefined,
+    )
   }
 
   /** Ends the store's own pool; a pool given to it is left open. */
@@ -347,12 +389,29 @@ export class DBStore implements TokenStore, TokenLocking {
     }
   }
 
-  /** The upsert rule inside one transaction, tried again when a concurrent save won a race. */
-  async #save(schema: Schema, token: OAuthToken): Promise<string> {
+  /**
+   * The upsert rule inside one transaction, tried again when a concurrent save won a race. With
+   * `expected`, only while row `token.id` holds its values (undefined, nothing written, if not).
+   */
+  async #save(schema: Schema, token: OAuthToken): Promise<string>
+  async #save(schema: Schema, token: OAuthToken, expected: OAuthToken): Promise<string | undefined>
+  async #save(
+    schema: Schema,
+    token: OAuthToken,
+    expected?: OAuthToken,
+  ): Promise<string | undefined> {
     for (let attempt = 0; ; attempt += 1) {
       const connection = await this.#pool!.getConnection()
       try {
         await connection.beginTransaction()
+        if (expected) {
+          // The row stays locked from this check to the commit.
+          const row = await schema.findById(connection, token.id!, true)
+          if (!row || !rowHolds(row, expected)) {
+            await connection.rollback()
+            return undefined
+          }
+        }
         const { row, insert } = await resolveSaveAsync(STORE, token, {
           hasId: async (id) => (await schema.findById(connection, id)) !== undefined,
           findId: async (lookup) => (await schema.findRow(connection, lookup))?.id,
@@ -524,8 +583,9 @@ class Schema {
     }
   }
 
-  async findById(db: Pool | Connection, id: string): Promise<StoredRow | undefined> {
-    const [rows] = await db.execute(this.#selectById, [id])
+  /** The row with this id; with `lock`, locked until the transaction ends. */
+  async findById(db: Pool | Connection, id: string, lock = false): Promise<StoredRow | undefined> {
+    const [rows] = await db.execute(`${this.#selectById}${lock ? ' FOR UPDATE' : ''}`, [id])
     return (rows as StoredRow[])[0]
   }
 

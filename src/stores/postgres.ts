@@ -13,13 +13,17 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   resolveSaveAsync,
   rowFromToken,
+  rowHolds,
   tokenFromRow,
   type Column,
+  type ConditionalSave,
+  type LockOptions,
   type LookupColumn,
   type StoredRow,
   type TokenLock,
@@ -28,6 +32,7 @@ import {
 } from '../store.js'
 import { LookupBatcher } from './batch.js'
 import { loadDriver as loadOptional } from './driver.js'
+import { Lease, lockOptions, type LeaseHold } from './lease.js'
 import { quoteIdentifier } from './sql/identifiers.js'
 
 /**
@@ -101,6 +106,8 @@ interface Statements {
   lockFind: Record<LookupColumn, Statement>
   byId: Statement
   lockById: Statement
+  /** The whole row, locked for the rest of the transaction. */
+  lockRow: Statement
   all: Statement
   insert: Statement
   update: Statement
@@ -140,7 +147,7 @@ const LOOKUP_COLUMNS: readonly LookupColumn[] = [
  * const lock = await store.lockToken(token.id!)
  * try { ... } finally { await lock.release() }
  */
-export class PostgresStore implements TokenStore, TokenLocking {
+export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave {
   /** The table's name. */
   readonly table: string
   readonly #connectionString: string | undefined
@@ -274,7 +281,20 @@ export class PostgresStore implements TokenStore, TokenLocking {
 
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
-    token.id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) => this.#saveOnce(ready, token))
+    const id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) => this.#saveOnce(ready, token))
+    token.id = id
+  }
+
+  /**
+   * Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`):
+   * one transaction locks the row, checks it and writes. `false`, and nothing written, otherwise.
+   */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) =>
+      this.#saveOnce(ready, token, expected),
+    )
+    return id !== undefined
   }
 
   async deleteToken(id: string): Promise<void> {
@@ -298,22 +318,22 @@ export class PostgresStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * Locks one token across processes and machines until `release()`: a session-level advisory
-   * lock, keyed by table and id, on a connection of the pool kept for the holder. If the holder
-   * dies, its connection closes and the server frees the lock. Not had within `timeoutMs`
-   * (default 10000) is a `TokenStoreError` with operation `'lock'`. Each held lock occupies one
-   * connection of the pool until it is released.
+   * A lease on one token across processes and machines until `release()`: a session-level
+   * advisory lock, keyed by table and id, on a connection of the pool kept for the holder. It
+   * lasts as long as that connection: if the holder dies, its connection closes and the server
+   * frees the lock; a holder that is only paused keeps it, and the others wait. `renew()`
+   * confirms the connection still holds it (`pg_locks`); there is no time limit to push back,
+   * so `autoRenew` changes nothing. Not had within `timeoutMs` (default 10000) is a
+   * `TokenStoreError` with operation `'lock'`. Each held lock occupies one connection of the
+   * pool until it is released.
    *
    * @example
    * const lock = await store.lockToken(token.id!, { timeoutMs: 5000 })
    * try { ... } finally { await lock.release() }
    */
-  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
     assertId(id)
-    const timeoutMs = options?.timeoutMs ?? 10_000
-    if (!(typeof timeoutMs === 'number' && timeoutMs >= 0 && Number.isFinite(timeoutMs))) {
-      throw new InvalidArgumentError('timeoutMs', 'timeoutMs must be a finite number >= 0')
-    }
+    const { timeoutMs } = lockOptions(STORE, options)
     const deadline = Date.now() + timeoutMs
     const timedOut = (cause?: unknown): TokenStoreError =>
       new TokenStoreError(
@@ -347,7 +367,7 @@ export class PostgresStore implements TokenStore, TokenLocking {
       throw this.#wrap('lock', err)
     }
     this.#locks.add(held)
-    return held
+    return new Lease(STORE, `token ${id}`, held, undefined)
   }
 
   /**
@@ -396,7 +416,17 @@ export class PostgresStore implements TokenStore, TokenLocking {
   }
 
   /** One save transaction: lock what it reads, plan by the one upsert rule, write. */
-  async #saveOnce(ready: Ready, token: OAuthToken): Promise<string> {
+  async #saveOnce(ready: Ready, token: OAuthToken): Promise<string>
+  async #saveOnce(
+    ready: Ready,
+    token: OAuthToken,
+    expected: OAuthToken,
+  ): Promise<string | undefined>
+  async #saveOnce(
+    ready: Ready,
+    token: OAuthToken,
+    expected?: OAuthToken,
+  ): Promise<string | undefined> {
     checkLimits(ready.limits, rowFromToken(token, token.id ?? ''), token.id !== undefined)
     const { statements } = ready
     return withClient(ready.pool, async (client) => {
@@ -407,6 +437,15 @@ export class PostgresStore implements TokenStore, TokenLocking {
         if (!ready.uniqueUsers && name !== undefined && name.length > 0) {
           // No unique index to refuse a second row for this user: serialize their saves.
           await client.query(bind(XACT_LOCK, [`${this.table}:user:${name}`]))
+        }
+        if (expected) {
+          // The conditional save: the row stays locked from this check to the commit.
+          const held = await client.query<StoredRow>(bind(statements.lockRow, [token.id]))
+          const row = held.rows[0]
+          if (!row || !rowHolds(row, expected)) {
+            await client.query('ROLLBACK')
+            return undefined
+          }
         }
         // One query per distinct look-up: asked twice (the token's key is its user name), the
         // same answer, not two answers from two moments of a busy table.
@@ -527,11 +566,17 @@ class Deadline extends Error {}
 const TRY_LOCK = statement('SELECT pg_try_advisory_lock(hashtextextended($1::text, 0)) AS locked')
 const LOCK = statement('SELECT pg_advisory_lock(hashtextextended($1::text, 0))')
 const UNLOCK = statement('SELECT pg_advisory_unlock(hashtextextended($1::text, 0))')
+/** Whether this connection holds the advisory lock (a bigint key shows as classid, objid). */
+const HOLDS = statement(
+  "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted " +
+    'AND pid = pg_backend_pid() AND objsubid = 1 ' +
+    'AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1::text, 0)) AS held',
+)
 const XACT_LOCK = statement('SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))')
 const SET_LOCK_TIMEOUT = statement("SELECT set_config('lock_timeout', $1::text, true)")
 
 /** A token lock: the session advisory lock and the pooled connection that holds it. */
-class HeldLock implements TokenLock {
+class HeldLock implements LeaseHold {
   readonly key: string
   readonly #client: PoolClient
   readonly #onDone: (lock: HeldLock) => void
@@ -547,6 +592,19 @@ class HeldLock implements TokenLock {
     this.key = key
     this.#onDone = onDone
     client.on('error', this.#onError)
+  }
+
+  /** Whether the connection is alive and still holds the lock (nothing to extend). */
+  async extend(): Promise<boolean> {
+    if (this.#broken || this.#released) return false
+    try {
+      const { rows } = await this.#client.query<{ held: boolean }>(bind(HOLDS, [this.key]))
+      return rows[0]?.held === true
+    } catch (err) {
+      // A lost connection took the lock with it.
+      if (this.#broken || isConnectionError(err)) return false
+      throw err
+    }
   }
 
   /** Unlocks and gives the connection back; a second call does nothing. */
@@ -887,6 +945,7 @@ function prepareStatements(table: string): Statements {
     lockFind: byColumn(true, 'id::text AS id'),
     byId: statement(`SELECT ${columns} FROM ${name} WHERE id = $1::text`),
     lockById: statement(`SELECT id::text AS id FROM ${name} WHERE id = $1::text FOR UPDATE`),
+    lockRow: statement(`SELECT ${columns} FROM ${name} WHERE id = $1::text FOR UPDATE`),
     all: statement(`SELECT ${columns} FROM ${name} ORDER BY id`),
     insert: statement(
       `INSERT INTO ${name} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,

@@ -12,13 +12,17 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   newTokenId,
   planSave,
   rowFromToken,
+  rowHolds,
   tokenFromRow,
+  type ConditionalSave,
+  type LockOptions,
   type LookupColumn,
   type TokenLock,
   type TokenLocking,
@@ -26,7 +30,9 @@ import {
   type TokenStore,
 } from '../store.js'
 import { loadDriver as loadOptional } from './driver.js'
+import { Lease, leaseOption, lockOptions } from './lease.js'
 import { TrackedCache } from './redis-cache.js'
+import { renewal } from './token-locks.js'
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -47,7 +53,10 @@ export interface RedisStoreOptions {
   client?: unknown
   /** What every key of the store begins with; default `tokenkeeper:`. */
   prefix?: string
-  /** How long a lock from {@link RedisStore.lockToken} lasts unless released (ms); default 30000. */
+  /**
+   * How long a token lease from {@link RedisStore.lockToken} lasts unless renewed (ms); its
+   * holder renews it every third of that while it holds it; default 60000.
+   */
   lockLeaseMs?: number
   /** Own connection only: how long a connection attempt may take (ms); default 3000. */
   connectTimeoutMs?: number
@@ -152,11 +161,12 @@ return { matched, owner, row[1] or false, row[2] or false, row[3] or false, row[
  *
  * KEYS: the row's hash, the id set, the sequence counter, then the index keys of the checks,
  * of the entries to remove and of the entries to add, in that order.
- * ARGV: mode ('put' | 'del'), id, '0' (the row must not exist) or '1' (it must exist with
- * these lookup values:) user_name, access_token, grant_token, refresh_token ('' = absent),
- * the numbers of checks, removals and additions, then per check its kind ('u' | 'z') and the
- * id it must find first ('' = none), per removal and per addition its kind, and for 'put' the
- * row's fields and values.
+ * ARGV: mode ('put' | 'putif' | 'del'), id, '0' (the row must not exist) or '1' (it must exist
+ * with these lookup values:) user_name, access_token, grant_token, refresh_token ('' = absent),
+ * the numbers of checks, removals and additions, for 'putif' the access_token, refresh_token
+ * and expiry_time the row must still hold as read ('' = absent), then per check its kind ('u' |
+ * 'z') and the id it must find first ('' = none), per removal and per addition its kind, and
+ * for 'put' and 'putif' the row's fields and values.
  */
 const COMMIT = script(`
 local id = ARGV[2]
@@ -172,6 +182,13 @@ else
 end
 local checks, removals, additions = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local a, k = 11, 4
+if ARGV[1] == 'putif' then
+  local held = redis.call('HMGET', KEYS[1], 'access_token', 'refresh_token', 'expiry_time')
+  for i = 1, 3 do
+    if (held[i] or '') ~= ARGV[a + i - 1] then return 0 end
+  end
+  a = a + 3
+end
 for i = 1, checks do
   local current
   if ARGV[a] == 'u' then
@@ -232,6 +249,12 @@ end
 return 0
 `)
 
+/** Renews a lease: pushes its expiry back only while it is still ours. */
+const RENEW = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
 /** Releases a lock only while it is still ours. */
 const RELEASE = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -269,7 +292,7 @@ const ABSENT: RowState = {
  * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
  * try { ... } finally { await lock.release() }
  */
-export class RedisStore implements TokenStore, TokenLocking {
+export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
   /** What every key of the store begins with. */
   readonly prefix: string
   readonly #url: string
@@ -292,7 +315,7 @@ export class RedisStore implements TokenStore, TokenLocking {
       url,
       client,
       prefix = 'tokenkeeper:',
-      lockLeaseMs = 30_000,
+      lockLeaseMs,
       connectTimeoutMs = 3000,
       commandTimeoutMs = 5000,
       cache = client === undefined,
@@ -312,7 +335,6 @@ export class RedisStore implements TokenStore, TokenLocking {
     if (typeof prefix !== 'string' || prefix.length === 0) {
       throw new InvalidArgumentError('prefix', 'RedisStore prefix must be a non-empty string')
     }
-    positive(lockLeaseMs, 'lockLeaseMs')
     positive(connectTimeoutMs, 'connectTimeoutMs')
     positive(commandTimeoutMs, 'commandTimeoutMs')
     const maxEntries = typeof cache === 'object' && cache !== null ? cache.maxEntries : undefined
@@ -328,7 +350,7 @@ export class RedisStore implements TokenStore, TokenLocking {
     this.prefix = prefix
     this.#url = url ?? DEFAULT_URL
     this.#given = client as Redis | undefined
-    this.#lockLeaseMs = lockLeaseMs
+    this.#lockLeaseMs = leaseOption(STORE, lockLeaseMs)
     this.#connectTimeoutMs = connectTimeoutMs
     this.#commandTimeoutMs = commandTimeoutMs
     this.#tokenPrefix = `${prefix}token:`
@@ -388,22 +410,47 @@ export class RedisStore implements TokenStore, TokenLocking {
    */
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
-    token.id = await this.#write('saveToken', async (client) => {
-      const deadline = Date.now() + SAVE_PATIENCE_MS
-      for (let attempt = 0; ; attempt += 1) {
-        const id = await this.#trySave(client, token)
-        if (id !== undefined) return id
-        if (Date.now() > deadline) {
-          throw new TokenStoreError(
-            STORE,
-            'saveToken',
-            `gave up after ${attempt + 1} attempts: other writers kept changing the rows this save depends on`,
-          )
-        }
-        // Others are writing the same rows: let them finish, more patiently each time.
-        if (attempt >= 2) await sleep(Math.random() * Math.min(2 ** attempt, 50))
+    token.id = await this.#write('saveToken', (client) =>
+      this.#untilDecided(() => this.#trySave(client, token)),
+    )
+  }
+
+  /**
+   * Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`):
+   * the row is read and checked here, and the commit script writes only if the values checked
+   * are still there. `false`, and nothing written, otherwise.
+   */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const id = token.id!
+    return this.#write('saveToken', (client) =>
+      this.#untilDecided(async () => {
+        const row = rowFromHash(await client.hgetall(this.#tokenKey(id)), id)
+        if (row === null || !rowHolds(row, expected)) return false
+        return (await this.#trySave(client, token, row)) !== undefined ? true : undefined
+      }),
+    )
+  }
+
+  /**
+   * Runs one attempt of a save until it decides (anything but undefined): undefined means the
+   * rows it read changed before it wrote, and it reads and decides again.
+   */
+  async #untilDecided<T>(attempt: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + SAVE_PATIENCE_MS
+    for (let tries = 1; ; tries += 1) {
+      const decided = await attempt()
+      if (decided !== undefined) return decided
+      if (Date.now() > deadline) {
+        throw new TokenStoreError(
+          STORE,
+          'saveToken',
+          `gave up after ${tries} attempts: other writers kept changing the rows this save depends on`,
+        )
       }
-    })
+      // Others are writing the same rows: let them finish, more patiently each time.
+      if (tries >= 3) await sleep(Math.random() * Math.min(2 ** (tries - 1), 50))
+    }
   }
 
   async deleteToken(id: string): Promise<void> {
@@ -456,27 +503,26 @@ export class RedisStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * Locks one token between every process and machine using this server and prefix: `SET
-   * lock NX PX lease`, polled with short random sleeps until had, or a `TokenStoreError`
-   * (operation `'lock'`) after `timeoutMs` (default 10000). A holder that dies is outlived
-   * by the lease (`lockLeaseMs`); `release()` deletes the lock only while it is still ours.
+   * A lease on one token between every process and machine using this server and prefix:
+   * `SET lock NX PX lease`, polled with short random sleeps until had, or a `TokenStoreError`
+   * (operation `'lock'`) after `timeoutMs` (default 10000). Its holder renews it every third of
+   * the lease (`lockLeaseMs`) with a compare-and-`PEXPIRE`; a holder that dies or stalls is
+   * outlived by the lease; `renew()` and `release()` act only while it is still ours.
    *
    * @example
    * const lock = await store.lockToken(id, { timeoutMs: 5000 })
    * try { await refresh() } finally { await lock.release() }
    */
-  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
     assertId(id)
-    const timeoutMs = options?.timeoutMs ?? 10_000
-    if (!(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
-      throw new InvalidArgumentError('timeoutMs', 'lockToken timeoutMs must be a number >= 0')
-    }
+    const { timeoutMs, autoRenew } = lockOptions(STORE, options)
     const key = `${this.prefix}lock:${id}`
     const value = randomBytes(16).toString('hex')
+    const lease = String(Math.ceil(this.#lockLeaseMs))
     const deadline = Date.now() + timeoutMs
     for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
       const had = await this.#run('lock', (client) =>
-        this.#eval(client, ACQUIRE, [key], [value, String(Math.ceil(this.#lockLeaseMs))]),
+        this.#eval(client, ACQUIRE, [key], [value, lease]),
       )
       if (had === 1) break
       const left = deadline - Date.now()
@@ -489,14 +535,20 @@ export class RedisStore implements TokenStore, TokenLocking {
       }
       await sleep(Math.min(left, delay * (0.5 + Math.random())))
     }
-    let released = false
-    return {
-      release: async () => {
-        if (released) return
-        await this.#run('lock', (client) => this.#eval(client, RELEASE, [key], [value]))
-        released = true
+    return new Lease(
+      STORE,
+      `token ${id}`,
+      {
+        extend: async () =>
+          (await this.#run('lock', (client) =>
+            this.#eval(client, RENEW, [key], [value, lease]),
+          )) === 1,
+        release: async () => {
+          await this.#run('lock', (client) => this.#eval(client, RELEASE, [key], [value]))
+        },
       },
-    }
+      renewal({ leaseMs: this.#lockLeaseMs, autoRenew }),
+    )
   }
 
   /** Closes the store's own connection (a later call opens another); a given client stays open. */
@@ -513,8 +565,12 @@ export class RedisStore implements TokenStore, TokenLocking {
     }
   }
 
-  /** One attempt of a save: the id it was saved under, or undefined when the facts changed. */
-  async #trySave(client: Redis, token: OAuthToken): Promise<string | undefined> {
+  /**
+   * One attempt of a save: the id it was saved under, or undefined when the facts changed.
+   * With `fence` (the row as read), only while the row still holds its access token, refresh
+   * token and expiry.
+   */
+  async #trySave(client: Redis, token: OAuthToken, fence?: TokenRow): Promise<string | undefined> {
     const lookup = token.id === undefined ? lookupOf(token) : undefined
     const name = token.userSignature?.name
     const userKey = name ? this.#indexKey('user_name', name) : undefined
@@ -531,6 +587,8 @@ export class RedisStore implements TokenStore, TokenLocking {
       exists: rowId !== null && rowId !== undefined,
       values: lookupValues(values),
     }
+    // A conditional save of a row that went away meanwhile: read again (and find it gone).
+    if (fence && !read.exists) return undefined
     const matchedId = matched ?? undefined
     const plan = planSave(STORE, token, {
       idExists: token.id !== undefined && read.exists,
@@ -571,12 +629,15 @@ export class RedisStore implements TokenStore, TokenLocking {
         ...additions.map(([key]) => key),
       ],
       [
-        'put',
+        fence ? 'putif' : 'put',
         id,
         ...expectation(old),
         String(checks.length),
         String(removals.length),
         String(additions.length),
+        ...(fence
+          ? [fence.access_token ?? '', fence.refresh_token ?? '', fence.expiry_time ?? '']
+          : []),
         ...checks.flatMap(([, kind, expected]) => [kind, expected]),
         ...removals.map(([, kind]) => kind),
         ...additions.map(([, kind]) => kind),

@@ -13,11 +13,15 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  assertConditionalSave,
   assertId,
   assertLookupToken,
   lookupOf,
   resolveSave,
+  rowHolds,
   tokenFromValues,
+  type ConditionalSave,
+  type LockOptions,
   type LookupColumn,
   type Compaction,
   type StoredRow,
@@ -26,6 +30,7 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../store.js'
+import { leaseOption, lockOptions } from './lease.js'
 import { InProcessLocks, lockTokenFile } from './token-locks.js'
 import { loadDriver as loadOptional } from './driver.js'
 import { explainSqliteStorageError } from './fs-errors.js'
@@ -45,6 +50,11 @@ export interface SQLiteStoreOptions {
   table?: string
   /** How long a write waits for another process's write (ms); default 5000. */
   busyTimeoutMs?: number
+  /**
+   * How long a token lease from {@link SQLiteStore.lockToken} lasts unless renewed (ms); its
+   * holder renews it every third of that while it holds it; default 60000.
+   */
+  lockLeaseMs?: number
 }
 
 type Database = BetterSqlite3.Database
@@ -60,6 +70,8 @@ interface Statements {
   delete: BetterSqlite3.Statement<unknown[]>
   clear: BetterSqlite3.Statement<unknown[]>
   save: (token: OAuthToken) => StoredRow
+  /** The save, in the same transaction as the check that row `token.id` holds `expected`. */
+  saveIf: (token: OAuthToken, expected: OAuthToken) => boolean
 }
 
 const STORE = 'SQLiteStore'
@@ -80,12 +92,13 @@ function loadDriver(): typeof BetterSqlite3 {
  * const store = new SQLiteStore({ path: 'zohooauth.db' })
  * await store.saveToken(token)
  */
-export class SQLiteStore implements TokenStore, TokenLocking, Compaction {
+export class SQLiteStore implements TokenStore, TokenLocking, ConditionalSave, Compaction {
   /** The database file, or `':memory:'`. */
   readonly path: string
   /** The table's name. */
   readonly table: string
   readonly #busyTimeoutMs: number
+  readonly #leaseMs: number
   #db: Database | undefined
   #statements: Statements | undefined
   readonly #memoryLocks = new InProcessLocks()
@@ -108,6 +121,7 @@ export class SQLiteStore implements TokenStore, TokenLocking, Compaction {
     this.path = path
     this.table = table
     this.#busyTimeoutMs = busyTimeoutMs
+    this.#leaseMs = leaseOption(STORE, options.lockLeaseMs)
     if (options.encryption) return withEncryption(this, options.encryption)
   }
 
@@ -171,15 +185,25 @@ export class SQLiteStore implements TokenStore, TokenLocking, Compaction {
   }
 
   /**
-   * A lock on one token between the processes of this machine, for a coordinated refresh: a
-   * file beside the database (in memory: within this process). A holder that died is taken
+   * Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`): the
+   * check and the write are one immediate transaction. `false`, and nothing written, otherwise.
+   */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    return this.#use('saveToken', (s) => s.saveIf(token, expected))
+  }
+
+  /**
+   * A lease on one token between the processes of this machine, for a coordinated refresh: a
+   * file beside the database (in memory: within this process), renewed while held
+   * (`lockLeaseMs`). A holder that died, or whose pid now names another process, is taken
    * over at once.
    */
-  async lockToken(id: string, options: { timeoutMs?: number } = {}): Promise<TokenLock> {
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
     assertId(id)
-    const timeoutMs = options.timeoutMs ?? 10_000
-    if (this.path === ':memory:') return this.#memoryLocks.lock(STORE, id, timeoutMs)
-    return lockTokenFile(STORE, resolve(this.path), id, { timeoutMs, staleMs: 30_000 })
+    const held = { ...lockOptions(STORE, options), leaseMs: this.#leaseMs }
+    if (this.path === ':memory:') return this.#memoryLocks.lock(STORE, id, held)
+    return lockTokenFile(STORE, resolve(this.path), id, held)
   }
 
   /** Closes the database; a later call opens it again. */
@@ -349,6 +373,11 @@ function ensureTable(db: Database, table: string): void {
   }
 }
 
+/** A row read in raw mode (values in COLUMNS order) as a row object. */
+function tokenRow(values: (string | null)[]): StoredRow {
+  return Object.fromEntries(COLUMNS.map((column, i) => [column, values[i] ?? null])) as StoredRow
+}
+
 function prepareStatements(db: Database, table: string): Statements {
   const name = quoteIdentifier(table)
   const columns = COLUMNS.join(', ')
@@ -385,6 +414,12 @@ function prepareStatements(db: Database, table: string): Statements {
     ;(isNew ? insert : update).run(row)
     return row
   })
+  const saveIf = db.transaction((token: OAuthToken, expected: OAuthToken): boolean => {
+    const values = byId.get(token.id)
+    if (!values || !rowHolds(tokenRow(values), expected)) return false
+    save(token)
+    return true
+  })
   return {
     byId,
     byColumn,
@@ -394,5 +429,6 @@ function prepareStatements(db: Database, table: string): Statements {
     delete: db.prepare(`DELETE FROM ${name} WHERE id = ?`),
     clear: db.prepare(`DELETE FROM ${name}`),
     save: (token) => save.immediate(token),
+    saveIf: (token, expected) => saveIf.immediate(token, expected),
   }
 }

@@ -58,7 +58,7 @@ export const HOSTILE_VALUES: readonly string[] = [
 let serial = 0
 
 /** A complete token for a user, every value distinct. */
-function sample(user: string, extra: OAuthTokenInit = {}): OAuthToken {
+export function sample(user: string, extra: OAuthTokenInit = {}): OAuthToken {
   serial += 1
   const tag = `${serial}.${Math.random().toString(36).slice(2, 10)}`
   return new OAuthToken({
@@ -81,13 +81,15 @@ function plain(token: OAuthToken | null): Record<string, unknown> | null {
   return { ...rest, userName: userSignature?.name }
 }
 
-function assertSame(actual: OAuthToken | null, expected: OAuthToken, what: string): void {
+/** Asserts that a token read back equals the one expected, field by field. */
+export function assertSame(actual: OAuthToken | null, expected: OAuthToken, what: string): void {
   assert.ok(actual, `${what}: expected a token, got null`)
   assert.ok(actual instanceof OAuthToken, `${what}: expected an OAuthToken`)
   assert.deepEqual(plain(actual), plain(expected), `${what}: the stored token differs`)
 }
 
-function expectCode(code: string) {
+/** An `assert.rejects` check that the error has this `code`. */
+export function expectCode(code: string) {
   return (err: unknown): boolean => {
     assert.equal((err as { code?: unknown }).code, code, `expected an error with code ${code}`)
     return true

@@ -1,5 +1,7 @@
 export { tokenStoreConformance, runTokenStoreConformance, HOSTILE_VALUES } from './conformance.js'
 export type { ConformanceOptions, ConformanceTest, RawRow } from './conformance.js'
+export { tokenLockingConformance } from './locking-conformance.js'
+export type { LockingConformanceOptions, LockingStore } from './locking-conformance.js'
 export {
   startAccountsEmulator,
   type AccountsEmulator,
