@@ -411,7 +411,8 @@ await describeWithService('redis', 'RedisStore', () => {
     const prefix = freshPrefix()
     const crashed = open({ prefix, lockLeaseMs: 200 })
     const other = open({ prefix })
-    const stale = await crashed.lockToken('tokenid003')
+    // A holder that stopped renewing, as a crashed or frozen one does.
+    const stale = await crashed.lockToken('tokenid003', { autoRenew: false })
     const started = Date.now()
     const taken = await other.lockToken('tokenid003', { timeoutMs: 3000 })
     expect(Date.now() - started).toBeGreaterThanOrEqual(150)
