@@ -218,10 +218,8 @@ export class FileLock {
   async #breakStale(expected: string | undefined): Promise<boolean> {
     const breaker = `${this.path}.break`
     try {
-      await fsp.writeFile(breaker, JSON.stringify(this.#record('break')), {
-        flag: 'wx',
-        mode: 0o600,
-      })
+      // The bare pid, as every version writes and reads it: a marker lives for microseconds.
+      await fsp.writeFile(breaker, String(process.pid), { flag: 'wx', mode: 0o600 })
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err
       // Someone else is taking it over. A take-over lasts microseconds: a breaker whose
