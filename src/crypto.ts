@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError, refuseUnknownOptions } from './errors.js'
 import { keyBytes } from './keys.js'
 import { EncryptionError, FORMAT_V1, FORMAT_V2 } from './sealed.js'
 import { rowFromToken, type LookupColumn } from './store.js'
@@ -158,14 +158,7 @@ export class TokenCipher {
         'encryption must be { keys: { [keyId]: key }, activeKeyId }',
       )
     }
-    for (const name of Object.keys(options)) {
-      if (!OPTIONS.has(name)) {
-        throw new InvalidArgumentError(
-          `encryption.${name}`,
-          `encryption has no option '${name.slice(0, 40)}' (it takes keys, activeKeyId, acceptLegacyRows)`,
-        )
-      }
-    }
+    refuseUnknownOptions('encryption', options, OPTIONS, 'encryption.')
     const { acceptLegacyRows = true } = options
     if (typeof acceptLegacyRows !== 'boolean') {
       throw new InvalidArgumentError(

@@ -50,6 +50,29 @@ export class InvalidArgumentError extends SDKException {
   }
 }
 
+/**
+ * Refuses an option nobody reads, rather than ignoring it: a misspelt option must never leave a
+ * default silently in force. The one rule for every public function that takes options; the
+ * error names the option (after `prefix`, e.g. `'config.'`) and lists the known ones.
+ */
+export function refuseUnknownOptions(
+  what: string,
+  options: object,
+  known: Iterable<string>,
+  prefix = '',
+  hint: (key: string) => string = () => '',
+): void {
+  const allowed = [...known]
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) {
+      throw new InvalidArgumentError(
+        `${prefix}${key}`,
+        `${what} has no option '${key.slice(0, 40)}'${hint(key)}; it takes ${allowed.join(', ')}`,
+      )
+    }
+  }
+}
+
 /** The operations of a token store, as named in error messages. */
 export type StoreOperation =
   | 'open'

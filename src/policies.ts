@@ -1,5 +1,5 @@
 import { withTokenLock } from './coordination.js'
-import { InvalidArgumentError, TokenStoreError } from './errors.js'
+import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from './errors.js'
 import { emit } from './events.js'
 import type { Logger } from './log.js'
 import { Environment } from './oauth/environments.js'
@@ -50,18 +50,6 @@ function checkStore(store: unknown): asserts store is TokenStore {
   }
 }
 
-/** Refuses an option the function does not know, rather than ignoring it. */
-function checkKeys(options: object, known: readonly string[], what: string): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new InvalidArgumentError(
-        key,
-        `${what} has no option '${key}'; it takes ${known.join(', ')}`,
-      )
-    }
-  }
-}
-
 function checkLockTimeout(value: unknown): void {
   if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
     throw new InvalidArgumentError('lockTimeoutMs', 'lockTimeoutMs must be a number of ms >= 0')
@@ -92,7 +80,7 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
       'purgeTokens expects { idleMs?, expired?, grantOnly? }',
     )
   }
-  checkKeys(options, PURGE_OPTIONS, 'purgeTokens')
+  refuseUnknownOptions('purgeTokens', options, PURGE_OPTIONS)
   const { idleMs, expired = false, grantOnly = false, now = () => Date.now() } = options
   if (
     idleMs !== undefined &&
@@ -211,7 +199,7 @@ export async function revokeTokens(
       'revokeTokens needs an environment, such as DataCenter.US.PRODUCTION',
     )
   }
-  checkKeys(options, REVOKE_OPTIONS, 'revokeTokens')
+  refuseUnknownOptions('revokeTokens', options, REVOKE_OPTIONS)
   const { userName, clientId } = options
   if ((userName === undefined) === (clientId === undefined)) {
     throw new InvalidArgumentError(

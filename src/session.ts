@@ -1,5 +1,6 @@
 import {
   InvalidArgumentError,
+  refuseUnknownOptions,
   InvalidHeaderError,
   InvalidTokenError,
   MandatoryValueError,
@@ -130,9 +131,8 @@ function resolveConfig(config: unknown): SessionConfig {
     throw new InvalidArgumentError('config', 'config must be an object')
   }
   const resolved: Record<string, unknown> = { ...DEFAULTS }
+  refuseUnknownOptions('config', config, Object.keys(DEFAULTS), 'config.')
   for (const [key, value] of Object.entries(config)) {
-    if (!(key in DEFAULTS))
-      throw new InvalidArgumentError(`config.${key}`, `config has no option '${key}'`)
     if (value === undefined) continue
     const expected = typeof DEFAULTS[key as keyof SessionConfig]
     const ok =
@@ -232,14 +232,7 @@ export const Initializer = Object.freeze({
   async initialize(options: InitializeOptions): Promise<Session> {
     checkOptions(options)
     // A misspelt option (say `alwaysExchange`) must not silently leave the default in force.
-    for (const key of Object.keys(options)) {
-      if (!Object.hasOwn(INITIALIZE_OPTIONS, key)) {
-        throw new InvalidArgumentError(
-          key,
-          `initialize has no option '${key}'; it takes ${Object.keys(INITIALIZE_OPTIONS).join(', ')}`,
-        )
-      }
-    }
+    refuseUnknownOptions('initialize', options, Object.keys(INITIALIZE_OPTIONS))
     const exchange = options.exchange ?? 'reuse-stored'
     if (!GRANT_EXCHANGES.includes(exchange)) {
       throw new InvalidArgumentError(

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { inspect } from 'node:util'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError, refuseUnknownOptions } from './errors.js'
 
 const TOKEN_BRAND = Symbol.for('tokenkeeper.OAuthToken')
 const USER_BRAND = Symbol.for('tokenkeeper.UserSignature')
@@ -118,11 +118,7 @@ export class OAuthToken {
     if (typeof init !== 'object' || init === null) {
       throw new InvalidArgumentError('init', 'OAuthToken expects an object of token details')
     }
-    for (const key of Object.keys(init)) {
-      if (!ALL_FIELDS.has(key)) {
-        throw new InvalidArgumentError(key, `OAuthToken has no option '${key}'${suggest(key)}`)
-      }
-    }
+    refuseUnknownOptions('OAuthToken', init, ALL_FIELDS, '', suggest)
     this.id = stringField(init, 'id')
     this.userSignature = userField(init.userSignature)
     this.clientId = stringField(init, 'clientId')

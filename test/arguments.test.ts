@@ -183,6 +183,23 @@ const cases: [string, () => unknown, string][] = [
   ],
   ['startAccountsEmulator({ port: -1 })', () => startAccountsEmulator({ port: -1 }), 'port'],
   ['tokenStoreConformance({})', () => tokenStoreConformance({} as never), 'options.create'],
+  // A misspelt option must be refused, never ignored (it would leave the default in force).
+  [
+    'new SQLiteStore({ tabel })',
+    () => new SQLiteStore({ path: ':memory:', tabel: 'x' } as never),
+    'tabel',
+  ],
+  ['new DBStore({ tabel })', () => new DBStore({ tabel: 'x' } as never), 'tabel'],
+  [
+    'new PostgresStore({ tabel })',
+    () => new PostgresStore({ connectionString: SERVICES.postgres.url, tabel: 'x' } as never),
+    'tabel',
+  ],
+  [
+    'new RedisStore({ prefx })',
+    () => new RedisStore({ url: SERVICES.redis.url, prefx: 'x' } as never),
+    'prefx',
+  ],
 ]
 
 describe('bad arguments', () => {

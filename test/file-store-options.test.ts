@@ -78,7 +78,7 @@ describe('new FileStore(path, options)', () => {
     const misspelt = refusal(() => new FileStore('tokens.csv', { encrypton: encryption } as never))
     expect(misspelt.argument).toBe('encrypton')
     expect(misspelt.message).toBe(
-      "FileStore has no option 'encrypton'; its options are encryption, path, lockTimeoutMs, staleLockMs, lockLeaseMs",
+      "FileStore has no option 'encrypton'; it takes encryption, path, lockTimeoutMs, staleLockMs, lockLeaseMs",
     )
     expect(refusal(() => new FileStore({ path: 'x.csv', lockTimeout: 5 } as never)).argument).toBe(
       'lockTimeout',

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UntrustedOriginError } from '../errors.js'
+import { InvalidArgumentError, refuseUnknownOptions, UntrustedOriginError } from '../errors.js'
 
 /** What {@link Environment} is made of. */
 export interface EnvironmentInit {
@@ -113,11 +113,7 @@ export class Environment {
     if (typeof init !== 'object' || init === null) {
       throw new InvalidArgumentError('init', 'Environment expects { name, apiDomain, accountsUrl }')
     }
-    for (const key of Object.keys(init)) {
-      if (!INIT_KEYS.has(key)) {
-        throw new InvalidArgumentError(key, `Environment has no option '${key}'`)
-      }
-    }
+    refuseUnknownOptions('Environment', init, INIT_KEYS)
     if (typeof init.name !== 'string' || init.name.length === 0) {
       throw new InvalidArgumentError('name', 'Environment name must be a non-empty string')
     }

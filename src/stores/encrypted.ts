@@ -1,6 +1,6 @@
 import { DEFAULT_LOCK_TIMEOUT_MS, withTokenLock } from '../coordination.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
-import { InvalidArgumentError, TokenStoreError } from '../errors.js'
+import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
 import { withSealedRows } from '../sealed.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -62,14 +62,7 @@ function checkRekeyOptions(options: unknown): number {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'rekey options must be an object')
   }
-  for (const name of Object.keys(options)) {
-    if (name !== 'lockTimeoutMs') {
-      throw new InvalidArgumentError(
-        `options.${name}`,
-        `rekey has no option '${name.slice(0, 40)}' (it takes lockTimeoutMs)`,
-      )
-    }
-  }
+  refuseUnknownOptions('rekey', options, ['lockTimeoutMs'], 'options.')
   const { lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS } = options as RekeyOptions
   if (!(typeof lockTimeoutMs === 'number' && Number.isFinite(lockTimeoutMs) && lockTimeoutMs > 0)) {
     throw new InvalidArgumentError(

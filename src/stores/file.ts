@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { promises as fsp, readFileSync, statSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { InvalidArgumentError, TokenStoreError, type StoreOperation } from '../errors.js'
+import {
+  InvalidArgumentError,
+  refuseUnknownOptions,
+  TokenStoreError,
+  type StoreOperation,
+} from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
@@ -93,14 +98,7 @@ function fileStoreOptions(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'FileStore expects a path or an options object')
   }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) {
-      throw new InvalidArgumentError(
-        key,
-        `FileStore has no option '${key.slice(0, 40)}'; its options are ${[...OPTION_KEYS].join(', ')}`,
-      )
-    }
-  }
+  refuseUnknownOptions('FileStore', options, OPTION_KEYS)
   const checked = options as FileStoreOptions
   const path = checked.path ?? './sdk_tokens.txt'
   if (typeof path !== 'string' || path.length === 0) {

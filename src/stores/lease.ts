@@ -1,4 +1,9 @@
-import { InvalidArgumentError, TokenStoreError, describeCause } from '../errors.js'
+import {
+  InvalidArgumentError,
+  refuseUnknownOptions,
+  TokenStoreError,
+  describeCause,
+} from '../errors.js'
 import type { LockOptions, TokenLock } from '../store.js'
 import { typeName } from '../token.js'
 
@@ -37,14 +42,7 @@ export function lockOptions(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', `${store}.lockToken options must be an object`)
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'timeoutMs' && key !== 'autoRenew') {
-      throw new InvalidArgumentError(
-        `options.${key}`,
-        `${store}.lockToken has no option '${key}' (it takes timeoutMs and autoRenew)`,
-      )
-    }
-  }
+  refuseUnknownOptions(`${store}.lockToken`, options, ['timeoutMs', 'autoRenew'], 'options.')
   const { timeoutMs = DEFAULT_LOCK_WAIT_MS, autoRenew = true } = options
   if (!(typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
     throw new InvalidArgumentError(

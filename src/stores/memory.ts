@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError, refuseUnknownOptions } from '../errors.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   assertConditionalSave,
@@ -29,11 +29,7 @@ export function inMemoryOptions(store: string, options: unknown): { leaseMs: num
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', `${store} expects an options object`)
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'lockLeaseMs') {
-      throw new InvalidArgumentError(`options.${key}`, `${store} has no option '${key}'`)
-    }
-  }
+  refuseUnknownOptions(store, options, ['lockLeaseMs'], 'options.')
   return { leaseMs: leaseOption(store, (options as InMemoryStoreOptions).lockLeaseMs) }
 }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type * as MySQL from 'mysql2/promise'
 import {
   InvalidArgumentError,
+  refuseUnknownOptions,
   TokenStoreError,
   describeCause,
   type StoreOperation,
@@ -63,6 +64,22 @@ export interface DBStoreOptions {
   connectTimeoutMs?: number
   /** While the server is unreachable (a restart), keep trying an operation this long (ms); default 10000. */
   reconnectTimeoutMs?: number
+}
+
+/** Every option of {@link DBStore}: the compiler keeps this list complete. */
+const OPTION_KEYS: Record<keyof DBStoreOptions, true> = {
+  encryption: true,
+  host: true,
+  port: true,
+  user: true,
+  password: true,
+  database: true,
+  table: true,
+  url: true,
+  pool: true,
+  poolSize: true,
+  connectTimeoutMs: true,
+  reconnectTimeoutMs: true,
 }
 
 type Pool = MySQL.Pool
@@ -134,6 +151,7 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('options', 'DBStore expects an options object')
     }
+    refuseUnknownOptions('DBStore', options, Object.keys(OPTION_KEYS))
     const { table = 'oauthtoken', database = 'zohooauth', poolSize = 10, port = 3306 } = options
     quoteIdentifier(table, 'table')
     quoteIdentifier(database, 'database')

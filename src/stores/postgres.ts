@@ -4,6 +4,7 @@ import type Pg from 'pg'
 import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg'
 import {
   InvalidArgumentError,
+  refuseUnknownOptions,
   TokenStoreError,
   describeCause,
   type StoreOperation,
@@ -69,6 +70,17 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number
   /** With `connectionString`: the `application_name` the connections report; default `tokenkeeper`. */
   applicationName?: string
+}
+
+/** Every option of {@link PostgresStore}: the compiler keeps this list complete. */
+const OPTION_KEYS: Record<keyof PostgresStoreOptions, true> = {
+  encryption: true,
+  connectionString: true,
+  pool: true,
+  table: true,
+  poolSize: true,
+  connectTimeoutMs: true,
+  applicationName: true,
 }
 
 const STORE = 'PostgresStore'
@@ -166,6 +178,7 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
         'PostgresStore expects an options object with connectionString or pool',
       )
     }
+    refuseUnknownOptions('PostgresStore', options, Object.keys(OPTION_KEYS))
     const {
       connectionString,
       pool,

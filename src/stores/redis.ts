@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import {
   InvalidArgumentError,
+  refuseUnknownOptions,
   TokenStoreError,
   describeCause,
   type StoreOperation,
@@ -71,6 +72,18 @@ export interface RedisStoreOptions {
    * (default 10000). `findTokenById` always asks the server.
    */
   cache?: boolean | { maxEntries?: number }
+}
+
+/** Every option of {@link RedisStore}: the compiler keeps this list complete. */
+const OPTION_KEYS: Record<keyof RedisStoreOptions, true> = {
+  encryption: true,
+  url: true,
+  client: true,
+  prefix: true,
+  lockLeaseMs: true,
+  connectTimeoutMs: true,
+  commandTimeoutMs: true,
+  cache: true,
 }
 
 type RedisConstructor = new (url: string, options: RedisOptions) => Redis
@@ -311,6 +324,7 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('options', 'RedisStore expects an options object')
     }
+    refuseUnknownOptions('RedisStore', options, Object.keys(OPTION_KEYS))
     const {
       url,
       client,

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import {
   InvalidArgumentError,
+  refuseUnknownOptions,
   TokenStoreError,
   describeCause,
   type StoreOperation,
@@ -57,6 +58,15 @@ export interface SQLiteStoreOptions {
   lockLeaseMs?: number
 }
 
+/** Every option of {@link SQLiteStore}: the compiler keeps this list complete. */
+const OPTION_KEYS: Record<keyof SQLiteStoreOptions, true> = {
+  encryption: true,
+  path: true,
+  table: true,
+  busyTimeoutMs: true,
+  lockLeaseMs: true,
+}
+
 type Database = BetterSqlite3.Database
 /** A look-up in raw mode: the values in COLUMNS order, with no object made per row. */
 type Statement = BetterSqlite3.Statement<unknown[], (string | null)[]>
@@ -107,6 +117,7 @@ export class SQLiteStore implements TokenStore, TokenLocking, ConditionalSave, C
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('options', 'SQLiteStore expects an options object')
     }
+    refuseUnknownOptions('SQLiteStore', options, Object.keys(OPTION_KEYS))
     const { path = 'zohooauth.db', table = 'oauthtoken', busyTimeoutMs = 5000 } = options
     if (typeof path !== 'string' || path.length === 0) {
       throw new InvalidArgumentError('path', 'SQLiteStore path must be a non-empty string')
