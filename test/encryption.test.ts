@@ -7,13 +7,18 @@ import { afterAll, describe, expect, it } from 'vitest'
 import {
   EncryptionError,
   FileStore,
+  ListStore,
+  MemoryStore,
   OAuthToken,
   UserSignature,
   type EncryptionOptions,
   type TokenStore,
 } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
-import type { EncryptedStore } from '../src/stores/encrypted.ts'
+import { withEncryption, type EncryptedStore } from '../src/stores/encrypted.ts'
+import { COLUMNS, rowFromToken, type Column } from '../src/store.ts'
+import { withSealedRows } from '../src/sealed.ts'
+import type { TokenRecord } from '../src/stores/list.ts'
 import { tokenStoreConformance } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 import {
@@ -24,6 +29,7 @@ import {
   sealTk1,
   sqliteBackend,
   type Backend,
+  type RawRow,
 } from './helpers/backends.ts'
 import { SERVICES, describeWithService } from './services.ts'
 
@@ -275,37 +281,64 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
   })
 
   it('a store opened without keys refuses sealed rows: never reads them as tokens, never overwrites them', async () => {
-    const backend = await make()
-    const keyed = backend.open(only1)
-    const ada = token('ada@zylker.example', 'k')
-    await keyed.saveToken(ada)
-    await keyed.close?.()
-    const before = await backend.raw()
-    const keyless = backend.open()
-    for (const read of [
-      () => keyless.findTokenById(ada.id!),
-      () => keyless.findToken(new OAuthToken({ userSignature: ada.userSignature })),
-      () => keyless.getTokens(),
-    ]) {
-      await expect(read()).rejects.toMatchObject({
-        code: 'ENCRYPTION_ERROR',
-        message: expect.stringMatching(/opened without encryption keys/) as unknown,
-      })
-    }
-    if (backend.name === 'FileStore' || backend.name === 'SQLiteStore') {
-      // The write side, where the store reads the row it replaces.
-      const plain = new OAuthToken({
-        userSignature: ada.userSignature,
-        accessToken: 'in-the-clear',
-      })
-      await expect(keyless.saveToken(plain)).rejects.toBeInstanceOf(EncryptionError)
-      await expect(
-        keyless.saveToken(new OAuthToken({ id: ada.id, accessToken: 'x' })),
-      ).rejects.toBeInstanceOf(EncryptionError)
-      expect(await backend.raw()).toBe(before)
-    }
-    await keyless.close?.()
+    await refusesSealedRows(await make())
   })
+}
+
+/** A store opened without keys on `backend`'s data: sealed rows are neither read nor replaced. */
+async function refusesSealedRows(backend: Backend): Promise<void> {
+  const keyed = backend.open(only1)
+  const ada = token('ada@zylker.example', 'k')
+  await keyed.saveToken(ada)
+  await keyed.close?.()
+  const before = await backend.raw()
+  const keyless = backend.open()
+  for (const read of [
+    () => keyless.findTokenById(ada.id!),
+    () => keyless.findToken(new OAuthToken({ userSignature: ada.userSignature })),
+    () => keyless.getTokens(),
+  ]) {
+    await expect(read()).rejects.toMatchObject({
+      code: 'ENCRYPTION_ERROR',
+      message: expect.stringMatching(/opened without encryption keys/) as unknown,
+    })
+  }
+  // The write side: the store reads the row it would replace, and refuses; nothing changes.
+  for (const plain of [
+    new OAuthToken({ userSignature: ada.userSignature, accessToken: 'in-the-clear' }),
+    new OAuthToken({ id: ada.id, accessToken: 'in-the-clear' }),
+  ]) {
+    const refused = await keyless.saveToken(plain).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(refused).toBeInstanceOf(EncryptionError)
+    expect(refused).toMatchObject({
+      code: 'ENCRYPTION_ERROR',
+      message: expect.stringMatching(
+        new RegExp(`^token ${ada.id} is encrypted .*it is not overwritten; open the store with`),
+      ) as unknown,
+    })
+    for (const secret of [...secretsOf(ada), 'in-the-clear']) {
+      expect((refused as Error).message).not.toContain(secret)
+    }
+    expect(await backend.raw()).toBe(before)
+  }
+  // A new row is not a sealed one: a store without keys still inserts.
+  await keyless.saveToken(
+    new OAuthToken({
+      userSignature: new UserSignature('bob@zylker.example'),
+      accessToken: 'bob-clear',
+    }),
+  )
+  await keyless.close?.()
+  // The wrapper's own saves still replace the sealed row.
+  const keyedAgain = backend.open(only1)
+  const renewed = ada.clone()
+  renewed.accessToken = '1000.access.renewed'
+  await keyedAgain.saveToken(renewed)
+  expect((await keyedAgain.findTokenById(ada.id!))?.accessToken).toBe('1000.access.renewed')
+  await keyedAgain.close?.()
 }
 
 describe('encryption options', () => {
@@ -329,6 +362,58 @@ describe('FileStore with encryption', () => {
   })) {
     it(`conformance: ${t.name}`, t.run)
   }
+})
+
+/** A ListStore under the encryption wrapper: its records are the raw rows. */
+function listBackend(): Backend {
+  const inner = new ListStore()
+  const record = (id: string): TokenRecord | undefined => inner.records.find((r) => r[0] === id)
+  return {
+    name: 'ListStore',
+    open: (encryption) => (encryption ? withEncryption(inner, encryption) : inner),
+    raw: async () => JSON.stringify(inner.records),
+    row: async (id) => {
+      const found = record(id)
+      return found && (Object.fromEntries(COLUMNS.map((c, i) => [c, found[i]])) as RawRow)
+    },
+    patch: async (id, changes) => {
+      const found = record(id)!
+      for (const [column, value] of Object.entries(changes)) {
+        found[COLUMNS.indexOf(column as Column)] = value
+      }
+    },
+  }
+}
+
+/**
+ * A MemoryStore under the encryption wrapper. Its rows are private: the raw content is read
+ * through the store itself, under the wrapper's mark, as held (sealed). Rows are not patched.
+ */
+function memoryBackend(): Backend {
+  const inner = new MemoryStore()
+  const unsupported = (): never => {
+    throw new Error('MemoryStore rows are private: not patched by tests')
+  }
+  return {
+    name: 'MemoryStore',
+    open: (encryption) => (encryption ? withEncryption(inner, encryption) : inner),
+    raw: async () =>
+      JSON.stringify(
+        (await withSealedRows(() => inner.getTokens())).map((t) => rowFromToken(t, t.id!)),
+      ),
+    row: unsupported,
+    patch: unsupported,
+  }
+}
+
+describe('ListStore with encryption', () => {
+  encryptedBackendTests(listBackend)
+})
+
+describe('MemoryStore with encryption', () => {
+  it('a store opened without keys refuses sealed rows: never reads them as tokens, never overwrites them', async () => {
+    await refusesSealedRows(memoryBackend())
+  })
 })
 
 describe('SQLiteStore with encryption', () => {

@@ -102,6 +102,7 @@ export class ListStore implements TokenStore, TokenLocking, ConditionalSave {
     const { row, insert } = resolveSave('ListStore', token, {
       hasId: (id) => this.#find((candidate) => candidate.id === id) !== undefined,
       findId: (lookup) => this.#findByLookup(lookup)?.id,
+      get: (id) => this.#find((candidate) => candidate.id === id),
     })
     if (insert) {
       this.records.push(toRecord(row))

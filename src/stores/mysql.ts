@@ -9,6 +9,7 @@ import {
   type StoreOperation,
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
+import { EncryptionError } from '../sealed.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, typeName, type OAuthToken } from '../token.js'
 import {
@@ -317,7 +318,13 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
       try {
         return await body(await this.#schema())
       } catch (err) {
-        if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) throw err
+        if (
+          err instanceof TokenStoreError ||
+          err instanceof InvalidArgumentError ||
+          err instanceof EncryptionError
+        ) {
+          throw err
+        }
         const code = errorCode(err)
         if (code === undefined || !CONNECTION_ERRORS.has(code) || Date.now() + delay > deadline) {
           throw this.#wrap(operation, err)
@@ -433,6 +440,9 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
         const { row, insert } = await resolveSaveAsync(STORE, token, {
           hasId: async (id) => (await schema.findById(connection, id)) !== undefined,
           findId: async (lookup) => (await schema.findRow(connection, lookup))?.id,
+          // Asked only by a store without keys, before an update: locked, so no keyed writer
+          // seals the row between this check and the write.
+          get: (id) => schema.findById(connection, id, true),
         })
         schema.checkLengths(row)
         if (insert) {

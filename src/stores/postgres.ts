@@ -10,6 +10,7 @@ import {
   type StoreOperation,
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
+import { EncryptionError } from '../sealed.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -418,7 +419,13 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
       try {
         return await body(ready)
       } catch (err) {
-        if (err instanceof TokenStoreError || err instanceof InvalidArgumentError) throw err
+        if (
+          err instanceof TokenStoreError ||
+          err instanceof InvalidArgumentError ||
+          err instanceof EncryptionError
+        ) {
+          throw err
+        }
         if (attempt < attempts && retryable(err)) {
           await sleep(Math.random() * 10 * attempt)
           continue
@@ -477,6 +484,9 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
             }
             return id
           },
+          // Asked only by a store without keys, before an update (the row is locked already).
+          get: async (id) =>
+            (await client.query<StoredRow>(bind(statements.lockRow, [id]))).rows[0],
         })
         const values = COLUMNS.map((column) => row[column])
         const result = await client.query(

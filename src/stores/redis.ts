@@ -8,7 +8,13 @@ import {
   type StoreOperation,
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
-import { EncryptionError } from '../sealed.js'
+import {
+  EncryptionError,
+  FORMAT_V1,
+  FORMAT_V2,
+  refuseOverwrite,
+  sealedRowsAllowed,
+} from '../sealed.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -175,7 +181,9 @@ return { matched, owner, row[1] or false, row[2] or false, row[3] or false, row[
  * KEYS: the row's hash, the id set, the sequence counter, then the index keys of the checks,
  * of the entries to remove and of the entries to add, in that order.
  * ARGV: mode ('put' | 'putif' | 'del'), id, '0' (the row must not exist) or '1' (it must exist
- * with these lookup values:) user_name, access_token, grant_token, refresh_token ('' = absent),
+ * with these lookup values:) or '2' (as '1', and hold no sealed value: a store without keys
+ * never replaces a sealed row; returns 2 when it does) user_name, access_token, grant_token,
+ * refresh_token ('' = absent),
  * the numbers of checks, removals and additions, for 'putif' the access_token, refresh_token
  * and expiry_time the row must still hold as read ('' = absent), then per check its kind ('u' |
  * 'z') and the id it must find first ('' = none), per removal and per addition its kind, and
@@ -191,6 +199,14 @@ else
   if not row[1] then return 0 end
   for i = 2, 5 do
     if (row[i] or '') ~= ARGV[i + 2] then return 0 end
+  end
+  if ARGV[3] == '2' then
+    local held = redis.call('HMGET', KEYS[1], 'client_secret', 'refresh_token', 'access_token',
+      'grant_token', 'api_domain')
+    for i = 1, 5 do
+      local mark = held[i] and string.sub(held[i], 1, 4)
+      if mark == '${FORMAT_V1}' or mark == '${FORMAT_V2}' then return 2 end
+    end
   end
 end
 local checks, removals, additions = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -645,7 +661,7 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       [
         fence ? 'putif' : 'put',
         id,
-        ...expectation(old),
+        ...expectation(old, !sealedRowsAllowed()),
         String(checks.length),
         String(removals.length),
         String(additions.length),
@@ -658,6 +674,12 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
         ...fields,
       ],
     )
+    if (done === 2) {
+      // The row holds sealed values: refused, with the error every store gives (the row is
+      // read again only to name the column; changed meanwhile, the save decides again).
+      refuseOverwrite(id, rowFromHash(await client.hgetall(this.#tokenKey(id)), id) ?? undefined)
+      return undefined
+    }
     return done === 1 ? id : undefined
   }
 
@@ -882,10 +904,13 @@ function lookupValues(values: readonly (string | null | undefined)[]): RowState[
   }
 }
 
-/** The row state as the commit script checks it: existence, then the four lookup values. */
-function expectation(state: RowState): string[] {
+/**
+ * The row state as the commit script checks it: existence, then the four lookup values. With
+ * `unsealed`, an existing row must also hold no sealed value.
+ */
+function expectation(state: RowState, unsealed = false): string[] {
   return [
-    state.exists ? '1' : '0',
+    state.exists ? (unsealed ? '2' : '1') : '0',
     ...LOOKUP_COLUMNS.map((column) => (state.exists ? (state.values[column] ?? '') : '')),
   ]
 }

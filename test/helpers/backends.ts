@@ -209,7 +209,8 @@ export function redisBackend(prefix: string): Backend {
             const type = await db.type(key)
             const value =
               type === 'hash'
-                ? await db.hgetall(key)
+                ? // Sorted: a large hash's field order moves as Redis rehashes it, even on reads.
+                  Object.fromEntries(Object.entries(await db.hgetall(key)).sort())
                 : type === 'string'
                   ? await db.get(key)
                   : await db.zrange(key, 0, -1)
