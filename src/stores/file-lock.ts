@@ -143,11 +143,14 @@ async function markerAbandoned(breaker: string): Promise<boolean> {
   return age > (owner.pid === undefined ? UNNAMED_MARKER_MS : TAKE_OVER_MS)
 }
 
-/** Removes a file, trying again after a transient failure (EIO); rethrows the last failure. */
-async function removeFile(path: string): Promise<void> {
+/**
+ * Runs a removal, trying again after a transient failure (EIO); a file already gone (ENOENT)
+ * is done. Rethrows the last failure.
+ */
+async function retrying(removal: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await fsp.unlink(path)
+      await removal()
       return
     } catch (err) {
       if (code(err) === 'ENOENT') return
@@ -161,7 +164,7 @@ async function removeFile(path: string): Promise<void> {
 const LEFTOVERS = new Set<string>()
 
 async function removeTemporary(path: string): Promise<void> {
-  await removeFile(path).then(
+  await retrying(() => fsp.unlink(path)).then(
     () => LEFTOVERS.delete(path),
     () => LEFTOVERS.add(path),
   )
@@ -372,17 +375,18 @@ export class FileLock {
   }
 
   /**
-   * Removes the lock file while it is ours, trying again after a failure. One that still fails
-   * (or a file that cannot be read to tell whose it is) is recorded as unreleased, and release
-   * resolves: its callers' work is done and durable (a save written, a refresh saved), and
-   * failing them would report it as lost. The failure is not lost either: this process takes
-   * the file over on its next lock, which rejects with the cause if the file still cannot be
-   * touched; other processes take it over once its lease lapses, or at once when we exit.
+   * Removes the lock file while it is ours, trying again after a failure (to read it or to
+   * remove it). One that still fails is recorded as unreleased, and release resolves: its
+   * callers' work is done and durable (a save written, a refresh saved), and failing them would
+   * report it as lost. Nor is the failure lost: this process takes the file over on its next
+   * lock, which rejects with the cause if the file still cannot be touched; other processes
+   * take it over once its lease lapses, or at once when this process has exited.
    */
   async #release(nonce: string): Promise<void> {
     try {
-      if (!(await this.#holds(nonce))) return
-      await removeFile(this.path)
+      await retrying(async () => {
+        if (await this.#holds(nonce)) await fsp.unlink(this.path)
+      })
     } catch {
       UNRELEASED.set(resolve(this.path), nonce)
     }
