@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { promises as fsp, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { basename, dirname } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Lease, type LeaseHold } from './lease.js'
 
@@ -120,6 +120,63 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code
 }
 
+/** How long a take-over may last before its marker counts as left by a crash (ms). */
+const TAKE_OVER_MS = 5000
+
+/**
+ * How long a marker that names nobody may stay (ms). This version links its marker into place
+ * whole; an older one wrote it in place, so its marker was empty for a moment. Empty for longer
+ * than this, it was left by a process killed in that moment.
+ */
+const UNNAMED_MARKER_MS = 1000
+
+/** Whether the take-over marker at `breaker` was left behind: its process is gone, or it is old. */
+async function markerAbandoned(breaker: string): Promise<boolean> {
+  const [owner, age] = await Promise.all([
+    fsp.readFile(breaker, 'utf8').then(parseHolder, () => NOBODY),
+    fsp.stat(breaker).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    ),
+  ])
+  if (owner.pid !== process.pid && holderGone(owner)) return true
+  return age > (owner.pid === undefined ? UNNAMED_MARKER_MS : TAKE_OVER_MS)
+}
+
+/**
+ * Runs a removal, trying again after a transient failure (EIO); a file already gone (ENOENT)
+ * is done. Rethrows the last failure.
+ */
+async function retrying(removal: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await removal()
+      return
+    } catch (err) {
+      if (code(err) === 'ENOENT') return
+      if (attempt >= 3) throw err
+      await sleep(10 * attempt)
+    }
+  }
+}
+
+/** Temporary files of this process that could not be removed: tried again at the next lock. */
+const LEFTOVERS = new Set<string>()
+
+async function removeTemporary(path: string): Promise<void> {
+  await retrying(() => fsp.unlink(path)).then(
+    () => LEFTOVERS.delete(path),
+    () => LEFTOVERS.add(path),
+  )
+}
+
+/**
+ * Locks of this process whose file could not be removed on release (path → nonce): nobody here
+ * holds them any more, so the next lock on that path in this process takes the file over as it
+ * is instead of waiting for it to go stale.
+ */
+const UNRELEASED = new Map<string, string>()
+
 /**
  * An exclusive lease between processes, held as a file beside the data: created atomically
  * with `link()` (it fails when the lock exists, even over NFS), recording the owner's pid,
@@ -155,10 +212,22 @@ export class FileLock {
       this.#swept = true
       await this.#sweep()
     }
-    for (;;) {
-      if (await this.#tryCreate(content)) {
-        return { extend: () => this.#extend(nonce), release: () => this.#release(nonce) }
+    await Promise.all([...LEFTOVERS].map(removeTemporary))
+    const key = resolve(this.path)
+    const unreleased = UNRELEASED.get(key)
+    if (unreleased !== undefined) {
+      // Taken out before any await: one acquirer in this process takes it over.
+      UNRELEASED.delete(key)
+      try {
+        if (await this.#extend(unreleased)) return this.#held(unreleased)
+      } catch (err) {
+        // Still cannot touch it: say why now rather than waiting out the timeout.
+        if (!UNRELEASED.has(key)) UNRELEASED.set(key, unreleased)
+        throw err
       }
+    }
+    for (;;) {
+      if (await this.#create(this.path, content)) return this.#held(nonce)
       const seen = await this.#inspect()
       if (seen.stale && (await this.#breakStale(seen.content))) continue
       const waited = Date.now() - started
@@ -181,17 +250,34 @@ export class FileLock {
     }
   }
 
-  async #tryCreate(content: string): Promise<boolean> {
+  #held(nonce: string): LeaseHold {
+    return { extend: () => this.#extend(nonce), release: () => this.#release(nonce) }
+  }
+
+  /**
+   * Creates `target` holding `content`, whole or not at all: written to a file of its own,
+   * created exclusively (a file or symlink planted under its name is never written through),
+   * then linked into place, which fails when `target` exists: false then. The temporary file is
+   * removed on every path (a full disk, a failed link); one that cannot be is tried again at the
+   * next lock, and the sweep of a later process removes it once this one is gone.
+   */
+  async #create(target: string, content: string): Promise<boolean> {
     const temp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.new`
-    await fsp.writeFile(temp, content, { mode: 0o600 })
     try {
-      await fsp.link(temp, this.path)
+      await fsp.writeFile(temp, content, { flag: 'wx', mode: 0o600 })
+    } catch (err) {
+      // EEXIST: not ours to remove. Otherwise it may have been created before the write failed.
+      if (code(err) !== 'EEXIST') await removeTemporary(temp)
+      throw err
+    }
+    try {
+      await fsp.link(temp, target)
       return true
     } catch (err) {
       if (code(err) === 'EEXIST') return false
       throw err
     } finally {
-      await fsp.unlink(temp).catch(() => undefined)
+      await removeTemporary(temp)
     }
   }
 
@@ -217,23 +303,12 @@ export class FileLock {
   /** Removes a stale lock; false when another process is taking it over right now. */
   async #breakStale(expected: string | undefined): Promise<boolean> {
     const breaker = `${this.path}.break`
-    try {
-      // The bare pid, as every version writes and reads it: a marker lives for microseconds.
-      await fsp.writeFile(breaker, String(process.pid), { flag: 'wx', mode: 0o600 })
-    } catch (err) {
-      if (code(err) !== 'EEXIST') throw err
-      // Someone else is taking it over. A take-over lasts microseconds: a breaker whose
-      // process is gone, or that is older than a few seconds, was left by a crash.
-      const [owner, age] = await Promise.all([
-        fsp.readFile(breaker, 'utf8').then(parseHolder, () => NOBODY),
-        fsp.stat(breaker).then(
-          (s) => Date.now() - s.mtimeMs,
-          () => 0,
-        ),
-      ])
-      const left = owner.pid !== process.pid && holderGone(owner)
-      if (left || age > 5000) await fsp.unlink(breaker).catch(() => undefined)
-      return left || age > 5000
+    // The bare pid, as every version reads it, linked into place whole: never an empty marker.
+    if (!(await this.#create(breaker, String(process.pid)))) {
+      // Someone else is taking it over, or a crash left the marker behind.
+      if (!(await markerAbandoned(breaker))) return false
+      await fsp.unlink(breaker).catch(() => undefined)
+      return true
     }
     try {
       // Looked at again under the marker: a holder that renewed meanwhile keeps its lock.
@@ -260,10 +335,7 @@ export class FileLock {
     for (const name of names) {
       if (name === breaker) {
         // A take-over marker of a process that died in the middle of it.
-        const owner = await fsp
-          .readFile(`${directory}/${name}`, 'utf8')
-          .then(parseHolder, () => NOBODY)
-        if (owner.pid !== process.pid && holderGone(owner)) {
+        if (await markerAbandoned(`${directory}/${name}`)) {
           await fsp.unlink(`${directory}/${name}`).catch(() => undefined)
         }
         continue
@@ -302,10 +374,21 @@ export class FileLock {
     }
   }
 
+  /**
+   * Removes the lock file while it is ours, trying again after a failure (to read it or to
+   * remove it). One that still fails is recorded as unreleased, and release resolves: its
+   * callers' work is done and durable (a save written, a refresh saved), and failing them would
+   * report it as lost. Nor is the failure lost: this process takes the file over on its next
+   * lock, which rejects with the cause if the file still cannot be touched; other processes
+   * take it over once its lease lapses, or at once when this process has exited.
+   */
   async #release(nonce: string): Promise<void> {
-    if (!(await this.#holds(nonce).catch(() => false))) return
-    await fsp.unlink(this.path).catch((err: unknown) => {
-      if (code(err) !== 'ENOENT') throw err
-    })
+    try {
+      await retrying(async () => {
+        if (await this.#holds(nonce)) await fsp.unlink(this.path)
+      })
+    } catch {
+      UNRELEASED.set(resolve(this.path), nonce)
+    }
   }
 }
