@@ -19,7 +19,7 @@ import { saveOver } from './coordination.js'
 import { revokeStoredToken } from './revocation.js'
 import { supportsLocking, type TokenLock, type TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
-import { OAuthToken, UserSignature, needsRefresh, typeName } from './token.js'
+import { OAuthToken, UserSignature, needsRefresh, refreshDueAt, typeName } from './token.js'
 
 /** How a session behaves; every field has a default. */
 export interface SessionConfig {
@@ -286,12 +286,15 @@ export class Session {
   readonly #context: Context
   #token: OAuthToken
   #ended = false
+  /** When the token in memory is due for a refresh (see `refreshDueAt`), epoch ms. */
+  #dueAt: number
   /** The token in memory is newer than the stored one: its last save failed. */
   #unsaved = false
 
   private constructor(context: Context, token: OAuthToken) {
     this.#context = context
     this.#token = token
+    this.#dueAt = refreshDueAt(token, context.config.refreshSkewMs)
     context.log.forget(token.clientSecret, token.grantToken, token.refreshToken, token.accessToken)
   }
 
@@ -333,10 +336,7 @@ export class Session {
    */
   async getAccessToken(): Promise<string> {
     const token = this.#token
-    const { now, refreshSkewMs } = this.#context.config
-    if (!this.#ended && !needsRefresh(token, now(), refreshSkewMs)) {
-      return token.accessToken!
-    }
+    if (this.#context.config.now() < this.#dueAt && !this.#ended) return token.accessToken!
     this.#assertActive()
     if (token.accessToken !== undefined && token.expiryTime === undefined && !token.refreshToken) {
       // An access token alone, of unknown lifetime: used until the server refuses it.
@@ -571,6 +571,7 @@ export class Session {
 
   #adopt(token: OAuthToken): void {
     this.#token = token
+    this.#dueAt = refreshDueAt(token, this.#context.config.refreshSkewMs)
     this.#context.log.forget(
       token.clientSecret,
       token.grantToken,

@@ -327,14 +327,23 @@ export const MAX_LIFETIME_MS = 365 * 24 * 3_600_000
  * `refresh` and the portal's Refresh force a refresh that way.
  */
 export function needsRefresh(token: OAuthToken, now: number, skewMs: number): boolean {
-  if (!token.accessToken) return true
-  if (token.expiryTime === undefined) return true
+  if (!token.accessToken || token.expiryTime === undefined) return true
+  // Well before the skew the lifetime is not worth looking up (this is the hot path).
   if (token.expiryTime - skewMs > now) return false
-  if (skewMs > MAX_LIFETIME_MS) return true
-  // Within the skew: only now is the lifetime worth looking up (it is off the hot path).
+  return refreshDueAt(token, skewMs) <= now
+}
+
+/**
+ * The instant (epoch ms) from which {@link needsRefresh} holds for this token and skew: the same
+ * rule as a deadline, for a holder that checks the clock often and the token rarely (a session
+ * computes it once per token and compares on every call). `-Infinity` when it is due already.
+ */
+export function refreshDueAt(token: OAuthToken, skewMs: number): number {
+  if (!token.accessToken || token.expiryTime === undefined || skewMs > MAX_LIFETIME_MS) {
+    return -Infinity
+  }
   const lifetime = lifetimes.get(lifetimeKey(token.accessToken))
-  const skew = lifetime === undefined ? skewMs : Math.min(skewMs, lifetime / 2)
-  return token.expiryTime - skew <= now
+  return token.expiryTime - (lifetime === undefined ? skewMs : Math.min(skewMs, lifetime / 2))
 }
 
 Object.defineProperty(OAuthToken.prototype, TOKEN_BRAND, { value: true })
