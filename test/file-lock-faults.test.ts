@@ -115,7 +115,9 @@ describeWithTmpfs('a lock attempt on a full disk (a real tmpfs)', '64k', (tmpfs)
       const { result } = await timed(() => store.lockToken('0abcdefghi', { timeoutMs: 1000 }))
       console.log(`full disk, lockToken: ${(result as Error).message}`)
       expect(result).toBeInstanceOf(TokenStoreError)
-      expect((result as Error).message).toContain('ENOSPC')
+      expect((result as Error).message).toMatch(
+        /could not lock token .*the disk is full \(ENOSPC\)/,
+      )
       expect(temporaries(tmpfs.dir)).toEqual([])
     } finally {
       tmpfs.unfill()

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { TokenStoreError, describeCause } from '../errors.js'
+import { TokenStoreError } from '../errors.js'
 import type { TokenLock } from '../store.js'
 import { FileLock, LockTimeoutError } from './file-lock.js'
+import { explainFsError } from './fs-errors.js'
 import { Lease } from './lease.js'
 
 /**
@@ -27,7 +28,7 @@ export async function lockTokenFile(
     const message =
       err instanceof LockTimeoutError
         ? `could not lock token ${id} within ${options.timeoutMs} ms: ${err.message}`
-        : `could not lock token ${id}: ${describeCause(err)}`
+        : `could not lock token ${id}: ${explainFsError(err, basePath)}`
     throw new TokenStoreError(store, 'lock', message, { cause: err })
   }
 }
