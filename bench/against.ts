@@ -19,7 +19,7 @@ const there = mkdtempSync(join(tmpdir(), 'tokenkeeper-against-'))
 execFileSync('git', ['worktree', 'add', '--detach', there, rev], { cwd: here, stdio: 'ignore' })
 if (!existsSync(join(there, 'node_modules')))
   symlinkSync(join(here, 'node_modules'), join(there, 'node_modules'))
-const ROUNDS = 3
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
 type Row = { store: string; operation: string; tokens: number; callers: number; median: number }
 const seen = new Map<string, { base: number[]; head: number[] }>()
 try {

@@ -254,10 +254,16 @@ export async function resolveSaveAsync(
 ): Promise<{ row: StoredRow; insert: boolean }> {
   const lookup = lookupOf(token)
   const name = token.userSignature?.name
+  const byName = present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined
+  // A token found by its user name needs that look-up once, not twice.
   const [idExists, matchedId, userOwnerId] = await Promise.all([
     token.id !== undefined ? rows.hasId(token.id) : false,
-    token.id === undefined && lookup ? rows.findId(lookup) : undefined,
-    present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
+    token.id === undefined && lookup
+      ? lookup.column === 'user_name'
+        ? byName
+        : rows.findId(lookup)
+      : undefined,
+    byName,
   ])
   const plan = planSave(store, token, { idExists, matchedId, userOwnerId })
   if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
