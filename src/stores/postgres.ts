@@ -118,7 +118,6 @@ interface Statements {
   byIds: Statement
   lockFind: Record<LookupColumn, Statement>
   byId: Statement
-  lockById: Statement
   /** The whole row, locked for the rest of the transaction. */
   lockRow: Statement
   all: Statement
@@ -468,24 +467,32 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
           }
         }
         // One query per distinct look-up: asked twice (the token's key is its user name), the
-        // same answer, not two answers from two moments of a busy table.
+        // same answer, not two answers from two moments of a busy table. The rows they lock
+        // are kept, so that the keyless check (`get`) costs no further round trip.
         const found = new Map<string, Promise<string | undefined>>()
+        const locked = new Map<string, StoredRow>()
+        const keep = (result: { rows: StoredRow[] }): string | undefined => {
+          const held = result.rows[0]
+          if (held) locked.set(held.id, held)
+          return held?.id
+        }
         const { row, insert } = await resolveSaveAsync(STORE, token, {
           hasId: async (id) =>
-            (await client.query(bind(statements.lockById, [id]))).rows.length > 0,
+            keep(await client.query<StoredRow>(bind(statements.lockRow, [id]))) !== undefined,
           findId: (lookup) => {
             const key = `${lookup.column}:${lookup.value}`
             let id = found.get(key)
             if (id === undefined) {
               id = client
-                .query<{ id: string }>(bind(statements.lockFind[lookup.column], [lookup.value]))
-                .then((result) => result.rows[0]?.id)
+                .query<StoredRow>(bind(statements.lockFind[lookup.column], [lookup.value]))
+                .then(keep)
               found.set(key, id)
             }
             return id
           },
           // Asked only by a store without keys, before an update (the row is locked already).
           get: async (id) =>
+            locked.get(id) ??
             (await client.query<StoredRow>(bind(statements.lockRow, [id]))).rows[0],
         })
         const values = COLUMNS.map((column) => row[column])
@@ -965,9 +972,8 @@ function prepareStatements(table: string): Statements {
     find: byColumn(false, columns),
     findMany: many,
     byIds: statement(`SELECT ${columns} FROM ${name} WHERE id = ANY($1::text[])`),
-    lockFind: byColumn(true, 'id::text AS id'),
+    lockFind: byColumn(true, columns),
     byId: statement(`SELECT ${columns} FROM ${name} WHERE id = $1::text`),
-    lockById: statement(`SELECT id::text AS id FROM ${name} WHERE id = $1::text FOR UPDATE`),
     lockRow: statement(`SELECT ${columns} FROM ${name} WHERE id = $1::text FOR UPDATE`),
     all: statement(`SELECT ${columns} FROM ${name} ORDER BY id`),
     insert: statement(
