@@ -7,9 +7,6 @@ import {
 import { DEFAULT_LOCK_WAIT_MS } from './stores/lease.js'
 import type { OAuthToken } from './token.js'
 
-/** How long work under a token's lease waits for it by default (ms). */
-export const DEFAULT_LOCK_TIMEOUT_MS = DEFAULT_LOCK_WAIT_MS
-
 /**
  * Runs `work` under the store's lease on one token, when the store offers locking, and releases
  * it afterwards whatever happens. Every write that must not race a refresh of the same token
@@ -20,13 +17,15 @@ export async function withTokenLock<T>(
   store: TokenStore,
   id: string,
   work: (lock: TokenLock | undefined) => Promise<T>,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; onLocked?: (waitedMs: number) => void } = {},
 ): Promise<T> {
   if (!supportsLocking(store)) return work(undefined)
+  const waiting = performance.now()
   const lock = await store.lockToken(id, {
-    timeoutMs: options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    timeoutMs: options.timeoutMs ?? DEFAULT_LOCK_WAIT_MS,
   })
   try {
+    options.onLocked?.(Math.round(performance.now() - waiting))
     return await work(lock)
   } finally {
     await lock.release()

@@ -15,9 +15,9 @@ import { SafeLog, type Logger } from './log.js'
 import { AccountsClient } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
 import { isTokenText, type TokenGrant } from './oauth/messages.js'
-import { saveOver } from './coordination.js'
+import { saveOver, withTokenLock } from './coordination.js'
 import { revokeStoredToken } from './revocation.js'
-import { supportsLocking, type TokenLock, type TokenStore } from './store.js'
+import type { TokenLock, TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, refreshDueAt, typeName } from './token.js'
 
@@ -627,17 +627,19 @@ export class Session {
   async #refreshNow(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
     const { store, config, log } = this.#context
     const id = this.#token.id
-    if (!id || !supportsLocking(store)) {
-      return this.#refreshLocked(force, staleAccessToken, undefined)
-    }
-    for (let attempt = 1; ; attempt += 1) {
-      const waiting = performance.now()
-      const lock = await store.lockToken(id, { timeoutMs: config.lockTimeoutMs })
-      const waitedMs = Math.round(performance.now() - waiting)
+    if (!id) return this.#refreshLocked(force, staleAccessToken, undefined)
+    const onLocked = (waitedMs: number): void => {
       log.debug('token lock taken', { ...who(this.#token), waitedMs })
       emit('token.lock_waited', { id, waitedMs })
+    }
+    for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.#refreshLocked(force, staleAccessToken, lock)
+        return await withTokenLock(
+          store,
+          id,
+          (lock) => this.#refreshLocked(force, staleAccessToken, lock),
+          { timeoutMs: config.lockTimeoutMs, onLocked },
+        )
       } catch (err) {
         if (!(err instanceof LeaseLost)) throw err
         if (attempt >= LEASE_ATTEMPTS) throw err.cause
@@ -646,8 +648,6 @@ export class Session {
           who(this.#token),
         )
         emit('token.lease_lost', { id })
-      } finally {
-        await lock.release()
       }
     }
   }

@@ -1,4 +1,5 @@
-import { DEFAULT_LOCK_TIMEOUT_MS, withTokenLock } from '../coordination.js'
+import { DEFAULT_LOCK_WAIT_MS } from '../stores/lease.js'
+import { withTokenLock } from '../coordination.js'
 import { TokenStoreError } from '../errors.js'
 import { supportsLocking, type TokenStore } from '../store.js'
 import { CliError } from './shared.js'
@@ -17,7 +18,7 @@ function lockError(err: unknown): boolean {
 export async function noticeIfBusy(
   store: TokenStore,
   id: string,
-  timeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+  timeoutMs = DEFAULT_LOCK_WAIT_MS,
 ): Promise<void> {
   if (!supportsLocking(store)) return
   try {
@@ -39,7 +40,7 @@ export async function underLease<T>(
   store: TokenStore,
   id: string,
   work: () => Promise<T>,
-  timeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+  timeoutMs = DEFAULT_LOCK_WAIT_MS,
 ): Promise<T> {
   await noticeIfBusy(store, id, timeoutMs)
   let started = false

@@ -1,4 +1,5 @@
-import { DEFAULT_LOCK_TIMEOUT_MS, withTokenLock } from '../coordination.js'
+import { DEFAULT_LOCK_WAIT_MS } from './lease.js'
+import { withTokenLock } from '../coordination.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
 import { withSealedRows } from '../sealed.js'
@@ -63,7 +64,7 @@ function checkRekeyOptions(options: unknown): number {
     throw new InvalidArgumentError('options', 'rekey options must be an object')
   }
   refuseUnknownOptions('rekey', options, ['lockTimeoutMs'], 'options.')
-  const { lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS } = options as RekeyOptions
+  const { lockTimeoutMs = DEFAULT_LOCK_WAIT_MS } = options as RekeyOptions
   if (!(typeof lockTimeoutMs === 'number' && Number.isFinite(lockTimeoutMs) && lockTimeoutMs > 0)) {
     throw new InvalidArgumentError(
       'options.lockTimeoutMs',
