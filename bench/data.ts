@@ -11,10 +11,18 @@ export const userName = (i: number): string => `user${String(i).padStart(6, '0')
 /**
  * A token shaped like the ones Zoho issues (70-character tokens, a 35-character client id), with
  * the grant code kept in the row as after an exchange: about 400 bytes a row in the CSV file.
+ * `model` gives the classes to build it with (another checkout's, for `bench:against`).
  */
-export function realisticToken(i: number, now = Date.now()): OAuthToken {
-  return new OAuthToken({
-    userSignature: new UserSignature(userName(i)),
+export function realisticToken(
+  i: number,
+  now = Date.now(),
+  model: { OAuthToken: typeof OAuthToken; UserSignature: typeof UserSignature } = {
+    OAuthToken,
+    UserSignature,
+  },
+): OAuthToken {
+  return new model.OAuthToken({
+    userSignature: new model.UserSignature(userName(i)),
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     grantToken: `1000.${hex(16)}.${hex(16)}`,

@@ -11,6 +11,7 @@ import type * as Sqlite from '../../src/stores/sqlite.ts'
 import type * as Mysql from '../../src/stores/mysql.ts'
 import type * as Postgres from '../../src/stores/postgres.ts'
 import type * as Redis from '../../src/stores/redis.ts'
+import { realisticToken, userName } from '../data.ts'
 import { measure } from '../harness.ts'
 
 const root = process.argv[2]!
@@ -20,21 +21,8 @@ const load = <T>(path: string): Promise<T> =>
   import(pathToFileURL(join(root, 'src', path)).href) as Promise<T>
 const lib = await load<typeof Lib>('index.ts')
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex')
-const name = (i: number) => `user${String(i).padStart(6, '0')}@zylker.example`
 const now = Date.now()
-// The token shape of bench/data.ts, built with the checkout's own OAuthToken.
-const token = (i: number) =>
-  new lib.OAuthToken({
-    userSignature: new lib.UserSignature(name(i)),
-    clientId: '1000.CLIENTIDCLIENTIDCLIENTIDCLIENTID',
-    clientSecret: 'secretsecretsecretsecretsecretsecret0000',
-    grantToken: `1000.${hex(16)}.${hex(16)}`,
-    refreshToken: `1000.${hex(16)}.${hex(16)}`,
-    accessToken: `1000.${hex(16)}.${hex(16)}`,
-    redirectUrl: 'https://portal.zylker.example/oauth/callback',
-    apiDomain: 'https://www.zohoapis.com',
-    expiryTime: now + 3_600_000,
-  })
+const token = (i: number) => realisticToken(i, now, lib)
 const work = mkdtempSync(join(tmpdir(), 'tokenkeeper-rows-'))
 const emit = (store: string, operation: string, tokens: number, callers: number, median: number) =>
   console.log(JSON.stringify({ store, operation, tokens, callers, median }))
@@ -85,11 +73,11 @@ try {
       const probes = Array.from(
         { length: 4096 },
         (_, i) =>
-          new lib.OAuthToken({ userSignature: new lib.UserSignature(name((i * 7919) % size)) }),
+          new lib.OAuthToken({ userSignature: new lib.UserSignature(userName((i * 7919) % size)) }),
       )
       const session = await lib.Initializer.initialize({
         environment: lib.DataCenter.US.PRODUCTION,
-        token: new lib.OAuthToken({ userSignature: new lib.UserSignature(name(0)) }),
+        token: new lib.OAuthToken({ userSignature: new lib.UserSignature(userName(0)) }),
         store,
       })
       const access = await measure(() => session.getAccessToken(), {
