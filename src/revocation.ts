@@ -2,7 +2,7 @@ import { withTokenLock } from './coordination.js'
 import { TokenConflictError } from './errors.js'
 import { emit } from './events.js'
 import { SafeLog, type Logger } from './log.js'
-import { AccountsClient } from './oauth/client.js'
+import { AccountsClient, CLIENT_DEFAULTS } from './oauth/client.js'
 import type { Environment } from './oauth/environments.js'
 import { rowFromToken, rowHolds, type TokenStore } from './store.js'
 import type { OAuthToken } from './token.js'
@@ -15,7 +15,7 @@ export interface RevocationClientOptions {
   requestTimeoutMs?: number | undefined
 }
 
-/** The accounts client that maintenance revokes with: two retries, 250 ms apart at first. */
+/** The accounts client that maintenance revokes with, with a session's defaults. */
 export function revocationClient(
   environment: Environment,
   options: RevocationClientOptions = {},
@@ -24,9 +24,8 @@ export function revocationClient(
   const fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const client = new AccountsClient(environment, {
     fetch,
-    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-    retries: 2,
-    retryDelayMs: 250,
+    ...CLIENT_DEFAULTS,
+    requestTimeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
     now: () => Date.now(),
     log,
   })

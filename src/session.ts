@@ -12,7 +12,7 @@ import {
 } from './errors.js'
 import { emit } from './events.js'
 import { SafeLog, type Logger } from './log.js'
-import { AccountsClient } from './oauth/client.js'
+import { AccountsClient, CLIENT_DEFAULTS } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
 import { isTokenText, type TokenGrant } from './oauth/messages.js'
 import { saveOver, withTokenLock } from './coordination.js'
@@ -45,9 +45,7 @@ export interface SessionConfig {
 
 const DEFAULTS: SessionConfig = {
   refreshSkewMs: 60_000,
-  requestTimeoutMs: 30_000,
-  retries: 2,
-  retryDelayMs: 250,
+  ...CLIENT_DEFAULTS,
   findUser: false,
   authHeaderPrefix: 'Zoho-oauthtoken ',
   fetch: (input, init) => globalThis.fetch(input, init),

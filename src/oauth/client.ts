@@ -14,6 +14,9 @@ import { parseTokenResponse, type TokenGrant } from './messages.js'
 import { discard, readCapped, retryAfterMs } from './response.js'
 import { rememberLifetime } from '../token.js'
 
+/** How every accounts client (a session's, maintenance's) talks to the server by default. */
+export const CLIENT_DEFAULTS = { requestTimeoutMs: 30_000, retries: 2, retryDelayMs: 250 } as const
+
 /** How the accounts client talks to the server. */
 export interface AccountsClientOptions {
   /** The fetch to use; default the global one. */
