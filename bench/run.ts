@@ -15,7 +15,7 @@ import {
 } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { RedisStore } from '../src/stores/redis.ts'
-import { COLUMNS, newTokenId, rowFromToken } from '../src/store.ts'
+import { COLUMNS, rowFromToken } from '../src/store.ts'
 import { formatRate, measure, type Measurement } from './harness.ts'
 import { realisticToken, saveUsers, userName } from './data.ts'
 import { MYSQL, POSTGRES, REDIS, REDIS_URL, reachable, type ServerKind } from './servers.ts'
@@ -63,7 +63,7 @@ async function fill(kind: string, size: number): Promise<TokenStore> {
     )
     db.transaction(() => {
       for (let i = 0; i < size; i += 1) {
-        const row = rowFromToken(realisticToken(i, now), newTokenId())
+        const row = rowFromToken(realisticToken(i, now), String(i + 1))
         insert.run(COLUMNS.map((c) => row[c]))
       }
     })()

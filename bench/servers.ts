@@ -1,7 +1,7 @@
 // The server stores in the benchmark: filled in bulk through the driver (the fill is not
 // measured), then measured through the store like the embedded ones.
 import { createConnection } from 'node:net'
-import { COLUMNS, newTokenId, type TokenStore } from '../src/index.ts'
+import { COLUMNS, type TokenStore } from '../src/index.ts'
 import { rowFromToken } from '../src/store.ts'
 import { realisticToken } from './data.ts'
 
@@ -35,7 +35,7 @@ export function* rowBatches(size: number, batch = 1000): Generator<(string | nul
   for (let start = 0; start < size; start += batch) {
     const rows: (string | null)[][] = []
     for (let i = start; i < Math.min(size, start + batch); i += 1) {
-      const row = rowFromToken(realisticToken(i, now), newTokenId())
+      const row = rowFromToken(realisticToken(i, now), String(i + 1))
       rows.push(COLUMNS.map((c) => row[c]))
     }
     yield rows

@@ -245,15 +245,30 @@ export class TokenCipher {
 
   /** A copy of the token as row `id` stores it: secrets sealed, the row seal in `apiDomain`. */
   sealRow(token: OAuthToken, id: string): OAuthToken {
+    return this.sealRowFor(this.sealSecrets(token), id)
+  }
+
+  /**
+   * The first half of {@link sealRow}, for a row whose id the store chooses: a copy with the
+   * secrets sealed and `apiDomain` still open. Never store it as it is: finish it with
+   * {@link sealRowFor} once the id is known.
+   */
+  sealSecrets(token: OAuthToken): OAuthToken {
     const sealed = token.clone()
-    sealed.id = id
     for (const [field, column] of SECRETS) {
       const value = sealed[field]
       if (value) sealed[field] = this.#sealV2(column, value, this.#active)
     }
+    return sealed
+  }
+
+  /** The second half of {@link sealRow}: a copy under `id`, with the row seal in `apiDomain`. */
+  sealRowFor(secretsSealed: OAuthToken, id: string): OAuthToken {
+    const sealed = secretsSealed.clone()
+    sealed.id = id
     const key = this.#active
     const aad = rowAad(key.id, id, sealed)
-    sealed.apiDomain = sivSeal(key.v2, key.mark, aad, framed(aad), token.apiDomain ?? '')
+    sealed.apiDomain = sivSeal(key.v2, key.mark, aad, framed(aad), secretsSealed.apiDomain ?? '')
     return sealed
   }
 

@@ -1,6 +1,16 @@
 export { OAuthToken, UserSignature, needsRefresh, REDACTED } from './token.js'
 export type { OAuthTokenInit } from './token.js'
-export { COLUMNS, ID_LENGTH, lookupOf, planSave, newTokenId, rowHolds } from './store.js'
+export {
+  COLUMNS,
+  MAX_TOKEN_ID,
+  TOKEN_ID_PATTERN,
+  isCanonicalId,
+  lookupOf,
+  nextTokenId,
+  numericIdValue,
+  planSave,
+  rowHolds,
+} from './store.js'
 export type { TokenStore, Lookup, LookupColumn, TokenRow, SaveFacts, SavePlan } from './store.js'
 export type { TokenLock, TokenLocking, LockOptions, ConditionalSave } from './store.js'
 export { MemoryStore } from './stores/memory.js'

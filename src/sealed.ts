@@ -95,3 +95,31 @@ export function refuseOverwrite(
       'encryption keys: it is not overwritten; open the store with { encryption: { keys, activeKeyId } }',
   )
 }
+
+/** How the encryption wrapper seals a row for the id the store chose. */
+export type RowFinisher = (token: OAuthToken, id: string) => OAuthToken
+
+/** The encryption wrapper's sealing of a row for its id, during the store call it makes. */
+const finishing = new AsyncLocalStorage<RowFinisher>()
+
+/**
+ * Runs `work` (a save through the store under the encryption wrapper) so that the row the
+ * store writes is finished by `finish` once the store has chosen its id: the row seal covers
+ * the id, and a new row's id is only known inside the store's lock or transaction. A store
+ * that batches writes captures the finisher per save (see {@link currentRowFinisher}) and runs
+ * each save under its own (`undefined` for none).
+ */
+export function withRowFinisher<T>(finish: RowFinisher | undefined, work: () => T): T {
+  return finishing.run(finish as RowFinisher, work)
+}
+
+/** The finisher of the current save, to carry into a batched write (see {@link withRowFinisher}). */
+export function currentRowFinisher(): RowFinisher | undefined {
+  return finishing.getStore()
+}
+
+/** The token as row `id` stores it: finished by the wrapper's finisher when there is one. */
+export function finishRow(token: OAuthToken, id: string): OAuthToken {
+  const finish = finishing.getStore()
+  return finish ? finish(token, id) : token
+}

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import { InvalidArgumentError, TokenStoreError } from './errors.js'
-import { refuseOverwrite, refuseSealed, sealedRowsAllowed } from './sealed.js'
+import { finishRow, refuseOverwrite, refuseSealed, sealedRowsAllowed } from './sealed.js'
 import { OAuthToken, UserSignature, assertToken, trustedToken, typeName } from './token.js'
 
 /**
@@ -207,6 +206,8 @@ export function planSave(store: string, token: OAuthToken, facts: SaveFacts): Sa
 export interface RowLookups {
   hasId(id: string): boolean
   findId(lookup: Lookup): string | undefined
+  /** The largest {@link numericIdValue} among the stored ids, for {@link nextTokenId}. */
+  largestNumericId(): number | undefined
   /** The row with this id; when given, a store without keys never replaces a sealed row. */
   get?(id: string): TokenRow | undefined
 }
@@ -230,22 +231,27 @@ export function resolveSave(
   if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
     refuseOverwrite(plan.id, rows.get(plan.id))
   }
-  const id = plan.id ?? newTokenId((candidate) => rows.hasId(candidate))
-  return { row: rowFromToken(token, id), insert: plan.insert }
+  const id = plan.id ?? nextTokenId(store, rows.largestNumericId())
+  return { row: rowToWrite(token, id), insert: plan.insert }
 }
 
 /** A store's lookups, for {@link resolveSaveAsync}, when they go to a server. */
 export interface AsyncRowLookups {
   hasId(id: string): Promise<boolean>
   findId(lookup: Lookup): Promise<string | undefined>
+  /**
+   * The largest {@link numericIdValue} among the stored ids, for {@link nextTokenId}; asked only
+   * for an insert under a new id. Read it so that concurrent savers of this store are serialized
+   * (a lock held to the commit), or let the primary key refuse the second and save again.
+   */
+  largestNumericId(): Promise<number | undefined>
   /** The row with this id; when given, a store without keys never replaces a sealed row. */
   get?(id: string): Promise<TokenRow | undefined>
 }
 
 /**
  * {@link resolveSave} for stores whose lookups go to a server: run it inside the store's
- * transaction. A new id is not checked against the store first; the primary key refuses the
- * (about one in 10^17) collision, and the store draws again.
+ * transaction (see {@link AsyncRowLookups.largestNumericId} for how new ids stay distinct).
  */
 export async function resolveSaveAsync(
   store: string,
@@ -269,7 +275,8 @@ export async function resolveSaveAsync(
   if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
     refuseOverwrite(plan.id, await rows.get(plan.id))
   }
-  return { row: rowFromToken(token, plan.id ?? newTokenId()), insert: plan.insert }
+  const id = plan.id ?? nextTokenId(store, await rows.largestNumericId())
+  return { row: rowToWrite(token, id), insert: plan.insert }
 }
 
 /**
@@ -370,29 +377,65 @@ export function supportsLocking(store: TokenStore): store is TokenStore & TokenL
   return typeof (store as Partial<TokenLocking>).lockToken === 'function'
 }
 
-const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+/** The largest id tokenkeeper gives: ten digits, the official `varchar(10)` id column. */
+export const MAX_TOKEN_ID = 9_999_999_999
 
-/** The length of the ids tokenkeeper gives: they fit the official `varchar(10)` id column. */
-export const ID_LENGTH = 10
+/** The ids tokenkeeper gives: digits, no leading zero, at most ten (see {@link nextTokenId}). */
+export const TOKEN_ID_PATTERN = /^[1-9][0-9]{0,9}$/
+
+/** Whether an id has the form of the ids tokenkeeper gives (see {@link TOKEN_ID_PATTERN}). */
+export function isCanonicalId(id: string): boolean {
+  return TOKEN_ID_PATTERN.test(id)
+}
+
+const NUMERIC_ID = /^[0-9]{1,10}$/
 
 /**
- * A new id: `0` and then nine random letters and digits (about 53 bits), drawn again in the
- * unlikely case that `taken` says it is in use. The leading `0` keeps the official SDKs working
- * beside tokenkeeper on one table or file: they number new rows `max(id) + 1`, and an id that
- * begins with `0` is never their maximum (their text maximum stays on their own numbers, and
- * `parseInt` reads ours as 0), so they never derive `NaN` or a taken number from one of ours.
+ * An id's place in the numbering: its value when it is one to ten digits (leading zeros
+ * allowed, as the official SDKs' `int()` and `parseInt` read them), otherwise `undefined`: ids
+ * with letters, signs or spaces, and longer ones, are not numbered and never block a new id.
  */
-export function newTokenId(taken: (id: string) => boolean = () => false): string {
-  for (;;) {
-    let id = '0'
-    while (id.length < ID_LENGTH) {
-      for (const byte of randomBytes(16)) {
-        // 248 = 4 * 62: drop the bytes above it so that every letter is equally likely.
-        if (byte < 248 && id.length < ID_LENGTH) id += ID_ALPHABET[byte % 62]
-      }
-    }
-    if (!taken(id)) return id
+export function numericIdValue(id: string): number | undefined {
+  return NUMERIC_ID.test(id) ? Number(id) : undefined
+}
+
+/** The largest {@link numericIdValue} among `ids`, or `undefined` when none is numeric. */
+export function largestNumericId(ids: Iterable<string | null>): number | undefined {
+  let largest: number | undefined
+  for (const id of ids) {
+    const value = id === null ? undefined : numericIdValue(id)
+    if (value !== undefined && (largest === undefined || value > largest)) largest = value
   }
+  return largest
+}
+
+/**
+ * The numbering rule, the one place it is written: a new row's id is the next integer after
+ * the largest {@link numericIdValue} in the store (`1` in a store without one), as text. The
+ * official SDKs number their rows the same way (`int(max(id)) + 1`), so they keep adding rows
+ * beside tokenkeeper's, and every official SDK reads the id as the number it is. A store gives
+ * `largest` from its own I/O and allocates under its write lock or transaction, so that two
+ * concurrent savers never take one id. Past {@link MAX_TOKEN_ID} it is a TokenStoreError.
+ */
+export function nextTokenId(store: string, largest: number | undefined): string {
+  const next = (largest ?? 0) + 1
+  if (next > MAX_TOKEN_ID) {
+    throw new TokenStoreError(
+      store,
+      'saveToken',
+      `no new id is left: the store already holds id ${MAX_TOKEN_ID}, the largest that fits ` +
+        'the official ten-character id column; renumber the store (tokenkeeper renumber)',
+    )
+  }
+  return String(next)
+}
+
+/**
+ * The row a store writes for `token` under `id`: the one place a row to write is built, so
+ * that the encryption wrapper can seal it for the id the store chose (see `finishRow`).
+ */
+export function rowToWrite(token: OAuthToken, id: string): StoredRow {
+  return rowFromToken(finishRow(token, id), id)
 }
 
 /** Checks a token id argument. */

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest'
+import { TokenStoreError } from '../src/errors.ts'
 import { OAuthToken, UserSignature } from '../src/index.ts'
-import { lookupOf, newTokenId, planSave, rowFromToken, tokenFromRow } from '../src/store.ts'
+import {
+  MAX_TOKEN_ID,
+  TOKEN_ID_PATTERN,
+  isCanonicalId,
+  largestNumericId,
+  lookupOf,
+  nextTokenId,
+  numericIdValue,
+  planSave,
+  rowFromToken,
+  tokenFromRow,
+} from '../src/store.ts'
 import { formatRecord, parseRecords } from '../src/stores/csv.ts'
 
 describe('the matching rule', () => {
@@ -56,14 +68,40 @@ describe('the upsert rule', () => {
 })
 
 describe('ids', () => {
-  it('are 10 letters and digits, distinct, and drawn again when taken', () => {
-    const ids = new Set(Array.from({ length: 10_000 }, () => newTokenId()))
-    expect(ids.size).toBe(10_000)
-    for (const id of ids) expect(id).toMatch(/^[0-9A-Za-z]{10}$/)
-    let calls = 0
-    const id = newTokenId(() => ++calls < 3)
-    expect(calls).toBe(3)
-    expect(id).toHaveLength(10)
+  it('a new id is the next integer after the largest numeric id, as canonical decimal text', () => {
+    expect(nextTokenId('S', undefined)).toBe('1')
+    expect(nextTokenId('S', 9)).toBe('10')
+    expect(nextTokenId('S', 999_999_999)).toBe('1000000000')
+    expect(nextTokenId('S', MAX_TOKEN_ID - 1)).toBe(String(MAX_TOKEN_ID))
+    for (const largest of [undefined, 0, 1, 41, 99, 123_456_789, MAX_TOKEN_ID - 1]) {
+      expect(nextTokenId('S', largest)).toMatch(TOKEN_ID_PATTERN)
+      expect(isCanonicalId(nextTokenId('S', largest))).toBe(true)
+    }
+  })
+
+  it('past ten digits there is no new id: a TokenStoreError that says how to go on', () => {
+    expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(TokenStoreError)
+    expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(/renumber/)
+  })
+
+  it('numbers the ids the official SDKs read as numbers, and no others', () => {
+    expect(numericIdValue('7')).toBe(7)
+    expect(numericIdValue('0000000099')).toBe(99)
+    expect(numericIdValue('0')).toBe(0)
+    expect(numericIdValue('9999999999')).toBe(MAX_TOKEN_ID)
+    for (const id of ['0wod457ssD', '12ab', ' 12', '+12', '-1', '1_000', '12345678901', '', '١٢']) {
+      expect(numericIdValue(id), id).toBeUndefined()
+    }
+    expect(largestNumericId(['0wod457ssD', '41', '0000000099', '7', null, '12ab'])).toBe(99)
+    expect(largestNumericId(['abc', null])).toBeUndefined()
+  })
+
+  it('canonical ids are digits without a leading zero, at most ten', () => {
+    for (const id of ['1', '10', '9999999999', '1000000000'])
+      expect(isCanonicalId(id), id).toBe(true)
+    for (const id of ['0', '01', '0123456789', '10000000000', '1a', ' 1', '']) {
+      expect(isCanonicalId(id), id).toBe(false)
+    }
   })
 })
 

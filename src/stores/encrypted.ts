@@ -2,13 +2,12 @@ import { DEFAULT_LOCK_WAIT_MS } from './lease.js'
 import { withTokenLock } from '../coordination.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
-import { withSealedRows } from '../sealed.js'
+import { withRowFinisher, withSealedRows } from '../sealed.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   assertConditionalSave,
   assertLookupToken,
   lookupOf,
-  newTokenId,
   rowFromToken,
   rowHolds,
   supportsCompaction,
@@ -112,14 +111,18 @@ export function withEncryption<S extends TokenStore>(
 
   const saveToken = async (token: OAuthToken): Promise<void> => {
     assertToken(token)
-    // The row seal covers the id, so a new row's id is chosen here, before sealing: the row
-    // the token identifies (its values may be under an older key), or a new one.
+    // The row seal covers the id, and a new row's id is chosen by the store inside its lock or
+    // transaction: the store finishes the row (seals it for that id) as it writes it.
     const given = token.id
-    let id = given ?? (await findStored(token))?.id ?? newTokenId()
+    const secretsSealed = cipher.sealSecrets(token)
+    const finish = (sealed: OAuthToken, id: string): OAuthToken => cipher.sealRowFor(sealed, id)
+    let id = given ?? (await findStored(token))?.id
     for (let attempt = 1; ; attempt += 1) {
+      const attemptToken = secretsSealed.clone()
+      attemptToken.id = id
       try {
-        await withSealedRows(() => store.saveToken(cipher.sealRow(token, id)))
-        token.id = id
+        await withRowFinisher(finish, () => withSealedRows(() => store.saveToken(attemptToken)))
+        token.id = attemptToken.id
         return
       } catch (err) {
         // A concurrent save stored this token first, under another id: update that row.

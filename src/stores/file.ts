@@ -16,6 +16,7 @@ import {
   assertId,
   assertLookupToken,
   lookupOf,
+  largestNumericId,
   resolveSave,
   rowHolds,
   tokenFromRow,
@@ -23,6 +24,7 @@ import {
   type ConditionalSave,
   type LockOptions,
   type Lookup,
+  type RowLookups,
   type StoredRow,
   type TokenLock,
   type TokenLocking,
@@ -35,6 +37,7 @@ import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
 import { leaseOption, lockOptions } from './lease.js'
 import { lockTokenFile } from './token-locks.js'
 import { RowTable } from './table.js'
+import { currentRowFinisher, withRowFinisher, type RowFinisher } from '../sealed.js'
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -172,7 +175,13 @@ interface Snapshot {
 }
 
 type Operation =
-  | { readonly kind: 'save'; readonly token: OAuthToken; readonly target: OAuthToken }
+  | {
+      readonly kind: 'save'
+      readonly token: OAuthToken
+      readonly target: OAuthToken
+      /** The encryption wrapper's finisher of this save, if any (see `withRowFinisher`). */
+      readonly finish: RowFinisher | undefined
+    }
   | {
       readonly kind: 'saveIf'
       readonly token: OAuthToken
@@ -190,6 +199,26 @@ interface Pending {
 }
 
 const STORE = 'FileStore'
+
+/**
+ * The snapshot's lookups for a save: its rows, and for a new id every id the file holds, the
+ * rows it could not read included (they are written back as they are).
+ */
+function numbering(snapshot: Snapshot): RowLookups {
+  const { table, bad } = snapshot
+  return {
+    hasId: (id) => table.hasId(id),
+    findId: (lookup) => table.findId(lookup),
+    get: (id) => table.get(id),
+    largestNumericId: () =>
+      bad.length === 0
+        ? table.largestNumericId()
+        : largestNumericId([
+            String(table.largestNumericId() ?? ''),
+            ...bad.map((row) => row.naive[0]?.replace(/^"|"$/g, '') ?? null),
+          ]),
+  }
+}
 
 function fail(operation: StoreOperation, message: string, cause?: unknown): TokenStoreError {
   return new TokenStoreError(STORE, operation, message, cause === undefined ? undefined : { cause })
@@ -286,7 +315,12 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
     // The token is copied now: what is written is what it held when saveToken was called.
-    return this.#enqueue({ kind: 'save', token: token.clone(), target: token })
+    return this.#enqueue({
+      kind: 'save',
+      token: token.clone(),
+      target: token,
+      finish: currentRowFinisher(),
+    })
   }
 
   async deleteToken(id: string): Promise<void> {
@@ -563,7 +597,9 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
   #apply(snapshot: Snapshot, op: Operation): { changed: boolean; apply?: () => void } {
     switch (op.kind) {
       case 'save': {
-        const { row } = resolveSave(STORE, op.token, snapshot.table)
+        const { row } = withRowFinisher(op.finish, () =>
+          resolveSave(STORE, op.token, numbering(snapshot)),
+        )
         snapshot.table.put(row)
         snapshot.lines.delete(row.id)
         return { changed: true, apply: () => void (op.target.id = row.id) }
@@ -572,7 +608,9 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
         // Decided on the file as it is under the lock; one that does not hold fails alone.
         const current = snapshot.table.get(op.token.id!)
         if (!current || !rowHolds(current, op.expected)) return { changed: false }
-        const { row } = resolveSave(STORE, op.token, snapshot.table)
+        const { row } = withRowFinisher(undefined, () =>
+          resolveSave(STORE, op.token, numbering(snapshot)),
+        )
         snapshot.table.put(row)
         snapshot.lines.delete(row.id)
         return { changed: true, apply: () => void (op.outcome.saved = true) }

@@ -5,6 +5,7 @@ import {
   assertId,
   assertLookupToken,
   lookupOf,
+  largestNumericId,
   resolveSave,
   rowHolds,
   rowMatches,
@@ -102,6 +103,7 @@ export class ListStore implements TokenStore, TokenLocking, ConditionalSave {
     const { row, insert } = resolveSave('ListStore', token, {
       hasId: (id) => this.#find((candidate) => candidate.id === id) !== undefined,
       findId: (lookup) => this.#findByLookup(lookup)?.id,
+      largestNumericId: () => largestNumericId(this.records.map((record) => record[0] ?? null)),
       get: (id) => this.#find((candidate) => candidate.id === id),
     })
     if (insert) {

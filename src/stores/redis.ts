@@ -23,9 +23,10 @@ import {
   assertId,
   assertLookupToken,
   lookupOf,
-  newTokenId,
+  nextTokenId,
   planSave,
   rowFromToken,
+  rowToWrite,
   rowHolds,
   tokenFromRow,
   type ConditionalSave,
@@ -625,10 +626,10 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       matchedId,
       userOwnerId: owner ?? undefined,
     })
-    const id = plan.id ?? newTokenId()
+    const id = plan.id ?? nextTokenId(STORE, undefined)
     // The row read is the one written, unless the plan is a new id.
     const old = plan.id === undefined ? ABSENT : read
-    const row = rowFromToken(token, id)
+    const row = rowToWrite(token, id)
 
     const checks: [string, string, string][] = []
     if (lookup && lookupKey) checks.push([lookupKey, kindOf(lookup.column), matchedId ?? ''])

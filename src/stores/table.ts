@@ -1,4 +1,11 @@
-import type { Lookup, LookupColumn, RowLookups, StoredRow } from '../store.js'
+import {
+  largestNumericId,
+  numericIdValue,
+  type Lookup,
+  type LookupColumn,
+  type RowLookups,
+  type StoredRow,
+} from '../store.js'
 
 const LOOKUP_COLUMNS: readonly LookupColumn[] = [
   'user_name',
@@ -16,6 +23,8 @@ export class RowTable implements RowLookups {
   readonly #indexes = new Map<LookupColumn, Map<string, Set<string>>>(
     LOOKUP_COLUMNS.map((column) => [column, new Map()]),
   )
+  /** The largest numeric id; `null` once the row holding it is gone (found again when asked). */
+  #largest: number | undefined | null = undefined
 
   get size(): number {
     return this.#rows.size
@@ -35,6 +44,18 @@ export class RowTable implements RowLookups {
     return id === undefined ? undefined : this.#rows.get(id)
   }
 
+  largestNumericId(): number | undefined {
+    if (this.#largest === null) this.#largest = largestNumericId(this.#rows.keys())
+    return this.#largest
+  }
+
+  #noteId(id: string): void {
+    const value = numericIdValue(id)
+    if (value !== undefined && this.#largest !== null && !(value <= (this.#largest ?? -1))) {
+      this.#largest = value
+    }
+  }
+
   findId(lookup: Lookup): string | undefined {
     const ids = this.#indexes.get(lookup.column)?.get(lookup.value)
     if (ids === undefined) return undefined
@@ -47,6 +68,7 @@ export class RowTable implements RowLookups {
     const old = this.#rows.get(row.id)
     if (old) this.#unindex(old)
     this.#rows.set(row.id, row)
+    this.#noteId(row.id)
     for (const [column, index] of this.#indexes) {
       const value = row[column]
       if (value === null) continue
@@ -61,11 +83,13 @@ export class RowTable implements RowLookups {
     if (!old) return false
     this.#unindex(old)
     this.#rows.delete(id)
+    if (this.#largest !== null && numericIdValue(id) === this.#largest) this.#largest = null
     return true
   }
 
   clear(): void {
     this.#rows.clear()
+    this.#largest = undefined
     for (const index of this.#indexes.values()) index.clear()
   }
 
