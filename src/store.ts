@@ -423,8 +423,9 @@ export function nextTokenId(store: string, largest: number | undefined): string 
     throw new TokenStoreError(
       store,
       'saveToken',
-      `no new id is left: the store already holds id ${MAX_TOKEN_ID}, the largest that fits ` +
-        'the official ten-character id column; renumber the store (tokenkeeper renumber)',
+      `no new id is left after id ${largest}: ids stop at ${MAX_TOKEN_ID}, the largest that ` +
+        'fits the official ten-character id column; delete that token and save it again without ' +
+        'an id, so that it takes the next free number',
     )
   }
   return String(next)

@@ -81,7 +81,7 @@ describe('ids', () => {
 
   it('past ten digits there is no new id: a TokenStoreError that says how to go on', () => {
     expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(TokenStoreError)
-    expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(/renumber/)
+    expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(/save it again without an id/)
   })
 
   it('numbers the ids the official SDKs read as numbers, and no others', () => {
