@@ -423,6 +423,37 @@ describe('tokenkeeper CLI: refresh and revoke against the accounts emulator', ()
     expect(down.stdout).toMatch(/^fail\s+clock: /m)
   })
 
+  it('doctor names the ids the official SDKs cannot number, and says what that breaks', async () => {
+    const path = scratchPath(dir, 'ids.txt')
+    const store = new FileStore(path)
+    const row = (id: string, user: string) =>
+      new OAuthToken({ id, userSignature: new UserSignature(user), refreshToken: `1000.r.${user}` })
+    await store.saveToken(row('0wod457ssD', 'old@zylker.example'))
+    await store.saveToken(row('0000000042', 'zeros@zylker.example'))
+    const fresh = row('', 'new@zylker.example')
+    fresh.id = undefined
+    await store.saveToken(fresh)
+    expect(fresh.id).toBe('43')
+    await store.close()
+    chmodSync(path, 0o600)
+    const run = await cli(['doctor', '--store', `file:${path}`])
+    expect(run.code, run.stdout + run.stderr).toBe(0)
+    expect(run.stdout).toMatch(
+      /^warn\s+ids: 1 row\(s\) have ids that are not numbers \(first: 0wod457ssD\)/m,
+    )
+    expect(run.stdout).toMatch(/int\(\) fails/)
+    expect(run.stdout).toMatch(
+      /1 row\(s\) have numeric ids with a leading zero .*first: 0000000042/,
+    )
+
+    const clean = scratchPath(dir, 'ids-clean.txt')
+    const numbered = new FileStore(clean)
+    await numbered.saveToken(fresh.clone())
+    await numbered.close()
+    const ok = await cli(['doctor', '--store', `file:${clean}`])
+    expect(ok.stdout).toMatch(/^ok\s+ids: every id is a number/m)
+  })
+
   it('doctor on SQLite checks the table', async () => {
     const { path, url } = await signedIn()
     chmodSync(path, 0o600)

@@ -19,8 +19,8 @@ describe('the README', () => {
     })
     const lines = out.trim().split('\n')
     expect(lines).toHaveLength(2)
-    expect(lines[0]).toMatch(/^FileStore [A-Za-z0-9]{10} \{"id":/)
-    expect(lines[1]).toMatch(/^SQLiteStore [A-Za-z0-9]{10} \{"id":/)
+    expect(lines[0]).toMatch(/^FileStore [1-9][0-9]{0,9} \{"id":/)
+    expect(lines[1]).toMatch(/^SQLiteStore [1-9][0-9]{0,9} \{"id":/)
     expect(out).toContain('"refreshToken":"[redacted]"')
     expect(out).not.toContain('1000.refresh-token')
     // Running it again updates the same rows.
@@ -41,7 +41,7 @@ describe('the README', () => {
       cwd,
       encoding: 'utf8',
     })
-    expect(out).toMatch(/^signed in as ada@zylker\.example, token id [A-Za-z0-9]{10}\n/)
+    expect(out).toMatch(/^signed in as ada@zylker\.example, token id [1-9][0-9]{0,9}\n/)
     expect(out).toMatch(/^lead: \w+ \(\w+\)$/m)
   })
 

@@ -1,6 +1,7 @@
 import { open, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
-import type { TokenStore } from '../../store.js'
+import { isCanonicalId, numericIdValue, type TokenStore } from '../../store.js'
+import type { OAuthToken } from '../../token.js'
 import {
   CliError,
   environmentFrom,
@@ -16,7 +17,7 @@ import {
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip'
 
-interface Check {
+export interface Check {
   status: Status
   name: string
   detail: string
@@ -90,6 +91,43 @@ async function schemaCheck(store: TokenStore, kind: string): Promise<Check> {
   return { status: 'ok', name, detail: 'rows decoded' }
 }
 
+/**
+ * Ids the official SDKs cannot live with: they number new rows `int(max(id)) + 1` (the Python
+ * FileStore over every id, the Python DBStore and the reference sample over SQL's `max(id)`),
+ * and the sample deletes with an unquoted `where id= <id>`.
+ */
+export function idsCheck(tokens: readonly OAuthToken[]): Check {
+  const name = 'ids'
+  const ids = tokens.map((token) => token.id ?? '')
+  const words = ids.filter((id) => numericIdValue(id) === undefined)
+  const odd = ids.filter((id) => numericIdValue(id) !== undefined && !isCanonicalId(id))
+  if (words.length === 0 && odd.length === 0) {
+    return { status: 'ok', name, detail: `every id is a number the official SDKs read` }
+  }
+  const parts: string[] = []
+  if (words.length > 0) {
+    parts.push(
+      `${words.length} row(s) have ids that are not numbers (first: ${words[0]}): the official ` +
+        "Python SDK's FileStore cannot add a user to this file (int() fails on every save), its " +
+        'DBStore and the reference sample cannot while such an id is the largest, and the ' +
+        "sample's unquoted delete fails on them",
+    )
+  }
+  if (odd.length > 0) {
+    parts.push(
+      `${odd.length} row(s) have numeric ids with a leading zero or over 10 digits (first: ` +
+        `${odd[0]}): the sample's unquoted delete misses them in SQLite and also matches the ` +
+        'same number without zeros in MySQL',
+    )
+  }
+  parts.push(
+    'tokenkeeper and the official TypeScript SDK keep working with them, and new tokens get ' +
+      'numbers; a token deleted (tokenkeeper delete <id>) gets one at its next sign-in. See ' +
+      'docs/switching.md',
+  )
+  return { status: 'warn', name, detail: parts.join('; ') }
+}
+
 async function permissionCheck(store: TokenStore, kind: string): Promise<Check> {
   const name = 'permissions'
   const path = (store as unknown as { path?: unknown }).path
@@ -152,13 +190,13 @@ async function clockCheck(options: EnvironmentOptions): Promise<Check> {
   return { status: 'fail', name, detail: `${detail}; tokens will be seen expired or valid wrongly` }
 }
 
-/** `tokenkeeper doctor`: store, schema, permissions, clock. */
+/** `tokenkeeper doctor`: store, ids, schema, permissions, clock. */
 export function registerDoctor(program: Command): void {
   environmentOptions(
     program
       .command('doctor')
       .description(
-        'check the store (reachable, schema, file permissions) and the clock against the accounts server',
+        'check the store (reachable, ids the official SDKs can number, schema, file permissions) and the clock against the accounts server',
       ),
   )
     .addHelpText(
@@ -188,6 +226,7 @@ export function registerDoctor(program: Command): void {
             name: 'store',
             detail: `${safeUrl(url)} reachable, ${tokens.length} token${tokens.length === 1 ? '' : 's'}`,
           })
+          report(idsCheck(tokens))
         } catch (err) {
           report({ status: 'fail', name: 'store', detail: message(err) })
         }
