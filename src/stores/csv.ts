@@ -8,7 +8,14 @@
 
 /** One record read from the file: its values, or why it could not be read. */
 export type CsvRecord =
-  | { readonly line: number; readonly fields: string[]; readonly raw: string }
+  | {
+      readonly line: number
+      readonly fields: string[]
+      readonly raw: string
+      /** Where `raw` begins and ends in the text (its line ending excluded). */
+      readonly start: number
+      readonly end: number
+    }
   | { readonly line: number; readonly error: string; readonly raw: string }
 
 const NEEDS_QUOTES = /[",\r\n]/
@@ -32,15 +39,21 @@ export function* parseRecords(text: string): Generator<CsvRecord> {
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0
   let line = 1
   const length = text.length
+  // The next quote at or after `pos`, searched again only once passed: one pass over the text,
+  // however many lines come before the first quote (or after the last).
+  let quote = -1
   while (pos < length) {
     let end = text.indexOf('\n', pos)
     if (end === -1) end = length
-    const quote = text.indexOf('"', pos)
-    if (quote === -1 || quote > end) {
+    if (quote !== length && quote < pos) {
+      quote = text.indexOf('"', pos)
+      if (quote === -1) quote = length
+    }
+    if (quote >= end) {
       // The common case: no quote on this line, so it is the whole record.
       const lineEnd = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end
       const raw = text.slice(pos, lineEnd)
-      if (raw.length > 0) yield { line, fields: raw.split(','), raw }
+      if (raw.length > 0) yield { line, fields: raw.split(','), raw, start: pos, end: lineEnd }
       pos = end + 1
       line += 1
       continue
@@ -52,7 +65,13 @@ export function* parseRecords(text: string): Generator<CsvRecord> {
       pos = end + 1
       line += 1
     } else {
-      yield { line, fields: result.fields, raw: text.slice(pos, result.end) }
+      yield {
+        line,
+        fields: result.fields,
+        raw: text.slice(pos, result.end),
+        start: pos,
+        end: result.end,
+      }
       line += countNewlines(text, pos, result.next)
       pos = result.next
     }

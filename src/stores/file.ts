@@ -25,6 +25,7 @@ import {
   type LockOptions,
   type Lookup,
   type RowLookups,
+  type TokenRow,
   type StoredRow,
   type TokenLock,
   type TokenLocking,
@@ -166,9 +167,9 @@ interface Snapshot {
   /** Identity of the file version: inode, size, times; `missing` when there is no file. */
   readonly version: string
   readonly table: RowTable
-  /** Each row's text as last written or read, once encoded with its line ending. */
-  readonly lines: Map<string, string | Buffer>
   readonly bad: BadRow[]
+  /** The file's text as last read (rows point into it), or '' for a new file. */
+  readonly text: string
   readonly layout: Layout
   /** Whether the layout must be written out (a 9-column file gains `api_domain`). */
   readonly upgrade: boolean
@@ -199,6 +200,31 @@ interface Pending {
 }
 
 const STORE = 'FileStore'
+
+/**
+ * A row as the file store keeps it: where its text is in the file as last read (`start` to
+ * `end` in the snapshot's `text`), so that unchanged rows are written back as they were, and
+ * without holding a string per row. A row saved since has `start` -1 and is formatted.
+ */
+type FileRow = StoredRow & { start?: number; end?: number }
+
+/** A row with every column absent, built as one literal: a million of them share one shape. */
+function emptyRow(): TokenRow & { start: number; end: number } {
+  return {
+    start: -1,
+    end: -1,
+    id: null,
+    user_name: null,
+    client_id: null,
+    client_secret: null,
+    refresh_token: null,
+    access_token: null,
+    grant_token: null,
+    expiry_time: null,
+    redirect_url: null,
+    api_domain: null,
+  }
+}
 
 /**
  * The snapshot's lookups for a save: its rows, and for a new id every id the file holds, the
@@ -406,8 +432,8 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
     const empty = (): Snapshot => ({
       version,
       table: new RowTable(),
-      lines: new Map(),
       bad: [],
+      text: '',
       layout: DEFAULT_LAYOUT,
       upgrade: false,
     })
@@ -429,8 +455,14 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
       throw fail(operation, `${this.path} line 1: the header cannot be read (${first.value.error})`)
     }
     const parsed = this.#parseHeader(operation, first.value.fields, text)
-    const snapshot: Snapshot = { ...empty(), layout: parsed.layout, upgrade: parsed.upgrade }
+    const snapshot: Snapshot = {
+      ...empty(),
+      text,
+      layout: parsed.layout,
+      upgrade: parsed.upgrade,
+    }
     const width = parsed.width
+    const columns = parsed.layout.columns
     for (const record of records) {
       const problem = (reason: string): void => {
         snapshot.bad.push({
@@ -449,14 +481,11 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
         problem(`expected ${width} values, found ${fields.length}`)
         continue
       }
-      const row = Object.fromEntries(COLUMNS.map((column) => [column, null])) as Record<
-        Column,
-        string | null
-      >
-      parsed.layout.columns.forEach((column, i) => {
+      const row = emptyRow()
+      for (let i = 0; i < columns.length; i += 1) {
         const value = fields[i]
-        row[column] = value === undefined || value.length === 0 ? null : value
-      })
+        row[columns[i]!] = value === undefined || value.length === 0 ? null : value
+      }
       if (row.id === null) {
         problem('the row has no id')
         continue
@@ -465,9 +494,11 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
         problem(`id ${row.id} appears twice`)
         continue
       }
-      const stored = row as StoredRow
-      snapshot.table.put(stored)
-      if (!parsed.upgrade) snapshot.lines.set(stored.id, record.raw)
+      if (!parsed.upgrade) {
+        row.start = record.start
+        row.end = record.end
+      }
+      snapshot.table.put(row as FileRow)
     }
     return snapshot
   }
@@ -601,7 +632,6 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
           resolveSave(STORE, op.token, numbering(snapshot)),
         )
         snapshot.table.put(row)
-        snapshot.lines.delete(row.id)
         return { changed: true, apply: () => void (op.target.id = row.id) }
       }
       case 'saveIf': {
@@ -612,17 +642,14 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
           resolveSave(STORE, op.token, numbering(snapshot)),
         )
         snapshot.table.put(row)
-        snapshot.lines.delete(row.id)
         return { changed: true, apply: () => void (op.outcome.saved = true) }
       }
       case 'delete': {
-        snapshot.lines.delete(op.id)
         return { changed: snapshot.table.delete(op.id) }
       }
       case 'clear': {
         const changed = snapshot.table.size > 0 || snapshot.bad.length > 0
         snapshot.table.clear()
-        snapshot.lines.clear()
         snapshot.bad.length = 0
         return { changed }
       }
@@ -635,17 +662,23 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
    */
   async #write(snapshot: Snapshot, operation: StoreOperation): Promise<void> {
     const { layout } = snapshot
-    // Unchanged rows are written from their cached bytes: only changed rows are formatted.
+    // Unchanged rows are written as the file held them: only changed rows are formatted. Lines
+    // are joined into chunks, not a Buffer each.
     const buffers: Buffer[] = [Buffer.from(formatRecord(layout.header) + layout.eol)]
-    for (const row of snapshot.table.rows()) {
-      let line = snapshot.lines.get(row.id)
-      if (typeof line !== 'object') {
-        const text = line ?? formatRecord(layout.columns.map((column) => row[column]))
-        line = Buffer.from(text + layout.eol)
-        snapshot.lines.set(row.id, line)
+    let chunk: string[] = []
+    for (const row of snapshot.table.rows() as IterableIterator<FileRow>) {
+      const { start = -1, end = -1 } = row
+      chunk.push(
+        start >= 0
+          ? snapshot.text.slice(start, end)
+          : formatRecord(layout.columns.map((column) => row[column])),
+      )
+      if (chunk.length === 4096) {
+        buffers.push(Buffer.from(chunk.join(layout.eol) + layout.eol))
+        chunk = []
       }
-      buffers.push(line)
     }
+    if (chunk.length > 0) buffers.push(Buffer.from(chunk.join(layout.eol) + layout.eol))
     for (const bad of snapshot.bad) buffers.push(Buffer.from(bad.raw + layout.eol))
 
     this.#assertWritable(operation)

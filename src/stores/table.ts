@@ -7,12 +7,18 @@ import {
   type StoredRow,
 } from '../store.js'
 
-const LOOKUP_COLUMNS: readonly LookupColumn[] = [
-  'user_name',
-  'access_token',
-  'grant_token',
-  'refresh_token',
-]
+/** Adds a row's value to one column's index. */
+function indexRow(
+  index: Map<string, string | Set<string>>,
+  value: string | null,
+  id: string,
+): void {
+  if (value === null) return
+  const ids = index.get(value)
+  if (ids === undefined) index.set(value, id)
+  else if (typeof ids !== 'string') ids.add(id)
+  else if (ids !== id) index.set(value, new Set([ids, id]))
+}
 
 /**
  * Rows in insertion order with an index on the id and on every lookup column, so that every
@@ -20,9 +26,10 @@ const LOOKUP_COLUMNS: readonly LookupColumn[] = [
  */
 export class RowTable implements RowLookups {
   readonly #rows = new Map<string, StoredRow>()
-  readonly #indexes = new Map<LookupColumn, Map<string, Set<string>>>(
-    LOOKUP_COLUMNS.map((column) => [column, new Map()]),
-  )
+  // A value held by one row maps to its id; a Set (in insertion order) only when rows share it.
+  // Each column's index is built at its first lookup and kept from then on: opening a file of a
+  // million rows to find one token by id builds none of them.
+  readonly #indexes = new Map<LookupColumn, Map<string, string | Set<string>>>()
   /** The largest numeric id; `null` once the row holding it is gone (found again when asked). */
   #largest: number | undefined | null = undefined
 
@@ -57,10 +64,20 @@ export class RowTable implements RowLookups {
   }
 
   findId(lookup: Lookup): string | undefined {
-    const ids = this.#indexes.get(lookup.column)?.get(lookup.value)
-    if (ids === undefined) return undefined
+    const ids = this.#index(lookup.column).get(lookup.value)
+    if (ids === undefined || typeof ids === 'string') return ids
     for (const id of ids) return id
     return undefined
+  }
+
+  #index(column: LookupColumn): Map<string, string | Set<string>> {
+    let index = this.#indexes.get(column)
+    if (index === undefined) {
+      index = new Map()
+      for (const row of this.#rows.values()) indexRow(index, row[column], row.id)
+      this.#indexes.set(column, index)
+    }
+    return index
   }
 
   /** Inserts a row, or replaces the row with its id in place. */
@@ -69,13 +86,7 @@ export class RowTable implements RowLookups {
     if (old) this.#unindex(old)
     this.#rows.set(row.id, row)
     this.#noteId(row.id)
-    for (const [column, index] of this.#indexes) {
-      const value = row[column]
-      if (value === null) continue
-      let ids = index.get(value)
-      if (!ids) index.set(value, (ids = new Set()))
-      ids.add(row.id)
-    }
+    for (const [column, index] of this.#indexes) indexRow(index, row[column], row.id)
   }
 
   delete(id: string): boolean {
@@ -90,7 +101,7 @@ export class RowTable implements RowLookups {
   clear(): void {
     this.#rows.clear()
     this.#largest = undefined
-    for (const index of this.#indexes.values()) index.clear()
+    this.#indexes.clear()
   }
 
   rows(): IterableIterator<StoredRow> {
@@ -102,8 +113,11 @@ export class RowTable implements RowLookups {
       const value = row[column]
       if (value === null) continue
       const ids = index.get(value)
-      ids?.delete(row.id)
-      if (ids?.size === 0) index.delete(value)
+      if (ids === row.id) index.delete(value)
+      else if (typeof ids === 'object') {
+        ids.delete(row.id)
+        if (ids.size === 0) index.delete(value)
+      }
     }
   }
 }
