@@ -3,6 +3,7 @@ import { withTokenLock } from '../coordination.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
 import { withRowFinisher, withSealedRows } from '../sealed.js'
+import { eachToken, type IterateOptions } from '../iteration.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   assertConditionalSave,
@@ -109,6 +110,16 @@ export function withEncryption<S extends TokenStore>(
 
   const open = (stored: OAuthToken | null): OAuthToken | null => stored && cipher.openRow(stored)
 
+  /** The stored (sealed) rows, a page at a time where the store can: each step is the wrapper's. */
+  async function* sealedPass(options?: IterateOptions): AsyncGenerator<OAuthToken> {
+    const pass = eachToken(store, options)
+    for (;;) {
+      const step = await withSealedRows(() => pass.next())
+      if (step.done) return
+      yield step.value
+    }
+  }
+
   const saveToken = async (token: OAuthToken): Promise<void> => {
     assertToken(token)
     // The row seal covers the id, and a new row's id is chosen by the store inside its lock or
@@ -183,13 +194,16 @@ export function withEncryption<S extends TokenStore>(
     async getTokens() {
       return (await withSealedRows(() => store.getTokens())).map((token) => cipher.openRow(token))
     },
+    async *iterateTokens(iterateOptions?: IterateOptions): AsyncGenerator<OAuthToken> {
+      for await (const stored of sealedPass(iterateOptions)) yield cipher.openRow(stored)
+    },
     saveToken,
     ...(conditional ? { saveTokenIf } : {}),
     async rekey(rekeyOptions: RekeyOptions = {}): Promise<RekeyResult> {
       const timeoutMs = checkRekeyOptions(rekeyOptions)
       let rekeyed = 0
       let current = 0
-      for (const listed of await withSealedRows(() => store.getTokens())) {
+      for await (const listed of sealedPass()) {
         if (cipher.isCurrent(listed)) {
           current += 1
           continue

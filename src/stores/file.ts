@@ -38,6 +38,7 @@ import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
 import { leaseOption, lockOptions } from './lease.js'
 import { lockTokenFile } from './token-locks.js'
 import { RowTable } from './table.js'
+import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { currentRowFinisher, withRowFinisher, type RowFinisher } from '../sealed.js'
 
 /** Options of {@link FileStore}. */
@@ -266,7 +267,7 @@ function versionOf(stats: { ino: number; size: number; mtimeMs: number; ctimeMs:
  * await store.saveToken(token)
  * const found = await store.findTokenById(token.id!)
  */
-export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
+export class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
@@ -332,6 +333,11 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave {
       (bad) => naiveValue(bad, snapshot.layout, 'id') === id,
     )
     return null
+  }
+
+  /** Every token, a page at a time (see `TokenIteration`). */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return tokensOfRows(this.#current('getTokens').table.rows(), options)
   }
 
   async getTokens(): Promise<OAuthToken[]> {

@@ -19,6 +19,7 @@ import {
   type TokenRow,
   type TokenStore,
 } from '../store.js'
+import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { lockOptions } from './lease.js'
 import { inMemoryOptions, type InMemoryStoreOptions } from './memory.js'
 import { InProcessLocks } from './token-locks.js'
@@ -43,7 +44,7 @@ function toRow(record: TokenRecord): StoredRow {
  * const store = new ListStore()
  * store.records // [['k3Jx0aQ9Zt', 'ada@example.com', '1000.CLIENT', ...]]
  */
-export class ListStore implements TokenStore, TokenLocking, ConditionalSave {
+export class ListStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
   /** The records themselves, in the official column order. */
   readonly records: TokenRecord[] = []
   readonly #locks = new InProcessLocks()
@@ -119,6 +120,11 @@ export class ListStore implements TokenStore, TokenLocking, ConditionalSave {
     assertId(id)
     const at = this.records.findIndex((record) => record[0] === id)
     if (at >= 0) this.records.splice(at, 1)
+  }
+
+  /** Every token, a page at a time (see `TokenIteration`). */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return tokensOfRows(this.records.map(toRow), options)
   }
 
   async getTokens(): Promise<OAuthToken[]> {

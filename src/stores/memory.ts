@@ -16,6 +16,7 @@ import {
 } from '../store.js'
 import { leaseOption, lockOptions } from './lease.js'
 import { RowTable } from './table.js'
+import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { InProcessLocks } from './token-locks.js'
 
 /** Options of the in-memory stores. */
@@ -41,7 +42,7 @@ export function inMemoryOptions(store: string, options: unknown): { leaseMs: num
  * const store = new MemoryStore()
  * await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'at' }))
  */
-export class MemoryStore implements TokenStore, TokenLocking, ConditionalSave {
+export class MemoryStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
   readonly #table = new RowTable()
   readonly #locks = new InProcessLocks()
   readonly #leaseMs: number
@@ -93,6 +94,11 @@ export class MemoryStore implements TokenStore, TokenLocking, ConditionalSave {
   async deleteToken(id: string): Promise<void> {
     assertId(id)
     this.#table.delete(id)
+  }
+
+  /** Every token, a page at a time (see `TokenIteration`). */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return tokensOfRows(this.#table.rows(), options)
   }
 
   async getTokens(): Promise<OAuthToken[]> {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { OAuthToken, UserSignature, type OAuthTokenInit } from '../token.js'
 import { InvalidArgumentError } from '../errors.js'
+import { supportsIteration } from '../iteration.js'
 import { COLUMNS, MAX_TOKEN_ID, TOKEN_ID_PATTERN, type TokenStore } from '../store.js'
 import { TokenStoreError } from '../errors.js'
 
@@ -507,6 +508,43 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     assert.deepEqual(new Set(all.map((token) => token.id)), ids)
     const rows = await raw(store)
     if (rows) assert.equal(rows.length, 100)
+  })
+
+  test('iterateTokens, where offered, gives every token once, a page at a time', async (store) => {
+    if (!supportsIteration(store)) return
+    const saved: OAuthToken[] = []
+    for (let i = 0; i < 25; i += 1) {
+      const token = sample(`page${String(i).padStart(2, '0')}@example.com`)
+      await store.saveToken(token)
+      saved.push(token)
+    }
+    const seen: OAuthToken[] = []
+    for await (const token of store.iterateTokens({ pageSize: 7 })) seen.push(token)
+    assert.equal(seen.length, 25)
+    for (const token of saved) {
+      const found = seen.filter((candidate) => candidate.id === token.id)
+      assert.equal(found.length, 1, `token ${token.id} given exactly once`)
+      assertSame(found[0]!, token, 'iterated token')
+    }
+    // Changes during the pass: what is stored throughout is given once; nothing is given twice.
+    const ids: string[] = []
+    let added = 0
+    for await (const token of store.iterateTokens({ pageSize: 4 })) {
+      ids.push(token.id!)
+      if (ids.length === 5) {
+        await store.deleteToken(saved[24]!.id!)
+        await store.saveToken(sample(`added${added++}@example.com`))
+        const again = sample(saved[0]!.userSignature!.name)
+        await store.saveToken(again)
+      }
+    }
+    assert.equal(new Set(ids).size, ids.length, 'no token given twice')
+    for (const token of saved.slice(0, 24)) assert.ok(ids.includes(token.id!), `${token.id} given`)
+    for (const pageSize of [0, -1, 1.5, Number.NaN, '10']) {
+      await assert.rejects(async () => {
+        for await (const token of store.iterateTokens({ pageSize } as never)) void token
+      }, InvalidArgumentError)
+    }
   })
 
   test('concurrent saves of one user leave one row', async (store) => {
