@@ -25,6 +25,7 @@ import {
   type LockOptions,
   type LookupColumn,
   type Compaction,
+  type RowLookups,
   type StoredRow,
   type TokenLock,
   type TokenRow,
@@ -382,6 +383,33 @@ function ensureTable(db: Database, table: string): void {
       db.exec(index.fallbackSql)
     }
   }
+  try {
+    db.exec(
+      `CREATE INDEX IF NOT EXISTS ${numericIdIndex(table)} ON ${name} ` +
+        `(CAST(id AS INTEGER)) WHERE ${NUMERIC_ID}`,
+    )
+  } catch (err) {
+    // The name is taken by another kind of object: new ids are still right, found by a scan.
+    if ((err as { code?: unknown }).code !== 'SQLITE_ERROR') throw err
+  }
+}
+
+/**
+ * The ids `numericIdValue` numbers: one to ten characters, all ASCII digits. `length` and GLOB
+ * stop at a NUL character; the byte length keeps out a text with one. The index below and the
+ * look-up of the largest id use this text as it is, so that the planner matches them.
+ */
+const NUMERIC_ID =
+  "length(id) BETWEEN 1 AND 10 AND length(CAST(id AS BLOB)) = length(id) AND NOT id GLOB '*[^0-9]*'"
+
+/**
+ * The partial index on the numbered ids' values: the largest is its last entry, found in
+ * O(log n). The name is not cut at 63 like the lookup indexes' (SQLite has no such limit), so
+ * it never takes the table's own name.
+ */
+function numericIdIndex(table: string): string {
+  // `table` passed quoteIdentifier: the suffix keeps it a plain identifier.
+  return `"${table}_numeric_id_idx"`
 }
 
 /** A row read in raw mode (values in COLUMNS order) as a row object. */
@@ -409,7 +437,12 @@ function prepareStatements(db: Database, table: string): Statements {
       .map((c) => `${c} = @${c}`)
       .join(', ')} WHERE id = @id`,
   )
-  const lookups = {
+  const largest = db
+    .prepare<unknown[], number | null>(
+      `SELECT max(CAST(id AS INTEGER)) FROM ${name} WHERE ${NUMERIC_ID}`,
+    )
+    .pluck(true)
+  const lookups: RowLookups = {
     hasId: (id: string) => byId.get(id) !== undefined,
     get: (id: string) => {
       const values = byId.get(id)
@@ -419,6 +452,10 @@ function prepareStatements(db: Database, table: string): Statements {
     },
     findId: (lookup: { column: LookupColumn; value: string }) =>
       byColumn[lookup.column].get(lookup.value)?.[0] ?? undefined,
+    // Read inside the save's immediate transaction, which holds the database's write lock from
+    // its start: no other connection (another process, the Python SDK) can add a row between
+    // this read and the insert, so the new id is free and the primary key never refuses it.
+    largestNumericId: () => largest.get() ?? undefined,
   }
   const save = db.transaction((token: OAuthToken): StoredRow => {
     const { row, insert: isNew } = resolveSave(STORE, token, lookups)

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { OAuthToken, UserSignature } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
+import { createTableSql, lookupIndexes } from '../../src/stores/sql/schema.ts'
 import { scratchDir, scratchPath } from '../helpers.ts'
 
 const dir = scratchDir()
@@ -92,6 +93,8 @@ describe('SQLiteStore databases', () => {
       expiryTime: 5,
     })
     await store.saveToken(bob)
+    // The next id of the reference's own numbering.
+    expect(bob.id).toBe('2')
     await store.close()
 
     const check = new Database(path, { readonly: true })
@@ -109,6 +112,7 @@ describe('SQLiteStore databases', () => {
     expect(indexes.sort()).toEqual([
       'oauthtoken_access_token_idx',
       'oauthtoken_grant_token_idx',
+      'oauthtoken_numeric_id_idx',
       'oauthtoken_refresh_token_idx',
       'oauthtoken_user_name_idx',
     ])
@@ -117,6 +121,43 @@ describe('SQLiteStore databases', () => {
       check.prepare("select * from oauthtoken where user_name='bob@example.com' limit 1").get(),
     ).toMatchObject({ access_token: 'x', expiry_time: '5' })
     expect(check.pragma('journal_mode', { simple: true })).toBe('wal')
+    check.close()
+  })
+
+  it('adds the numeric id index to a database of an earlier tokenkeeper, and numbers after its ids', async () => {
+    const path = scratchPath(dir, 'earlier.db')
+    const db = new Database(path)
+    db.pragma('journal_mode = WAL')
+    // What SQLiteStore made before issue 13: the table, its lookup indexes, random ids.
+    db.exec(createTableSql('sqlite', 'oauthtoken'))
+    for (const index of lookupIndexes('oauthtoken')) db.exec(index.sql)
+    const insert = db.prepare(
+      'INSERT INTO oauthtoken (id, user_name, access_token) VALUES (?, ?, ?)',
+    )
+    insert.run('0wod457ssD', 'ada@example.com', 'a1')
+    insert.run('0CghEddkHY', 'bob@example.com', 'a2')
+    insert.run('0000000041', 'carol@example.com', 'a3')
+    db.close()
+
+    const store = new SQLiteStore({ path })
+    const dave = new OAuthToken({
+      userSignature: new UserSignature('dave@example.com'),
+      accessToken: 'a4',
+    })
+    await store.saveToken(dave)
+    expect(dave.id).toBe('42')
+    expect((await store.findTokenById('0wod457ssD'))?.accessToken).toBe('a1')
+    await store.close()
+    const check = new Database(path, { readonly: true })
+    expect(
+      check
+        .prepare("SELECT sql FROM sqlite_master WHERE name = 'oauthtoken_numeric_id_idx'")
+        .pluck()
+        .get(),
+    ).toMatch(
+      /^CREATE INDEX "oauthtoken_numeric_id_idx" ON "oauthtoken" \(CAST\(id AS INTEGER\)\) WHERE /,
+    )
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok')
     check.close()
   })
 
