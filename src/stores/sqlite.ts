@@ -97,6 +97,8 @@ function loadDriver(): typeof BetterSqlite3 {
  * created and keeps working on it, changing its schema only by adding (indexes, a missing
  * `api_domain` column). Statements are prepared once and parameterized; the database runs in
  * WAL mode; a save is one immediate transaction, so processes sharing the file never interleave.
+ * A new row takes the next id after the largest numeric id (`nextTokenId`), read in that
+ * transaction through a partial index, so its cost does not grow with the table.
  *
  * @example
  * import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
