@@ -23,9 +23,10 @@ import {
   assertId,
   assertLookupToken,
   lookupOf,
+  MAX_TOKEN_ID,
   nextTokenId,
+  numericIdValue,
   planSave,
-  rowFromToken,
   rowToWrite,
   rowHolds,
   tokenFromRow,
@@ -102,6 +103,12 @@ const DEFAULT_URL = 'redis://127.0.0.1:6379'
 const BATCH = 1000
 /** How long a save keeps retrying while the rows it read keep changing under it (ms). */
 const SAVE_PATIENCE_MS = 10_000
+/**
+ * How long a claimed number stays reserved for its save (ms), renewed by each attempt: far
+ * longer than a save takes. One that outlives its claim (a stalled process) only saves again:
+ * the commit refuses a number another saver has taken since.
+ */
+const CLAIM_MS = 60_000
 
 /** The lookup columns in the order the save script and the gather script use. */
 const LOOKUP_COLUMNS = ['user_name', 'access_token', 'grant_token', 'refresh_token'] as const
@@ -145,14 +152,25 @@ return redis.call('HGETALL', ARGV[1] .. id)
 `)
 
 /**
- * The facts of a save in one round trip. ARGV[1]: the lookup index kind ('' none, 'u', 'z'),
- * its key KEYS[1] when there is one; ARGV[2]: '1' when the user name index key follows;
- * ARGV[3]: the token key prefix; ARGV[4]: the token's id, or '' to read the matched row.
- * Returns { matched id, user name owner id, then the read row's id, user_name, access_token,
- * grant_token, refresh_token } with nil for what is absent.
+ * The facts of a save in one round trip, and for an insert under a new id, that id. KEYS: the
+ * id set, the numbers set, its completeness mark, the claims set, then the lookup index key
+ * when ARGV[1] names one ('u' user name, 'z' token index, '' none), then the user name index key
+ * when ARGV[2] is '1'. ARGV[3]: the token key prefix; ARGV[4]: the token's id, or '' to read the
+ * matched row; ARGV[5]: the claim of this save's previous attempt ('' none); ARGV[6]: this
+ * save's nonce; ARGV[7]: how long a claim lasts (ms); ARGV[8]: MAX_TOKEN_ID.
+ *
+ * Without an id and without a matched row, planSave inserts under a new id: the number is
+ * claimed here, atomically: the largest of the numbers set and of the live claims, plus one
+ * (`nextTokenId`'s rule, checked against it by the caller), held as `<number>:<nonce>` in the
+ * claims set (score: its expiry) until the commit writes the row or the save lets it go.
+ *
+ * Returns { matched id, user name owner id, the read row's id, user_name, access_token,
+ * grant_token, refresh_token, the claim, a status ('build': the numbers set is not complete
+ * yet; 'full': no number is left), the largest number the claim follows } with nil for what
+ * is absent.
  */
 const GATHER = script(`
-local n = 1
+local n = 5
 local matched = false
 if ARGV[1] == 'u' then
   matched = redis.call('GET', KEYS[n])
@@ -170,8 +188,57 @@ if target then
   row = redis.call('HMGET', ARGV[3] .. target,
     'id', 'user_name', 'access_token', 'grant_token', 'refresh_token')
 end
+local function claim()
+  if redis.call('EXISTS', KEYS[3]) == 0 then
+    -- Rows without the numbers set (an earlier version wrote them): the caller builds it.
+    if redis.call('EXISTS', KEYS[1]) == 1 then return false, 'build', false end
+    redis.call('SET', KEYS[3], '1')
+  end
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local expiry = now + tonumber(ARGV[7])
+  if ARGV[5] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[5]) then
+    redis.call('ZADD', KEYS[4], expiry, ARGV[5])
+    return ARGV[5], false, false
+  end
+  local top = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+  local largest = top and tonumber(top)
+  for _, held in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+    local number = tonumber(string.match(held, '^%d+'))
+    if number and (not largest or number > largest) then largest = number end
+  end
+  -- '%.0f': an integer's digits (tostring would give '1e+10' style text past 14 digits).
+  local text = largest and string.format('%.0f', largest) or false
+  local next = (largest or 0) + 1
+  if next > tonumber(ARGV[8]) then return false, 'full', text end
+  local member = string.format('%.0f', next) .. ':' .. ARGV[6]
+  redis.call('ZADD', KEYS[4], expiry, member)
+  return member, false, text
+end
+local claimed, status, largest = false, false, false
+if ARGV[4] == '' and not matched then
+  claimed, status, largest = claim()
+elseif ARGV[5] ~= '' then
+  -- No longer an insert (another saver stored this token meanwhile): the claim goes.
+  redis.call('ZREM', KEYS[4], ARGV[5])
+end
 return { matched, owner, row[1] or false, row[2] or false, row[3] or false, row[4] or false,
-  row[5] or false }
+  row[5] or false, claimed, status, largest }
+`)
+
+/**
+ * Part of building the numbers set of a store written without it: adds each (value, id) pair
+ * whose row still exists (a row deleted since it was listed stays out). ARGV[1]: the token key
+ * prefix. Concurrent writers are safe: the commit script keeps the set for every row it writes.
+ */
+const ADD_NUMBERS = script(`
+for i = 2, #ARGV, 2 do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
 `)
 
 /**
@@ -179,13 +246,15 @@ return { matched, owner, row[1] or false, row[2] or false, row[3] or false, row[
  * read is still as it read it (the server-side equivalent of WATCH ... EXEC); returns 0 and
  * changes nothing otherwise, and the caller reads again and decides again.
  *
- * KEYS: the row's hash, the id set, the sequence counter, then the index keys of the checks,
- * of the entries to remove and of the entries to add, in that order.
+ * KEYS: the row's hash, the id set, the sequence counter, the numbers set (score: an id's
+ * numeric value, member: the id), the claims set, then the index keys of the checks, of the
+ * entries to remove and of the entries to add, in that order.
  * ARGV: mode ('put' | 'putif' | 'del'), id, '0' (the row must not exist) or '1' (it must exist
  * with these lookup values:) or '2' (as '1', and hold no sealed value: a store without keys
  * never replaces a sealed row; returns 2 when it does) user_name, access_token, grant_token,
  * refresh_token ('' = absent),
- * the numbers of checks, removals and additions, for 'putif' the access_token, refresh_token
+ * the numbers of checks, removals and additions, the id's numeric value ('' when it has none),
+ * the claim the id was taken under ('' none), for 'putif' the access_token, refresh_token
  * and expiry_time the row must still hold as read ('' = absent), then per check its kind ('u' |
  * 'z') and the id it must find first ('' = none), per removal and per addition its kind, and
  * for 'put' and 'putif' the row's fields and values.
@@ -193,7 +262,13 @@ return { matched, owner, row[1] or false, row[2] or false, row[3] or false, row[
 const COMMIT = script(`
 local id = ARGV[2]
 if ARGV[3] == '0' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    -- A numeric row missing from the numbers set (an earlier version wrote it meanwhile) is
+    -- added, and a claim that named it goes: the next attempt numbers past it.
+    if ARGV[11] ~= '' then redis.call('ZADD', KEYS[4], ARGV[11], id) end
+    if ARGV[12] ~= '' then redis.call('ZREM', KEYS[5], ARGV[12]) end
+    return 0
+  end
 else
   local row = redis.call('HMGET', KEYS[1], 'id', 'user_name', 'access_token', 'grant_token',
     'refresh_token')
@@ -211,7 +286,7 @@ else
   end
 end
 local checks, removals, additions = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local a, k = 11, 4
+local a, k = 13, 6
 if ARGV[1] == 'putif' then
   local held = redis.call('HMGET', KEYS[1], 'access_token', 'refresh_token', 'expiry_time')
   for i = 1, 3 do
@@ -240,6 +315,7 @@ end
 if ARGV[1] == 'del' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[4], id)
   return 1
 end
 local score = redis.call('ZSCORE', KEYS[2], id)
@@ -257,12 +333,17 @@ for i = 1, additions do
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, a))
+if ARGV[11] ~= '' then redis.call('ZADD', KEYS[4], ARGV[11], id) end
+if ARGV[12] ~= '' then redis.call('ZREM', KEYS[5], ARGV[12]) end
 return 1
 `)
 
-/** After deleteTokens: the sequence counter goes too, when no row is left. */
+/**
+ * After deleteTokens, when no row is left: the sequence counter, the numbers set and its mark
+ * go too (an empty store is marked again by its first insert). Claims of saves in flight stay.
+ */
 const FORGET_SEQUENCE = script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2], KEYS[3], KEYS[4]) end
 return 1
 `)
 
@@ -333,6 +414,11 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
   readonly #tokenPrefix: string
   readonly #idsKey: string
   readonly #seqKey: string
+  readonly #numbersKey: string
+  readonly #numberedKey: string
+  readonly #claimsKey: string
+  /** The build of the numbers set this process is running, shared by its saves. */
+  #numbering: Promise<void> | undefined
   #own: Redis | undefined
   #lastConnectionError: string | undefined
   readonly #cache: TrackedCache | undefined
@@ -387,6 +473,9 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
     this.#tokenPrefix = `${prefix}token:`
     this.#idsKey = `${prefix}ids`
     this.#seqKey = `${prefix}seq`
+    this.#numbersKey = `${prefix}numbers`
+    this.#numberedKey = `${prefix}numbered`
+    this.#claimsKey = `${prefix}claims`
     this.#cache =
       cache === false
         ? undefined
@@ -441,9 +530,17 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
    */
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
-    token.id = await this.#write('saveToken', (client) =>
-      this.#untilDecided(() => this.#trySave(client, token)),
-    )
+    const claim: Claim = { nonce: randomBytes(8).toString('hex'), member: undefined }
+    token.id = await this.#write('saveToken', async (client) => {
+      try {
+        return await this.#untilDecided(() => this.#trySave(client, token, undefined, claim))
+      } finally {
+        // A number claimed and not written (the save failed): given back at once, not on expiry.
+        if (claim.member !== undefined) {
+          await client.zrem(this.#claimsKey, claim.member).catch(() => undefined)
+        }
+      }
+    })
   }
 
   /**
@@ -529,7 +626,12 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
           if (err || done !== 1) await this.#deleteOne(client, 'deleteTokens', sent[i]!)
         }
       })
-      await this.#eval(client, FORGET_SEQUENCE, [this.#idsKey, this.#seqKey], [])
+      await this.#eval(
+        client,
+        FORGET_SEQUENCE,
+        [this.#idsKey, this.#seqKey, this.#numbersKey, this.#numberedKey],
+        [],
+      )
     })
   }
 
@@ -599,24 +701,53 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
   /**
    * One attempt of a save: the id it was saved under, or undefined when the facts changed.
    * With `fence` (the row as read), only while the row still holds its access token, refresh
-   * token and expiry.
+   * token and expiry. An insert under a new id takes the number `claim`s in the same round trip
+   * as the facts, so that the row (which the encryption wrapper seals for its id) is built for
+   * the id it is written under; the commit then writes it only if that row is still absent.
    */
-  async #trySave(client: Redis, token: OAuthToken, fence?: TokenRow): Promise<string | undefined> {
+  async #trySave(
+    client: Redis,
+    token: OAuthToken,
+    fence?: TokenRow,
+    claim?: Claim,
+  ): Promise<string | undefined> {
     const lookup = token.id === undefined ? lookupOf(token) : undefined
     const name = token.userSignature?.name
     const userKey = name ? this.#indexKey('user_name', name) : undefined
     const lookupKey = lookup && this.#indexKey(lookup.column, lookup.value)
-    const keys = [lookupKey, userKey].filter((key) => key !== undefined)
-    const reply = (await this.#eval(client, GATHER, keys, [
-      lookup ? kindOf(lookup.column) : '',
-      userKey ? '1' : '',
-      this.#tokenPrefix,
-      token.id ?? '',
-    ])) as (string | null)[]
-    const [matched, owner, rowId, ...values] = reply
+    const gather = async (): Promise<(string | null)[]> =>
+      (await this.#eval(
+        client,
+        GATHER,
+        [
+          this.#idsKey,
+          this.#numbersKey,
+          this.#numberedKey,
+          this.#claimsKey,
+          ...[lookupKey, userKey].filter((key) => key !== undefined),
+        ],
+        [
+          lookup ? kindOf(lookup.column) : '',
+          userKey ? '1' : '',
+          this.#tokenPrefix,
+          token.id ?? '',
+          claim?.member ?? '',
+          claim?.nonce ?? '',
+          String(CLAIM_MS),
+          String(MAX_TOKEN_ID),
+        ],
+      )) as (string | null)[]
+    let reply = await gather()
+    if (reply[8] === 'build') {
+      await this.#buildNumbers(client)
+      reply = await gather()
+      // Emptied and written again meanwhile: another attempt.
+      if (reply[8] === 'build') return undefined
+    }
+    const [matched, owner, rowId, v1, v2, v3, v4, claimed, status, largest] = reply
     const read: RowState = {
       exists: rowId !== null && rowId !== undefined,
-      values: lookupValues(values),
+      values: lookupValues([v1, v2, v3, v4]),
     }
     // A conditional save of a row that went away meanwhile: read again (and find it gone).
     if (fence && !read.exists) return undefined
@@ -626,7 +757,7 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       matchedId,
       userOwnerId: owner ?? undefined,
     })
-    const id = plan.id ?? nextTokenId(STORE, undefined)
+    const id = plan.id ?? this.#claimedId(claim, claimed, status, largest)
     // The row read is the one written, unless the plan is a new id.
     const old = plan.id === undefined ? ABSENT : read
     const row = rowToWrite(token, id)
@@ -652,9 +783,7 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       client,
       COMMIT,
       [
-        this.#tokenKey(id),
-        this.#idsKey,
-        this.#seqKey,
+        ...this.#rowKeys(id),
         ...checks.map(([key]) => key),
         ...removals.map(([key]) => key),
         ...additions.map(([key]) => key),
@@ -666,6 +795,8 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
         String(checks.length),
         String(removals.length),
         String(additions.length),
+        numberOf(id),
+        plan.id === undefined ? claim!.member! : '',
         ...(fence
           ? [fence.access_token ?? '', fence.refresh_token ?? '', fence.expiry_time ?? '']
           : []),
@@ -681,7 +812,76 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       refuseOverwrite(id, rowFromHash(await client.hgetall(this.#tokenKey(id)), id) ?? undefined)
       return undefined
     }
+    // Written: the claim is spent (the commit removed it).
+    if (done === 1 && plan.id === undefined) claim!.member = undefined
     return done === 1 ? id : undefined
+  }
+
+  /**
+   * The id of an insert under a new id: the number the gather script claimed, which must be
+   * what `nextTokenId` gives after the largest number the script saw (the rule is written
+   * there; a script that disagreed would be a bug, and nothing is written). Out of numbers, it
+   * is `nextTokenId`'s own error.
+   */
+  #claimedId(
+    claim: Claim | undefined,
+    claimed: string | null | undefined,
+    status: string | null | undefined,
+    largest: string | null | undefined,
+  ): string {
+    const seen = largest === null || largest === undefined ? undefined : Number(largest)
+    if (status === 'full') nextTokenId(STORE, seen)
+    if (claim === undefined || claimed === null || claimed === undefined) {
+      throw new TokenStoreError(STORE, 'saveToken', 'the save script claimed no id for an insert')
+    }
+    const fresh = claimed !== claim.member
+    claim.member = claimed
+    const id = claimed.slice(0, claimed.indexOf(':'))
+    if (fresh && nextTokenId(STORE, seen) !== id) {
+      throw new TokenStoreError(
+        STORE,
+        'saveToken',
+        `the save script claimed id ${id} after ${seen ?? 'no'} numeric id`,
+      )
+    }
+    return id
+  }
+
+  /**
+   * Builds the numbers set of a store written before it existed, once (the rows' numeric ids,
+   * from the id set, a batch per round trip), then marks it complete. Safe beside writers: the
+   * commit script keeps the set for every row written meanwhile, and a listed row deleted
+   * since is left out. Concurrent saves of this process share one build.
+   */
+  async #buildNumbers(client: Redis): Promise<void> {
+    this.#numbering ??= (async () => {
+      try {
+        await this.#load(client, ADD_NUMBERS)
+        let cursor = '0'
+        do {
+          const [next, page] = await client.zscan(this.#idsKey, cursor, 'COUNT', BATCH)
+          cursor = next
+          const pairs: string[] = []
+          for (let i = 0; i < page.length; i += 2) {
+            const id = page[i]!
+            const number = numberOf(id)
+            if (number !== '') pairs.push(number, id)
+          }
+          if (pairs.length > 0) {
+            await this.#eval(client, ADD_NUMBERS, [this.#numbersKey], [this.#tokenPrefix, ...pairs])
+          }
+        } while (cursor !== '0')
+        await client.set(this.#numberedKey, '1')
+      } finally {
+        this.#numbering = undefined
+      }
+    })()
+    return this.#numbering
+  }
+
+  /** The first keys of the commit script: the row, the id set, the counter, numbers, claims. */
+  #rowKeys(id: string): string[] {
+    return [this.#tokenKey(id), this.#idsKey, this.#seqKey, this.#numbersKey, this.#claimsKey]
   }
 
   /** Deletes one row and its index entries, reading it again while others change it. */
@@ -711,7 +911,7 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       if (value !== null) removals.push([this.#indexKey(column, value), kindOf(column)])
     }
     return [
-      [this.#tokenKey(id), this.#idsKey, this.#seqKey, ...removals.map(([key]) => key)],
+      [...this.#rowKeys(id), ...removals.map(([key]) => key)],
       [
         'del',
         id,
@@ -719,6 +919,8 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
         '0',
         String(removals.length),
         '0',
+        '',
+        '',
         ...removals.map(([, kind]) => kind),
       ],
     ]
@@ -889,6 +1091,18 @@ function positive(value: unknown, name: string): void {
   if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
     throw new InvalidArgumentError(name, `RedisStore ${name} must be a positive number`)
   }
+}
+
+/** A save's hold on a new number: its nonce, and the claim it holds (`<number>:<nonce>`). */
+interface Claim {
+  readonly nonce: string
+  member: string | undefined
+}
+
+/** An id's score in the numbers set (`numericIdValue`, the one rule), or '' when it has none. */
+function numberOf(id: string): string {
+  const value = numericIdValue(id)
+  return value === undefined ? '' : String(value)
 }
 
 /** The index of the user name holds one id; the token indexes may name several rows. */

@@ -6,7 +6,7 @@ import { inspect, promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { OAuthToken, UserSignature, createStore, type TokenStore } from '../../src/index.ts'
-import { COLUMNS, type LookupColumn } from '../../src/store.ts'
+import { COLUMNS, numericIdValue, type LookupColumn } from '../../src/store.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
 import { SERVICES, describeWithService } from '../services.ts'
@@ -50,9 +50,9 @@ async function keysMatching(pattern: string): Promise<string[]> {
 }
 
 /**
- * Reads every key under a prefix with a client of its own, checks that the id set and the
- * index keys agree exactly with the hashes (no entry missing, none left behind, no stray key),
- * and returns the hashes as rows.
+ * Reads every key under a prefix with a client of its own, checks that the id set, the numbers
+ * set and the index keys agree exactly with the hashes (no entry missing, none left behind, no
+ * stray key, no claim left), and returns the hashes as rows.
  */
 async function readConsistent(prefix: string): Promise<RawRow[]> {
   const keys = await keysMatching(`${prefix}*`)
@@ -62,7 +62,10 @@ async function readConsistent(prefix: string): Promise<RawRow[]> {
     const rest = key.slice(prefix.length)
     if (rest.startsWith('token:')) rows.set(rest.slice('token:'.length), await admin.hgetall(key))
     else if (rest.startsWith('idx:')) indexes.push(key)
-    else expect(['ids', 'seq'].includes(rest) || rest.startsWith('lock:'), `stray key ${key}`)
+    else {
+      const known = ['ids', 'seq', 'numbers', 'numbered'].includes(rest) || rest.startsWith('lock:')
+      expect(known, `stray key ${key}`).toBe(true)
+    }
   }
   const ids = await admin.zrange(`${prefix}ids`, 0, -1, 'WITHSCORES')
   const scores = new Map<string, string>()
@@ -83,6 +86,16 @@ async function readConsistent(prefix: string): Promise<RawRow[]> {
       else expect(await admin.zscore(key, id)).toBe(scores.get(id))
     }
   }
+  // The numbers set holds exactly the rows' numeric ids, each scored by its value.
+  const numbers = await admin.zrange(`${prefix}numbers`, 0, -1, 'WITHSCORES')
+  const numbered = new Map<string, number>()
+  for (let i = 0; i < numbers.length; i += 2) numbered.set(numbers[i]!, Number(numbers[i + 1]))
+  const expectedNumbers = new Map<string, number>()
+  for (const id of rows.keys()) {
+    const value = numericIdValue(id)
+    if (value !== undefined) expectedNumbers.set(id, value)
+  }
+  expect(numbered, 'the numbers set names exactly the numeric ids').toEqual(expectedNumbers)
   // And every index entry names a row that has that value.
   expect(new Set(indexes), 'no index key is left behind').toEqual(expected)
   for (const key of indexes) {
