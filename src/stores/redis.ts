@@ -104,8 +104,8 @@ const BATCH = 1000
 /** How long a save keeps retrying while the rows it read keep changing under it (ms). */
 const SAVE_PATIENCE_MS = 10_000
 /**
- * How long a claimed number stays reserved for its save (ms), renewed by each attempt: far
- * longer than a save takes. One that outlives its claim (a stalled process) only saves again:
+ * How long a claimed number stays reserved for its save (ms): far longer than a save keeps
+ * trying (SAVE_PATIENCE_MS). One that outlives its claim (a stalled process) only saves again:
  * the commit refuses a number another saver has taken since.
  */
 const CLAIM_MS = 60_000
@@ -161,8 +161,9 @@ return redis.call('HGETALL', ARGV[1] .. id)
  *
  * Without an id and without a matched row, planSave inserts under a new id: the number is
  * claimed here, atomically: the largest of the numbers set and of the live claims, plus one
- * (`nextTokenId`'s rule, checked against it by the caller), held as `<number>:<nonce>` in the
- * claims set (score: its expiry) until the commit writes the row or the save lets it go.
+ * (`nextTokenId`'s rule, checked against it by the caller), held as `<number>:<expiry ms>:<nonce>`
+ * in the claims set (score: the number) until the commit writes the row, the save lets it go,
+ * or it expires (a save that died).
  *
  * Returns { matched id, user name owner id, the read row's id, user_name, access_token,
  * grant_token, refresh_token, the claim, a status ('build': the numbers set is not complete
@@ -196,24 +197,30 @@ local function claim()
   end
   local clock = redis.call('TIME')
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  local expiry = now + tonumber(ARGV[7])
   if ARGV[5] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[5]) then
-    redis.call('ZADD', KEYS[4], expiry, ARGV[5])
-    return ARGV[5], false, false
+    if tonumber(string.match(ARGV[5], '^%d+:(%d+):')) > now then return ARGV[5], false, false end
+    redis.call('ZREM', KEYS[4], ARGV[5])
   end
   local top = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
   local largest = top and tonumber(top)
-  for _, held in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-    local number = tonumber(string.match(held, '^%d+'))
-    if number and (not largest or number > largest) then largest = number end
+  -- The largest live claim is the top one (each claim is made above every live one); expired
+  -- ones (of saves that died) are dropped as they reach the top.
+  while true do
+    local held = redis.call('ZREVRANGE', KEYS[4], 0, 0)[1]
+    if not held then break end
+    local number, expiry = string.match(held, '^(%d+):(%d+):')
+    if tonumber(expiry) > now then
+      if not largest or tonumber(number) > largest then largest = tonumber(number) end
+      break
+    end
+    redis.call('ZREM', KEYS[4], held)
   end
   -- '%.0f': an integer's digits (tostring would give '1e+10' style text past 14 digits).
   local text = largest and string.format('%.0f', largest) or false
   local next = (largest or 0) + 1
   if next > tonumber(ARGV[8]) then return false, 'full', text end
-  local member = string.format('%.0f', next) .. ':' .. ARGV[6]
-  redis.call('ZADD', KEYS[4], expiry, member)
+  local member = string.format('%.0f:%.0f:', next, now + tonumber(ARGV[7])) .. ARGV[6]
+  redis.call('ZADD', KEYS[4], next, member)
   return member, false, text
 end
 local claimed, status, largest = false, false, false
@@ -1093,7 +1100,7 @@ function positive(value: unknown, name: string): void {
   }
 }
 
-/** A save's hold on a new number: its nonce, and the claim it holds (`<number>:<nonce>`). */
+/** A save's hold on a new number: its nonce, and the claim it holds (`<number>:<expiry>:<nonce>`). */
 interface Claim {
   readonly nonce: string
   member: string | undefined

@@ -290,16 +290,16 @@ await describeWithService('redis', 'RedisStore ids', () => {
     const [seconds] = await admin.time()
     const now = Number(seconds) * 1000
     // A claim of a save that died: expired, it holds nothing back.
-    await admin.zadd(`${prefix}claims`, now - 1000, '5:dead')
+    await admin.zadd(`${prefix}claims`, 5, `5:${now - 1000}:dead`)
     const first = user('first@example.com')
     await store.saveToken(first)
     expect(first.id).toBe('1')
     // A save in flight elsewhere holds 2: this one takes 3.
-    await admin.zadd(`${prefix}claims`, now + 60_000, '2:elsewhere')
+    await admin.zadd(`${prefix}claims`, 2, `2:${now + 60_000}:elsewhere`)
     const second = user('second@example.com')
     await store.saveToken(second)
     expect(second.id).toBe('3')
-    await admin.zrem(`${prefix}claims`, '2:elsewhere')
+    await admin.zrem(`${prefix}claims`, `2:${now + 60_000}:elsewhere`)
     // A row 4 written without its number (as a version without the set would): the claim of 4
     // is refused, the set learns 4, and the save takes 5.
     await admin.hset(`${prefix}token:4`, { id: '4', user_name: 'written-elsewhere@example.com' })
