@@ -400,7 +400,10 @@ const ABSENT: RowState = {
  * Keys, after the prefix: `token:<id>` (hash), `idx:user_name:<sha256 of the name>` (the
  * id), `idx:access_token|grant_token|refresh_token:<sha256 of the value>` (sorted set of the
  * ids that have the value, oldest row first), `ids` (sorted set of ids by insertion), `seq`
- * (the insertion counter), `lock:<id>` (locks). Meant for a standalone server (or one with
+ * (the insertion counter), `numbers` (sorted set of the numeric ids by value, for the numbering
+ * rule of `nextTokenId`), `numbered` (marks `numbers` complete; a store written before it is
+ * numbered from `ids` once, on its first insert under a new id), `claims` (numbers taken by
+ * inserts in flight), `lock:<id>` (locks). Meant for a standalone server (or one with
  * replicas), without eviction of keys (`maxmemory-policy noeviction`).
  *
  * @example
