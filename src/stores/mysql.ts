@@ -128,13 +128,30 @@ function errorCode(err: unknown): string | undefined {
 const hashColumn = (column: LookupColumn): string => `${column}_sha256`
 
 /**
+ * The invisible generated column that holds an id's place in the numbering (`numericIdValue`:
+ * one to ten digits, else NULL), indexed, so that the largest is read from the index end.
+ * INVISIBLE keeps `select *` to the official columns. The digit test comes before the CAST, so
+ * strict mode never sees a CAST warning; no `$` in the pattern (it would let '12\n' through).
+ */
+const ID_NUMBER = 'id_number'
+const ID_NUMBER_SQL =
+  `${ID_NUMBER} bigint unsigned AS (IF(CHAR_LENGTH(id) BETWEEN 1 AND 10 AND id NOT REGEXP '[^0-9]', ` +
+  'CAST(id AS UNSIGNED), NULL)) STORED INVISIBLE'
+/** How long a save that lost races (a duplicate key, a deadlock) tries again (ms). */
+const RACE_RETRY_MS = 10_000
+/** How long a save waits for another saver's new id to be committed (s). */
+const ALLOCATION_WAIT_S = 10
+
+/**
  * Tokens in MySQL or MariaDB (mysql2): the official SDKs' database store, done right. It keeps
  * the official table and column names, so that the official SDK can go on using the same table,
  * and it creates the database and the table when they are missing. Each lookup column gets a
  * stored SHA-256 column with an index (unique for user names), so values of any length are
  * found exactly and fast; every change to an existing table is additive. Statements are
  * prepared and parameterized; a pool of connections serves concurrent callers; a value too long
- * for a legacy column is an error, never truncated; ids are random, never `max(id) + 1`.
+ * for a legacy column is an error, never truncated. A new id is the next after the largest numeric
+ * id (`nextTokenId`), read from an index under a lock that every tokenkeeper process on the
+ * server respects, so that concurrent savers never take one id.
  *
  * @example
  * import { DBStore } from 'tokenkeeper/stores/mysql'
@@ -425,8 +442,11 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
     token: OAuthToken,
     expected?: OAuthToken,
   ): Promise<string | undefined> {
+    const deadline = Date.now() + RACE_RETRY_MS
     for (let attempt = 0; ; attempt += 1) {
       const connection = await this.#pool!.getConnection()
+      // Whether this connection may hold the id allocation lock (asked for, answer unknown).
+      let allocating = false
       try {
         await connection.beginTransaction()
         if (expected) {
@@ -443,6 +463,18 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
           // Asked only by a store without keys, before an update: locked, so no keyed writer
           // seals the row between this check and the write.
           get: (id) => schema.findById(connection, id, true),
+          // Asked only before an insert under a new id, when nothing is written or locked yet.
+          // The lock is held to the commit, so a saver that waited for it reads the id this one
+          // wrote: the read is the first of a new transaction (a REPEATABLE READ snapshot taken
+          // after the lock) and takes no row lock, which an unsynchronized official writer's
+          // scanning UPDATE would deadlock with.
+          largestNumericId: async () => {
+            await connection.commit()
+            allocating = true
+            await schema.lockAllocation(connection)
+            await connection.beginTransaction()
+            return schema.largestNumericId(connection)
+          },
         })
         schema.checkLengths(row)
         if (insert) {
@@ -460,10 +492,15 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
         return row.id
       } catch (err) {
         await connection.rollback().catch(() => undefined)
-        if (!RACE_ERRORS.has(errorCode(err) ?? '') || attempt >= 8) throw err
-        await sleep(Math.random() * 5 * (attempt + 1))
+        // A new try reads the largest id again, in a new transaction. A writer outside the
+        // allocation lock (an official SDK) can win several races in a row: keep trying a while.
+        if (!RACE_ERRORS.has(errorCode(err) ?? '')) throw err
+        if (attempt >= 8 && Date.now() >= deadline) throw err
+        await sleep(Math.random() * Math.min(5 * (attempt + 1), 50))
       } finally {
-        connection.release()
+        // Only after the commit or rollback, and never back to the pool while possibly held.
+        if (allocating && !(await schema.unlockAllocation(connection))) connection.destroy()
+        else connection.release()
       }
     }
   }
@@ -481,14 +518,29 @@ class Schema {
   readonly updateSql: string
   readonly #selectById: string
   readonly #selectBy: Record<LookupColumn, string>
+  readonly #largestSql: string
+  /** The name of the id allocation lock: one per database and table on the server. */
+  readonly #allocationLock: string
 
   /** Look-ups through the pool, batched: by id and by each lookup column. */
   readonly batchers: Record<LookupColumn | 'id', LookupBatcher<StoredRow>>
 
-  private constructor(pool: Pool, table: string, columns: ReadonlyMap<string, ColumnInfo>) {
+  private constructor(
+    pool: Pool,
+    table: string,
+    columns: ReadonlyMap<string, ColumnInfo>,
+    database: string,
+  ) {
     quoteIdentifier(table)
     this.name = `\`${table}\``
     this.#columns = columns
+    // Without the column (a server older than MariaDB 10.3 or MySQL 8.0.23) the same value
+    // comes from a scan of every id: correct, but its cost grows with the table.
+    this.#largestSql = columns.has(ID_NUMBER)
+      ? `SELECT MAX(${ID_NUMBER}) AS largest FROM ${this.name}`
+      : `SELECT MAX(CAST(id AS UNSIGNED)) AS largest FROM ${this.name} ` +
+        "WHERE CHAR_LENGTH(id) BETWEEN 1 AND 10 AND id NOT REGEXP '[^0-9]'"
+    this.#allocationLock = `tk:ids:${createHash('sha256').update(`${database}.${table}`).digest('hex').slice(0, 48)}`
     const list = COLUMNS.join(', ')
     this.insertSql = `INSERT INTO ${this.name} (${list}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
     this.updateSql = `UPDATE ${this.name} SET ${COLUMNS.slice(1)
@@ -544,10 +596,21 @@ class Schema {
         )
       }
     }
-    if (alter.length > 0)
-      await Schema.#ignoreRace(pool.query(`ALTER TABLE ${name} ${alter.join(', ')}`))
-    await Schema.#ensureIndexes(pool, table)
+    const numbered = columns.has(ID_NUMBER) ? [] : [`ADD COLUMN ${ID_NUMBER_SQL}`]
+    if (alter.length + numbered.length > 0) {
+      try {
+        await Schema.#ignoreRace(
+          pool.query(`ALTER TABLE ${name} ${[...alter, ...numbered].join(', ')}`),
+        )
+      } catch (err) {
+        // A server without INVISIBLE columns: the rest is added, the largest id is scanned for.
+        if (numbered.length === 0 || errorCode(err) !== 'ER_PARSE_ERROR') throw err
+        if (alter.length > 0)
+          await Schema.#ignoreRace(pool.query(`ALTER TABLE ${name} ${alter.join(', ')}`))
+      }
+    }
     columns = await Schema.#readColumns(pool, table)
+    await Schema.#ensureIndexes(pool, table, columns.has(ID_NUMBER))
     const missing = COLUMNS.filter((column) => !columns.has(column))
     if (missing.length > 0) {
       throw new TokenStoreError(
@@ -556,7 +619,10 @@ class Schema {
         `table ${table} lacks the columns ${missing.join(', ')}`,
       )
     }
-    return new Schema(pool, table, columns)
+    const [[current]] = (await pool.query('SELECT DATABASE() AS db')) as unknown as [
+      [{ db: string | null }],
+    ]
+    return new Schema(pool, table, columns, current?.db ?? '')
   }
 
   static async #readColumns(pool: Pool, table: string): Promise<Map<string, ColumnInfo>> {
@@ -573,7 +639,7 @@ class Schema {
     )
   }
 
-  static async #ensureIndexes(pool: Pool, table: string): Promise<void> {
+  static async #ensureIndexes(pool: Pool, table: string, numbered: boolean): Promise<void> {
     const [rows] = await pool.query(
       'SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
       [table],
@@ -594,6 +660,12 @@ class Schema {
         }
       }
       await Schema.#ignoreRace(pool.query(`CREATE INDEX \`${index}\` ON ${target}`))
+    }
+    const index = `${table}_${ID_NUMBER}_idx`.slice(0, 64)
+    if (numbered && !present.has(index)) {
+      await Schema.#ignoreRace(
+        pool.query(`CREATE INDEX \`${index}\` ON \`${table}\` (${ID_NUMBER})`),
+      )
     }
   }
 
@@ -620,6 +692,43 @@ class Schema {
   async findRow(db: Pool | Connection, lookup: Lookup): Promise<StoredRow | undefined> {
     const [rows] = await db.execute(this.#selectBy[lookup.column], [lookup.value, lookup.value])
     return (rows as StoredRow[])[0]
+  }
+
+  /**
+   * Takes the id allocation lock on the transaction's connection: `GET_LOCK`, shared by every
+   * process and machine using this table, held until {@link unlockAllocation} after the commit.
+   * InnoDB row locks alone would not do: two savers' locking reads of the index end share its gap
+   * lock, and each one's insert then waits for the other's (a deadlock per race).
+   */
+  async lockAllocation(connection: Connection): Promise<void> {
+    const [rows] = await connection.query('SELECT GET_LOCK(?, ?) AS got', [
+      this.#allocationLock,
+      ALLOCATION_WAIT_S,
+    ])
+    if ((rows as { got: number | null }[])[0]?.got !== 1) {
+      throw new TokenStoreError(
+        STORE,
+        'saveToken',
+        `another saver kept the new-id lock of table ${this.name} for ${ALLOCATION_WAIT_S} s; nothing was written`,
+      )
+    }
+  }
+
+  /** Gives the allocation lock up; `false` when that is unknown (the connection broke). */
+  async unlockAllocation(connection: Connection): Promise<boolean> {
+    try {
+      await connection.query('DO RELEASE_LOCK(?)', [this.#allocationLock])
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** The largest `numericIdValue` among the ids in the transaction's snapshot. */
+  async largestNumericId(connection: Connection): Promise<number | undefined> {
+    const [rows] = await connection.query(this.#largestSql)
+    const largest = (rows as { largest: number | string | null }[])[0]?.largest
+    return largest === null || largest === undefined ? undefined : Number(largest)
   }
 
   /** A value longer than a (legacy) column holds is refused, never truncated. */

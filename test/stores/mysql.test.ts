@@ -4,6 +4,7 @@ import { promisify } from 'node:util'
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { OAuthToken, UserSignature } from '../../src/index.ts'
+import { COLUMNS } from '../../src/store.ts'
 import { DBStore } from '../../src/stores/mysql.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
 import { describeWithService, SERVICES } from '../services.ts'
@@ -99,15 +100,15 @@ await describeWithService('mariadb', 'DBStore (MariaDB)', () => {
         )
       )?.id,
     ).toBe('2')
-    await ours.saveToken(
-      new OAuthToken({
-        userSignature: new UserSignature('carol@zylker.example'),
-        refreshToken: '1000.r3',
-        clientId: 'c',
-        clientSecret: 's',
-        apiDomain: 'https://www.zohoapis.eu',
-      }),
-    )
+    const carol = new OAuthToken({
+      userSignature: new UserSignature('carol@zylker.example'),
+      refreshToken: '1000.r3',
+      clientId: 'c',
+      clientSecret: 's',
+      apiDomain: 'https://www.zohoapis.eu',
+    })
+    await ours.saveToken(carol)
+    expect(carol.id).toBe('3') // the official numbering goes on
     // What was there is unchanged; what was added is columns and indexes.
     const [columns] = await admin.query(
       `SELECT COLUMN_NAME AS c, COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
@@ -121,11 +122,17 @@ await describeWithService('mariadb', 'DBStore (MariaDB)', () => {
         { c: 'user_name_sha256', t: 'binary(32)' },
       ]),
     )
-    // The official store's own statements still run: its max(id) and its plain INSERT.
+    // The official store's own statements still run: its select *, its max(id) + 1 and its INSERT.
+    const [all, fields] = await admin.query(`select * from \`${table}\``)
+    expect(fields.slice(0, 10).map((f) => f.name)).toEqual([...COLUMNS])
+    expect(fields.map((f) => f.name)).not.toContain('id_number')
+    expect(all).toHaveLength(3)
     const [max] = await admin.query(`select max(id) as id from \`${table}\``)
-    expect((max as { id: string }[])[0]!.id).toBeDefined()
+    const next = String(Number.parseInt((max as { id: string }[])[0]!.id, 10) + 1)
+    expect(next).toBe('4')
     await admin.query(
-      `insert into \`${table}\` (id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values ('3','dave@zylker.example','c','s','r4','a4',NULL,'5',NULL,NULL)`,
+      `insert into \`${table}\` (id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain) values (?,'dave@zylker.example','c','s','r4','a4',NULL,'5',NULL,NULL)`,
+      [next],
     )
     expect(
       (
