@@ -125,6 +125,8 @@ interface Statements {
   update: Statement
   delete: Statement
   clear: Statement
+  /** The largest `numericIdValue` among the ids, through the partial index on them. */
+  largest: Statement
 }
 
 /** What the store learnt about its table when it opened it. */
@@ -145,10 +147,18 @@ const LOOKUP_COLUMNS: readonly LookupColumn[] = [
 ]
 
 /**
+ * The ids the numbering counts (`numericIdValue`: one to ten digits), as SQL: the same text in
+ * the partial index and in the query, so that the planner sees the query is covered by it.
+ */
+const NUMERIC_ID = "id ~ '^[0-9]{1,10}$'"
+
+/**
  * Tokens in a PostgreSQL table (node-postgres): the official SDKs' columns, one row per user.
  * It creates the table when it is missing and otherwise works on the existing one in place,
  * changing it only by adding (a missing `api_domain`, indexes on md5 of every lookup column,
- * unique on the user name). Every statement is parameterized; look-ups are one indexed query;
+ * unique on the user name, and a partial index on the numeric ids). A new id is the next after
+ * the largest numeric id (`nextTokenId`), read from that index under a transaction-level
+ * advisory lock per table, so that concurrent savers never take one id. Every statement is parameterized; look-ups are one indexed query;
  * a save is one transaction that locks the rows it reads. It also offers {@link TokenLocking}:
  * a session advisory lock per token that the server frees when its holder's connection ends.
  *
@@ -451,7 +461,9 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
     return withClient(ready.pool, async (client) => {
       let committing = false
       try {
-        await client.query('BEGIN')
+        // READ COMMITTED whatever the server's default: the largest id is read after the id
+        // lock was had, and must see the id the previous holder committed.
+        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
         const name = token.userSignature?.name
         if (!ready.uniqueUsers && name !== undefined && name.length > 0) {
           // No unique index to refuse a second row for this user: serialize their saves.
@@ -494,6 +506,17 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
           get: async (id) =>
             locked.get(id) ??
             (await client.query<StoredRow>(bind(statements.lockRow, [id]))).rows[0],
+          // Asked only before an insert under a new id. The lock, one per table, is held to the
+          // commit, so concurrent savers take their ids one after the other; a writer outside it
+          // that takes the same id makes the insert fail with 23505, and the save is tried again.
+          largestNumericId: async () => {
+            await client.query(bind(XACT_LOCK, [`tokenkeeper:ids:${this.table}`]))
+            const { rows } = await client.query<{ largest: string | null }>(
+              bind(statements.largest, []),
+            )
+            const largest = rows[0]?.largest
+            return largest === null || largest === undefined ? undefined : Number(largest)
+          },
         })
         const values = COLUMNS.map((column) => row[column])
         const result = await client.query(
@@ -812,8 +835,8 @@ function checkLimits(limits: ReadonlyMap<Column, number>, row: StoredRow, withId
   }
 }
 
-function indexName(table: string, column: LookupColumn): string {
-  const suffix = `_${column}_md5_idx`
+function indexName(table: string, column: LookupColumn | 'id'): string {
+  const suffix = column === 'id' ? `_id_number_idx` : `_${column}_md5_idx`
   if (table.length + suffix.length <= 63) return `${table}${suffix}`
   const hash = createHash('sha1').update(table).digest('hex').slice(0, 8)
   return `${table.slice(0, 63 - suffix.length - 9)}_${hash}${suffix}`
@@ -862,7 +885,8 @@ function complete(facts: TableFacts, table: string): boolean {
   return (
     facts.exists &&
     COLUMNS.every((column) => facts.columns.has(column)) &&
-    LOOKUP_COLUMNS.every((column) => facts.indexes.has(indexName(table, column)))
+    LOOKUP_COLUMNS.every((column) => facts.indexes.has(indexName(table, column))) &&
+    facts.indexes.has(indexName(table, 'id'))
   )
 }
 
@@ -943,6 +967,12 @@ async function ensureTable(client: PoolClient, table: string): Promise<void> {
       await client.query(plain)
     }
   }
+  // The ids the numbering counts, by value: the largest is the last entry. Partial, so the
+  // cast is computed only for ids that are digits (any other id is stored as before).
+  const ids = quoteIdentifier(indexName(table, 'id'), 'table')
+  await client.query(
+    `CREATE INDEX IF NOT EXISTS ${ids} ON ${name} ((id::bigint)) WHERE ${NUMERIC_ID}`,
+  )
 }
 
 function prepareStatements(table: string): Statements {
@@ -986,5 +1016,6 @@ function prepareStatements(table: string): Statements {
     ),
     delete: statement(`DELETE FROM ${name} WHERE id = $1::text`),
     clear: statement(`DELETE FROM ${name}`),
+    largest: statement(`SELECT max(id::bigint) AS largest FROM ${name} WHERE ${NUMERIC_ID}`),
   }
 }

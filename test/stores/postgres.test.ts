@@ -165,6 +165,7 @@ await describeWithService('postgres', 'PostgresStore', () => {
       expect(indexes.map((i) => [i.name, i.unique])).toEqual([
         [`${store.table}_access_token_md5_idx`, false],
         [`${store.table}_grant_token_md5_idx`, false],
+        [`${store.table}_id_number_idx`, false],
         [`${store.table}_pkey`, true],
         [`${store.table}_refresh_token_md5_idx`, false],
         [`${store.table}_user_name_md5_idx`, true],
@@ -214,6 +215,7 @@ await describeWithService('postgres', 'PostgresStore', () => {
     expect((await indexesOf(table)).map((i) => [i.name, i.unique])).toEqual([
       [`${table}_access_token_md5_idx`, false],
       [`${table}_grant_token_md5_idx`, false],
+      [`${table}_id_number_idx`, false],
       [`${table}_pkey`, true],
       [`${table}_refresh_token_md5_idx`, false],
       [`${table}_user_name_md5_idx`, true],
@@ -386,7 +388,7 @@ await describeWithService('postgres', 'PostgresStore', () => {
     try {
       await Promise.all(stores.map((store, i) => store.saveToken(user(`opener${i}@example.com`))))
       expect(await count(table)).toBe(8)
-      expect(await indexesOf(table)).toHaveLength(5)
+      expect(await indexesOf(table)).toHaveLength(6)
     } finally {
       await Promise.all(stores.map((store) => store.close()))
     }
