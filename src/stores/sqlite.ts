@@ -10,6 +10,7 @@ import {
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
+import { pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -76,6 +77,9 @@ interface Statements {
   byId: Statement
   byColumn: Record<LookupColumn, Statement>
   all: Statement
+  /** A page of rows by id: the first one, and the one after a given id (keyset paging). */
+  firstPage: Statement
+  pageAfter: Statement
   insert: BetterSqlite3.Statement<unknown[]>
   update: BetterSqlite3.Statement<unknown[]>
   delete: BetterSqlite3.Statement<unknown[]>
@@ -105,7 +109,9 @@ function loadDriver(): typeof BetterSqlite3 {
  * const store = new SQLiteStore({ path: 'zohooauth.db' })
  * await store.saveToken(token)
  */
-export class SQLiteStore implements TokenStore, TokenLocking, ConditionalSave, Compaction {
+export class SQLiteStore
+  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, Compaction
+{
   /** The database file, or `':memory:'`. */
   readonly path: string
   /** The table's name. */
@@ -172,6 +178,33 @@ export class SQLiteStore implements TokenStore, TokenLocking, ConditionalSave, C
 
   async getTokens(): Promise<OAuthToken[]> {
     return this.#use('getTokens', (s) => s.all.all()).map(tokenFromValues)
+  }
+
+  /**
+   * Every token, a page at a time in the order of their ids: each page is one short read
+   * (`WHERE id > last ORDER BY id LIMIT pageSize`, on the primary key), so a pass holds one page
+   * in memory whatever the table's size, and holds no transaction between pages (writers and
+   * checkpoints are not held up by a long pass; rows changed meanwhile are read as they are then).
+   */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return this.#pages(pageSizeOf(options))
+  }
+
+  async *#pages(pageSize: number): AsyncGenerator<OAuthToken> {
+    let last: string | undefined
+    for (;;) {
+      const after = last
+      const rows = this.#use('getTokens', (s) =>
+        after === undefined ? s.firstPage.all(pageSize) : s.pageAfter.all(after, pageSize),
+      )
+      // Made as they are given: the sealed-row guard runs in the caller's context of each step.
+      for (const values of rows) yield tokenFromValues(values)
+      if (rows.length < pageSize) return
+      // A NULL id (only in a table made without NOT NULL) sorts first: the pass goes on after it.
+      last = rows[rows.length - 1]![0] ?? ''
+      // The event loop gets a turn between pages, so a long pass does not hold up other callers.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
   }
 
   async deleteTokens(): Promise<void> {
@@ -474,6 +507,8 @@ function prepareStatements(db: Database, table: string): Statements {
     byId,
     byColumn,
     all: select('ORDER BY rowid'),
+    firstPage: select('ORDER BY id LIMIT ?'),
+    pageAfter: select('WHERE id > ? ORDER BY id LIMIT ?'),
     insert,
     update,
     delete: db.prepare(`DELETE FROM ${name} WHERE id = ?`),
