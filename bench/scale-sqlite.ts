@@ -107,13 +107,14 @@ async function childPass(path: string, way: string): Promise<void> {
   let tokens = 0
   if (way === 'iterate') {
     for await (const token of store.iterateTokens()) {
-      tokens += token.id === undefined ? 0 : 1
+      void token
+      tokens += 1
       if (tokens % 5000 === 0) sample()
     }
   } else {
     const all = await store.getTokens()
     sample()
-    tokens = all.filter((token) => token.id !== undefined).length
+    tokens = all.length
   }
   const ms = performance.now() - started
   sample()
