@@ -129,14 +129,23 @@ await describeWithService('mariadb', 'DBStore and the official DBStore on one My
     const ours = new DBStore({ url: `${SERVICES.mariadb.url}/${database}`, table })
     await ours.getTokens() // our additive changes happen first: the official store then works on them
 
-    await Promise.all([
-      official.saveToken(officialToken('official1@zylker.example', 1)),
-      ours.saveToken(ourToken('ours1@zylker.example', 11)),
+    // New users one after the other: both number a new row max(id) + 1, and the official store
+    // reads its max and inserts on separate connections, unsynchronized, so an official insert
+    // that meets a concurrent insert (ours, or another official one) fails on its primary key.
+    // See docs/switching.md. Everything else runs at the same time below.
+    await official.saveToken(officialToken('official1@zylker.example', 1))
+    const ours1 = ourToken('ours1@zylker.example', 11)
+    await ours.saveToken(ours1)
+    await official.saveToken(officialToken('official2@zylker.example', 2))
+    const ours2 = ourToken('ours2@zylker.example', 12)
+    await ours.saveToken(ours2)
+    expect([ours1.id, ours2.id]).toEqual(['2', '4'])
+    const [first, second] = await Promise.all([
+      official.findToken(officialTokenFor('ours1@zylker.example')),
+      ours.findToken(probe('official2@zylker.example')),
     ])
-    await Promise.all([
-      official.saveToken(officialToken('official2@zylker.example', 2)),
-      ours.saveToken(ourToken('ours2@zylker.example', 12)),
-    ])
+    expect(first?.getId()).toBe('2')
+    expect(second?.id).toBe('3')
 
     for (const n of [1, 2]) {
       expect((await ours.findToken(probe(`official${n}@zylker.example`)))?.refreshToken).toBe(
