@@ -1,17 +1,19 @@
-// SQLiteStore at scale (issue 14): `npx tsx bench/scale-sqlite.ts [rows]`, default 1,000,000.
-// A database is filled in bulk as the official SDKs leave it (their table alone, ids 1..N), then:
-// the time to open it (the first open also builds tokenkeeper's indexes), findToken by user and
-// saveToken of a new user, and a full pass with iterateTokens and with getTokens, each pass in
-// a process of its own so that its peak memory is its own.
+// The embedded stores at scale: `npx tsx bench/scale.ts [sqlite|file] [rows]`, default both at
+// 1,000,000. A store is filled in bulk as the official SDKs leave it (their table or token file
+// alone, ids 1..N), then: the time to open it (SQLite's first open also builds tokenkeeper's
+// indexes), findToken by user and saveToken of a new user, and a full pass with iterateTokens
+// and with getTokens, each pass in a process of its own so that its peak memory is its own.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { OAuthToken, UserSignature } from '../src/index.ts'
 import { COLUMNS } from '../src/store.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
+import { FileStore, OAuthToken, UserSignature, type TokenStore } from '../src/index.ts'
+import type { TokenIteration } from '../src/iteration.ts'
+import { formatRecord } from '../src/stores/csv.ts'
 import { createTableSql } from '../src/stores/sql/schema.ts'
 import { realisticToken, userName } from './data.ts'
 import { rowBatches } from './servers.ts'
@@ -26,12 +28,16 @@ export interface PassFigures {
   readonly heapGrowth: number
 }
 
-/** What {@link benchSqliteScale} measures. */
-export interface SqliteScaleFigures {
+/** The stores measured: the embedded ones, whose files the official SDKs share. */
+export type ScaleKind = 'sqlite' | 'file'
+
+/** What {@link benchScale} measures. */
+export interface ScaleFigures {
+  readonly kind: ScaleKind
   readonly rows: number
   readonly fillMs: number
   readonly databaseBytes: number
-  /** `new SQLiteStore` and a first findTokenById, in a new process. */
+  /** A new store and a first findTokenById, in a new process. */
   readonly firstOpenMs: number
   readonly openMs: number
   /** Medians of single calls, in microseconds. */
@@ -43,8 +49,18 @@ export interface SqliteScaleFigures {
 
 const SELF = fileURLToPath(import.meta.url)
 
-/** Fills a new database in the official table (no index but the primary key), ids 1..rows. */
-function fill(path: string, rows: number): void {
+/**
+ * Fills a new database in the official table (no index but the primary key), or a token file as
+ * the official SDKs write it, ids 1..rows.
+ */
+function fill(kind: ScaleKind, path: string, rows: number): void {
+  if (kind === 'file') {
+    const lines = [formatRecord(COLUMNS)]
+    for (const batch of rowBatches(rows, 10_000))
+      for (const row of batch) lines.push(formatRecord(row))
+    writeFileSync(path, lines.join('\n') + '\n')
+    return
+  }
   const db = new Database(path)
   db.exec(createTableSql('sqlite', 'oauthtoken'))
   const insert = db.prepare(
@@ -73,18 +89,25 @@ function status(field: 'VmHWM' | 'RssAnon'): number | undefined {
   }
 }
 
-/** In a child: one open of the database, timed; prints the milliseconds. */
-async function childOpen(path: string, id: string): Promise<void> {
+function open(
+  kind: ScaleKind,
+  path: string,
+): TokenStore & TokenIteration & { close(): Promise<void> } {
+  return kind === 'file' ? new FileStore(path) : new SQLiteStore({ path })
+}
+
+/** In a child: one open of the store, timed; prints the milliseconds. */
+async function childOpen(kind: ScaleKind, path: string, id: string): Promise<void> {
   const started = performance.now()
-  const found = await new SQLiteStore({ path }).findTokenById(id)
+  const found = await open(kind, path).findTokenById(id)
   const ms = performance.now() - started
   if (!found) throw new Error(`token ${id} not found`)
   process.stdout.write(JSON.stringify(ms))
 }
 
 /** In a child: one full pass, timed, with its peak memory; prints {@link PassFigures}. */
-async function childPass(path: string, way: string): Promise<void> {
-  const store = new SQLiteStore({ path })
+async function childPass(kind: ScaleKind, path: string, way: string): Promise<void> {
+  const store = open(kind, path)
   await store.findTokenById('1')
   // The peak resident size counts from here (Linux: "5" resets VmHWM).
   try {
@@ -136,19 +159,19 @@ function child<T>(...args: string[]): T {
   return JSON.parse(out) as T
 }
 
-/** Fills a database of `rows` tokens in a scratch directory and measures it (see the top). */
-export async function benchSqliteScale(rows: number): Promise<SqliteScaleFigures> {
-  const dir = mkdtempSync(join(tmpdir(), 'tokenkeeper-scale-sqlite-'))
+/** Fills a store of `rows` tokens in a scratch directory and measures it (see the top). */
+export async function benchScale(kind: ScaleKind, rows: number): Promise<ScaleFigures> {
+  const dir = mkdtempSync(join(tmpdir(), `tokenkeeper-scale-${kind}-`))
   try {
-    const path = join(dir, 'zohooauth.db')
+    const path = join(dir, kind === 'file' ? 'sdk_tokens.txt' : 'zohooauth.db')
     let started = performance.now()
-    fill(path, rows)
+    fill(kind, path, rows)
     const fillMs = performance.now() - started
     const middle = String(Math.ceil(rows / 2))
-    const firstOpenMs = child<number>('open', path, middle)
-    const openMs = child<number>('open', path, middle)
+    const firstOpenMs = child<number>('open', kind, path, middle)
+    const openMs = child<number>('open', kind, path, middle)
 
-    const store = new SQLiteStore({ path })
+    const store = open(kind, path)
     const finds: number[] = []
     for (let i = 0; i < 1000; i += 1) {
       const probe = new OAuthToken({
@@ -170,6 +193,7 @@ export async function benchSqliteScale(rows: number): Promise<SqliteScaleFigures
     const databaseBytes = statSync(path).size
 
     return {
+      kind,
       rows,
       fillMs,
       databaseBytes,
@@ -177,8 +201,8 @@ export async function benchSqliteScale(rows: number): Promise<SqliteScaleFigures
       openMs,
       findTokenUs: median(finds) * 1000,
       saveTokenUs: median(saves) * 1000,
-      iterate: child<PassFigures>('pass', path, 'iterate'),
-      getTokens: child<PassFigures>('pass', path, 'getTokens'),
+      iterate: child<PassFigures>('pass', kind, path, 'iterate'),
+      getTokens: child<PassFigures>('pass', kind, path, 'getTokens'),
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -191,7 +215,7 @@ const ms = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `$
 const mb = (n: number): string => `${(n / MB).toFixed(0)} MB`
 
 /** The figures as a small table. */
-export function formatSqliteScale(f: SqliteScaleFigures): string {
+export function formatScale(f: ScaleFigures): string {
   const pass = (name: string, p: PassFigures): string[] => [
     name,
     ms(p.ms),
@@ -199,9 +223,9 @@ export function formatSqliteScale(f: SqliteScaleFigures): string {
       `(not file pages +${mb(p.anonGrowth)}, heap +${mb(p.heapGrowth)})`,
   ]
   const lines: string[][] = [
-    ['fill in bulk (official table)', ms(f.fillMs), `${mb(f.databaseBytes)} after the run`],
-    ['first open (+ indexes built)', ms(f.firstOpenMs), 'new SQLiteStore + findTokenById'],
-    ['open', ms(f.openMs), 'new SQLiteStore + findTokenById'],
+    ['fill in bulk (official format)', ms(f.fillMs), `${mb(f.databaseBytes)} after the run`],
+    ['first open', ms(f.firstOpenMs), 'new store + findTokenById (SQLite: + indexes built)'],
+    ['open', ms(f.openMs), 'new store + findTokenById'],
     ['findToken by user', `${f.findTokenUs.toFixed(0)} µs`, 'median of 1000 random users'],
     ['saveToken, new user', `${f.saveTokenUs.toFixed(0)} µs`, 'median of 200'],
     pass('pass: iterateTokens', f.iterate),
@@ -209,7 +233,7 @@ export function formatSqliteScale(f: SqliteScaleFigures): string {
   ]
   const width = [0, 1].map((i) => Math.max(...lines.map((line) => line[i]!.length)))
   return [
-    `SQLiteStore at ${count(f.rows)} tokens`,
+    `${f.kind === 'file' ? 'FileStore' : 'SQLiteStore'} at ${count(f.rows)} tokens`,
     ...lines.map(
       ([what, value, note]) =>
         `  ${what!.padEnd(width[0]!)}  ${value!.padStart(width[1]!)}  ${note}`,
@@ -218,14 +242,19 @@ export function formatSqliteScale(f: SqliteScaleFigures): string {
 }
 
 if (process.argv[1] === SELF) {
-  const [flag, kind, ...args] = process.argv.slice(2)
+  const [flag, ...args] = process.argv.slice(2)
   if (flag === '--child') {
-    await (kind === 'open' ? childOpen(args[0]!, args[1]!) : childPass(args[0]!, args[1]!))
+    const [what, kind, ...rest] = args as [string, ScaleKind, ...string[]]
+    await (what === 'open'
+      ? childOpen(kind, rest[0]!, rest[1]!)
+      : childPass(kind, rest[0]!, rest[1]!))
   } else {
-    const rows = flag === undefined ? 1_000_000 : Number(flag)
+    const kinds: ScaleKind[] = flag === 'sqlite' || flag === 'file' ? [flag] : ['file', 'sqlite']
+    const given = flag === 'sqlite' || flag === 'file' ? args[0] : flag
+    const rows = given === undefined ? 1_000_000 : Number(given)
     if (!(Number.isSafeInteger(rows) && rows >= 1000)) {
-      throw new Error('usage: npx tsx bench/scale-sqlite.ts [rows, at least 1000]')
+      throw new Error('usage: npx tsx bench/scale.ts [sqlite|file] [rows, at least 1000]')
     }
-    console.log(formatSqliteScale(await benchSqliteScale(rows)))
+    for (const kind of kinds) console.log(formatScale(await benchScale(kind, rows)))
   }
 }
