@@ -39,6 +39,7 @@ import {
   type TokenStore,
 } from '../store.js'
 import { loadDriver as loadOptional } from './driver.js'
+import { pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { Lease, leaseOption, lockOptions } from './lease.js'
 import { TrackedCache } from './redis-cache.js'
 import { renewal } from './token-locks.js'
@@ -413,7 +414,7 @@ const ABSENT: RowState = {
  * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
  * try { ... } finally { await lock.release() }
  */
-export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
+export class RedisStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
   /** What every key of the store begins with. */
   readonly prefix: string
   readonly #url: string
@@ -610,6 +611,75 @@ export class RedisStore implements TokenStore, TokenLocking, ConditionalSave {
       })
       return tokens
     })
+  }
+
+  /**
+   * Every token, a page at a time in insertion order: keyset pages on the id set's scores (each
+   * row's insertion number, kept while the row lives), `ZRANGEBYSCORE ids (last +inf LIMIT 0
+   * pageSize`, then the page's rows in one pipeline. A pass holds one page in memory whatever
+   * the store's size, and blocks the server for no longer than one page's reads. A row stored
+   * throughout is given once, with its values as read then; one deleted meanwhile is skipped.
+   * A `deleteTokens` that empties the store starts the numbering again: a pass running across
+   * it misses the rows saved after it with numbers below its position and gives those above.
+   */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return this.#pages(pageSizeOf(options))
+  }
+
+  async *#pages(pageSize: number): AsyncGenerator<OAuthToken> {
+    let after = '-inf'
+    for (;;) {
+      const page = await this.#run('getTokens', (client) => this.#page(client, after, pageSize))
+      for (const row of page.rows) {
+        // Made as it is given: the sealed-row guard runs in the context of the caller's step.
+        let token: OAuthToken
+        try {
+          token = tokenFromRow(row)
+        } catch (err) {
+          throw this.#wrap('getTokens', err)
+        }
+        yield token
+      }
+      if (page.last === undefined) return
+      after = `(${page.last}`
+    }
+  }
+
+  /**
+   * One page of rows after score `after`, and the last score listed when the page was full. A
+   * row whose score changed since it was listed (deleted and saved again under its id: a new
+   * row, with a later number) is left to the page of its new score, so it is not given twice.
+   */
+  async #page(
+    client: Redis,
+    after: string,
+    pageSize: number,
+  ): Promise<{ rows: TokenRow[]; last: string | undefined }> {
+    const listed = await client.zrangebyscore(
+      this.#idsKey,
+      after,
+      '+inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      pageSize,
+    )
+    if (listed.length === 0) return { rows: [], last: undefined }
+    const pipeline = client.pipeline()
+    for (let i = 0; i < listed.length; i += 2) {
+      pipeline.hgetall(this.#tokenKey(listed[i]!))
+      pipeline.zscore(this.#idsKey, listed[i]!)
+    }
+    const results = settled(await pipeline.exec())
+    const rows: TokenRow[] = []
+    for (let i = 0; i < listed.length; i += 2) {
+      // Read after the row: the same score then means the row read is the one listed.
+      if (results[i + 1] !== listed[i + 1]) continue
+      const row = rowFromHash(results[i] as Hash, listed[i]!)
+      if (row !== null) rows.push(row)
+    }
+    const full = listed.length === 2 * pageSize
+    return { rows, last: full ? listed[listed.length - 1] : undefined }
   }
 
   /**
