@@ -10,6 +10,7 @@ import {
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
+import { pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, typeName, type OAuthToken } from '../token.js'
 import {
@@ -157,7 +158,7 @@ const ALLOCATION_WAIT_S = 10
  * import { DBStore } from 'tokenkeeper/stores/mysql'
  * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
  */
-export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
+export class DBStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
   /** The table's name. */
   readonly table: string
   readonly #options: DBStoreOptions
@@ -246,6 +247,31 @@ export class DBStore implements TokenStore, TokenLocking, ConditionalSave {
       return result as Row[]
     })
     return rows.map((row) => tokenFromRow(row as StoredRow))
+  }
+
+  /**
+   * Every token, a page at a time in the order of their ids: each page is one short read on the
+   * primary key (`WHERE id > last ORDER BY id LIMIT pageSize`), so a pass holds one page in
+   * memory and no transaction between pages. The comparison and the order are both the id
+   * column's own collation (a parameter yields to a column's), the one its primary key is unique
+   * under, so even in a case-insensitive table every row is given once.
+   */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return this.#pages(pageSizeOf(options))
+  }
+
+  async *#pages(pageSize: number): AsyncGenerator<OAuthToken> {
+    let last: string | undefined
+    for (;;) {
+      const after = last
+      const rows = await this.#run('getTokens', (schema) => schema.page(after, pageSize))
+      // Made as they are given: the sealed-row guard runs in the caller's context of each step.
+      for (const row of rows) yield tokenFromRow(row)
+      if (rows.length < pageSize) return
+      last = rows[rows.length - 1]!.id
+      // The event loop gets a turn between pages, so a long pass does not hold up other callers.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
   }
 
   async deleteTokens(): Promise<void> {
@@ -519,6 +545,10 @@ class Schema {
   readonly #selectById: string
   readonly #selectBy: Record<LookupColumn, string>
   readonly #largestSql: string
+  readonly #pool: Pool
+  /** The pages of a pass, without their LIMIT: keyset on the primary key. */
+  readonly #pageSql: string
+  readonly #pageAfterSql: string
   /** The name of the id allocation lock: one per database and table on the server. */
   readonly #allocationLock: string
 
@@ -547,6 +577,9 @@ class Schema {
       .map((c) => `${c} = ?`)
       .join(', ')} WHERE id = ?`
     this.#selectById = `SELECT ${list} FROM ${this.name} WHERE id = ?`
+    this.#pool = pool
+    this.#pageSql = `SELECT ${list} FROM ${this.name} ORDER BY id`
+    this.#pageAfterSql = `SELECT ${list} FROM ${this.name} WHERE id > ? ORDER BY id`
     this.#selectBy = Object.fromEntries(
       LOOKUP_COLUMNS.map((column) => [
         column,
@@ -681,6 +714,18 @@ class Schema {
       )
         throw err
     }
+  }
+
+  /**
+   * A page of rows in id order: the first, or the one after id `after`. The limit is written
+   * into the text (a checked whole number): MySQL refuses a prepared LIMIT bound as a double.
+   */
+  async page(after: string | undefined, pageSize: number): Promise<StoredRow[]> {
+    const [rows] =
+      after === undefined
+        ? await this.#pool.execute(`${this.#pageSql} LIMIT ${pageSize}`)
+        : await this.#pool.execute(`${this.#pageAfterSql} LIMIT ${pageSize}`, [after])
+    return rows as StoredRow[]
   }
 
   /** The row with this id; with `lock`, locked until the transaction ends. */

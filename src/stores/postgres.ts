@@ -11,6 +11,7 @@ import {
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
+import { pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -121,6 +122,9 @@ interface Statements {
   /** The whole row, locked for the rest of the transaction. */
   lockRow: Statement
   all: Statement
+  /** A page of rows by id: the first one, and the one after a given id (keyset paging). */
+  firstPage: Statement
+  pageAfter: Statement
   insert: Statement
   update: Statement
   delete: Statement
@@ -170,7 +174,7 @@ const NUMERIC_ID = "id ~ '^[0-9]{1,10}$'"
  * const lock = await store.lockToken(token.id!)
  * try { ... } finally { await lock.release() }
  */
-export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave {
+export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
   /** The table's name. */
   readonly table: string
   readonly #connectionString: string | undefined
@@ -333,6 +337,36 @@ export class PostgresStore implements TokenStore, TokenLocking, ConditionalSave 
       r.pool.query<StoredRow>(bind(r.statements.all, [])),
     )
     return result.rows.map((row) => tokenFromRow(row))
+  }
+
+  /**
+   * Every token, a page at a time in the order of their ids: each page is one short read on the
+   * primary key (`WHERE id > last ORDER BY id LIMIT pageSize`), so a pass holds one page in
+   * memory and no transaction between pages. The comparison and the order are both in the id
+   * column's own collation, the one its primary key index is built in.
+   */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return this.#pages(pageSizeOf(options))
+  }
+
+  async *#pages(pageSize: number): AsyncGenerator<OAuthToken> {
+    let last: string | undefined
+    for (;;) {
+      const after = last
+      const { rows } = await this.#run('getTokens', CONNECTION_ATTEMPTS, (r) =>
+        r.pool.query<StoredRow>(
+          after === undefined
+            ? bind(r.statements.firstPage, [pageSize])
+            : bind(r.statements.pageAfter, [after, pageSize]),
+        ),
+      )
+      // Made as they are given: the sealed-row guard runs in the caller's context of each step.
+      for (const row of rows) yield tokenFromRow(row)
+      if (rows.length < pageSize) return
+      last = rows[rows.length - 1]!.id
+      // The event loop gets a turn between pages, so a long pass does not hold up other callers.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
   }
 
   async deleteTokens(): Promise<void> {
@@ -1007,6 +1041,12 @@ function prepareStatements(table: string): Statements {
     byId: statement(`SELECT ${columns} FROM ${name} WHERE id = $1::text`),
     lockRow: statement(`SELECT ${columns} FROM ${name} WHERE id = $1::text FOR UPDATE`),
     all: statement(`SELECT ${columns} FROM ${name} ORDER BY id`),
+    // Qualified: a bare `id` in ORDER BY would name the output column (`id::text`), not the
+    // column whose primary key index gives the order.
+    firstPage: statement(`SELECT ${columns} FROM ${name} ORDER BY ${name}.id LIMIT $1`),
+    pageAfter: statement(
+      `SELECT ${columns} FROM ${name} WHERE id > $1::text ORDER BY ${name}.id LIMIT $2`,
+    ),
     insert: statement(
       `INSERT INTO ${name} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
     ),
