@@ -13,6 +13,8 @@ export {
 } from './store.js'
 export type { TokenStore, Lookup, LookupColumn, TokenRow, SaveFacts, SavePlan } from './store.js'
 export type { TokenLock, TokenLocking, LockOptions, ConditionalSave } from './store.js'
+export { eachToken, supportsIteration } from './iteration.js'
+export type { TokenIteration, IterateOptions, EachTokenOptions } from './iteration.js'
 export { MemoryStore } from './stores/memory.js'
 export { ListStore } from './stores/list.js'
 export type { TokenRecord } from './stores/list.js'
