@@ -674,6 +674,7 @@ describe('tokenkeeper CLI: migrate refuses id collisions', () => {
     const { url, ids } = await seededFile()
     const target = await targetWith(
       new OAuthToken({
+        id: '999', // another id than the source's (numbered ids of both start at 1)
         userSignature: new UserSignature('valid@zylker.example'),
         clientId: '1000.ABCDEFGHIJKLMNXY',
         clientSecret: `${SECRET}-client-elsewhere`,
