@@ -48,7 +48,7 @@ export type Record_ = (
 const MYSQL_URL = 'mysql://root@127.0.0.1:3306'
 const DATABASE = 'tokenkeeper_bench'
 /** The table the official SDK's README asks users to create. */
-const officialTable = (table: string) =>
+export const officialTable = (table: string) =>
   `CREATE TABLE \`${table}\` (id varchar(10) NOT NULL, user_name varchar(255) NOT NULL, client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain varchar(255), primary key (id))`
 
 /** Fills a token file with `size` users the fast way (our batched saves; the format is theirs). */
