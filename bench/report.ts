@@ -7,6 +7,8 @@ import { format } from 'prettier'
 import { panelsFromResults, renderChart } from './chart.ts'
 import { formatRate, type Measurement } from './harness.ts'
 import type { Count } from './official.ts'
+import type { ScaleFigures } from './scale.ts'
+import { renderScaleMarkdown } from './scale-report.ts'
 
 /** One measurement of the run. */
 export interface BenchResult extends Measurement {
@@ -25,6 +27,8 @@ export interface BenchReport {
   readonly quick: boolean
   readonly results: readonly BenchResult[]
   readonly counts: readonly Count[]
+  /** The Scale section (bench/scale.ts); absent in reports written before it. */
+  readonly scale?: readonly ScaleFigures[]
 }
 
 type Key = Pick<BenchResult, 'store' | 'operation' | 'tokens' | 'callers'>
@@ -211,6 +215,7 @@ export function renderMarkdown(report: BenchReport): string {
     '|---|---:|---:|---|',
     ...targets,
     '',
+    ...renderScaleMarkdown(report.scale ?? []),
     '**Every measurement:**',
     '',
     '| store | operation | stored tokens | callers | median | p25 – p75 |',

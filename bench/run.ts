@@ -20,6 +20,7 @@ import { formatRate, measure, type Measurement } from './harness.ts'
 import { realisticToken, saveUsers, userName } from './data.ts'
 import { MYSQL, POSTGRES, REDIS, REDIS_URL, reachable, type ServerKind } from './servers.ts'
 import { benchOfficial, type Count } from './official.ts'
+import { benchScaleSection, scaleSizes, type ScaleFigures } from './scale.ts'
 import {
   renderMarkdown,
   targetFor,
@@ -33,6 +34,7 @@ const SIZES = quick ? [1, 1000, 10_000] : [1, 1000, 10_000, 100_000]
 const work = mkdtempSync(join(tmpdir(), 'tokenkeeper-bench-'))
 const results: BenchResult[] = []
 let counts: Count[] = []
+let scale: ScaleFigures[] = []
 
 function record(
   store: string,
@@ -211,6 +213,10 @@ try {
     sizes: SIZES,
     mysql: await reachable(MYSQL.host, MYSQL.port),
   })
+  // Every store filled in bulk and opened at scale; SCALE_ROWS=0 leaves the section out.
+  if (process.env.SCALE_ROWS !== '0') {
+    scale = await benchScaleSection(scaleSizes(quick ? [10_000] : [100_000, 1_000_000]))
+  }
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
@@ -222,6 +228,7 @@ const report: BenchReport = {
   quick,
   results,
   counts,
+  scale,
 }
 await writeReport(report)
 console.log(

@@ -3,15 +3,16 @@
 // Redis the store's own key layout written directly. Each is named by the store URL the CLI
 // takes, so that the benchmark, its child processes and the CLI open the same store.
 import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, copyFileSync, createReadStream, existsSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { COLUMNS } from '../src/store.ts'
+import { COLUMNS, rowFromToken } from '../src/store.ts'
 import { formatRecord } from '../src/stores/csv.ts'
 import { createTableSql } from '../src/stores/sql/schema.ts'
 import { officialTable } from './official.ts'
-import { REDIS_URL, rowBatches } from './servers.ts'
+import { realisticToken, userName } from './data.ts'
+import { REDIS_URL } from './servers.ts'
 
 export const SCALE_KINDS = ['file', 'sqlite', 'mysql', 'postgres', 'redis'] as const
 export type ScaleKind = (typeof SCALE_KINDS)[number]
@@ -48,6 +49,34 @@ export interface FilledStore {
   drop(): Promise<void>
 }
 
+/**
+ * The rows of `rows` tokens in column order, in batches, as `rowBatches` gives them (users
+ * 0..rows-1, ids 1..rows, the same client and shape) but about 20 times faster: the row of
+ * one realistic token is the template, and each row gets its own user and its own random
+ * grant, refresh and access tokens from one buffer of random bytes per batch.
+ */
+export function* fastRows(rows: number, batch = 10_000): Generator<(string | null)[][]> {
+  const template = COLUMNS.map((c) => rowFromToken(realisticToken(0), '1')[c])
+  const at = (column: (typeof COLUMNS)[number]) => COLUMNS.indexOf(column)
+  const secrets = [at('grant_token'), at('refresh_token'), at('access_token')]
+  for (let start = 0; start < rows; start += batch) {
+    const size = Math.min(batch, rows - start)
+    const hex = randomBytes(size * secrets.length * 32).toString('hex')
+    const out: (string | null)[][] = []
+    for (let i = 0; i < size; i += 1) {
+      const row = [...template]
+      row[at('id')] = String(start + i + 1)
+      row[at('user_name')] = userName(start + i)
+      secrets.forEach((column, s) => {
+        const from = (i * secrets.length + s) * 64
+        row[column] = `1000.${hex.slice(from, from + 32)}.${hex.slice(from + 32, from + 64)}`
+      })
+      out.push(row)
+    }
+    yield out
+  }
+}
+
 const MYSQL_ROOT = 'mysql://root@127.0.0.1:3306'
 const MYSQL_DATABASE = 'tokenkeeper_scale'
 const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -63,7 +92,7 @@ function sourceCsv(dir: string, rows: number): string {
   const fd = openSync(path, 'w', 0o644)
   try {
     writeSync(fd, formatRecord(COLUMNS) + '\n')
-    for (const batch of rowBatches(rows, 10_000)) {
+    for (const batch of fastRows(rows)) {
       writeSync(fd, batch.map((row) => formatRecord(row) + '\n').join(''))
     }
   } finally {
@@ -98,7 +127,7 @@ async function fillSqlite(dir: string, rows: number): Promise<FilledStore> {
     `INSERT INTO oauthtoken (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
   )
   db.transaction(() => {
-    for (const batch of rowBatches(rows, 10_000)) for (const row of batch) insert.run(row)
+    for (const batch of fastRows(rows)) for (const row of batch) insert.run(row)
   })()
   db.close()
   return {
@@ -179,7 +208,7 @@ async function fillRedis(rows: number): Promise<FilledStore> {
   const prefix = `tk-scale-${process.pid}-${rows}:`
   const started = performance.now()
   let sequence = 0
-  for (const batch of rowBatches(rows, 2000)) {
+  for (const batch of fastRows(rows, 2000)) {
     const pipeline = client.pipeline()
     const ids: (string | number)[] = []
     const numbers: (string | number)[] = []
