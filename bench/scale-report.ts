@@ -20,6 +20,9 @@ export function renderScaleMarkdown(figures: readonly ScaleFigures[]): string[] 
       row('first open (schema built, see below)', (f) => ms(f.firstOpenMs)),
       row('later open', (f) => ms(f.openMs)),
       row('findToken by user (median)', (f) => us(f.findTokenUs)),
+      row('first findToken (the file store builds its index)', (f) =>
+        f.firstFindUs === undefined ? '–' : us(f.firstFindUs),
+      ),
       row('saveToken, new user (median)', (f) => us(f.saveTokenUs)),
       row('pass: iterateTokens; memory added', (f) => passCell(f.iterate)),
       row('pass: getTokens; memory added', (f) => (f.getTokens ? passCell(f.getTokens) : '–')),
