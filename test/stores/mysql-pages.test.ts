@@ -90,7 +90,7 @@ await describeWithService('mariadb', 'DBStore.iterateTokens', () => {
       expect(pages).toHaveLength(41)
       expect(pages).toHaveLength(seen.length)
       for (const [sql, values] of pages.slice(0, 3)) {
-        const [plan] = (await admin.execute(`EXPLAIN ${sql}`, values)) as unknown as [
+        const [plan] = (await admin.execute(`EXPLAIN ${sql}`, values as string[])) as unknown as [
           { table: string; type: string; key: string | null; rows: number; Extra: string }[],
         ]
         expect(plan, sql).toHaveLength(1)
