@@ -15,8 +15,22 @@ export type CsvRecord =
       /** Where `raw` begins and ends in the text (its line ending excluded). */
       readonly start: number
       readonly end: number
+      /** Where reading goes on: past the record's line ending. */
+      readonly next: number
+      /** Whether a quoted value holds a line break, so that a line start lies inside. */
+      readonly multiline: boolean
     }
-  | { readonly line: number; readonly error: string; readonly raw: string }
+  | {
+      readonly line: number
+      readonly error: string
+      readonly raw: string
+      readonly start: number
+      /** The furthest place reading looked before it gave up (the text's length: its end). */
+      readonly reach: number
+    }
+
+/** Records parsed since the process started: lets tests count the work a read costs. */
+export const parseCount = { records: 0 }
 
 const NEEDS_QUOTES = /[",\r\n]/
 
@@ -33,16 +47,23 @@ export function formatRecord(values: readonly (string | null)[]): string {
 
 /**
  * Reads every record of a file's text, line numbers 1-based. A record that cannot be read
- * costs only its own first line: reading goes on at the next line.
+ * costs only its own first line: reading goes on at the next line. Reading may start at any
+ * place where a record starts (`from`, its line number `line`) and stops before the first
+ * record start `stop` accepts.
  */
-export function* parseRecords(text: string): Generator<CsvRecord> {
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0
-  let line = 1
+export function* parseRecords(
+  text: string,
+  from = 0,
+  line = 1,
+  stop?: (pos: number) => boolean,
+): Generator<CsvRecord> {
+  let pos = from === 0 && text.charCodeAt(0) === 0xfeff ? 1 : from
   const length = text.length
   // The next quote at or after `pos`, searched again only once passed: one pass over the text,
   // however many lines come before the first quote (or after the last).
   let quote = -1
   while (pos < length) {
+    if (stop?.(pos)) return
     let end = text.indexOf('\n', pos)
     if (end === -1) end = length
     if (quote !== length && quote < pos) {
@@ -53,32 +74,49 @@ export function* parseRecords(text: string): Generator<CsvRecord> {
       // The common case: no quote on this line, so it is the whole record.
       const lineEnd = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end
       const raw = text.slice(pos, lineEnd)
-      if (raw.length > 0) yield { line, fields: raw.split(','), raw, start: pos, end: lineEnd }
+      const start = pos
       pos = end + 1
       line += 1
+      if (raw.length > 0) {
+        parseCount.records += 1
+        yield {
+          line: line - 1,
+          fields: raw.split(','),
+          raw,
+          start,
+          end: lineEnd,
+          next: Math.min(pos, length),
+          multiline: false,
+        }
+      }
       continue
     }
+    parseCount.records += 1
     const result = parseQuotedRecord(text, pos)
     if ('error' in result) {
       const raw = text.slice(pos, end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end)
-      yield { line, error: result.error, raw }
+      yield { line, error: result.error, raw, start: pos, reach: result.reach }
       pos = end + 1
       line += 1
     } else {
+      const lines = countNewlines(text, pos, result.next)
       yield {
         line,
         fields: result.fields,
         raw: text.slice(pos, result.end),
         start: pos,
         end: result.end,
+        next: result.next,
+        multiline: lines > 1 || (lines === 1 && text.charCodeAt(result.next - 1) !== 10),
       }
-      line += countNewlines(text, pos, result.next)
+      line += lines
       pos = result.next
     }
   }
 }
 
-function countNewlines(text: string, from: number, to: number): number {
+/** How many line feeds `text` holds from `from` to before `to`. */
+export function countNewlines(text: string, from: number, to: number): number {
   let count = 0
   for (let at = text.indexOf('\n', from); at !== -1 && at < to; at = text.indexOf('\n', at + 1)) {
     count += 1
@@ -90,7 +128,7 @@ function countNewlines(text: string, from: number, to: number): number {
 function parseQuotedRecord(
   text: string,
   start: number,
-): { fields: string[]; end: number; next: number } | { error: string } {
+): { fields: string[]; end: number; next: number } | { error: string; reach: number } {
   const fields: string[] = []
   let pos = start
   for (;;) {
@@ -100,7 +138,7 @@ function parseQuotedRecord(
       let from = pos + 1
       for (;;) {
         const close = text.indexOf('"', from)
-        if (close === -1) return { error: 'a quoted value is never closed' }
+        if (close === -1) return { error: 'a quoted value is never closed', reach: text.length }
         out += text.slice(from, close)
         if (text[close + 1] === '"') {
           out += '"'
@@ -113,7 +151,7 @@ function parseQuotedRecord(
       value = out
       const next = text[pos]
       if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') {
-        return { error: 'text follows a closing quote' }
+        return { error: 'text follows a closing quote', reach: pos }
       }
     } else {
       let stop = pos
@@ -134,6 +172,6 @@ function parseQuotedRecord(
     if (c === undefined) return { fields, end: pos, next: pos }
     if (c === '\r' && text[pos + 1] === '\n') return { fields, end: pos, next: pos + 2 }
     if (c === '\n') return { fields, end: pos, next: pos + 1 }
-    return { error: 'a carriage return stands alone outside quotes' }
+    return { error: 'a carriage return stands alone outside quotes', reach: pos + 1 }
   }
 }

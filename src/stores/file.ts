@@ -31,7 +31,7 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../store.js'
-import { formatRecord, parseRecords } from './csv.js'
+import { countNewlines, formatRecord, parseRecords, type CsvRecord } from './csv.js'
 import { explainFsError } from './fs-errors.js'
 import { ReplaceError, replaceFile, type Previous } from './file-replace.js'
 import { FileLock, LockTimeoutError, isAlive } from './file-lock.js'
@@ -161,6 +161,12 @@ interface BadRow {
   readonly raw: string
   /** The values a plain comma split finds, to tell when the bad row is the one asked for. */
   readonly naive: readonly string[]
+  /** Where it starts in the snapshot's text. */
+  readonly start: number
+  /** For a record that could not be read: the furthest place its reading looked. */
+  readonly reach?: number
+  /** For a row whose id an earlier row holds: that id. */
+  readonly twice?: string
 }
 
 /** What the store knows of the file as it was when last read or written. */
@@ -174,6 +180,23 @@ interface Snapshot {
   readonly layout: Layout
   /** Whether the layout must be written out (a 9-column file gains `api_domain`). */
   readonly upgrade: boolean
+  /**
+   * Whether the rows and bad rows are exactly what reading `text` whole gives, every row
+   * pointing into it (see {@link Reading}): only then can a change be applied alone.
+   */
+  exact: boolean
+  /** Where the header record ends (past its line ending). */
+  readonly headerNext: number
+  /** Records whose quoted values hold line breaks, in file order (see `reloadChanged`). */
+  readonly spans: readonly Span[]
+  /** No row starts at or after this place in `text`. */
+  readonly rowsEnd: number
+}
+
+/** A record spanning lines: a line start inside it is not a record start. */
+interface Span {
+  readonly start: number
+  readonly next: number
 }
 
 type Operation =
@@ -442,6 +465,10 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave, Tok
       text: '',
       layout: DEFAULT_LAYOUT,
       upgrade: false,
+      exact: false,
+      headerNext: 0,
+      spans: [],
+      rowsEnd: 0,
     })
     if (version === 'missing') return empty()
     let text: string
@@ -454,6 +481,12 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave, Tok
           : `cannot be read: ${explainFsError(err, this.path)}`
       throw fail(operation, `${this.path} ${what}`, err)
     }
+    const previous = this.#snapshot
+    if (previous?.exact) {
+      const changed = reloadChanged(previous, text, version)
+      if (changed) return changed
+    }
+    reloadCount.full += 1
     const records = parseRecords(text)
     const first = records.next()
     if (first.done) return empty()
@@ -461,59 +494,36 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave, Tok
       throw fail(operation, `${this.path} line 1: the header cannot be read (${first.value.error})`)
     }
     const parsed = this.#parseHeader(operation, first.value.fields, text)
-    const snapshot: Snapshot = {
-      ...empty(),
+    const table = new RowTable()
+    const bad: BadRow[] = []
+    const spans: Span[] = []
+    let rowsEnd = first.value.next
+    for (const record of records) {
+      if ('fields' in record && record.multiline) spans.push(record)
+      const read = readRecord(record, parsed, (id) => table.hasId(id))
+      if ('line' in read) {
+        bad.push(read)
+        continue
+      }
+      table.put(read)
+      rowsEnd = record.start + 1
+    }
+    return {
+      version,
+      table,
+      bad,
       text,
       layout: parsed.layout,
       upgrade: parsed.upgrade,
+      // An upgraded file's rows are all written anew: they keep no place in the text.
+      exact: !parsed.upgrade,
+      headerNext: first.value.next,
+      spans,
+      rowsEnd,
     }
-    const width = parsed.width
-    const columns = parsed.layout.columns
-    for (const record of records) {
-      const problem = (reason: string): void => {
-        snapshot.bad.push({
-          line: record.line,
-          reason,
-          raw: record.raw,
-          naive: record.raw.split(','),
-        })
-      }
-      if (!('fields' in record)) {
-        problem(record.error)
-        continue
-      }
-      const { fields } = record
-      if (fields.length !== width && !(parsed.upgrade && fields.length === width - 1)) {
-        problem(`expected ${width} values, found ${fields.length}`)
-        continue
-      }
-      const row = emptyRow()
-      for (let i = 0; i < columns.length; i += 1) {
-        const value = fields[i]
-        row[columns[i]!] = value === undefined || value.length === 0 ? null : value
-      }
-      if (row.id === null) {
-        problem('the row has no id')
-        continue
-      }
-      if (snapshot.table.hasId(row.id)) {
-        problem(`id ${row.id} appears twice`)
-        continue
-      }
-      if (!parsed.upgrade) {
-        row.start = record.start
-        row.end = record.end
-      }
-      snapshot.table.put(row as FileRow)
-    }
-    return snapshot
   }
 
-  #parseHeader(
-    operation: StoreOperation,
-    fields: string[],
-    text: string,
-  ): { layout: Layout; width: number; upgrade: boolean } {
+  #parseHeader(operation: StoreOperation, fields: string[], text: string): Reading {
     const columns: Column[] = []
     for (const name of fields) {
       const column = HEADER_NAMES[name.trim().toLowerCase()]
@@ -535,13 +545,12 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave, Tok
     const eol = text.includes('\r\n') ? '\r\n' : '\n'
     const missing = COLUMNS.filter((column) => !columns.includes(column))
     if (missing.length === 0) {
-      return { layout: { header: fields, columns, eol }, width: fields.length, upgrade: false }
+      return { layout: { header: fields, columns, eol }, upgrade: false }
     }
     if (missing.length === 1 && missing[0] === 'api_domain') {
       // The official SDKs' older 9-column file: it gains the column at the next write.
       return {
         layout: { header: [...fields, 'api_domain'], columns: [...columns, 'api_domain'], eol },
-        width: columns.length + 1,
         upgrade: true,
       }
     }
@@ -599,6 +608,8 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave, Tok
       for (const pending of batch) {
         try {
           const result = this.#apply(snapshot, pending.op)
+          // Changed in memory, the rows no longer are what the text says.
+          if (result.changed) snapshot.exact = false
           changed ||= result.changed
           outcomes.set(pending, result.apply ? { apply: result.apply } : {})
         } catch (err) {
@@ -722,6 +733,7 @@ export class FileStore implements TokenStore, TokenLocking, ConditionalSave, Tok
         ...snapshot,
         version: versionOf(statSync(this.#absolute)),
         upgrade: false,
+        exact: false,
       }
     } catch {
       // The file is written; it is read again on the next call.
@@ -804,4 +816,245 @@ function naiveValue(bad: BadRow, layout: Layout, column: Column): string | undef
 
 function naiveMatches(bad: BadRow, layout: Layout, lookup: Lookup): boolean {
   return naiveValue(bad, layout, lookup.column) === lookup.value
+}
+
+/** How the header lays out the rows: `layout.columns.length` values a row. */
+interface Reading {
+  readonly layout: Layout
+  /** A 9-column file: its rows may lack the last value. */
+  readonly upgrade: boolean
+}
+
+/** How the file was read again when it changed: whole, or only where it changed. */
+export const reloadCount = { full: 0, partial: 0 }
+
+/** A record as a row of the table, or as a bad row; `seen` tells an id an earlier row holds. */
+function readRecord(
+  record: CsvRecord,
+  { layout, upgrade }: Reading,
+  seen: (id: string) => boolean,
+): (FileRow & { start: number; end: number }) | BadRow {
+  if (!('fields' in record)) return badRow(record, record.error)
+  const { fields } = record
+  const { columns } = layout
+  const width = columns.length
+  if (fields.length !== width && !(upgrade && fields.length === width - 1)) {
+    return badRow(record, `expected ${width} values, found ${fields.length}`)
+  }
+  const row = emptyRow()
+  for (let i = 0; i < width; i += 1) {
+    const value = fields[i]
+    row[columns[i]!] = value === undefined || value.length === 0 ? null : value
+  }
+  if (row.id === null) return badRow(record, 'the row has no id')
+  if (seen(row.id)) return badRow(record, `id ${row.id} appears twice`, row.id)
+  if (!upgrade) {
+    row.start = record.start
+    row.end = record.end
+  }
+  return row as FileRow & { start: number; end: number }
+}
+
+function badRow(record: CsvRecord, reason: string, twice?: string): BadRow {
+  const bad: BadRow = {
+    line: record.line,
+    reason,
+    raw: record.raw,
+    naive: record.raw.split(','),
+    start: record.start,
+  }
+  if ('reach' in record) return { ...bad, reach: record.reach }
+  return twice === undefined ? bad : { ...bad, twice }
+}
+
+/** Below this many characters a difference is found char by char. */
+const COMPARE_FLOOR = 64
+
+/** The length of the longest common start of `a` and `b`, found by comparing halves natively. */
+function commonPrefix(a: string, b: string): number {
+  let hi = Math.min(a.length, b.length)
+  if (a.slice(0, hi) === b.slice(0, hi)) return hi
+  let lo = 0
+  // a and b agree on [0, lo) and differ somewhere in [lo, hi).
+  while (hi - lo > COMPARE_FLOOR) {
+    const mid = lo + ((hi - lo) >>> 1)
+    if (a.slice(lo, mid) === b.slice(lo, mid)) lo = mid
+    else hi = mid
+  }
+  while (lo < hi && a.charCodeAt(lo) === b.charCodeAt(lo)) lo += 1
+  return lo
+}
+
+/** The length of the longest common end of `a` and `b`, at most `most`. */
+function commonSuffix(a: string, b: string, most: number): number {
+  const al = a.length
+  const bl = b.length
+  if (a.slice(al - most) === b.slice(bl - most)) return most
+  let lo = 0
+  let hi = most
+  while (hi - lo > COMPARE_FLOOR) {
+    const mid = lo + ((hi - lo) >>> 1)
+    if (a.slice(al - mid, al - lo) === b.slice(bl - mid, bl - lo)) lo = mid
+    else hi = mid
+  }
+  while (lo < hi && a.charCodeAt(al - 1 - lo) === b.charCodeAt(bl - 1 - lo)) lo += 1
+  return lo
+}
+
+/** The span a place lies strictly inside, if any (spans are in file order). */
+function spanAround(spans: readonly Span[], at: number): Span | undefined {
+  let lo = 0
+  let hi = spans.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (spans[mid]!.start < at) lo = mid + 1
+    else hi = mid
+  }
+  const span = spans[lo - 1]
+  return span !== undefined && span.next > at ? span : undefined
+}
+
+/**
+ * The snapshot of `text`, the file's new content, made from `old` (exact) by reading again
+ * only the records where the two differ; `undefined` when the change cannot be applied alone,
+ * and the file is then read whole. The result is what reading `text` whole gives.
+ *
+ * Reading a record depends only on the text from its start on, so records wholly before the
+ * first difference (and whose reading looked no further) are read the same, and once reading
+ * the new text reaches, inside the common end, a place where a record of the old text started,
+ * every record from there on is the old one moved by the difference in length. A line start is
+ * a record start unless a quoted value spanning lines holds it (`spans`).
+ */
+function reloadChanged(old: Snapshot, text: string, version: string): Snapshot | undefined {
+  const before = old.text
+  const prefix = commonPrefix(before, text)
+  if (prefix === before.length && prefix === text.length) return { ...old, version }
+  const suffix = commonSuffix(before, text, Math.min(before.length, text.length) - prefix)
+  // The header (and a byte order mark) must be read the same: its line ending is in the prefix.
+  if (prefix < old.headerNext || before.charCodeAt(old.headerNext - 1) !== 10) return undefined
+  // The line ending a file is written with depends on the whole text.
+  const crlf =
+    old.layout.eol === '\r\n'
+      ? before.indexOf('\r\n') + 1 < prefix || text.includes('\r\n')
+      : text.slice(prefix - 1, text.length - suffix + 1).includes('\r\n')
+  if (crlf !== (old.layout.eol === '\r\n')) return undefined
+
+  // Where reading starts again: the record holding the first difference, or an earlier one
+  // that could not be read and whose reading looked as far.
+  let from = before.lastIndexOf('\n', prefix - 1) + 1
+  from = spanAround(old.spans, from)?.start ?? from
+  for (const bad of old.bad) {
+    if (bad.start >= from) break
+    if (bad.reach !== undefined && bad.reach >= prefix) {
+      from = bad.start
+      break
+    }
+  }
+  if (from < old.headerNext) return undefined
+
+  const shift = text.length - before.length
+  const tail = text.length - suffix
+  const isOldStart = (at: number): boolean =>
+    at === before.length ||
+    (before.charCodeAt(at - 1) === 10 && spanAround(old.spans, at) === undefined)
+  let until = text.length
+  const added = Array.from(
+    parseRecords(text, from, 1, (pos) => {
+      if (pos < tail || !isOldStart(pos - shift)) return false
+      until = pos
+      return true
+    }),
+  )
+  const oldUntil = until - shift
+  const removed = Array.from(parseRecords(before, from, 1, (pos) => pos >= oldUntil))
+
+  const { table } = old
+  const reading: Reading = { layout: old.layout, upgrade: old.upgrade }
+  // The rows the changed records held, in file order.
+  const gone: string[] = []
+  for (const record of removed) {
+    if (!('fields' in record)) continue
+    const id = record.fields[0]
+    if (id && (table.get(id) as FileRow | undefined)?.start === record.start) gone.push(id)
+  }
+  const goneIds = new Set(gone)
+  const rows: (FileRow & { start: number; end: number })[] = []
+  const bad: BadRow[] = []
+  const taken = new Set<string>()
+  for (const record of added) {
+    const read = readRecord(record, reading, (id) => {
+      if (taken.has(id)) return true
+      const row = table.get(id) as FileRow | undefined
+      return row !== undefined && row.start! < from
+    })
+    if ('line' in read) {
+      bad.push(read)
+      continue
+    }
+    // A row whose id a later row holds: that one turns bad, rows move. Read whole.
+    if (table.hasId(read.id!) && !goneIds.has(read.id!)) return undefined
+    taken.add(read.id!)
+    rows.push(read)
+  }
+  // Rows the change keeps stay in place, in their order; a new row can only be added at the end.
+  const rowsAfter = old.rowsEnd > oldUntil
+  let next = 0
+  let added_ = false
+  for (const row of rows) {
+    if (goneIds.has(row.id!)) {
+      while (next < gone.length && gone[next] !== row.id) next += 1
+      if (added_ || next === gone.length) return undefined
+      next += 1
+    } else {
+      if (rowsAfter) return undefined
+      added_ = true
+    }
+  }
+  const tailBad = old.bad.filter((row) => row.start >= oldUntil)
+  // A later row bad only because an earlier row held its id, now gone: it is a row again.
+  const freed = (id: string | undefined): boolean =>
+    id !== undefined && goneIds.has(id) && !taken.has(id)
+  if (tailBad.some((row) => freed(row.twice))) return undefined
+
+  reloadCount.partial += 1
+  if (shift !== 0 && rowsAfter) {
+    for (const row of table.rows() as IterableIterator<FileRow>) {
+      if (row.start! >= oldUntil) {
+        row.start! += shift
+        row.end! += shift
+      }
+    }
+  }
+  for (const id of gone) if (!taken.has(id)) table.delete(id)
+  for (const row of rows) table.put(row)
+
+  const headBad = old.bad.filter((row) => row.start < from)
+  if (bad.length > 0) {
+    const anchor = headBad.at(-1) ?? { start: 0, line: 1 }
+    const base = anchor.line + countNewlines(before, anchor.start, from) - 1
+    for (let i = 0; i < bad.length; i += 1) bad[i] = { ...bad[i]!, line: bad[i]!.line + base }
+  }
+  const lines =
+    tailBad.length > 0
+      ? countNewlines(text, from, until) - countNewlines(before, from, oldUntil)
+      : 0
+  const moved = (row: BadRow): BadRow => ({
+    ...row,
+    line: row.line + lines,
+    start: row.start + shift,
+    ...(row.reach === undefined ? {} : { reach: row.reach + shift }),
+  })
+  const spans: Span[] = old.spans.filter((span) => span.start < from)
+  for (const record of added) if ('fields' in record && record.multiline) spans.push(record)
+  for (const span of old.spans) {
+    if (span.start >= oldUntil) spans.push({ start: span.start + shift, next: span.next + shift })
+  }
+  return {
+    ...old,
+    version,
+    text,
+    bad: [...headBad, ...bad, ...tailBad.map(moved)],
+    spans,
+    rowsEnd: rowsAfter ? old.rowsEnd + shift : (rows.at(-1)?.start ?? from - 1) + 1,
+  }
 }
