@@ -992,8 +992,8 @@ function reloadChanged(old: Snapshot, text: string, version: string): Snapshot |
       continue
     }
     // A row whose id a later row holds: that one turns bad, rows move. Read whole.
-    if (table.hasId(read.id!) && !goneIds.has(read.id!)) return undefined
-    taken.add(read.id!)
+    if (table.hasId(read.id) && !goneIds.has(read.id)) return undefined
+    taken.add(read.id)
     rows.push(read)
   }
   // Rows the change keeps stay in place, in their order; a new row can only be added at the end.
@@ -1001,7 +1001,7 @@ function reloadChanged(old: Snapshot, text: string, version: string): Snapshot |
   let next = 0
   let added_ = false
   for (const row of rows) {
-    if (goneIds.has(row.id!)) {
+    if (goneIds.has(row.id)) {
       while (next < gone.length && gone[next] !== row.id) next += 1
       if (added_ || next === gone.length) return undefined
       next += 1
