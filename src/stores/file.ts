@@ -999,15 +999,15 @@ function reloadChanged(old: Snapshot, text: string, version: string): Snapshot |
   // Rows the change keeps stay in place, in their order; a new row can only be added at the end.
   const rowsAfter = old.rowsEnd > oldUntil
   let next = 0
-  let added_ = false
+  let grew = false
   for (const row of rows) {
     if (goneIds.has(row.id)) {
       while (next < gone.length && gone[next] !== row.id) next += 1
-      if (added_ || next === gone.length) return undefined
+      if (grew || next === gone.length) return undefined
       next += 1
     } else {
       if (rowsAfter) return undefined
-      added_ = true
+      grew = true
     }
   }
   const tailBad = old.bad.filter((row) => row.start >= oldUntil)
