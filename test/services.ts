@@ -1,11 +1,41 @@
 import { describe } from 'vitest'
 import { reachable as isListening } from '../bench/servers.ts'
 
+interface Service {
+  readonly host: string
+  readonly port: number
+  readonly url: string
+  /** How this machine kind starts it, for the skip message (as .ci/run does). */
+  readonly start: string
+}
+
+/**
+ * A server at `fallback`, or at the URL in the environment variable `variable` (to run the tests
+ * against another server, or to see what the run says when one is away: point it at a closed port).
+ */
+function service(variable: string, fallback: string, start: string): Service {
+  const url = process.env[variable] || fallback
+  const { hostname, port } = new URL(url)
+  return { host: hostname, port: Number(port), url, start }
+}
+
 /** The database servers the tests use, where this machine kind runs them. */
 export const SERVICES = {
-  mariadb: { host: '127.0.0.1', port: 3306, url: 'mysql://root@127.0.0.1:3306' },
-  postgres: { host: '127.0.0.1', port: 5432, url: 'postgres://postgres@127.0.0.1:5432/postgres' },
-  redis: { host: '127.0.0.1', port: 6379, url: 'redis://127.0.0.1:6379' },
+  mariadb: service(
+    'TOKENKEEPER_TEST_MARIADB_URL',
+    'mysql://root@127.0.0.1:3306',
+    'start-stop-daemon --start --background --exec /usr/sbin/mariadbd',
+  ),
+  postgres: service(
+    'TOKENKEEPER_TEST_POSTGRES_URL',
+    'postgres://postgres@127.0.0.1:5432/postgres',
+    'pg_ctlcluster <version> main start',
+  ),
+  redis: service(
+    'TOKENKEEPER_TEST_REDIS_URL',
+    'redis://127.0.0.1:6379',
+    'redis-server --daemonize yes',
+  ),
 } as const
 
 export type ServiceName = keyof typeof SERVICES
@@ -17,7 +47,8 @@ function reachable(name: ServiceName): Promise<boolean> {
 
 /**
  * `describe` when the server is reachable. Otherwise the tests are skipped with one line saying
- * which server and why, or, under REQUIRE_SERVICES=1 (CI), the run fails.
+ * which server and why, or, under REQUIRE_SERVICES=1 (CI), the run fails. The reason goes into
+ * the suite's title as `(skipped: …)`, where test/skip-summary.ts finds it for the run's summary.
  */
 export async function describeWithService(
   name: ServiceName,
@@ -28,8 +59,8 @@ export async function describeWithService(
     describe(title, body)
     return
   }
-  const { host, port } = SERVICES[name]
-  const why = `${name} is not reachable on ${host}:${port}`
+  const { host, port, start } = SERVICES[name]
+  const why = `${name} is not reachable on ${host}:${port} (start it: ${start})`
   if (process.env.REQUIRE_SERVICES === '1') {
     throw new Error(`REQUIRE_SERVICES=1 but ${why}`)
   }
