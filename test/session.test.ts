@@ -271,14 +271,38 @@ describe('Initializer and Session with the accounts emulator', () => {
     expect(await store.getTokens()).toEqual([])
   })
 
-  it('retries 5xx and 429 and then succeeds; does not retry invalid_code', async () => {
+  it('retries 5xx and 429 and then succeeds', async () => {
     const { emulator, grantFor, initialize } = await setup()
     emulator.fail('http503', { on: 'exchange' })
     emulator.fail('http429', { on: 'exchange' })
-    const session = await initialize(grantFor('ada@zylker.example'), new MemoryStore())
-    expect(session.id).toBeDefined()
-    expect(emulator.counts.exchange).toBeGreaterThanOrEqual(1)
+    const store = new MemoryStore()
+    const session = await initialize(grantFor('ada@zylker.example'), store)
+    // Two faults, then the answer: three requests, one row holding the tokens it gave.
+    expect(emulator.counts).toMatchObject({ exchange: 3, faults: 2, rejected: 0 })
+    const stored = await store.getTokens()
+    expect(stored.map((t) => t.id)).toEqual([session.id])
+    expect(emulator.isValid(stored[0]!.refreshToken!)).toBe(true)
   })
+
+  for (const errorStyle of ['zoho', 'oauth2'] as const) {
+    it(`does not retry invalid_code (${errorStyle === 'zoho' ? 'HTTP 200' : 'HTTP 400'}), though retries are on`, async () => {
+      const { emulator, client, initialize } = await setup({ errorStyle })
+      const store = new MemoryStore()
+      const token = new OAuthToken({
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        grantToken: '1000.not-a-real-code',
+      })
+      await expect(initialize(token, store, { retries: 2 })).rejects.toMatchObject({
+        code: 'INVALID_TOKEN_ERROR',
+        serverError: 'invalid_code',
+        status: errorStyle === 'zoho' ? 200 : 400,
+      })
+      // One request to the token endpoint: a refused code is final, asking again cannot help.
+      expect(emulator.counts).toMatchObject({ exchange: 1, rejected: 1, faults: 0 })
+      expect(await store.getTokens()).toEqual([])
+    })
+  }
 
   it('exchanges a code from a PKCE authorization request with its verifier', async () => {
     const { emulator, client } = await setup({ autoApprove: true })
