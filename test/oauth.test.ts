@@ -62,7 +62,7 @@ describe('token answers', () => {
         refresh_token: 'r',
         api_domain: 'https://www.zohoapis.eu',
         token_type: 'Bearer',
-        expires_in: 3600,
+        expires_in: 2400, // not Zoho's usual hour: the default lifetime would be an hour too
       }),
       now,
       [],
@@ -70,22 +70,24 @@ describe('token answers', () => {
     expect(grant).toEqual({
       accessToken: 'a',
       refreshToken: 'r',
-      expiryTime: now + 3_600_000,
-      lifetimeMs: 3_600_000,
+      expiryTime: now + 2_400_000,
+      lifetimeMs: 2_400_000,
       apiDomain: 'https://www.zohoapis.eu',
       tokenType: 'Bearer',
       scope: undefined,
     })
   })
-  it('reads older Zoho answers: expires_in in milliseconds beside expires_in_sec', () => {
-    expect(
-      parseTokenResponse(
-        200,
-        JSON.stringify({ access_token: 'a', expires_in: 3_600_000, expires_in_sec: 3600 }),
-        now,
-        [],
-      ).expiryTime,
-    ).toBe(now + 3_600_000)
+  it('reads older Zoho answers: expires_in in milliseconds beside expires_in_sec, which rules', () => {
+    // The two disagree on purpose (an hour in ms, half an hour in s): the answer shows which
+    // one was read, and that expires_in was not taken as milliseconds either (it would be 1 h).
+    const grant = parseTokenResponse(
+      200,
+      JSON.stringify({ access_token: 'a', expires_in: 3_600_000, expires_in_sec: 1800 }),
+      now,
+      [],
+    )
+    expect(grant.lifetimeMs).toBe(1_800_000)
+    expect(grant.expiryTime).toBe(now + 1_800_000)
   })
   it('reads errors inside HTTP 200 bodies, keeping the server code', () => {
     expect(() => parseTokenResponse(200, '{"error":"invalid_code"}', now, [])).toThrow(
@@ -154,8 +156,8 @@ describe('token answers: lifetimes and types', () => {
   const lifetime = (fields: Record<string, unknown>) => parse(fields).expiryTime - now
 
   it('brings expires_in within one second and one year; a numeric string counts', () => {
-    expect(lifetime({ expires_in: 3600 })).toBe(3_600_000)
-    expect(lifetime({ expires_in: '3600' })).toBe(3_600_000)
+    expect(lifetime({ expires_in: 2400 })).toBe(2_400_000)
+    expect(lifetime({ expires_in: '2400' })).toBe(2_400_000)
     expect(lifetime({ expires_in: 1e306 })).toBe(MAX_LIFETIME_MS)
     expect(lifetime({ expires_in: 0 })).toBe(1_000)
     expect(lifetime({ expires_in: 0.2 })).toBe(1_000)
@@ -164,7 +166,12 @@ describe('token answers: lifetimes and types', () => {
 
   it('honours expires_in_sec over the millisecond expires_in of older Zoho answers', () => {
     expect(lifetime({ expires_in: 30_000, expires_in_sec: 30 })).toBe(30_000)
-    expect(lifetime({ expires_in: 3_600_000, expires_in_sec: '3600' })).toBe(3_600_000)
+    // Values that disagree: expires_in_sec, in seconds, is the one believed.
+    expect(lifetime({ expires_in: 3_600_000, expires_in_sec: '1200' })).toBe(1_200_000)
+    expect(lifetime({ expires_in: 1200, expires_in_sec: 2400 })).toBe(2_400_000)
+    // Alone, it is read in seconds too; without either, an hour.
+    expect(lifetime({ expires_in_sec: 2400 })).toBe(2_400_000)
+    expect(lifetime({})).toBe(3_600_000)
   })
 
   it('refuses a lifetime that is not a finite, non-negative number, without echoing it', () => {
