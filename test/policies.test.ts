@@ -254,14 +254,61 @@ describe('events', () => {
         }),
         config: { now: () => clock.now },
       })
+      // A second session on the same row, holding the token as it was before the refresh.
+      const other = await Initializer.initialize({
+        environment: emulator.environment,
+        store,
+        token: new OAuthToken({ id: session.id }),
+        config: { now: () => clock.now },
+      })
       clock.now += 2 * HOUR
       await session.getAccessToken()
+      const refreshes = emulator.counts.refresh
+      // It finds the token the first session refreshed: no request, and it says so.
+      await other.getAccessToken()
+      expect(emulator.counts.refresh).toBe(refreshes)
+      expect(seen.filter((s) => s.name === 'token.reused')).toEqual([
+        { name: 'token.reused', event: { id: session.id, user: 'ada' } },
+      ])
       emulator.fail('http500', { on: 'refresh', times: 10 })
       clock.now += 2 * HOUR
       await expect(session.getAccessToken()).rejects.toMatchObject({ code: 'SERVER_ERROR' })
       const stored = (await store.findTokenById(session.id!))!
       emulator.resetCounts()
       await session.revoke()
+      // The policies: one event per reason, with how many rows went.
+      const old = (name: string, expiryTime: number) =>
+        new OAuthToken({
+          userSignature: new UserSignature(name),
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          refreshToken: `1000.refresh.${name}`,
+          expiryTime,
+        })
+      const idleSince = clock.now - 40 * 24 * HOUR
+      for (const t of [
+        old('idle1', idleSince),
+        old('idle2', idleSince),
+        old('expired', clock.now - HOUR),
+      ])
+        await store.saveToken(t)
+      await store.saveToken(
+        new OAuthToken({
+          userSignature: new UserSignature('grant-only'),
+          grantToken: '1000.spent',
+        }),
+      )
+      await purgeTokens(store, { idleMs: 30 * 24 * HOUR, grantOnly: true, now: () => clock.now })
+      await purgeTokens(store, { expired: true, now: () => clock.now })
+      await store.saveToken(old('revoked', clock.now + HOUR))
+      await revokeTokens(store, { environment: emulator.environment, userName: 'revoked' })
+      expect(seen.filter((s) => s.name === 'tokens.purged').map((s) => s.event)).toEqual([
+        { reason: 'idle', count: 2 },
+        { reason: 'grant code only', count: 1 },
+        { reason: 'expired', count: 1 },
+        { reason: 'revoked', count: 1 },
+      ])
+      expect(await store.getTokens()).toEqual([])
       const kinds = seen.map((s) => s.name)
       for (const name of [
         'token.exchanged',
