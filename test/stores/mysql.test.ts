@@ -128,6 +128,7 @@ await describeWithService('mariadb', 'DBStore (MariaDB)', () => {
     expect(fields.map((f) => f.name)).not.toContain('id_number')
     expect(all).toHaveLength(3)
     const [max] = await admin.query(`select max(id) as id from \`${table}\``)
+    expect(max).toEqual([{ id: '3' }]) // carol's row, numbered on from the official rows
     const next = String(Number.parseInt((max as { id: string }[])[0]!.id, 10) + 1)
     expect(next).toBe('4')
     await admin.query(
