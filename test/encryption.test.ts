@@ -72,6 +72,18 @@ const secretsOf = (t: OAuthToken): string[] => [
   t.accessToken!,
 ]
 
+/**
+ * The backend's raw content, which must hold the user names (they stay readable: they are the
+ * key). A raw read that broke, and gave '' or something else, fails here rather than passing
+ * "no secret in the raw bytes".
+ */
+async function rawOf(backend: Backend, ...users: string[]): Promise<string> {
+  const raw = await backend.raw()
+  for (const user of users)
+    expect(raw, `${backend.name}: raw content holds ${user}`).toContain(user)
+  return raw
+}
+
 /** The tests every encrypted backend passes. */
 function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
   it('keeps secrets unreadable in the backend while every lookup works', async () => {
@@ -79,8 +91,7 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
     const store = backend.open(only1)
     const tokens = [token('ada@zylker.example', 'a'), token('bob@zylker.example', 'b')]
     for (const t of tokens) await store.saveToken(t)
-    const raw = await backend.raw()
-    expect(raw).toContain('ada@zylker.example') // user names stay readable: they are the key
+    const raw = await rawOf(backend, 'ada@zylker.example', 'bob@zylker.example')
     for (const t of tokens) for (const secret of secretsOf(t)) expect(raw).not.toContain(secret)
     for (const t of tokens) {
       expect(
@@ -146,7 +157,7 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
       bob.id,
     )
     expect(await fresh.getTokens()).toHaveLength(3)
-    const raw = await backend.raw()
+    const raw = await rawOf(backend, 'ada@zylker.example', 'bob@zylker.example')
     for (const secret of [...secretsOf(ada), ...secretsOf(bob)]) expect(raw).not.toContain(secret)
     await fresh.close?.()
   })
@@ -157,7 +168,7 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
     const ada = token('ada@zylker.example', 'x')
     await store.saveToken(ada)
     await store.close?.()
-    const before = await backend.raw()
+    const before = await rawOf(backend, 'ada@zylker.example')
 
     const missing = backend.open(only2) as TokenStore & EncryptedStore
     await expect(
@@ -186,7 +197,8 @@ function encryptedBackendTests(make: () => Promise<Backend> | Backend): void {
       ada.id,
     )
     expect(await store.rekey()).toMatchObject({ rekeyed: 1, current: 0 })
-    for (const secret of secretsOf(ada)) expect(await backend.raw()).not.toContain(secret)
+    const raw = await rawOf(backend, 'ada@zylker.example')
+    for (const secret of secretsOf(ada)) expect(raw).not.toContain(secret)
     await store.close?.()
   })
 
@@ -291,7 +303,7 @@ async function refusesSealedRows(backend: Backend): Promise<void> {
   const ada = token('ada@zylker.example', 'k')
   await keyed.saveToken(ada)
   await keyed.close?.()
-  const before = await backend.raw()
+  const before = await rawOf(backend, 'ada@zylker.example')
   const keyless = backend.open()
   for (const read of [
     () => keyless.findTokenById(ada.id!),
