@@ -613,7 +613,12 @@ await describeWithService('redis', 'RedisStore', () => {
     await eventually(() => answeredFromMemory(store, byName('ada@example.com')))
     const redirect = await redirectOf(store)
     await admin.client('KILL', 'ID', String(redirect))
-    await sleep(50)
+    // Until the store hears of it, nobody can tell it that a row changed: wait for that, the
+    // moment its look-ups stop being answered from memory (nothing else clears its cache here).
+    await eventually(
+      async () => !(await answeredFromMemory(store, byName('ada@example.com'))),
+      10_000,
+    )
     // Changes made while nobody listens for them are not served stale.
     const renewed = user('ada@example.com')
     await other.saveToken(renewed)
@@ -624,7 +629,10 @@ await describeWithService('redis', 'RedisStore', () => {
     expect(await redirectOf(store)).not.toBe(redirect)
     // Its data connection killed: the same.
     await admin.client('KILL', 'ID', String(await (store.client as Redis).client('ID')))
-    await sleep(50)
+    await eventually(
+      async () => !(await answeredFromMemory(store, byName('ada@example.com'))),
+      10_000,
+    )
     const again = user('ada@example.com')
     await other.saveToken(again)
     expect((await store.findToken(byName('ada@example.com')))?.accessToken).toBe(again.accessToken)
