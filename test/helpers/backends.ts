@@ -56,8 +56,10 @@ export function fileBackend(path: string): Backend {
   const read = (): string => {
     try {
       return readFileSync(path, 'utf8')
-    } catch {
-      return ''
+    } catch (err) {
+      // No file yet is an empty store; any other failure must fail the test, not read as ''.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ''
+      throw err
     }
   }
   const records = (): (string | null)[][] =>
@@ -130,7 +132,11 @@ export function mysqlBackend(url: string, table: string): Backend {
     open: (encryption) => new DBStore({ url, table, encryption }),
     raw: () =>
       withDb(async (db) => JSON.stringify((await db.query(`SELECT * FROM \`${table}\``))[0])).catch(
-        () => '',
+        (err: { code?: string }) => {
+          // No table yet is an empty store; a broken read must fail the test.
+          if (err.code === 'ER_NO_SUCH_TABLE') return ''
+          throw err
+        },
       ),
     row: (id) =>
       withDb(async (db) => {
@@ -166,7 +172,11 @@ export function postgresBackend(connectionString: string, table: string): Backen
     open: (encryption) => new PostgresStore({ connectionString, table, encryption }),
     raw: () =>
       withDb(async (db) => JSON.stringify((await db.query(`SELECT * FROM ${table}`)).rows)).catch(
-        () => '',
+        (err: { code?: string }) => {
+          // No table yet (42P01) is an empty store; a broken read must fail the test.
+          if (err.code === '42P01') return ''
+          throw err
+        },
       ),
     row: (id) =>
       withDb(
