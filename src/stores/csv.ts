@@ -46,10 +46,125 @@ export function formatRecord(values: readonly (string | null)[]): string {
 }
 
 /**
- * Reads every record of a file's text, line numbers 1-based. A record that cannot be read
- * costs only its own first line: reading goes on at the next line. Reading may start at any
- * place where a record starts (`from`, its line number `line`) and stops before the first
- * record start `stop` accepts.
+ * Reads the records of a file's text one at a time into itself, so that reading a million
+ * rows makes no object per record: a record without quotes is only its place in the text
+ * (`plain`), its values sliced by whoever needs them. Line numbers are 1-based. A record that
+ * cannot be read costs only its own first line: reading goes on at the next line. Reading may
+ * start at any place where a record starts (`from`, its line number `line`).
+ */
+export class RecordReader {
+  /** Where the next record is looked for. */
+  pos: number
+  /** The line number at `pos`. */
+  line: number
+  // The next quote at or after `pos`, searched again only once passed: one pass over the text,
+  // however many lines come before the first quote (or after the last).
+  #quote = -1
+  // The record just read.
+  kind: 'plain' | 'quoted' | 'error' = 'plain'
+  recordLine = 0
+  start = 0
+  /** Where the record ends (its line ending excluded); for an error, the end of its first line. */
+  end = 0
+  /** Where reading goes on: past the record's line ending. */
+  next = 0
+  /** A quoted record's values (a plain one is split by `record()`, or not at all). */
+  fields: string[] = []
+  /** Whether a quoted value holds a line break, so that a line start lies inside. */
+  multiline = false
+  error = ''
+  /** For an error: the furthest place reading looked before it gave up. */
+  reach = 0
+
+  constructor(
+    readonly text: string,
+    from = 0,
+    line = 1,
+  ) {
+    this.pos = from === 0 && text.charCodeAt(0) === 0xfeff ? 1 : from
+    this.line = line
+  }
+
+  /**
+   * Reads the next record; `false` at the end of the text, or before the first record start
+   * that `stop` accepts (empty lines are skipped, but `stop` is asked at each of them too).
+   */
+  read(stop?: (pos: number) => boolean): boolean {
+    const { text } = this
+    const length = text.length
+    while (this.pos < length) {
+      const pos = this.pos
+      if (stop?.(pos)) return false
+      let end = text.indexOf('\n', pos)
+      if (end === -1) end = length
+      if (this.#quote !== length && this.#quote < pos) {
+        this.#quote = text.indexOf('"', pos)
+        if (this.#quote === -1) this.#quote = length
+      }
+      if (this.#quote >= end) {
+        // The common case: no quote on this line, so it is the whole record.
+        const lineEnd = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end
+        this.pos = end + 1
+        this.line += 1
+        if (lineEnd === pos) continue
+        parseCount.records += 1
+        this.kind = 'plain'
+        this.recordLine = this.line - 1
+        this.start = pos
+        this.end = lineEnd
+        this.next = Math.min(this.pos, length)
+        this.multiline = false
+        return true
+      }
+      parseCount.records += 1
+      this.start = pos
+      this.recordLine = this.line
+      const result = parseQuotedRecord(text, pos)
+      if ('error' in result) {
+        this.kind = 'error'
+        this.error = result.error
+        this.reach = result.reach
+        this.end = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end
+        this.pos = end + 1
+        this.line += 1
+      } else {
+        const lines = countNewlines(text, pos, result.next)
+        this.kind = 'quoted'
+        this.fields = result.fields
+        this.end = result.end
+        this.next = result.next
+        this.multiline = lines > 1 || (lines === 1 && text.charCodeAt(result.next - 1) !== 10)
+        this.line += lines
+        this.pos = result.next
+      }
+      return true
+    }
+    return false
+  }
+
+  /** The record just read, as an object of its own. */
+  record(): CsvRecord {
+    const { text, start, end } = this
+    if (this.kind === 'error') {
+      const raw = text.slice(start, end)
+      return { line: this.recordLine, error: this.error, raw, start, reach: this.reach }
+    }
+    const raw = text.slice(start, end)
+    return {
+      line: this.recordLine,
+      fields: this.kind === 'plain' ? raw.split(',') : this.fields,
+      raw,
+      start,
+      end,
+      next: this.next,
+      multiline: this.multiline,
+    }
+  }
+}
+
+/**
+ * Reads every record of a file's text (see {@link RecordReader}), each as an object, stopping
+ * before the first record start `stop` accepts.
  */
 export function* parseRecords(
   text: string,
@@ -57,62 +172,8 @@ export function* parseRecords(
   line = 1,
   stop?: (pos: number) => boolean,
 ): Generator<CsvRecord> {
-  let pos = from === 0 && text.charCodeAt(0) === 0xfeff ? 1 : from
-  const length = text.length
-  // The next quote at or after `pos`, searched again only once passed: one pass over the text,
-  // however many lines come before the first quote (or after the last).
-  let quote = -1
-  while (pos < length) {
-    if (stop?.(pos)) return
-    let end = text.indexOf('\n', pos)
-    if (end === -1) end = length
-    if (quote !== length && quote < pos) {
-      quote = text.indexOf('"', pos)
-      if (quote === -1) quote = length
-    }
-    if (quote >= end) {
-      // The common case: no quote on this line, so it is the whole record.
-      const lineEnd = end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end
-      const raw = text.slice(pos, lineEnd)
-      const start = pos
-      pos = end + 1
-      line += 1
-      if (raw.length > 0) {
-        parseCount.records += 1
-        yield {
-          line: line - 1,
-          fields: raw.split(','),
-          raw,
-          start,
-          end: lineEnd,
-          next: Math.min(pos, length),
-          multiline: false,
-        }
-      }
-      continue
-    }
-    parseCount.records += 1
-    const result = parseQuotedRecord(text, pos)
-    if ('error' in result) {
-      const raw = text.slice(pos, end > pos && text.charCodeAt(end - 1) === 13 ? end - 1 : end)
-      yield { line, error: result.error, raw, start: pos, reach: result.reach }
-      pos = end + 1
-      line += 1
-    } else {
-      const lines = countNewlines(text, pos, result.next)
-      yield {
-        line,
-        fields: result.fields,
-        raw: text.slice(pos, result.end),
-        start: pos,
-        end: result.end,
-        next: result.next,
-        multiline: lines > 1 || (lines === 1 && text.charCodeAt(result.next - 1) !== 10),
-      }
-      line += lines
-      pos = result.next
-    }
-  }
+  const reader = new RecordReader(text, from, line)
+  while (reader.read(stop)) yield reader.record()
 }
 
 /** How many line feeds `text` holds from `from` to before `to`. */
