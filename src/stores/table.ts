@@ -80,6 +80,18 @@ export class RowTable implements RowLookups {
     return index
   }
 
+  /**
+   * Inserts a row unless a row holds its id already (`false` then, nothing changed): one map
+   * look-up fewer than `hasId` then `put`, for reading a file of a million rows.
+   */
+  add(row: StoredRow): boolean {
+    if (this.#rows.get(row.id) !== undefined) return false
+    this.#rows.set(row.id, row)
+    this.#noteId(row.id)
+    for (const [column, index] of this.#indexes) indexRow(index, row[column], row.id)
+    return true
+  }
+
   /** Inserts a row, or replaces the row with its id in place. */
   put(row: StoredRow): void {
     const old = this.#rows.get(row.id)

@@ -153,6 +153,41 @@ describe('FileStore files', () => {
     expect(lines).toHaveLength(4)
   })
 
+  it('reads each value from its own column in a header of another order, with non-ASCII text', async () => {
+    // Rows without quotes are read lazily from the text: each column must come from its place.
+    const path = scratchPath(dir, 'shuffled.txt')
+    const header =
+      'id,api_domain,expiry_time,access_token,grant_token,refresh_token,client_secret,client_id,user_name,redirect_url'
+    const rows = [
+      '7,https://www.zohoapis.eu,1732000000000,1000.a7,,1000.r7,s7,1000.C7,zoë@example.com,https://x.example/cb',
+      '8,,,1000.a8,1000.g8,,s8,1000.C8,bob@example.com,',
+    ]
+    writeFileSync(path, [header, ...rows].join('\n') + '\n')
+    const store = new FileStore(path)
+    const zoe = await store.findToken(
+      new OAuthToken({ userSignature: new UserSignature('zoë@example.com') }),
+    )
+    expect({ ...zoe }).toMatchObject({
+      id: '7',
+      apiDomain: 'https://www.zohoapis.eu',
+      expiryTime: 1732000000000,
+      accessToken: '1000.a7',
+      refreshToken: '1000.r7',
+      clientSecret: 's7',
+      clientId: '1000.C7',
+      redirectUrl: 'https://x.example/cb',
+    })
+    expect(zoe?.grantToken).toBeUndefined()
+    const bob = await store.findTokenById('8')
+    expect(bob).toMatchObject({ grantToken: '1000.g8', clientId: '1000.C8' })
+    expect(bob?.refreshToken).toBeUndefined()
+    await store.saveToken(token('carol@example.com'))
+    // The rows read are written back byte for byte, in the file's column order.
+    const lines = readFileSync(path, 'utf8').split('\n')
+    expect(lines.slice(0, 3)).toEqual([header, ...rows])
+    expect(lines[3]!.split(',')[8]).toBe('carol@example.com')
+  })
+
   it('reads the Python SDK files (CRLF, quoted values, 9-column redirect_uri header) and adds api_domain', async () => {
     const path = scratchPath(dir, 'python-sdk.txt')
     writeFileSync(
