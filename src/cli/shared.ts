@@ -1,5 +1,6 @@
 // What the commands of the CLI share: exit codes and errors, opening the store, the accounts
 // environment options, and formatting (masking, countdowns, tables).
+import { once } from 'node:events'
 import { InvalidArgumentError as CommanderArgumentError, Option, type Command } from 'commander'
 import { InvalidArgumentError, SDKException } from '../errors.js'
 import { DataCenter, Environment } from '../oauth/environments.js'
@@ -267,21 +268,29 @@ export function tokenState(token: OAuthToken, now: number): string {
   return 'valid'
 }
 
+/** The width of each column: its title's or its widest cell's ({@link printable} cells). */
+export function columnWidths(header: readonly string[], cells: readonly string[][]): number[] {
+  return header.map((title, column) =>
+    Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)),
+  )
+}
+
+/** One line of a table: each cell padded to its column's width, two spaces between. */
+export function tableLine(row: readonly string[], widths: readonly number[]): string {
+  return row
+    .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+    .join('  ')
+    .trimEnd()
+}
+
 /**
  * Rows as the lines of a table with a header, columns padded to their widest cell. Each cell is
  * made {@link printable} first, so that no value can break a row or shift a column.
  */
 export function table(header: string[], rows: string[][]): string[] {
   const cells = rows.map((row) => row.map(printable))
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)),
-  )
-  const line = (row: string[]) =>
-    row
-      .map((cell, column) => cell.padEnd(widths[column]!))
-      .join('  ')
-      .trimEnd()
-  return [line(header), ...cells.map(line)]
+  const widths = columnWidths(header, cells)
+  return [tableLine(header, widths), ...cells.map((row) => tableLine(row, widths))]
 }
 
 /** Parses a duration such as `30d`, `12h`, `90m`, `45s`, `1w` into milliseconds. */
@@ -305,23 +314,85 @@ export function printable(text: string): string {
   return escapeControl(maskCredentials(text))
 }
 
+/** The text of a line as {@link say} writes it. */
+export function sayText(text = ''): string {
+  return `${printable(text)}\n`
+}
+
 /** Writes one line to stdout, {@link printable}. */
 export function say(text = ''): void {
-  process.stdout.write(`${printable(text)}\n`)
+  process.stdout.write(sayText(text))
 }
 
 /**
- * Writes a value to stdout as indented JSON. JSON escapes C0 controls itself; the rest of what
- * {@link printable} escapes (DEL, C1, U+2028/U+2029, bidirectional overrides) is written as
- * `\uXXXX`, which reads back as the same value. URL credentials are masked.
+ * A value as indented JSON, as {@link sayJson} writes it (without the final newline). JSON
+ * escapes C0 controls itself; the rest of what {@link printable} escapes (DEL, C1,
+ * U+2028/U+2029, bidirectional overrides) is written as `\uXXXX`, which reads back as the same
+ * value. URL credentials are masked.
  */
-export function sayJson(value: unknown): void {
+export function jsonText(value: unknown): string {
   // Below U+0020 only the layout's own newlines are left: JSON escaped the rest in strings.
   const json = JSON.stringify(value, null, 2).replace(CONTROL, (char) => {
     const code = char.charCodeAt(0)
     return code < 0x20 ? char : `\\u${code.toString(16).padStart(4, '0')}`
   })
-  process.stdout.write(`${maskCredentials(json)}\n`)
+  return maskCredentials(json)
+}
+
+/** Writes a value to stdout as indented JSON ({@link jsonText}). */
+export function sayJson(value: unknown): void {
+  process.stdout.write(`${jsonText(value)}\n`)
+}
+
+/**
+ * A JSON array written an item at a time, with the text {@link sayJson} gives the whole array:
+ * `JSON.stringify` lays an array out as `[`, each item indented by two spaces (its strings hold
+ * no raw newline), `,` between items and `]`. Each item is masked and escaped on its own, which
+ * gives the same text as masking the whole array when no credential-shaped text spans two items
+ * (true of the objects `list` prints, whose last field is a fixed word).
+ */
+export class JsonArrayText {
+  #items = 0
+
+  /** The text of the next item. */
+  item(value: unknown): string {
+    const text = jsonText(value).replace(/\n/g, '\n  ')
+    return `${this.#items++ === 0 ? '[\n' : ',\n'}  ${text}`
+  }
+
+  /** The text that closes the array, with the final newline. */
+  end(): string {
+    return this.#items === 0 ? '[]\n' : '\n]\n'
+  }
+}
+
+/**
+ * Writes to stdout, and waits when the stream asks to (a slow pipe or terminal), so that a long
+ * listing holds about one page in memory rather than the whole output in the stream's buffer.
+ */
+export async function writeOut(text: string): Promise<void> {
+  if (text.length > 0 && !process.stdout.write(text)) await once(process.stdout, 'drain')
+}
+
+/** How often a long pass reports its progress, in tokens. */
+export const PROGRESS_EVERY = 10_000
+
+/**
+ * The progress of a long pass over the tokens, for `eachToken`'s `onProgress`: one line on
+ * stderr (never stdout, so never in a listing or in JSON) each time the count passes a multiple
+ * of `every`, such as `purge: 120000 tokens examined`. It shows counts only, never a value.
+ */
+export function passProgress(
+  line: (seen: number) => string,
+  every: number = PROGRESS_EVERY,
+): (seen: number) => void {
+  let shown = 0
+  return (seen) => {
+    if (Math.floor(seen / every) > Math.floor(shown / every)) {
+      process.stderr.write(sayText(line(seen)))
+    }
+    shown = Math.max(shown, seen)
+  }
 }
 
 /**

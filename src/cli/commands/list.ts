@@ -1,18 +1,101 @@
 import type { Command } from 'commander'
+import { eachToken } from '../../iteration.js'
+import type { TokenStore } from '../../store.js'
+import type { OAuthToken } from '../../token.js'
 import {
+  columnWidths,
   countdown,
   examples,
   globals,
+  JsonArrayText,
   maskClientId,
-  say,
-  sayJson,
-  table,
+  passProgress,
+  printable,
+  sayText,
+  tableLine,
   tokenState,
   withStore,
+  writeOut,
 } from '../shared.js'
 
 interface ListOptions {
   json?: boolean
+}
+
+/** Tokens read and printed at a time: the memory of a listing. */
+export const LIST_PAGE = 500
+
+const HEADER = ['ID', 'USER', 'CLIENT ID', 'EXPIRES', 'STATE']
+
+/** How {@link listTokens} prints. */
+export interface ListOutput {
+  /** JSON (an array, secrets redacted) instead of a table. */
+  readonly json: boolean
+  /** The clock for countdowns and states, epoch ms. */
+  readonly now: number
+  /** Where the text goes (stdout in the CLI); awaited, so a slow reader slows the pass. */
+  readonly write: (text: string) => Promise<void>
+  /** Progress of the pass (`eachToken`'s). */
+  readonly onProgress?: (seen: number) => void
+}
+
+/** The cells of a token's row in the table, {@link printable}. */
+function cellsOf(token: OAuthToken, now: number): string[] {
+  return [
+    token.id ?? '-',
+    token.userSignature?.name ?? '-',
+    maskClientId(token.clientId),
+    countdown(token.expiryTime, now),
+    tokenState(token, now),
+  ].map(printable)
+}
+
+/**
+ * Prints every token of a store, a page at a time: the pass holds one page of tokens and one
+ * page of text. JSON is one array, written item by item, with the text `sayJson` gives the
+ * whole array. The table's column widths are those of the first page (the header and up to
+ * {@link LIST_PAGE} rows), kept for the rest: a store of one page prints exactly as a table of
+ * all its rows, and a later cell wider than its column pushes only the rest of its own row (no
+ * value is cut). Returns the number of tokens printed.
+ */
+export async function listTokens(store: TokenStore, output: ListOutput): Promise<number> {
+  const { json, now, write } = output
+  const pass = eachToken(store, {
+    pageSize: LIST_PAGE,
+    ...(output.onProgress ? { onProgress: output.onProgress } : {}),
+  })
+  const array = new JsonArrayText()
+  let widths: number[] | undefined
+  let page: OAuthToken[] = []
+  let count = 0
+  const flush = async (): Promise<void> => {
+    if (json) {
+      await write(
+        page
+          .map((token) => array.item({ ...token.toJSON(), state: tokenState(token, now) }))
+          .join(''),
+      )
+    } else if (page.length > 0) {
+      const rows = page.map((token) => cellsOf(token, now))
+      let text = ''
+      if (widths === undefined) {
+        widths = columnWidths(HEADER, rows)
+        text += sayText(tableLine(HEADER, widths))
+      }
+      for (const row of rows) text += sayText(tableLine(row, widths))
+      await write(text)
+    }
+    count += page.length
+    page = []
+  }
+  for await (const token of pass) {
+    page.push(token)
+    if (page.length === LIST_PAGE) await flush()
+  }
+  await flush()
+  if (json) await write(array.end())
+  else if (count === 0) await write(sayText('no tokens'))
+  return count
 }
 
 /** `tokenkeeper list`: every token, secrets never shown. */
@@ -26,33 +109,22 @@ export function registerList(program: Command): void {
       examples(
         'tokenkeeper list --store sqlite:./zohooauth.db',
         'TOKENKEEPER_STORE=file:./sdk_tokens.txt tokenkeeper list --json',
-      ),
+      ) +
+        '\nThe tokens are printed a page at a time. Written to a file or a pipe, a long list ' +
+        'reports its progress on stderr.\n',
     )
     .action(async (_options: ListOptions, command: Command) => {
       const options = globals<ListOptions>(command)
       await withStore(options, async (store) => {
-        const tokens = await store.getTokens()
-        const now = Date.now()
-        if (options.json) {
-          const shown = tokens.map((token) => ({
-            ...token.toJSON(),
-            state: tokenState(token, now),
-          }))
-          sayJson(shown)
-          return
-        }
-        if (tokens.length === 0) {
-          say('no tokens')
-          return
-        }
-        const rows = tokens.map((token) => [
-          token.id ?? '-',
-          token.userSignature?.name ?? '-',
-          maskClientId(token.clientId),
-          countdown(token.expiryTime, now),
-          tokenState(token, now),
-        ])
-        for (const line of table(['ID', 'USER', 'CLIENT ID', 'EXPIRES', 'STATE'], rows)) say(line)
+        await listTokens(store, {
+          json: options.json === true,
+          now: Date.now(),
+          write: writeOut,
+          // On a terminal the listing itself shows how far it got.
+          ...(process.stdout.isTTY
+            ? {}
+            : { onProgress: passProgress((n) => `list: ${n} tokens listed`) }),
+        })
       })
     })
 }
