@@ -1,5 +1,6 @@
 import { open, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
+import { eachToken } from '../../iteration.js'
 import { isCanonicalId, numericIdValue, type TokenStore } from '../../store.js'
 import type { OAuthToken } from '../../token.js'
 import {
@@ -9,6 +10,7 @@ import {
   examples,
   globals,
   openStore,
+  passProgress,
   safeUrl,
   say,
   storeUrl,
@@ -94,38 +96,91 @@ async function schemaCheck(store: TokenStore, kind: string): Promise<Check> {
 /**
  * Ids the official SDKs cannot live with: they number new rows `int(max(id)) + 1` (the Python
  * FileStore over every id, the Python DBStore and the reference sample over SQL's `max(id)`),
- * and the sample deletes with an unquoted `where id= <id>`.
+ * and the sample deletes with an unquoted `where id= <id>`. Fed one id at a time by a pass over
+ * the store: it keeps two counts and the first offending id of each kind.
  */
-export function idsCheck(tokens: readonly OAuthToken[]): Check {
-  const name = 'ids'
-  const ids = tokens.map((token) => token.id ?? '')
-  const words = ids.filter((id) => numericIdValue(id) === undefined)
-  const odd = ids.filter((id) => numericIdValue(id) !== undefined && !isCanonicalId(id))
-  if (words.length === 0 && odd.length === 0) {
-    return { status: 'ok', name, detail: `every id is a number the official SDKs read` }
+export class IdsTally {
+  #words = 0
+  #firstWord: string | undefined
+  #odd = 0
+  #firstOdd: string | undefined
+
+  add(id: string | undefined): void {
+    const value = id ?? ''
+    if (numericIdValue(value) === undefined) {
+      this.#words += 1
+      this.#firstWord ??= value
+    } else if (!isCanonicalId(value)) {
+      this.#odd += 1
+      this.#firstOdd ??= value
+    }
   }
-  const parts: string[] = []
-  if (words.length > 0) {
+
+  check(): Check {
+    const name = 'ids'
+    if (this.#words === 0 && this.#odd === 0) {
+      return { status: 'ok', name, detail: `every id is a number the official SDKs read` }
+    }
+    const parts: string[] = []
+    if (this.#words > 0) {
+      parts.push(
+        `${this.#words} row(s) have ids that are not numbers (first: ${this.#firstWord}): the ` +
+          "official Python SDK's FileStore cannot add a user to this file (int() fails on every " +
+          'save), its DBStore and the reference sample cannot while such an id is the largest, ' +
+          "and the sample's unquoted delete fails on them",
+      )
+    }
+    if (this.#odd > 0) {
+      parts.push(
+        `${this.#odd} row(s) have numeric ids with a leading zero or over 10 digits (first: ` +
+          `${this.#firstOdd}): the sample's unquoted delete misses them in SQLite and also ` +
+          'matches the same number without zeros in MySQL',
+      )
+    }
     parts.push(
-      `${words.length} row(s) have ids that are not numbers (first: ${words[0]}): the official ` +
-        "Python SDK's FileStore cannot add a user to this file (int() fails on every save), its " +
-        'DBStore and the reference sample cannot while such an id is the largest, and the ' +
-        "sample's unquoted delete fails on them",
+      'tokenkeeper and the official TypeScript SDK keep working with them, and new tokens get ' +
+        'numbers; a token deleted (tokenkeeper delete <id>) gets one at its next sign-in. See ' +
+        'docs/switching.md',
     )
+    return { status: 'warn', name, detail: parts.join('; ') }
   }
-  if (odd.length > 0) {
-    parts.push(
-      `${odd.length} row(s) have numeric ids with a leading zero or over 10 digits (first: ` +
-        `${odd[0]}): the sample's unquoted delete misses them in SQLite and also matches the ` +
-        'same number without zeros in MySQL',
-    )
+}
+
+/** {@link IdsTally} over a list of tokens. */
+export function idsCheck(tokens: Iterable<OAuthToken>): Check {
+  const tally = new IdsTally()
+  for (const token of tokens) tally.add(token.id)
+  return tally.check()
+}
+
+/**
+ * The store check (reachable, how many tokens) and the ids check, from one pass over the store
+ * a page at a time: what is kept is two counters and an id per kind, whatever the store's size.
+ * A store that fails while read gives a failed store check and no ids check.
+ */
+export async function storeChecks(
+  store: TokenStore,
+  url: string,
+  onProgress?: (seen: number) => void,
+): Promise<Check[]> {
+  const ids = new IdsTally()
+  let count = 0
+  try {
+    for await (const token of eachToken(store, onProgress ? { onProgress } : {})) {
+      count += 1
+      ids.add(token.id)
+    }
+  } catch (err) {
+    return [{ status: 'fail', name: 'store', detail: message(err) }]
   }
-  parts.push(
-    'tokenkeeper and the official TypeScript SDK keep working with them, and new tokens get ' +
-      'numbers; a token deleted (tokenkeeper delete <id>) gets one at its next sign-in. See ' +
-      'docs/switching.md',
-  )
-  return { status: 'warn', name, detail: parts.join('; ') }
+  return [
+    {
+      status: 'ok',
+      name: 'store',
+      detail: `${safeUrl(url)} reachable, ${count} token${count === 1 ? '' : 's'}`,
+    },
+    ids.check(),
+  ]
 }
 
 async function permissionCheck(store: TokenStore, kind: string): Promise<Check> {
@@ -217,19 +272,13 @@ export function registerDoctor(program: Command): void {
       }
       const store = await openStore(url, options)
       try {
-        let reachable = false
-        try {
-          const tokens = await store.getTokens()
-          reachable = true
-          report({
-            status: 'ok',
-            name: 'store',
-            detail: `${safeUrl(url)} reachable, ${tokens.length} token${tokens.length === 1 ? '' : 's'}`,
-          })
-          report(idsCheck(tokens))
-        } catch (err) {
-          report({ status: 'fail', name: 'store', detail: message(err) })
-        }
+        const stored = await storeChecks(
+          store,
+          url,
+          passProgress((n) => `doctor: ${n} tokens read`),
+        )
+        for (const check of stored) report(check)
+        const reachable = stored[0]?.status === 'ok'
         if (reachable) {
           try {
             report(await schemaCheck(store, kind))
