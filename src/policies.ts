@@ -1,6 +1,7 @@
 import { withTokenLock } from './coordination.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from './errors.js'
 import { emit } from './events.js'
+import { eachToken } from './iteration.js'
 import type { Logger } from './log.js'
 import { Environment } from './oauth/environments.js'
 import { revocationClient, revokeStoredToken } from './revocation.js'
@@ -29,6 +30,11 @@ export interface PurgeOptions {
    * default 10000. A token whose lease is not had in time is in use: it is kept, in `busy`.
    */
   lockTimeoutMs?: number
+  /**
+   * Progress of the pass over the store: called after each page with the number of tokens
+   * examined so far, and once at the end.
+   */
+  onProgress?: (seen: number) => void
 }
 
 /** What a policy did: the ids it deleted, and the candidates it kept. */
@@ -50,6 +56,17 @@ function checkStore(store: unknown): asserts store is TokenStore {
   }
 }
 
+function checkProgress(value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidArgumentError('onProgress', 'onProgress must be a function')
+  }
+}
+
+/** The options of `eachToken` for a policy's pass. */
+function passOptions(onProgress: ((seen: number) => void) | undefined) {
+  return onProgress ? { onProgress } : {}
+}
+
 function checkLockTimeout(value: unknown): void {
   if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
     throw new InvalidArgumentError('lockTimeoutMs', 'lockTimeoutMs must be a number of ms >= 0')
@@ -61,13 +78,23 @@ function leaseNotHad(err: unknown, started: boolean): boolean {
   return !started && err instanceof TokenStoreError && err.operation === 'lock'
 }
 
-const PURGE_OPTIONS = ['idleMs', 'expired', 'grantOnly', 'now', 'lockTimeoutMs'] as const
+const PURGE_OPTIONS = [
+  'idleMs',
+  'expired',
+  'grantOnly',
+  'now',
+  'lockTimeoutMs',
+  'onProgress',
+] as const
 
 /**
  * Cleanup policies in one call: tokens idle for longer than `idleMs`, expired tokens, and rows
- * left with only a grant code. Candidates come from one pass over the store; each is then read
- * again under its lease and deleted only if it still qualifies, so a token refreshed meanwhile
- * (by this process or another) is kept. Returns the ids deleted and the candidates kept.
+ * left with only a grant code. Candidates come from one pass over the store, a page at a time
+ * (`eachToken`: the pass holds one page, whatever the store's size); each is read again under
+ * its lease and deleted only if it still qualifies, so a token refreshed meanwhile (by this
+ * process or another) is kept. A token is deleted after the pass has given it, which every
+ * store's iteration allows (it pages by id or by insertion order, not by position). Returns the
+ * ids deleted and the candidates kept.
  *
  * @example
  * await purgeTokens(store, { idleMs: 30 * 24 * 3600_000, grantOnly: true })
@@ -89,6 +116,7 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
     throw new InvalidArgumentError('idleMs', 'idleMs must be a number of milliseconds >= 0')
   }
   checkLockTimeout(options.lockTimeoutMs)
+  checkProgress(options.onProgress)
   if (idleMs === undefined && !expired && !grantOnly) {
     throw new InvalidArgumentError(
       'options',
@@ -109,7 +137,7 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
   const reasons = new Map<string, number>()
   const lock = options.lockTimeoutMs === undefined ? {} : { timeoutMs: options.lockTimeoutMs }
   const first = now()
-  for (const candidate of await store.getTokens()) {
+  for await (const candidate of eachToken(store, passOptions(options.onProgress))) {
     const id = candidate.id
     if (!id || !doomed(candidate, first)) continue
     let started = false
@@ -155,6 +183,8 @@ export interface RevokeOptions {
   requestTimeoutMs?: number
   /** How long to wait for each token's lease (ms); default 10000. Not had: failed, kept. */
   lockTimeoutMs?: number
+  /** Progress of the pass over the store, as in {@link PurgeOptions.onProgress}. */
+  onProgress?: (seen: number) => void
 }
 
 /** What {@link revokeTokens} did. */
@@ -173,13 +203,15 @@ const REVOKE_OPTIONS = [
   'fetch',
   'requestTimeoutMs',
   'lockTimeoutMs',
+  'onProgress',
 ] as const
 
 /**
  * Central revocation: every token of a user, or of a client, revoked at the accounts server
- * and then deleted from the store. Each is read again under its lease first, so the refresh
- * token revoked is the current one even if a refresh rotated it meanwhile. A token the server
- * could not revoke is kept, and reported.
+ * and then deleted from the store. The tokens are found by one pass over the store, a page at a
+ * time (`eachToken`). Each is read again under its lease first, so the refresh token revoked is
+ * the current one even if a refresh rotated it meanwhile. A token the server could not revoke
+ * is kept, and reported.
  *
  * @example
  * await revokeTokens(store, { environment: DataCenter.US.PRODUCTION, userName: 'ada@zylker.example' })
@@ -216,12 +248,13 @@ export async function revokeTokens(
     }
   }
   checkLockTimeout(options.lockTimeoutMs)
+  checkProgress(options.onProgress)
   const { client, log } = revocationClient(options.environment, options)
   const matches = (token: OAuthToken): boolean =>
     userName !== undefined ? token.userSignature?.name === userName : token.clientId === clientId
   const revoked: string[] = []
   const failed: { id: string; code: string }[] = []
-  for (const token of await store.getTokens()) {
+  for await (const token of eachToken(store, passOptions(options.onProgress))) {
     const id = token.id
     if (!matches(token) || !id) continue
     try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { purgeTokens } from '../../policies.js'
-import { examples, globals, parseDuration, say, usage, withStore } from '../shared.js'
+import { examples, globals, parseDuration, passProgress, say, usage, withStore } from '../shared.js'
 
 interface PurgeOptions {
   expired?: boolean
@@ -30,11 +30,13 @@ export function registerPurge(program: Command): void {
         throw usage('purge needs at least one of --expired, --idle <duration>, --grant-only')
       }
       await withStore(options, async (store) => {
-        // Each candidate is read again under its lease: one refreshed meanwhile is kept.
+        // One pass a page at a time (progress on stderr). Each candidate is read again under its
+        // lease: one refreshed meanwhile is kept.
         const { deleted, kept, busy } = await purgeTokens(store, {
           ...(idleMs === undefined ? {} : { idleMs }),
           expired: options.expired === true,
           grantOnly: options.grantOnly === true,
+          onProgress: passProgress((n) => `purge: ${n} tokens examined`),
         })
         say(`purged ${deleted.length} token${deleted.length === 1 ? '' : 's'}`)
         for (const id of deleted) say(`  ${id}`)
