@@ -2,7 +2,17 @@ import type { Command } from 'commander'
 import { IdCollisionError } from '../../errors.js'
 import { migrateTokens } from '../../migration.js'
 import type { TokenStore } from '../../store.js'
-import { CliError, examples, globals, openStore, safeUrl, say, storeUrl, usage } from '../shared.js'
+import {
+  CliError,
+  examples,
+  globals,
+  openStore,
+  passProgress,
+  safeUrl,
+  say,
+  storeUrl,
+  usage,
+} from '../shared.js'
 
 interface MigrateOptions {
   from?: string
@@ -58,17 +68,29 @@ class Progress {
   }
 }
 
-/** Where the copy stands: one counter for the tokens new to the target, one for the checks. */
+/**
+ * Where the migration stands: a line every n tokens of the passes that only read (the
+ * comparison before anything is written, the verification), one counter for the tokens new to
+ * the target, one for the checks.
+ */
 function progressOf(options: MigrateOptions): {
   onStart: (tokens: number, identical: number) => void
   onCopied: (done: number, total: number) => void
   onChecked: (done: number, total: number) => void
+  onPass: (pass: 'compared' | 'verified', done: number) => void
 } {
   const every = positive(options.progressEvery, '--progress-every')
   const quiet = options.quiet === true
   let copied: Progress | undefined
   let checked: Progress | undefined
+  const passes = {
+    compared: passProgress((n) => `migrate: ${n} tokens compared with the target`, every),
+    verified: passProgress((n) => `migrate: ${n} tokens verified`, every),
+  }
   return {
+    onPass: (pass, done) => {
+      if (!quiet) passes[pass](done)
+    },
     onStart: (tokens, identical) => {
       if (!quiet) say(`migrate: ${tokens} tokens in the source, ${identical} already in the target`)
     },
@@ -93,8 +115,16 @@ export function registerMigrate(program: Command): void {
     .option('--from <url>', 'the source store (default: --store or TOKENKEEPER_STORE)')
     .requiredOption('--to <url>', 'the target store')
     .option('--quiet', 'no progress and no summary unless something failed')
-    .option('--progress-every <n>', 'without a terminal, a progress line every n tokens', '1000')
-    .option('--batch <n>', 'tokens saved concurrently', '500')
+    .option(
+      '--progress-every <n>',
+      'a progress line every n tokens (the bars on a terminal aside)',
+      '1000',
+    )
+    .option(
+      '--batch <n>',
+      'tokens handled at a time (read, looked up, the new ones saved concurrently)',
+      '500',
+    )
     .addHelpText(
       'after',
       examples(
