@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mysql from 'mysql2/promise'
@@ -587,6 +587,10 @@ describe('tokenkeeper CLI: migrate', () => {
     expect(first.code, first.stderr).toBe(0)
     expect(first.stderr).toContain(`migrate: copied 1000/${BIG}`)
     expect(first.stderr).toContain(`migrate: copied ${BIG}/${BIG}`)
+    // The passes that only read report every --progress-every tokens too (stderr only).
+    expect(first.stderr).toContain(`migrate: ${BIG} tokens compared with the target`)
+    expect(first.stderr).toContain(`migrate: ${BIG} tokens verified`)
+    expect(first.stdout).not.toMatch(/compared with the target|tokens verified/)
     expect(first.stdout).toContain(`${BIG} copied, 0 skipped`)
     expect(first.stdout).toContain(
       `verify: source ${BIG} tokens, target ${BIG} tokens; 0 missing, 0 different - ok`,
@@ -627,6 +631,63 @@ describe('tokenkeeper CLI: migrate', () => {
     expect(run.code, run.stderr).toBe(0)
     expect(run.stdout).toContain('3 copied, 1 skipped')
     expect(run.stdout).toContain('0 missing, 0 different - ok')
+  })
+})
+
+describe('tokenkeeper CLI: long passes', () => {
+  const ROWS = 25_000
+  /**
+   * A token file in the official format, written directly: ROWS rows, every 1000th expired
+   * (each delete rewrites the file: a purge of many would measure the FileStore, not the pass).
+   */
+  function generatedFile(): string {
+    const path = scratchPath(dir, 'long.txt')
+    const now = Date.now()
+    const lines = [
+      'id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain',
+    ]
+    for (let i = 1; i <= ROWS; i += 1) {
+      const expiry = i % 1000 === 0 ? now - 2 * HOUR : now + HOUR
+      lines.push(
+        `${i},user${i}@zylker.example,1000.CLIENTID,${SECRET}-c,${SECRET}-r-${i},${SECRET}-a-${i},,${expiry},,https://www.zohoapis.com`,
+      )
+    }
+    writeFileSync(path, `${lines.join('\n')}\n`, { mode: 0o600 })
+    return path
+  }
+
+  it('list --json to a pipe: one valid array, progress on stderr only, no secret', async () => {
+    const path = generatedFile()
+    const [json, text] = await Promise.all([
+      cli(['list', '--json', '--store', `file:${path}`]),
+      cli(['list', '--store', `file:${path}`]),
+    ])
+    expect(json.code, json.stderr).toBe(0)
+    const rows = JSON.parse(json.stdout) as { id: string; accessToken: string }[]
+    expect(rows).toHaveLength(ROWS)
+    expect(rows[ROWS - 1]).toMatchObject({ id: String(ROWS), accessToken: '[redacted]' })
+    for (const run of [json, text]) {
+      expectNoSecret(run)
+      expect(run.stderr).toBe('list: 10000 tokens listed\nlist: 20000 tokens listed\n')
+    }
+    const lines = text.stdout.trimEnd().split('\n')
+    expect(lines).toHaveLength(ROWS + 1)
+    expect(lines[0]).toMatch(/^ID\s+USER\s+CLIENT ID\s+EXPIRES\s+STATE$/)
+  })
+
+  it('doctor and purge report their progress on stderr', async () => {
+    const path = generatedFile()
+    const doctor = await cli(['doctor', '--store', `file:${path}`])
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0)
+    expect(doctor.stdout).toMatch(new RegExp(`^ok\\s+store: .* reachable, ${ROWS} tokens$`, 'm'))
+    expect(doctor.stdout).toMatch(/^ok\s+ids: every id is a number/m)
+    expect(doctor.stderr).toBe('doctor: 10000 tokens read\ndoctor: 20000 tokens read\n')
+    const purge = await cli(['purge', '--expired', '--store', `file:${path}`])
+    expect(purge.code, purge.stderr).toBe(0)
+    expect(purge.stdout).toMatch(new RegExp(`^purged ${ROWS / 1000} tokens$`, 'm'))
+    expect(purge.stderr).toBe('purge: 10000 tokens examined\npurge: 20000 tokens examined\n')
+    expectNoSecret(purge)
+    expect(await new FileStore(path).getTokens()).toHaveLength(ROWS - ROWS / 1000)
   })
 })
 
