@@ -28,34 +28,18 @@ function positive(value: string, option: string): number {
   return Number(value)
 }
 
-/** Progress on stderr: a bar on a terminal, a plain line every `every` tokens otherwise. */
+/** Progress lines on stderr without a terminal: a line every `every` tokens, and at the end. */
 class Progress {
-  readonly #tty = process.stderr.isTTY === true
   #lastLine = 0
-  #lastDraw = 0
 
   constructor(
     readonly verb: string,
     readonly total: number,
     readonly every: number,
-    readonly quiet: boolean,
   ) {}
 
   update(done: number): void {
-    if (this.quiet || this.total === 0) return
-    if (this.#tty) {
-      const now = Date.now()
-      if (done < this.total && now - this.#lastDraw < 100) return
-      this.#lastDraw = now
-      const width = 30
-      const filled = Math.round((done / this.total) * width)
-      const percent = Math.floor((done / this.total) * 100)
-      process.stderr.write(
-        `\r${this.verb} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${percent}%`,
-      )
-      if (done >= this.total) process.stderr.write('\n')
-      return
-    }
+    if (this.total === 0) return
     if (
       Math.floor(done / this.every) > Math.floor(this.#lastLine / this.every) ||
       done >= this.total
@@ -69,18 +53,48 @@ class Progress {
 }
 
 /**
- * Where the migration stands: a line every n tokens of the passes that only read (the
- * comparison before anything is written, the verification), one counter for the tokens new to
- * the target, one for the checks.
+ * The copy pass on a terminal: one line on stderr with both counters (the copy pass saves the
+ * new tokens of a chunk, then checks the chunk under the leases, so the two move together),
+ * drawn again at most every 100 ms, and ended before anything else is printed.
+ */
+class StatusLine {
+  readonly #parts = { copied: '', checked: '' }
+  #lastDraw = 0
+  #width = 0
+
+  update(part: 'copied' | 'checked', done: number, total: number): void {
+    this.#parts[part] = `${done}/${total}`
+    const now = Date.now()
+    if (done < total && now - this.#lastDraw < 100) return
+    this.#lastDraw = now
+    const { copied, checked } = this.#parts
+    const shown = [copied && `copied ${copied}`, checked && `checked under lease ${checked}`]
+    const text = `migrate: ${shown.filter(Boolean).join(', ')}`
+    process.stderr.write(`\r${text.padEnd(this.#width)}`)
+    this.#width = text.length
+  }
+
+  end(): void {
+    if (this.#width > 0) process.stderr.write('\n')
+    this.#width = 0
+  }
+}
+
+/**
+ * Where the migration stands, on stderr: a line every n tokens of the passes that only read
+ * (the comparison before anything is written, the verification); during the copy pass, a
+ * status line on a terminal, else a line every n tokens copied and every n checked.
  */
 function progressOf(options: MigrateOptions): {
   onStart: (tokens: number, identical: number) => void
   onCopied: (done: number, total: number) => void
   onChecked: (done: number, total: number) => void
   onPass: (pass: 'compared' | 'verified', done: number) => void
+  end: () => void
 } {
   const every = positive(options.progressEvery, '--progress-every')
   const quiet = options.quiet === true
+  const status = process.stderr.isTTY === true ? new StatusLine() : undefined
   let copied: Progress | undefined
   let checked: Progress | undefined
   const passes = {
@@ -89,19 +103,26 @@ function progressOf(options: MigrateOptions): {
   }
   return {
     onPass: (pass, done) => {
-      if (!quiet) passes[pass](done)
+      if (quiet) return
+      status?.end()
+      passes[pass](done)
     },
     onStart: (tokens, identical) => {
       if (!quiet) say(`migrate: ${tokens} tokens in the source, ${identical} already in the target`)
     },
     onCopied: (done, total) => {
-      copied ??= new Progress('copied', total, every, quiet)
+      if (quiet) return
+      if (status) return status.update('copied', done, total)
+      copied ??= new Progress('copied', total, every)
       copied.update(done)
     },
     onChecked: (done, total) => {
-      checked ??= new Progress('checked under lease', total, every, quiet)
+      if (quiet) return
+      if (status) return status.update('checked', done, total)
+      checked ??= new Progress('checked under lease', total, every)
       checked.update(done)
     },
+    end: () => status?.end(),
   }
 }
 
@@ -142,13 +163,13 @@ export function registerMigrate(program: Command): void {
         target = await openStore(options.to, options)
         const started = Date.now()
         const batch = positive(options.batch, '--batch')
-        const progress = progressOf(options)
-        const result = await migrateTokens(source, target, { batch, ...progress }).catch(
-          (err: unknown) => {
+        const { end, ...progress } = progressOf(options)
+        const result = await migrateTokens(source, target, { batch, ...progress })
+          .catch((err: unknown) => {
             if (err instanceof IdCollisionError) throw new CliError(`migrate: ${err.message}`)
             throw err
-          },
-        )
+          })
+          .finally(end)
         const seconds = ((Date.now() - started) / 1000).toFixed(1)
         const ok =
           result.failed.length === 0 && result.missing.length === 0 && result.different.length === 0
