@@ -189,9 +189,22 @@ describe('every pass goes through iteration, never getTokens()', () => {
     const json = await listed(store, true)
     expect(json).toBe(listedBefore(all, true))
     expect(JSON.parse(json)).toHaveLength(1200)
-    // Every user name has the same width here: the table is the one printed before.
-    expect(await listed(store, false)).toBe(listedBefore(all, false))
+    // Several pages: the widths of the first, at least those of any canonical id and countdown.
+    const lines = (await listed(store, false)).trimEnd().split('\n')
+    expect(lines).toHaveLength(1201)
+    expect(lines[0]).toBe(
+      'ID          USER                       CLIENT ID     EXPIRES           STATE',
+    )
+    expect(lines[1]).toBe(
+      '100000      user000000@zylker.example  1000.AB…XY    expired 2h ago    expired',
+    )
+    expect(lines[1200]).toBe(
+      '101199      user001199@zylker.example  1000.AB…XY    in 1h             valid',
+    )
     expect(store.pages).toBe(6)
+    // One page: the table of all its rows, as printed before.
+    const one = await filled(LIST_PAGE, 3)
+    expect(await listed(one, false)).toBe(listedBefore(await one.inner.getTokens(), false))
   })
 
   it('doctor: the store and ids checks', async () => {

@@ -27,6 +27,13 @@ export const LIST_PAGE = 500
 
 const HEADER = ['ID', 'USER', 'CLIENT ID', 'EXPIRES', 'STATE']
 
+/**
+ * The least widths of the columns of a table of several pages, wide enough for every canonical
+ * id (10 digits, the official `varchar(10)`), masked client id (`100000.AB…XY`) and countdown
+ * (`expired 999d ago`); the user column is as wide as the first page needs.
+ */
+const LEAST_WIDTHS = [10, 0, 12, 16, 0]
+
 /** How {@link listTokens} prints. */
 export interface ListOutput {
   /** JSON (an array, secrets redacted) instead of a table. */
@@ -53,10 +60,10 @@ function cellsOf(token: OAuthToken, now: number): string[] {
 /**
  * Prints every token of a store, a page at a time: the pass holds one page of tokens and one
  * page of text. JSON is one array, written item by item, with the text `sayJson` gives the
- * whole array. The table's column widths are those of the first page (the header and up to
- * {@link LIST_PAGE} rows), kept for the rest: a store of one page prints exactly as a table of
- * all its rows, and a later cell wider than its column pushes only the rest of its own row (no
- * value is cut). Returns the number of tokens printed.
+ * whole array. A table of one page ({@link LIST_PAGE} tokens or fewer) is the table of all its
+ * rows, as before. A longer one takes its column widths from its first page, at least
+ * {@link LEAST_WIDTHS}, and keeps them: a later cell wider than its column (a long user name)
+ * pushes only the rest of its own row, and no value is cut. Returns the number of tokens printed.
  */
 export async function listTokens(store: TokenStore, output: ListOutput): Promise<number> {
   const { json, now, write } = output
@@ -68,7 +75,7 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
   let widths: number[] | undefined
   let page: OAuthToken[] = []
   let count = 0
-  const flush = async (): Promise<void> => {
+  const flush = async (last: boolean): Promise<void> => {
     if (json) {
       await write(
         page
@@ -80,6 +87,7 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
       let text = ''
       if (widths === undefined) {
         widths = columnWidths(HEADER, rows)
+        if (!last) widths = widths.map((width, column) => Math.max(width, LEAST_WIDTHS[column]!))
         text += sayText(tableLine(HEADER, widths))
       }
       for (const row of rows) text += sayText(tableLine(row, widths))
@@ -89,10 +97,11 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
     page = []
   }
   for await (const token of pass) {
+    // A full page is printed once the next token shows that it is not the last.
+    if (page.length === LIST_PAGE) await flush(false)
     page.push(token)
-    if (page.length === LIST_PAGE) await flush()
   }
-  await flush()
+  await flush(true)
   if (json) await write(array.end())
   else if (count === 0) await write(sayText('no tokens'))
   return count
