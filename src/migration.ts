@@ -167,10 +167,10 @@ async function compareFirst(
   for await (const chunk of sourceChunks(source, size, onProgress)) {
     const found = await mapLimited(chunk, LOOKUPS, async (token) => {
       const name = token.userSignature?.name
-      const byUser = new OAuthToken({ userSignature: new UserSignature(name ?? '') })
+      const byUser = name ? new OAuthToken({ userSignature: new UserSignature(name) }) : undefined
       return {
         there: await target.findTokenById(token.id!),
-        holder: name ? await target.findToken(byUser) : null,
+        holder: byUser ? await target.findToken(byUser) : null,
       }
     })
     chunk.forEach((token, at) => {

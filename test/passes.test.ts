@@ -175,6 +175,12 @@ describe('every pass goes through iteration, never getTokens()', () => {
     ])
     const again = await migrateTokens(source, target)
     expect(again).toMatchObject({ tokens: 1200, copied: 0, skipped: 1200, target: 1200 })
+    // A row without a user name (an official SDK's row before its user was looked up).
+    const anonymous = new OAuthToken({ clientId: '1000.X', clientSecret: 's', refreshToken: 'r' })
+    await source.saveToken(anonymous)
+    const third = await migrateTokens(source, target)
+    expect(third).toMatchObject({ tokens: 1201, copied: 1, skipped: 1200, missing: [] })
+    expect((await target.findTokenById(anonymous.id!))?.refreshToken).toBe('r')
 
     const other = new IterationOnly()
     const first = (await source.inner.getTokens())[0]!
