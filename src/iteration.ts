@@ -93,3 +93,26 @@ export async function* tokensOfRows(
     }
   }
 }
+
+/**
+ * Keyset paging, the one place it is written: reads `readPage(after, pageSize)` (the rows whose
+ * key sorts after `after`, in key order; `undefined` for the first page) until a page comes back
+ * short. Each token is made as it is given, so the sealed-row guard runs in the context of the
+ * caller's step; the event loop gets a turn between pages, so a long pass does not hold up the
+ * store's other callers. Used by the SQL stores, keyed on the primary key.
+ */
+export async function* keysetPages<R>(
+  pageSize: number,
+  readPage: (after: string | undefined, pageSize: number) => R[] | Promise<R[]>,
+  keyOf: (row: R) => string,
+  tokenOf: (row: R) => OAuthToken,
+): AsyncGenerator<OAuthToken> {
+  let after: string | undefined
+  for (;;) {
+    const rows = await readPage(after, pageSize)
+    for (const row of rows) yield tokenOf(row)
+    if (rows.length < pageSize) return
+    after = keyOf(rows[rows.length - 1]!)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}

@@ -10,7 +10,7 @@ import {
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
-import { pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
+import { keysetPages, pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, typeName, type OAuthToken } from '../token.js'
 import {
@@ -260,18 +260,13 @@ export class DBStore implements TokenStore, TokenIteration, TokenLocking, Condit
     return this.#pages(pageSizeOf(options))
   }
 
-  async *#pages(pageSize: number): AsyncGenerator<OAuthToken> {
-    let last: string | undefined
-    for (;;) {
-      const after = last
-      const rows = await this.#run('getTokens', (schema) => schema.page(after, pageSize))
-      // Made as they are given: the sealed-row guard runs in the caller's context of each step.
-      for (const row of rows) yield tokenFromRow(row)
-      if (rows.length < pageSize) return
-      last = rows[rows.length - 1]!.id
-      // The event loop gets a turn between pages, so a long pass does not hold up other callers.
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+  #pages(pageSize: number): AsyncGenerator<OAuthToken> {
+    return keysetPages(
+      pageSize,
+      (after, size) => this.#run('getTokens', (schema) => schema.page(after, size)),
+      (row) => row.id,
+      tokenFromRow,
+    )
   }
 
   async deleteTokens(): Promise<void> {

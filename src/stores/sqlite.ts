@@ -10,7 +10,7 @@ import {
 } from '../errors.js'
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
-import { pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
+import { keysetPages, pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
@@ -190,21 +190,17 @@ export class SQLiteStore
     return this.#pages(pageSizeOf(options))
   }
 
-  async *#pages(pageSize: number): AsyncGenerator<OAuthToken> {
-    let last: string | undefined
-    for (;;) {
-      const after = last
-      const rows = this.#use('getTokens', (s) =>
-        after === undefined ? s.firstPage.all(pageSize) : s.pageAfter.all(after, pageSize),
-      )
-      // Made as they are given: the sealed-row guard runs in the caller's context of each step.
-      for (const values of rows) yield tokenFromValues(values)
-      if (rows.length < pageSize) return
+  #pages(pageSize: number): AsyncGenerator<OAuthToken> {
+    return keysetPages(
+      pageSize,
+      (after, size) =>
+        this.#use('getTokens', (s) =>
+          after === undefined ? s.firstPage.all(size) : s.pageAfter.all(after, size),
+        ),
       // A NULL id (only in a table made without NOT NULL) sorts first: the pass goes on after it.
-      last = rows[rows.length - 1]![0] ?? ''
-      // The event loop gets a turn between pages, so a long pass does not hold up other callers.
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+      (values) => values[0] ?? '',
+      tokenFromValues,
+    )
   }
 
   async deleteTokens(): Promise<void> {
