@@ -331,12 +331,18 @@ export function say(text = ''): void {
  * value. URL credentials are masked.
  */
 export function jsonText(value: unknown): string {
-  // Below U+0020 only the layout's own newlines are left: JSON escaped the rest in strings.
-  const json = JSON.stringify(value, null, 2).replace(CONTROL, (char) => {
+  // Credentials are masked in each string value, not in the text: a value ending in
+  // `password=` would otherwise swallow the JSON that follows it. Below U+0020 only the layout's
+  // own newlines are left: JSON escaped the rest in strings.
+  const masked = JSON.stringify(
+    value,
+    (_key, item: unknown) => (typeof item === 'string' ? maskCredentials(item) : item),
+    2,
+  )
+  return masked.replace(CONTROL, (char) => {
     const code = char.charCodeAt(0)
     return code < 0x20 ? char : `\\u${code.toString(16).padStart(4, '0')}`
   })
-  return maskCredentials(json)
 }
 
 /** Writes a value to stdout as indented JSON ({@link jsonText}). */
@@ -347,9 +353,7 @@ export function sayJson(value: unknown): void {
 /**
  * A JSON array written an item at a time, with the text {@link sayJson} gives the whole array:
  * `JSON.stringify` lays an array out as `[`, each item indented by two spaces (its strings hold
- * no raw newline), `,` between items and `]`. Each item is masked and escaped on its own, which
- * gives the same text as masking the whole array when no credential-shaped text spans two items
- * (true of the objects `list` prints, whose last field is a fixed word).
+ * no raw newline), `,` between items and `]`; values are masked one by one either way.
  */
 export class JsonArrayText {
   #items = 0
