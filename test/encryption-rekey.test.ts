@@ -266,3 +266,32 @@ describe('SQLite files after turning encryption on', () => {
     await store.close()
   })
 })
+
+describe('rekey over a store of any size', () => {
+  it('passes over the store a page at a time and reports its progress', async () => {
+    const k1 = randomBytes(32)
+    const k2 = randomBytes(32)
+    const path = scratchPath(dir, 'progress.db')
+    const old = new SQLiteStore({ path, encryption: { keys: { k1 }, activeKeyId: 'k1' } })
+    for (let i = 0; i < 1200; i += 1) {
+      await old.saveToken(
+        new OAuthToken({
+          userSignature: new UserSignature(`u${i}@x.example`),
+          refreshToken: `r${i}`,
+        }),
+      )
+    }
+    await old.close()
+    // Typed without rekey() until the store kit types withEncryption (issue 16).
+    const store = new SQLiteStore({
+      path,
+      encryption: { keys: { k1, k2 }, activeKeyId: 'k2' },
+    }) as SQLiteStore & EncryptedStore
+    const seen: number[] = []
+    const result = await store.rekey({ onProgress: (n) => seen.push(n) })
+    expect(result).toMatchObject({ rekeyed: 1200, current: 0 })
+    expect(seen).toEqual([500, 1000, 1200])
+    await expect(store.rekey({ onProgress: 'yes' } as never)).rejects.toThrow(/onProgress/)
+    await store.close()
+  })
+})

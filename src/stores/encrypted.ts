@@ -3,7 +3,7 @@ import { withTokenLock } from '../coordination.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
 import { withRowFinisher, withSealedRows } from '../sealed.js'
-import { eachToken, type IterateOptions } from '../iteration.js'
+import { eachToken, pageSizeOf, type EachTokenOptions, type IterateOptions } from '../iteration.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   assertConditionalSave,
@@ -35,6 +35,8 @@ export interface RekeyResult {
 export interface RekeyOptions {
   /** How long to wait for each token's lease, held by a refresh in progress (ms); default 10000. */
   readonly lockTimeoutMs?: number
+  /** Called after each page of the pass with the number of tokens examined so far. */
+  readonly onProgress?: (seen: number) => void
 }
 
 /** A store with encryption at rest: the six methods, plus `rekey()`. */
@@ -59,19 +61,22 @@ const FIELD_OF: Record<
 }
 
 /** Checks the options of `rekey()`; gives the lease timeout. */
-function checkRekeyOptions(options: unknown): number {
+function checkRekeyOptions(options: unknown): RekeyOptions & { lockTimeoutMs: number } {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'rekey options must be an object')
   }
-  refuseUnknownOptions('rekey', options, ['lockTimeoutMs'], 'options.')
-  const { lockTimeoutMs = DEFAULT_LOCK_WAIT_MS } = options as RekeyOptions
+  refuseUnknownOptions('rekey', options, ['lockTimeoutMs', 'onProgress'], 'options.')
+  const { lockTimeoutMs = DEFAULT_LOCK_WAIT_MS, onProgress } = options as RekeyOptions
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new InvalidArgumentError('options.onProgress', 'rekey onProgress must be a function')
+  }
   if (!(typeof lockTimeoutMs === 'number' && Number.isFinite(lockTimeoutMs) && lockTimeoutMs > 0)) {
     throw new InvalidArgumentError(
       'options.lockTimeoutMs',
       'rekey lockTimeoutMs must be a positive number of milliseconds',
     )
   }
-  return lockTimeoutMs
+  return { lockTimeoutMs, ...(onProgress ? { onProgress } : {}) }
 }
 
 /** How often rekey re-reads a token that changed between its read and its conditional write. */
@@ -111,7 +116,7 @@ export function withEncryption<S extends TokenStore>(
   const open = (stored: OAuthToken | null): OAuthToken | null => stored && cipher.openRow(stored)
 
   /** The stored (sealed) rows, a page at a time where the store can: each step is the wrapper's. */
-  async function* sealedPass(options?: IterateOptions): AsyncGenerator<OAuthToken> {
+  async function* sealedPass(options?: EachTokenOptions): AsyncGenerator<OAuthToken> {
     const pass = eachToken(store, options)
     for (;;) {
       const step = await withSealedRows(() => pass.next())
@@ -195,15 +200,16 @@ export function withEncryption<S extends TokenStore>(
       return (await withSealedRows(() => store.getTokens())).map((token) => cipher.openRow(token))
     },
     async *iterateTokens(iterateOptions?: IterateOptions): AsyncGenerator<OAuthToken> {
+      pageSizeOf(iterateOptions) // the options a bare store takes, and no others
       for await (const stored of sealedPass(iterateOptions)) yield cipher.openRow(stored)
     },
     saveToken,
     ...(conditional ? { saveTokenIf } : {}),
     async rekey(rekeyOptions: RekeyOptions = {}): Promise<RekeyResult> {
-      const timeoutMs = checkRekeyOptions(rekeyOptions)
+      const { lockTimeoutMs: timeoutMs, onProgress } = checkRekeyOptions(rekeyOptions)
       let rekeyed = 0
       let current = 0
-      for await (const listed of sealedPass()) {
+      for await (const listed of sealedPass(onProgress ? { onProgress } : {})) {
         if (cipher.isCurrent(listed)) {
           current += 1
           continue

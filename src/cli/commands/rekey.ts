@@ -1,6 +1,14 @@
 import type { Command } from 'commander'
 import type { EncryptedStore } from '../../stores/encrypted.js'
-import { encryptionFrom, examples, globals, say, usage, withStore } from '../shared.js'
+import {
+  encryptionFrom,
+  examples,
+  globals,
+  passProgress,
+  say,
+  usage,
+  withStore,
+} from '../shared.js'
 
 /** `tokenkeeper rekey`: moves every token of an encrypted store to the active key. */
 export function registerRekey(program: Command): void {
@@ -20,7 +28,9 @@ export function registerRekey(program: Command): void {
         throw usage('rekey needs the keys: --key id=base64 (repeatable) and --active-key id')
       }
       await withStore(options, async (store) => {
-        const { rekeyed, current } = await (store as typeof store & EncryptedStore).rekey()
+        const { rekeyed, current } = await (store as typeof store & EncryptedStore).rekey({
+          onProgress: passProgress((n) => `rekey: ${n} tokens examined`),
+        })
         say(`rekeyed ${rekeyed}, already current ${current}`)
       })
     })

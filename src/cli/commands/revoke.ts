@@ -15,6 +15,7 @@ import {
   usage,
   withStore,
   type EnvironmentOptions,
+  passProgress,
 } from '../shared.js'
 
 interface RevokeOptions extends EnvironmentOptions {
@@ -72,6 +73,7 @@ export function registerRevoke(program: Command): void {
         } else {
           ;({ revoked, failed } = await revokeTokens(store, {
             environment,
+            onProgress: passProgress((n) => `revoke: ${n} tokens examined`),
             ...(options.user === undefined ? {} : { userName: options.user }),
             ...(options.client === undefined ? {} : { clientId: options.client }),
           }))
