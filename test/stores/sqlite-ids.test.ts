@@ -1,8 +1,7 @@
 // SQLiteStore's new ids (issue 13): the numbering rule of store.ts, allocated in the save's
 // immediate transaction, the largest numeric id read through a partial index (never a scan).
 import { execFile, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
@@ -12,7 +11,7 @@ import { OAuthToken, UserSignature } from '../../src/index.ts'
 import { largestNumericId, nextTokenId } from '../../src/store.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { createTableSql } from '../../src/stores/sql/schema.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
+import { referenceArticle, scratchDir, scratchPath } from '../helpers.ts'
 
 const run = promisify(execFile)
 const dir = scratchDir()
@@ -242,23 +241,18 @@ describe('SQLiteStore without its numeric id index', () => {
 
 /** The article's own INSERT statement, read from the reference at test time (not copied). */
 function articleInsert(): string | undefined {
-  const name = 'shared/reference/kaizen-192-custom-token-persistence.txt'
-  for (let at = dirname(fileURLToPath(import.meta.url)); ; at = dirname(at)) {
-    const file = join(at, name)
-    if (existsSync(file)) {
-      const lines = readFileSync(file, 'utf8').split('\n')
-      const first = lines.findIndex((line) => line.includes('"insert into oauthtoken'))
-      if (first < 0) return undefined
-      const statement: string[] = []
-      for (let i = first; i < lines.length; i += 1) {
-        statement.push(lines[i]!)
-        if (!lines[i]!.trimEnd().endsWith('\\')) break
-      }
-      // A Python literal split over lines: "…" \ "…"
-      return [...statement.join('\n').matchAll(/"([^"]*)"/g)].map((m) => m[1]).join('')
-    }
-    if (dirname(at) === at) return undefined
+  const file = referenceArticle()
+  if (file === undefined) return undefined
+  const lines = readFileSync(file, 'utf8').split('\n')
+  const first = lines.findIndex((line) => line.includes('"insert into oauthtoken'))
+  if (first < 0) return undefined
+  const statement: string[] = []
+  for (let i = first; i < lines.length; i += 1) {
+    statement.push(lines[i]!)
+    if (!lines[i]!.trimEnd().endsWith('\\')) break
   }
+  // A Python literal split over lines: "…" \ "…"
+  return [...statement.join('\n').matchAll(/"([^"]*)"/g)].map((m) => m[1]).join('')
 }
 
 /** Python's sqlite3: numbers the row as the sample does (`int(max(id)) + 1`) and inserts it. */
