@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config'
+
+// The tests Stryker runs against each mutant (`npm run mutation`, see docs/mutation.md): the
+// unit tests of the core rule files, none of which needs a database server, so a run gives the
+// same figures on any machine. Stryker's vitest runner picks, per mutant, only the tests that
+// cover it.
+export default defineConfig({
+  test: {
+    include: [
+      'test/store.test.ts',
+      'test/token.test.ts',
+      'test/encryption-format.test.ts',
+      'test/log.test.ts',
+      'test/oauth.test.ts',
+      'test/session.test.ts',
+      'test/policies.test.ts',
+      'test/stores/memory.test.ts',
+    ],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+})
