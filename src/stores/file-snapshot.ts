@@ -402,12 +402,11 @@ export function numbering(snapshot: Snapshot): RowLookups {
     hasId: (id) => table.hasId(id),
     findId: (lookup) => table.findId(lookup),
     get: (id) => table.get(id),
-    largestNumericId: () =>
-      bad.length === 0
-        ? table.largestNumericId()
-        : largestNumericId([
-            String(table.largestNumericId() ?? ''),
-            ...bad.map((row) => row.naive[0]?.replace(/^"|"$/g, '') ?? null),
-          ]),
+    largestNumericId: () => {
+      const read = table.largestNumericId()
+      if (bad.length === 0) return read
+      const unread = largestNumericId(bad.map((row) => row.naive[0]?.replace(/^"|"$/g, '') ?? null))
+      return read === undefined || unread === undefined ? (read ?? unread) : Math.max(read, unread)
+    },
   }
 }
