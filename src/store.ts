@@ -96,6 +96,35 @@ function field(value: string | null): string | undefined {
   return value === null || value.length === 0 ? undefined : value
 }
 
+/**
+ * Which row wins, the one place it is written: when several rows hold the value a lookup names
+ * (rows the official SDKs or a hand edit left behind), the oldest wins: the smallest
+ * {@link numericIdValue}, numbered rows before the others, which follow in UTF-16 order of id.
+ * `findToken` returns that row and a save without an id updates it, in every store. Negative
+ * when `a` wins over `b`.
+ */
+export function compareRowIds(a: string, b: string): number {
+  const x = numericIdValue(a)
+  const y = numericIdValue(b)
+  if (x !== undefined && y !== undefined && x !== y) return x - y
+  if (x !== undefined && y === undefined) return -1
+  if (x === undefined && y !== undefined) return 1
+  // Equal values ("7" and "007") and ids that are not numbered: by their text.
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** The row that wins among `rows` by {@link compareRowIds}, or `undefined` when there is none. */
+export function winningRow<R extends { readonly id: string | null }>(
+  rows: Iterable<R>,
+): R | undefined {
+  let best: R | undefined
+  for (const row of rows) {
+    if (row.id === null) continue
+    if (best === undefined || compareRowIds(row.id, best.id!) < 0) best = row
+  }
+  return best
+}
+
 /** Converts a token to its row. Empty strings are stored as absent, as the official SDKs do. */
 export function rowFromToken(token: OAuthToken, id: string): StoredRow {
   return {

@@ -304,6 +304,36 @@ export function tokenStoreConformance(options: ConformanceOptions): ConformanceT
     assert.equal(await store.findToken(new OAuthToken(client)), null, 'no lookup value gives null')
   })
 
+  test('when several rows hold the looked-up value, the oldest wins: smallest numeric id first', async (store) => {
+    // Rows other writers left behind can share a grant, refresh or access token. Saved in an
+    // order that neither insertion order nor the ids' text order would pick the right winner.
+    const client = { clientId: 'c', clientSecret: 's' }
+    const shared = (id: string): OAuthToken =>
+      new OAuthToken({
+        ...client,
+        id,
+        grantToken: 'shared grant',
+        refreshToken: 'shared refresh',
+        accessToken: `access of ${id}`,
+      })
+    for (const id of ['12', 'x', '9', '10']) await store.saveToken(shared(id))
+    const byGrant = new OAuthToken({ ...client, grantToken: 'shared grant' })
+    const byRefresh = new OAuthToken({ ...client, refreshToken: 'shared refresh' })
+    assert.equal((await store.findToken(byGrant))?.id, '9', 'by grant token: 9 before 10 and 12')
+    assert.equal((await store.findToken(byRefresh))?.id, '9', 'by refresh token')
+    const update = new OAuthToken({ ...client, grantToken: 'shared grant', accessToken: 'new' })
+    await store.saveToken(update)
+    assert.equal(update.id, '9', 'a save without an id updates the winning row')
+    for (const id of ['12', 'x', '10']) {
+      assert.equal((await store.findTokenById(id))?.accessToken, `access of ${id}`, `row ${id}`)
+    }
+    await store.deleteToken('9')
+    assert.equal((await store.findToken(byGrant))?.id, '10', 'by number, not by text')
+    await store.deleteToken('10')
+    await store.deleteToken('12')
+    assert.equal((await store.findToken(byGrant))?.id, 'x', 'ids that are not numbered come last')
+  })
+
   test('findToken returns a new, complete token and leaves the given one unchanged', async (store) => {
     const ada = sample('ada@example.com')
     await store.saveToken(ada)
