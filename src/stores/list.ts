@@ -18,6 +18,7 @@ import {
   type TokenLocking,
   type TokenRow,
   type TokenStore,
+  winningRow,
 } from '../store.js'
 import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { lockOptions } from './lease.js'
@@ -62,8 +63,9 @@ export class ListStore implements TokenStore, TokenLocking, ConditionalSave, Tok
     return undefined
   }
 
+  /** The row the lookup matches; of several, the one that wins by `winningRow`. */
   #findByLookup(lookup: Lookup): StoredRow | undefined {
-    return this.#find((row) => rowMatches(row, lookup))
+    return winningRow(this.records.map(toRow).filter((row) => rowMatches(row, lookup)))
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {

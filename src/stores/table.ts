@@ -5,6 +5,7 @@ import {
   type LookupColumn,
   type RowLookups,
   type StoredRow,
+  winningRow,
 } from '../store.js'
 
 /** Adds a row's value to one column's index. */
@@ -26,7 +27,7 @@ function indexRow(
  */
 export class RowTable implements RowLookups {
   readonly #rows = new Map<string, StoredRow>()
-  // A value held by one row maps to its id; a Set (in insertion order) only when rows share it.
+  // A value held by one row maps to its id; a Set only when rows share it.
   // Each column's index is built at its first lookup and kept from then on: opening a file of a
   // million rows to find one token by id builds none of them.
   readonly #indexes = new Map<LookupColumn, Map<string, string | Set<string>>>()
@@ -45,7 +46,7 @@ export class RowTable implements RowLookups {
     return this.#rows.has(id)
   }
 
-  /** The first row, in insertion order, that the lookup matches. */
+  /** The row the lookup matches; of several, the one that wins by `compareRowIds`. */
   find(lookup: Lookup): StoredRow | undefined {
     const id = this.findId(lookup)
     return id === undefined ? undefined : this.#rows.get(id)
@@ -66,8 +67,8 @@ export class RowTable implements RowLookups {
   findId(lookup: Lookup): string | undefined {
     const ids = this.#index(lookup.column).get(lookup.value)
     if (ids === undefined || typeof ids === 'string') return ids
-    for (const id of ids) return id
-    return undefined
+    // Rows sharing a value are rare and few: the winner is picked when asked.
+    return winningRow(Array.from(ids, (id) => ({ id })))?.id
   }
 
   #index(column: LookupColumn): Map<string, string | Set<string>> {
