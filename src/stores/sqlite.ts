@@ -15,6 +15,7 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  MAX_TOKEN_ID,
   assertConditionalSave,
   assertId,
   assertLookupToken,
@@ -434,6 +435,16 @@ const NUMERIC_ID =
   "length(id) BETWEEN 1 AND 10 AND length(CAST(id AS BLOB)) = length(id) AND NOT id GLOB '*[^0-9]*'"
 
 /**
+ * `compareRowIds` in SQL, for the rows that share a looked-up value (found through the
+ * column's index; they are few, so sorting them costs nothing): numbered ids by value, the
+ * others after them (their rank is past the largest ten-digit value), ties by the id's bytes
+ * whatever the column's declared collation.
+ */
+const WINNER_FIRST =
+  `ORDER BY CASE WHEN ${NUMERIC_ID} THEN CAST(id AS INTEGER) ELSE ${MAX_TOKEN_ID + 1} END, ` +
+  'id COLLATE BINARY'
+
+/**
  * The partial index on the numbered ids' values: the largest is its last entry, found in
  * O(log n). The name is not cut at 63 like the lookup indexes' (SQLite has no such limit), so
  * it never takes the table's own name.
@@ -454,10 +465,10 @@ function prepareStatements(db: Database, table: string): Statements {
   const select = (where: string): Statement =>
     db.prepare<unknown[], (string | null)[]>(`SELECT ${columns} FROM ${name} ${where}`).raw(true)
   const byColumn = {
-    user_name: select('WHERE user_name = ? ORDER BY rowid LIMIT 1'),
-    access_token: select('WHERE access_token = ? ORDER BY rowid LIMIT 1'),
-    grant_token: select('WHERE grant_token = ? ORDER BY rowid LIMIT 1'),
-    refresh_token: select('WHERE refresh_token = ? ORDER BY rowid LIMIT 1'),
+    user_name: select(`WHERE user_name = ? ${WINNER_FIRST} LIMIT 1`),
+    access_token: select(`WHERE access_token = ? ${WINNER_FIRST} LIMIT 1`),
+    grant_token: select(`WHERE grant_token = ? ${WINNER_FIRST} LIMIT 1`),
+    refresh_token: select(`WHERE refresh_token = ? ${WINNER_FIRST} LIMIT 1`),
   }
   const byId = select('WHERE id = ?')
   const insert = db.prepare(
