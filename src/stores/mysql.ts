@@ -135,9 +135,10 @@ const hashColumn = (column: LookupColumn): string => `${column}_sha256`
  * strict mode never sees a CAST warning; no `$` in the pattern (it would let '12\n' through).
  */
 const ID_NUMBER = 'id_number'
+/** Whether `id` is numbered (`numericIdValue`): one to ten characters, all ASCII digits. */
+const NUMBERED = "CHAR_LENGTH(id) BETWEEN 1 AND 10 AND id NOT REGEXP '[^0-9]'"
 const ID_NUMBER_SQL =
-  `${ID_NUMBER} bigint unsigned AS (IF(CHAR_LENGTH(id) BETWEEN 1 AND 10 AND id NOT REGEXP '[^0-9]', ` +
-  'CAST(id AS UNSIGNED), NULL)) STORED INVISIBLE'
+  `${ID_NUMBER} bigint unsigned AS (IF(${NUMBERED}, CAST(id AS UNSIGNED), NULL)) STORED INVISIBLE`
 /** How long a save that lost races (a duplicate key, a deadlock) tries again (ms). */
 const RACE_RETRY_MS = 10_000
 /** How long a save waits for another saver's new id to be committed (s). */
@@ -564,7 +565,12 @@ class Schema {
     this.#largestSql = columns.has(ID_NUMBER)
       ? `SELECT MAX(${ID_NUMBER}) AS largest FROM ${this.name}`
       : `SELECT MAX(CAST(id AS UNSIGNED)) AS largest FROM ${this.name} ` +
-        "WHERE CHAR_LENGTH(id) BETWEEN 1 AND 10 AND id NOT REGEXP '[^0-9]'"
+        `WHERE ${NUMBERED}`
+    // compareRowIds in SQL, for the few rows that share a looked-up value (found through the
+    // hash index, then sorted): numbered ids by value, the others after them, ties by the id's
+    // bytes (a legacy table's collation may ignore case or trailing spaces).
+    const rank = columns.has(ID_NUMBER) ? ID_NUMBER : `IF(${NUMBERED}, CAST(id AS UNSIGNED), NULL)`
+    const winnerFirst = `ORDER BY ${rank} IS NULL, ${rank}, CAST(id AS BINARY)`
     this.#allocationLock = `tk:ids:${createHash('sha256').update(`${database}.${table}`).digest('hex').slice(0, 48)}`
     const list = COLUMNS.join(', ')
     this.insertSql = `INSERT INTO ${this.name} (${list}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
@@ -578,7 +584,7 @@ class Schema {
     this.#selectBy = Object.fromEntries(
       LOOKUP_COLUMNS.map((column) => [
         column,
-        `SELECT ${list} FROM ${this.name} WHERE ${hashColumn(column)} = UNHEX(SHA2(?, 256)) AND ${column} = ? LIMIT 1`,
+        `SELECT ${list} FROM ${this.name} WHERE ${hashColumn(column)} = UNHEX(SHA2(?, 256)) AND ${column} = ? ${winnerFirst} LIMIT 1`,
       ]),
     ) as Record<LookupColumn, string>
     const batcher = (column: LookupColumn | 'id') =>
@@ -587,9 +593,14 @@ class Schema {
           column === 'id'
             ? `id IN (${values.map(() => '?').join(', ')})`
             : `${hashColumn(column)} IN (${values.map(() => 'UNHEX(SHA2(?, 256))').join(', ')})`
-        const [rows] = await pool.execute(`SELECT ${list} FROM ${this.name} WHERE ${where}`, values)
+        const order = column === 'id' ? '' : ` ${winnerFirst}`
+        const [rows] = await pool.execute(
+          `SELECT ${list} FROM ${this.name} WHERE ${where}${order}`,
+          values,
+        )
         const found = new Map<string, StoredRow>()
-        // The hash narrows; the value itself decides. The first row of a value answers for it.
+        // The hash narrows; the value itself decides. The first row of a value, the winner in
+        // that order, answers for it.
         for (const row of rows as StoredRow[]) {
           const value = row[column]
           if (value !== null && !found.has(value)) found.set(value, row)
