@@ -16,6 +16,7 @@ import { withEncryption } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
+  MAX_TOKEN_ID,
   assertConditionalSave,
   assertId,
   assertLookupToken,
@@ -154,7 +155,22 @@ const LOOKUP_COLUMNS: readonly LookupColumn[] = [
  * The ids the numbering counts (`numericIdValue`: one to ten digits), as SQL: the same text in
  * the partial index and in the query, so that the planner sees the query is covered by it.
  */
-const NUMERIC_ID = "id ~ '^[0-9]{1,10}$'"
+const numbered = (id: string): string => `${id} ~ '^[0-9]{1,10}$'`
+const NUMERIC_ID = numbered('id')
+
+/**
+ * compareRowIds in SQL, for the few rows that share a looked-up value (found through the md5
+ * index, then sorted): numbered ids by value, the others after them (their rank is past the
+ * largest ten-digit value), ties by the id's bytes, whatever the database's collation. The id
+ * is qualified: a bare one would name the output column (`id::text`).
+ */
+function winnerFirst(table: string): string {
+  const id = `${table}.id`
+  return (
+    `ORDER BY CASE WHEN ${numbered(id)} THEN ${id}::bigint ELSE ${MAX_TOKEN_ID + 1} END, ` +
+    `${id}::text COLLATE "C"`
+  )
+}
 
 /**
  * Tokens in a PostgreSQL table (node-postgres): the official SDKs' columns, one row per user.
@@ -1015,7 +1031,7 @@ function prepareStatements(table: string): Statements {
   // md5 of the value finds the row through the md5 index (values of any length fit it); the
   // second comparison makes a collision harmless.
   const where = (column: LookupColumn): string =>
-    `WHERE md5(${column}) = md5($1::text) AND ${column} = $1::text LIMIT 1`
+    `WHERE md5(${column}) = md5($1::text) AND ${column} = $1::text ${winnerFirst(name)} LIMIT 1`
   const byColumn = (lock: boolean, select: string) =>
     Object.fromEntries(
       LOOKUP_COLUMNS.map((column) => [
@@ -1027,7 +1043,7 @@ function prepareStatements(table: string): Statements {
     LOOKUP_COLUMNS.map((column) => [
       column,
       statement(
-        `SELECT ${columns} FROM ${name} WHERE md5(${column}) = ANY(ARRAY(SELECT md5(v) FROM unnest($1::text[]) v)) AND ${column} = ANY($1::text[])`,
+        `SELECT ${columns} FROM ${name} WHERE md5(${column}) = ANY(ARRAY(SELECT md5(v) FROM unnest($1::text[]) v)) AND ${column} = ANY($1::text[]) ${winnerFirst(name)}`,
       ),
     ]),
   ) as Record<LookupColumn, Statement>
