@@ -137,16 +137,34 @@ function script(lua: string): Script {
 }
 
 /**
+ * Lua: the winning id of a token index (a sorted set scored by {@link rankOf}, so that its
+ * first member is the one `compareRowIds` picks), or false when it names none; and `true`
+ * second when the set holds several ids and one of them is scored by its insertion number (a
+ * version before the ranks wrote it): then the set must be ranked first (see `#rank`).
+ */
+const WINNER = `
+local function winner(k)
+  local first = redis.call('ZRANGE', k, 0, 0)[1]
+  if not first then return false, false end
+  local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  return first, last[1] ~= first and tonumber(last[2]) > 0
+end
+`
+
+/**
  * findToken in one round trip. KEYS[1]: the index key. ARGV[1]: the token key prefix;
  * ARGV[2]: 'u' for the user name index (a string holding the id), 'z' for a token index (a
- * sorted set of ids, the oldest row first). Returns the row's hash as a flat list, or nil.
+ * sorted set of ids, the winner first). Returns the row's hash as a flat list, nil, or 1 when
+ * the index must be ranked first (see WINNER).
  */
-const FIND = script(`
+const FIND = script(`${WINNER}
 local id
 if ARGV[2] == 'u' then
   id = redis.call('GET', KEYS[1])
 else
-  id = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  local unranked
+  id, unranked = winner(KEYS[1])
+  if unranked then return 1 end
 end
 if not id then return false end
 return redis.call('HGETALL', ARGV[1] .. id)
@@ -168,17 +186,21 @@ return redis.call('HGETALL', ARGV[1] .. id)
  *
  * Returns { matched id, user name owner id, the read row's id, user_name, access_token,
  * grant_token, refresh_token, the claim, a status ('build': the numbers set is not complete
- * yet; 'full': no number is left), the largest number the claim follows } with nil for what
- * is absent.
+ * yet; 'full': no number is left; 'rank': the lookup's index must be ranked first, see WINNER),
+ * the largest number the claim follows } with nil for what is absent.
  */
-const GATHER = script(`
+const GATHER = script(`${WINNER}
 local n = 5
 local matched = false
 if ARGV[1] == 'u' then
   matched = redis.call('GET', KEYS[n])
   n = n + 1
 elseif ARGV[1] == 'z' then
-  matched = redis.call('ZRANGE', KEYS[n], 0, 0)[1] or false
+  local unranked
+  matched, unranked = winner(KEYS[n])
+  if unranked then
+    return { false, false, false, false, false, false, false, false, 'rank', false }
+  end
   n = n + 1
 end
 local owner = false
@@ -262,12 +284,13 @@ return 1
  * never replaces a sealed row; returns 2 when it does) user_name, access_token, grant_token,
  * refresh_token ('' = absent),
  * the numbers of checks, removals and additions, the id's numeric value ('' when it has none),
- * the claim the id was taken under ('' none), for 'putif' the access_token, refresh_token
+ * the claim the id was taken under ('' none), the id's score in the token indexes
+ * ({@link rankOf}), for 'putif' the access_token, refresh_token
  * and expiry_time the row must still hold as read ('' = absent), then per check its kind ('u' |
  * 'z') and the id it must find first ('' = none), per removal and per addition its kind, and
  * for 'put' and 'putif' the row's fields and values.
  */
-const COMMIT = script(`
+const COMMIT = script(`${WINNER}
 local id = ARGV[2]
 if ARGV[3] == '0' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -294,7 +317,7 @@ else
   end
 end
 local checks, removals, additions = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local a, k = 13, 6
+local a, k = 14, 6
 if ARGV[1] == 'putif' then
   local held = redis.call('HMGET', KEYS[1], 'access_token', 'refresh_token', 'expiry_time')
   for i = 1, 3 do
@@ -303,11 +326,12 @@ if ARGV[1] == 'putif' then
   a = a + 3
 end
 for i = 1, checks do
-  local current
+  local current, unranked
   if ARGV[a] == 'u' then
     current = redis.call('GET', KEYS[k])
   else
-    current = redis.call('ZRANGE', KEYS[k], 0, 0)[1]
+    current, unranked = winner(KEYS[k])
+    if unranked then return 0 end
   end
   if (current or '') ~= ARGV[a + 1] then return 0 end
   a, k = a + 2, k + 1
@@ -335,7 +359,7 @@ for i = 1, additions do
   if ARGV[a] == 'u' then
     redis.call('SET', KEYS[k], id)
   else
-    redis.call('ZADD', KEYS[k], score, id)
+    redis.call('ZADD', KEYS[k], ARGV[13], id)
   end
   a, k = a + 1, k + 1
 end
@@ -400,7 +424,7 @@ const ABSENT: RowState = {
  *
  * Keys, after the prefix: `token:<id>` (hash), `idx:user_name:<sha256 of the name>` (the
  * id), `idx:access_token|grant_token|refresh_token:<sha256 of the value>` (sorted set of the
- * ids that have the value, oldest row first), `ids` (sorted set of ids by insertion), `seq`
+ * ids that have the value, the row `compareRowIds` picks first, see `rankOf`), `ids` (sorted set of ids by insertion), `seq`
  * (the insertion counter), `numbers` (sorted set of the numeric ids by value, for the numbering
  * rule of `nextTokenId`), `numbered` (marks `numbers` complete; a store written before it is
  * numbered from `ids` once, on its first insert under a new id), `claims` (numbers taken by
@@ -510,14 +534,27 @@ export class RedisStore implements TokenStore, TokenIteration, TokenLocking, Con
     const cached = this.#cache?.get(key)
     if (cached !== undefined) return cached === null ? null : tokenFromRow(cached)
     let ticket: number | undefined
-    const reply = await this.#run('findToken', (client) => {
-      ticket = this.#cache?.begin(client)
-      return this.#eval(
-        client,
-        FIND,
-        [this.#indexKey(lookup.column, lookup.value)],
-        [this.#tokenPrefix, kindOf(lookup.column)],
-      )
+    const index = this.#indexKey(lookup.column, lookup.value)
+    const reply = await this.#run('findToken', async (client) => {
+      for (let attempt = 1; ; attempt += 1) {
+        ticket = this.#cache?.begin(client)
+        const found = await this.#eval(
+          client,
+          FIND,
+          [index],
+          [this.#tokenPrefix, kindOf(lookup.column)],
+        )
+        if (found !== 1) return found
+        if (attempt === 3) {
+          throw new TokenStoreError(
+            STORE,
+            'findToken',
+            'the index of this value keeps being written by an earlier tokenkeeper version; ' +
+              'upgrade every process that uses this prefix',
+          )
+        }
+        await this.#rank(client, index)
+      }
     })
     const row = rowFromReply(reply)
     // The index key holds a hash of the value: the row itself must have the value.
@@ -818,6 +855,10 @@ export class RedisStore implements TokenStore, TokenIteration, TokenLocking, Con
         ],
       )) as (string | null)[]
     let reply = await gather()
+    if (reply[8] === 'rank') {
+      await this.#rank(client, lookupKey!)
+      return undefined
+    }
     if (reply[8] === 'build') {
       await this.#buildNumbers(client)
       reply = await gather()
@@ -877,6 +918,7 @@ export class RedisStore implements TokenStore, TokenIteration, TokenLocking, Con
         String(additions.length),
         numberOf(id),
         plan.id === undefined ? claim!.member! : '',
+        rankOf(id),
         ...(fence
           ? [fence.access_token ?? '', fence.refresh_token ?? '', fence.expiry_time ?? '']
           : []),
@@ -959,6 +1001,15 @@ export class RedisStore implements TokenStore, TokenIteration, TokenLocking, Con
     return this.#numbering
   }
 
+  /**
+   * Scores the ids of a token index by {@link rankOf}, where a version before the ranks scored
+   * them by insertion. `XX`: an id removed meanwhile stays out; one added meanwhile has its rank.
+   */
+  async #rank(client: Redis, index: string): Promise<void> {
+    const ids = await client.zrange(index, 0, -1)
+    if (ids.length > 0) await client.zadd(index, 'XX', ...ids.flatMap((id) => [rankOf(id), id]))
+  }
+
   /** The first keys of the commit script: the row, the id set, the counter, numbers, claims. */
   #rowKeys(id: string): string[] {
     return [this.#tokenKey(id), this.#idsKey, this.#seqKey, this.#numbersKey, this.#claimsKey]
@@ -999,6 +1050,7 @@ export class RedisStore implements TokenStore, TokenIteration, TokenLocking, Con
         '0',
         String(removals.length),
         '0',
+        '',
         '',
         '',
         ...removals.map(([, kind]) => kind),
@@ -1183,6 +1235,17 @@ interface Claim {
 function numberOf(id: string): string {
   const value = numericIdValue(id)
   return value === undefined ? '' : String(value)
+}
+
+/**
+ * An id's score in the token indexes: its `numericIdValue` less 10^10 (below zero) when it is
+ * numbered, zero otherwise. Members of equal score are in the order of their bytes, so that the
+ * first member of an index is the row `compareRowIds` picks. Insertion numbers (at least 1)
+ * are what a version before the ranks wrote (see WINNER).
+ */
+function rankOf(id: string): string {
+  const value = numericIdValue(id)
+  return String(value === undefined ? 0 : value - (MAX_TOKEN_ID + 1))
 }
 
 /** The index of the user name holds one id; the token indexes may name several rows. */

@@ -73,7 +73,8 @@ async function readConsistent(prefix: string): Promise<RawRow[]> {
   expect(new Set(scores.keys()), 'the id set names exactly the stored rows').toEqual(
     new Set(rows.keys()),
   )
-  // Every lookup value of every row has its index entry, with the row's insertion score.
+  // Every lookup value of every row has its index entry, scored by the rank of its id (the
+  // numbered ones below zero by value, the others zero: compareRowIds in a sorted set).
   const expected = new Set<string>()
   for (const [id, row] of rows) {
     expect(row.id).toBe(id)
@@ -83,7 +84,7 @@ async function readConsistent(prefix: string): Promise<RawRow[]> {
       const key = `${prefix}idx:${column}:${sha256(value)}`
       expected.add(key)
       if (column === 'user_name') expect(await admin.get(key)).toBe(id)
-      else expect(await admin.zscore(key, id)).toBe(scores.get(id))
+      else expect(await admin.zscore(key, id)).toBe(String((numericIdValue(id) ?? 1e10) - 1e10))
     }
   }
   // The numbers set holds exactly the rows' numeric ids, each scored by its value.
