@@ -2,6 +2,7 @@
  * The file store's incremental reload: when another process changed the token file, only the
  * records where the old and new text differ are read again (see {@link reloadChanged}).
  */
+import { COLUMNS, type StoredRow } from '../store.js'
 import { countNewlines, parseRecords } from './csv.js'
 import {
   moveSource,
@@ -173,6 +174,12 @@ export function reloadChanged(old: Snapshot, text: string, version: string): Sna
         row.end! += shift
       }
     }
+  }
+  // The rows the change replaces or removes leave the indexes under the values they held, which
+  // only the old text gives: plain copies of them are made before the source moves to the new.
+  for (const id of gone) {
+    const row = table.get(id)!
+    table.put(Object.fromEntries(COLUMNS.map((column) => [column, row[column]])) as StoredRow)
   }
   // Rows before the change point into the new text as they did into the old.
   moveSource(old.source, text)

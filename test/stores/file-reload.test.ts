@@ -239,3 +239,26 @@ describe('a change applied alone costs the records it changed', () => {
     expect(readFileSync(path, 'utf8')).toBe([lines[0], ...lines.slice(2)].join('\n') + '\n')
   })
 })
+
+describe('lookups after a change applied alone', () => {
+  it('find the changed rows by their new values only, and the removed ones no more', async () => {
+    const path = scratchPath(dir, 'lookups.csv')
+    const lines = [COLUMNS.join(','), ...[1, 2, 3, 4, 5].map((i) => row(i))]
+    writeFileSync(path, lines.join('\n') + '\n')
+    const store = new FileStore(path)
+    const byAccess = (accessToken: string) => store.findToken(new OAuthToken({ accessToken }))
+    // The lookup builds the access token index, which the reload must keep right.
+    expect((await byAccess('1000.access.2.9a8b7c6d'))?.id).toBe('2')
+    const before = reloadCount.partial
+    // Row 2 gets a new access token (of another length), row 3 goes, the others stay.
+    replace(
+      path,
+      [lines[0], lines[1], row(2, '1000.access.2.new'), lines[4], lines[5]].join('\n') + '\n',
+    )
+    expect(await byAccess('1000.access.2.9a8b7c6d')).toBeNull()
+    expect(reloadCount.partial, 'the change was applied alone').toBe(before + 1)
+    expect((await byAccess('1000.access.2.new'))?.id).toBe('2')
+    expect(await byAccess('1000.access.3.9a8b7c6d')).toBeNull()
+    expect((await byAccess('1000.access.4.9a8b7c6d'))?.id).toBe('4')
+  })
+})
