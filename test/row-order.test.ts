@@ -127,6 +127,13 @@ async function expectWinners(store: TokenStore): Promise<void> {
   expect((await store.findTokenById(ORDER[1]!))?.accessToken).toBe(ORDER[1])
   const byRefresh = new OAuthToken({ ...client, refreshToken: refresh })
   expect((await store.findToken(byRefresh))?.id, 'by refresh token').toBe(ORDER[0])
+  // Look-ups of one column that arrive together go to a server store as one (batched) query.
+  const absent = new OAuthToken({ ...client, grantToken: `absent ${tag}` })
+  const together = await Promise.all([store.findToken(byGrant), store.findToken(absent)])
+  expect(
+    together.map((token) => token?.id),
+    'looked up together',
+  ).toEqual([ORDER[0], undefined])
   const found: (string | undefined)[] = []
   for (const id of ORDER) {
     found.push((await store.findToken(byGrant))?.id)
