@@ -137,8 +137,7 @@ const hashColumn = (column: LookupColumn): string => `${column}_sha256`
 const ID_NUMBER = 'id_number'
 /** Whether `id` is numbered (`numericIdValue`): one to ten characters, all ASCII digits. */
 const NUMBERED = "CHAR_LENGTH(id) BETWEEN 1 AND 10 AND id NOT REGEXP '[^0-9]'"
-const ID_NUMBER_SQL =
-  `${ID_NUMBER} bigint unsigned AS (IF(${NUMBERED}, CAST(id AS UNSIGNED), NULL)) STORED INVISIBLE`
+const ID_NUMBER_SQL = `${ID_NUMBER} bigint unsigned AS (IF(${NUMBERED}, CAST(id AS UNSIGNED), NULL)) STORED INVISIBLE`
 /** How long a save that lost races (a duplicate key, a deadlock) tries again (ms). */
 const RACE_RETRY_MS = 10_000
 /** How long a save waits for another saver's new id to be committed (s). */
@@ -564,8 +563,7 @@ class Schema {
     // comes from a scan of every id: correct, but its cost grows with the table.
     this.#largestSql = columns.has(ID_NUMBER)
       ? `SELECT MAX(${ID_NUMBER}) AS largest FROM ${this.name}`
-      : `SELECT MAX(CAST(id AS UNSIGNED)) AS largest FROM ${this.name} ` +
-        `WHERE ${NUMBERED}`
+      : `SELECT MAX(CAST(id AS UNSIGNED)) AS largest FROM ${this.name} ` + `WHERE ${NUMBERED}`
     // compareRowIds in SQL, for the few rows that share a looked-up value (found through the
     // hash index, then sorted): numbered ids by value, the others after them, ties by the id's
     // bytes (a legacy table's collation may ignore case or trailing spaces).
