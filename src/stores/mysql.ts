@@ -563,7 +563,7 @@ class Schema {
     // comes from a scan of every id: correct, but its cost grows with the table.
     this.#largestSql = columns.has(ID_NUMBER)
       ? `SELECT MAX(${ID_NUMBER}) AS largest FROM ${this.name}`
-      : `SELECT MAX(CAST(id AS UNSIGNED)) AS largest FROM ${this.name} ` + `WHERE ${NUMBERED}`
+      : `SELECT MAX(CAST(id AS UNSIGNED)) AS largest FROM ${this.name} WHERE ${NUMBERED}`
     // compareRowIds in SQL, for the few rows that share a looked-up value (found through the
     // hash index, then sorted): numbered ids by value, the others after them, ties by the id's
     // bytes (a legacy table's collation may ignore case or trailing spaces).
