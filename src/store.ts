@@ -99,7 +99,8 @@ function field(value: string | null): string | undefined {
 /**
  * Which row wins, the one place it is written: when several rows hold the value a lookup names
  * (rows the official SDKs or a hand edit left behind), the oldest wins: the smallest
- * {@link numericIdValue}, numbered rows before the others, which follow in UTF-16 order of id.
+ * {@link numericIdValue}, numbered rows before the others, which follow in Unicode code point order of id (the order
+ * of their UTF-8 bytes, which SQL's binary collations and Redis compare).
  * `findToken` returns that row and a save without an id updates it, in every store. Negative
  * when `a` wins over `b`.
  */
@@ -110,7 +111,19 @@ export function compareRowIds(a: string, b: string): number {
   if (x !== undefined && y === undefined) return -1
   if (x === undefined && y !== undefined) return 1
   // Equal values ("7" and "007") and ids that are not numbered: by their text.
-  return a < b ? -1 : a > b ? 1 : 0
+  return byCodePoint(a, b)
+}
+
+/** Code point order: UTF-16's `<` differs from it where a surrogate pair meets U+E000-U+FFFF. */
+function byCodePoint(a: string, b: string): number {
+  let i = 0
+  for (;;) {
+    const x = a.codePointAt(i)
+    const y = b.codePointAt(i)
+    if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? -1 : 1
+    if (x !== y) return x - y
+    i += x > 0xffff ? 2 : 1
+  }
 }
 
 /** The row that wins among `rows` by {@link compareRowIds}, or `undefined` when there is none. */

@@ -47,12 +47,22 @@ describe('compareRowIds', () => {
     expect(sign(compareRowIds('٣', '4'))).toBe(1)
   })
 
-  it('orders the ids that are not numbered by UTF-16 code units: case matters, "X" before "x"', () => {
+  it('orders the ids that are not numbered by code point: case matters, "X" before "x"', () => {
     expect(sign(compareRowIds('X', 'x'))).toBe(-1)
     expect(sign(compareRowIds('x', 'X'))).toBe(1)
     expect(sign(compareRowIds('Y', 'x'))).toBe(-1)
     expect(sign(compareRowIds('x', 'é'))).toBe(-1)
     expect(sign(compareRowIds('ab', 'abc'))).toBe(-1)
+  })
+
+  it('orders text by code point, as UTF-8 bytes do: U+E000 before U+1F600, a prefix first', () => {
+    // By UTF-16 code units the emoji's high surrogate (U+D83D) would come before U+E000.
+    expect(compareRowIds('\uE000', '\u{1F600}')).toBeLessThan(0)
+    expect(compareRowIds('\u{1F600}', '\uE000')).toBeGreaterThan(0)
+    expect(compareRowIds('a\u{1F600}', 'a\u{1F601}')).toBeLessThan(0)
+    expect(compareRowIds('ab', 'abc')).toBeLessThan(0)
+    expect(compareRowIds('abc', 'ab')).toBeGreaterThan(0)
+    expect(compareRowIds('a\u{1F600}', 'a\u{1F600}')).toBe(0)
   })
 
   it('treats the empty id as text: after every number, before any other text', () => {
