@@ -51,6 +51,24 @@ export interface EncryptedStore {
   rekey(options?: RekeyOptions): Promise<RekeyResult>
 }
 
+/** Store options that carry encryption keys (see {@link EncryptingStoreClass}). */
+export type WithKeys<O> = NonNullable<O> & { readonly encryption: EncryptionOptions }
+
+/**
+ * The type of a store class whose options take `encryption` (every persistent store): its
+ * constructor then returns the store {@link withEncryption} makes, so an instance built with keys
+ * is typed with `rekey()` as well as with the store's own capabilities; built without keys, it is
+ * the class's own instance. The first signature wins when `encryption` is surely given. Its type
+ * parameter is never used: a signature that needs one is ignored by `class X extends SQLiteStore`,
+ * which must see one base constructor (TS2510).
+ */
+export type EncryptingStoreClass<C extends abstract new (options: never) => TokenStore> = (new <
+  _NotForExtends,
+>(
+  options: WithKeys<ConstructorParameters<C>[0]>,
+) => InstanceType<C> & EncryptedStore) &
+  C
+
 const FIELD_OF: Record<
   Exclude<LookupColumn, 'user_name'>,
   'accessToken' | 'grantToken' | 'refreshToken'

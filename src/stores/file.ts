@@ -3,7 +3,7 @@ import { promises as fsp, readFileSync, statSync } from 'node:fs'
 import { isAscii } from 'node:buffer'
 import { basename, dirname, resolve } from 'node:path'
 import { TokenStoreError, type StoreOperation } from '../errors.js'
-import { withEncryption } from './encrypted.js'
+import { withEncryption, type EncryptedStore, type WithKeys } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   assertConditionalSave,
@@ -98,7 +98,7 @@ function versionOf(stats: { ino: number; size: number; mtimeMs: number; ctimeMs:
  * await store.saveToken(token)
  * const found = await store.findTokenById(token.id!)
  */
-export class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
+class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
@@ -517,3 +517,18 @@ function operationName(op: Operation): StoreOperation {
       ? 'deleteToken'
       : 'deleteTokens'
 }
+
+/**
+ * {@link FileStore}, typed so that a store built with `encryption` has `rekey()` (the
+ * constructor returns the encrypting store then; see `withEncryption`).
+ */
+const EncryptingFileStore = FileStore as {
+  // The unused type parameters hide these from `class X extends FileStore` (see EncryptingStoreClass).
+  new <_NotForExtends>(options: WithKeys<FileStoreOptions>): FileStore & EncryptedStore
+  new <_NotForExtends>(
+    path: string,
+    options: WithKeys<Omit<FileStoreOptions, 'path'>>,
+  ): FileStore & EncryptedStore
+} & typeof FileStore
+type EncryptingFileStore = FileStore
+export { EncryptingFileStore as FileStore }

@@ -11,7 +11,7 @@ import {
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
 import { keysetPages, pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
-import { withEncryption } from './encrypted.js'
+import { withEncryption, type EncryptingStoreClass } from './encrypted.js'
 import { assertToken, typeName, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -158,7 +158,7 @@ const ALLOCATION_WAIT_S = 10
  * import { DBStore } from 'tokenkeeper/stores/mysql'
  * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
  */
-export class DBStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+class DBStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
   /** The table's name. */
   readonly table: string
   readonly #options: DBStoreOptions
@@ -798,3 +798,11 @@ class Schema {
     }
   }
 }
+
+/**
+ * {@link DBStore}, typed so that a store built with `encryption` has `rekey()` (the
+ * constructor returns the encrypting store then; see `withEncryption`).
+ */
+const EncryptingDBStore = DBStore as EncryptingStoreClass<typeof DBStore>
+type EncryptingDBStore = DBStore
+export { EncryptingDBStore as DBStore }

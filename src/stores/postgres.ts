@@ -12,7 +12,7 @@ import {
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
 import { keysetPages, pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
-import { withEncryption } from './encrypted.js'
+import { withEncryption, type EncryptingStoreClass } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -190,7 +190,7 @@ function winnerFirst(table: string): string {
  * const lock = await store.lockToken(token.id!)
  * try { ... } finally { await lock.release() }
  */
-export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+class PostgresStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
   /** The table's name. */
   readonly table: string
   readonly #connectionString: string | undefined
@@ -1074,3 +1074,11 @@ function prepareStatements(table: string): Statements {
     largest: statement(`SELECT max(id::bigint) AS largest FROM ${name} WHERE ${NUMERIC_ID}`),
   }
 }
+
+/**
+ * {@link PostgresStore}, typed so that a store built with `encryption` has `rekey()` (the
+ * constructor returns the encrypting store then; see `withEncryption`).
+ */
+const EncryptingPostgresStore = PostgresStore as EncryptingStoreClass<typeof PostgresStore>
+type EncryptingPostgresStore = PostgresStore
+export { EncryptingPostgresStore as PostgresStore }

@@ -15,7 +15,7 @@ import {
   refuseOverwrite,
   sealedRowsAllowed,
 } from '../sealed.js'
-import { withEncryption } from './encrypted.js'
+import { withEncryption, type EncryptingStoreClass } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -438,7 +438,7 @@ const ABSENT: RowState = {
  * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
  * try { ... } finally { await lock.release() }
  */
-export class RedisStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+class RedisStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
   /** What every key of the store begins with. */
   readonly prefix: string
   readonly #url: string
@@ -1303,3 +1303,11 @@ function isNoScript(err: unknown): boolean {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/**
+ * {@link RedisStore}, typed so that a store built with `encryption` has `rekey()` (the
+ * constructor returns the encrypting store then; see `withEncryption`).
+ */
+const EncryptingRedisStore = RedisStore as EncryptingStoreClass<typeof RedisStore>
+type EncryptingRedisStore = RedisStore
+export { EncryptingRedisStore as RedisStore }

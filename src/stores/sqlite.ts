@@ -11,7 +11,7 @@ import {
 import type { EncryptionOptions } from '../crypto.js'
 import { EncryptionError } from '../sealed.js'
 import { keysetPages, pageSizeOf, type IterateOptions, type TokenIteration } from '../iteration.js'
-import { withEncryption } from './encrypted.js'
+import { withEncryption, type EncryptingStoreClass } from './encrypted.js'
 import { assertToken, type OAuthToken } from '../token.js'
 import {
   COLUMNS,
@@ -110,9 +110,7 @@ function loadDriver(): typeof BetterSqlite3 {
  * const store = new SQLiteStore({ path: 'zohooauth.db' })
  * await store.saveToken(token)
  */
-export class SQLiteStore
-  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, Compaction
-{
+class SQLiteStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, Compaction {
   /** The database file, or `':memory:'`. */
   readonly path: string
   /** The table's name. */
@@ -524,3 +522,11 @@ function prepareStatements(db: Database, table: string): Statements {
     saveIf: (token, expected) => saveIf.immediate(token, expected),
   }
 }
+
+/**
+ * {@link SQLiteStore}, typed so that a store built with `encryption` has `rekey()` (the
+ * constructor returns the encrypting store then; see `withEncryption`).
+ */
+const EncryptingSQLiteStore = SQLiteStore as EncryptingStoreClass<typeof SQLiteStore>
+type EncryptingSQLiteStore = SQLiteStore
+export { EncryptingSQLiteStore as SQLiteStore }

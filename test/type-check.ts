@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
+
+const root = resolve(import.meta.dirname, '..')
+
+/**
+ * Type-checks `sources` (file name → code) under the project's strict settings, against the
+ * package as users get it: `tokenkeeper` and its subpaths resolve through package.json's
+ * `exports` to the built types in dist/ (so run `npm run build` after changing src/, as lint
+ * needs too). Returns tsc's diagnostics, `''` when there are none.
+ */
+export function typeCheck(dirName: string, sources: ReadonlyMap<string, string>): string {
+  // Inside the package, so that `tokenkeeper` resolves to the package itself (self-reference).
+  const dir = join(root, '.tmp', dirName)
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  for (const [name, code] of sources) writeFileSync(join(dir, name), code)
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      extends: relative(dir, join(root, 'tsconfig.json')),
+      compilerOptions: { rootDir: '.' },
+      include: [...sources.keys()],
+    }),
+  )
+  const tsc = join(root, 'node_modules/typescript/bin/tsc')
+  try {
+    execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' })
+    return ''
+  } catch (err) {
+    return String((err as { stdout?: string }).stdout ?? err)
+  }
+}
