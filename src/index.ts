@@ -32,7 +32,7 @@ export type {
   DataCenterCode,
 } from './oauth/environments.js'
 export { Initializer, Session } from './session.js'
-export type { GrantExchange, InitializeOptions, SessionConfig } from './session.js'
+export type { GrantExchange, InitializeOptions, RefreshOptions, SessionConfig } from './session.js'
 export { purgeTokens, revokeTokens } from './policies.js'
 export type { PurgeOptions, PurgeResult, RevokeOptions, RevokeResult } from './policies.js'
 export { channel } from './events.js'

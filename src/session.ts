@@ -21,6 +21,28 @@ import type { TokenLock, TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, refreshDueAt, typeName } from './token.js'
 
+/** What {@link Session.refresh} takes. */
+export interface RefreshOptions {
+  /** Refresh even while the access token is valid; default `false`: only when it is due. */
+  force?: boolean | undefined
+}
+
+/** Checks the options of {@link Session.refresh}. */
+function checkRefreshOptions(options: unknown): { force: boolean } {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(
+      'options',
+      'refresh options must be an object such as { force: true }',
+    )
+  }
+  refuseUnknownOptions('refresh', options, ['force'], 'options.')
+  const { force = false } = options as RefreshOptions
+  if (typeof force !== 'boolean') {
+    throw new InvalidArgumentError('options.force', 'refresh force must be true or false')
+  }
+  return { force }
+}
+
 /** How a session behaves; every field has a default. */
 export interface SessionConfig {
   /** Refresh when less than this remains of the access token (ms); default 60000. */
@@ -341,6 +363,27 @@ export class Session {
       return token.accessToken
     }
     return (await this.#refresh(false, undefined)).accessToken!
+  }
+
+  /**
+   * Refreshes the token now, under the same single-flight and cross-process coordination as any
+   * refresh, and resolves to a copy of the token then held. Without `force`, only a token due
+   * for a refresh (see `needsRefresh`) is refreshed, as `getAccessToken` would. With `force`,
+   * the access token this session holds is replaced even while it is valid (after a change of
+   * scopes, or when it is suspected leaked); a refresh that replaced it meanwhile, by another
+   * caller or process, answers instead of a second one.
+   *
+   * @example
+   * const token = await session.refresh({ force: true })
+   */
+  async refresh(options: RefreshOptions = {}): Promise<OAuthToken> {
+    const { force } = checkRefreshOptions(options)
+    this.#assertActive()
+    if (!force) {
+      await this.getAccessToken()
+      return this.token
+    }
+    return (await this.#refresh(true, this.#token.accessToken)).clone()
   }
 
   /**
@@ -678,7 +721,8 @@ export class Session {
     base.clientSecret ??= current.clientSecret
     if (!base.refreshToken || !base.clientId || !base.clientSecret) {
       throw new MandatoryValueError(
-        'the access token has expired and cannot be renewed: the token has no refresh token, client id and client secret',
+        `${force ? 'the token cannot be refreshed' : 'the access token has expired and cannot be renewed'}: ` +
+          'the token has no refresh token, client id and client secret',
       )
     }
     const started = performance.now()

@@ -13,14 +13,7 @@ import { serve } from '@hono/node-server'
 import { Hono, type Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Environment } from 'tokenkeeper'
-import {
-  Initializer,
-  InvalidTokenError,
-  OAuthToken,
-  SDKException,
-  type SessionConfig,
-  type Session,
-} from 'tokenkeeper'
+import { Initializer, InvalidTokenError, OAuthToken, SDKException, type Session } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
 import { startAccountsEmulator, type AccountsEmulator } from 'tokenkeeper/testing'
 import { PortalSessions, sameSecret, type PortalSession } from './sessions.ts'
@@ -46,8 +39,6 @@ const OAUTH_COOKIE_MAX_AGE = 600
 const SESSION_TTL_MS = 12 * 3600 * 1000
 /** The most sign-in sessions kept in memory; beyond it the oldest is ended. */
 const MAX_SESSIONS = 10_000
-/** Forces a refresh: every token is "about to expire" under this much skew (about 100 years). */
-const FORCE_REFRESH_SKEW_MS = 100 * 365 * 24 * 3600 * 1000
 
 /** How {@link startPortal} runs; everything has a default, so `npm start` needs no configuration. */
 export interface PortalOptions {
@@ -142,8 +133,8 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
   let resolveReady!: () => void
   const ready = new Promise<void>((done) => (resolveReady = done))
 
-  const sessionFor = (id: string, config: Partial<SessionConfig> = {}): Promise<Session> =>
-    Initializer.initialize({ environment, token: new OAuthToken({ id }), store, config })
+  const sessionFor = (id: string): Promise<Session> =>
+    Initializer.initialize({ environment, token: new OAuthToken({ id }), store })
 
   /** The browser's live sign-in session, if any. */
   const signedIn = (c: Context): PortalSession | undefined =>
@@ -423,8 +414,10 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     const me = await authorizeTokenAction(c)
     if (me instanceof Response) return me
     try {
-      // Under this skew every token is due, so initializing the session refreshes it now.
-      await sessionFor(me.tokenId, { refreshSkewMs: FORCE_REFRESH_SKEW_MS })
+      const before = (await store.findTokenById(me.tokenId))?.accessToken
+      const session = await sessionFor(me.tokenId)
+      // Loading refreshed a token that was due; one still valid is refreshed now, by force.
+      if (session.token.accessToken === before) await session.refresh({ force: true })
     } catch (err) {
       return problem(c, 502, 'Refresh failed', describe(err))
     }

@@ -9,7 +9,7 @@ import { createStore } from '../stores/create.js'
 import { withEncryption } from '../stores/encrypted.js'
 import { CONTROL, escapeControl, maskCredentials, scrub } from '../log.js'
 import type { OAuthToken } from '../token.js'
-import { REDACTED } from '../token.js'
+import { REDACTED, needsRefresh } from '../token.js'
 
 /** The documented exit codes. */
 export const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3 } as const
@@ -260,11 +260,14 @@ export function countdown(expiryTime: number | undefined, now: number): string {
   return expiryTime > now ? `in ${span(expiryTime - now)}` : `expired ${span(now - expiryTime)} ago`
 }
 
-/** What a token can do now. */
+/**
+ * What a token can do now. Expired is the session's rule with no margin (`needsRefresh`); an
+ * access token of unknown lifetime counts as valid, as a session uses it until it is refused.
+ */
 export function tokenState(token: OAuthToken, now: number): string {
   if (!token.accessToken && !token.refreshToken && token.grantToken) return 'grant only'
   if (!token.accessToken) return 'no access token'
-  if (token.expiryTime !== undefined && token.expiryTime <= now) return 'expired'
+  if (token.expiryTime !== undefined && needsRefresh(token, now, 0)) return 'expired'
   return 'valid'
 }
 

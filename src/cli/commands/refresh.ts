@@ -18,7 +18,7 @@ import { underLease } from '../lease.js'
 
 /**
  * `tokenkeeper refresh <id>`: a new access token now, through a session (which refreshes under
- * the token's lease, from the token as stored then), saved.
+ * the token's lease, from the token as stored then; `refresh({ force })`), saved.
  */
 export function registerRefresh(program: Command): void {
   environmentOptions(
@@ -43,13 +43,13 @@ export function registerRefresh(program: Command): void {
             `token '${id}' cannot be refreshed: it needs a refresh token, a client id and a client secret`,
           )
         }
-        // A skew longer than any lifetime: the stored token always counts as stale.
         const session = await Initializer.initialize({
           environment,
           store,
           token: new OAuthToken({ id }),
-          config: { refreshSkewMs: Number.MAX_SAFE_INTEGER },
         })
+        // Loading refreshed a token that was due; one still valid is refreshed now, by force.
+        if (session.token.accessToken === before.accessToken) await session.refresh({ force: true })
         // The token's API domain stays as stored. Restored under the lease, on the row as it is
         // now (another refresh may have followed ours), and only while the row still holds it.
         const after = await underLease(store, session.id ?? id, async () => {
