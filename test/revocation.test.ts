@@ -127,7 +127,9 @@ describe('revokeStoredToken', () => {
     const { client } = revocationClient(emulator.environment, {
       fetch: async (input, init) => {
         const response = await globalThis.fetch(input, init)
-        if (String(input).includes('/revoke') && ++revocations === 1) {
+        const url =
+          typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+        if (url.includes('/revoke') && ++revocations === 1) {
           const row = (await store.findTokenById(id))!
           row.refreshToken = replacement.refreshToken
           await store.saveToken(row)
