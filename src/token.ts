@@ -323,8 +323,8 @@ export const MAX_LIFETIME_MS = 365 * 24 * 3_600_000
  * rule, used by the session and the CLI alike. For a token whose lifetime this process saw
  * (it obtained the token), the skew is at most half that lifetime: a token that lives 30 s
  * under a 60 s skew is refreshed after 15 s, not on every call. A skew longer than any
- * lifetime ({@link MAX_LIFETIME_MS}) is taken at its word, every token is due: the CLI's
- * `refresh` and the portal's Refresh force a refresh that way.
+ * lifetime ({@link MAX_LIFETIME_MS}) is taken at its word, every token is due (a refresh on
+ * demand is `session.refresh({ force: true })`).
  */
 export function needsRefresh(token: OAuthToken, now: number, skewMs: number): boolean {
   if (!token.accessToken || token.expiryTime === undefined) return true
