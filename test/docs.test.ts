@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { typeCheck } from './type-check.ts'
+import { TYPE_CHECK_TIMEOUT_MS, typeCheck } from './type-check.ts'
 
 const root = resolve(import.meta.dirname, '..')
 
@@ -74,24 +74,32 @@ function readmeSources(readme: string): {
 }
 
 describe('the docs', () => {
-  it('has ts blocks that compile against the package as written', () => {
-    const sources = new Map<string, string>()
-    for (const page of pages()) {
-      blocks(readFileSync(page, 'utf8')).forEach((code, i) => {
-        const name = `${relative(root, page).replace(/[^A-Za-z0-9]+/g, '_')}_${i + 1}.ts`
-        sources.set(name, asModule(code))
-      })
-    }
-    expect(sources.size).toBeGreaterThan(0)
-    expect(typeCheck('docs-check', sources)).toBe('')
-  })
+  it(
+    'has ts blocks that compile against the package as written',
+    () => {
+      const sources = new Map<string, string>()
+      for (const page of pages()) {
+        blocks(readFileSync(page, 'utf8')).forEach((code, i) => {
+          const name = `${relative(root, page).replace(/[^A-Za-z0-9]+/g, '_')}_${i + 1}.ts`
+          sources.set(name, asModule(code))
+        })
+      }
+      expect(sources.size).toBeGreaterThan(0)
+      expect(typeCheck('docs-check', sources)).toBe('')
+    },
+    TYPE_CHECK_TIMEOUT_MS,
+  )
 
-  it('has README ts blocks that compile against the built package under strict TypeScript', () => {
-    const { sources, unused } = readmeSources(readFileSync(join(root, 'README.md'), 'utf8'))
-    // A fragment that left the README takes its context with it.
-    expect(unused).toEqual([])
-    // The quick starts, the encryption example and the fragments given their context.
-    expect(sources.size).toBeGreaterThanOrEqual(6)
-    expect(typeCheck('readme-check', sources)).toBe('')
-  })
+  it(
+    'has README ts blocks that compile against the built package under strict TypeScript',
+    () => {
+      const { sources, unused } = readmeSources(readFileSync(join(root, 'README.md'), 'utf8'))
+      // A fragment that left the README takes its context with it.
+      expect(unused).toEqual([])
+      // The quick starts, the encryption example and the fragments given their context.
+      expect(sources.size).toBeGreaterThanOrEqual(6)
+      expect(typeCheck('readme-check', sources)).toBe('')
+    },
+    TYPE_CHECK_TIMEOUT_MS,
+  )
 })

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { OAuthToken, UserSignature, FileStore } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
-import { typeCheck } from './type-check.ts'
+import { TYPE_CHECK_TIMEOUT_MS, typeCheck } from './type-check.ts'
 
 /**
  * What a user's strict TypeScript must accept and refuse about encrypted stores, against the
@@ -70,9 +70,13 @@ console.log(wrappedRekey, wrappedCompact, wrappedLock, memoryRekey, memoryLock, 
 const keys = { k1: randomBytes(32).toString('base64') }
 
 describe('encrypted stores, as typed for users', () => {
-  it('have rekey() and their own capabilities, built with the option or wrapped', () => {
-    expect(typeCheck('encryption-types', new Map([['user.ts', USER_CODE]]))).toBe('')
-  })
+  it(
+    'have rekey() and their own capabilities, built with the option or wrapped',
+    () => {
+      expect(typeCheck('encryption-types', new Map([['user.ts', USER_CODE]]))).toBe('')
+    },
+    TYPE_CHECK_TIMEOUT_MS,
+  )
 
   it('built with the option, are still their class and have rekey() at run time', async () => {
     const dir = scratchDir()

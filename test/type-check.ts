@@ -5,6 +5,12 @@ import { join, relative, resolve } from 'node:path'
 const root = resolve(import.meta.dirname, '..')
 
 /**
+ * The time a test that runs tsc may take: about 15 s alone, several times that on two cores
+ * shared with other work, and a timeout says nothing about the types.
+ */
+export const TYPE_CHECK_TIMEOUT_MS = 300_000
+
+/**
  * Type-checks `sources` (file name → code) under the project's strict settings, against the
  * package as users get it: `tokenkeeper` and its subpaths resolve through package.json's
  * `exports` to the built types in dist/ (so run `npm run build` after changing src/, as lint
