@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs'
 import { defineConfig } from 'vitest/config'
+import { sourceAliases, type PackageJson } from './test/helpers/source-aliases.ts'
 
 export default defineConfig({
+  // The package's own name resolves to its sources, as tsconfig.json's paths do for tsc and tsx.
+  resolve: {
+    alias: sourceAliases(JSON.parse(readFileSync('package.json', 'utf8')) as PackageJson),
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,

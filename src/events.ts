@@ -1,4 +1,4 @@
-import diagnostics from 'node:diagnostics_channel'
+import * as diagnostics from 'node:diagnostics_channel'
 
 /**
  * What tokenkeeper tells an operator, on `node:diagnostics_channel` channels named
