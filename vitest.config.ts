@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { defineConfig } from 'vitest/config'
 import { sourceAliases, type PackageJson } from './test/helpers/source-aliases.ts'
 
@@ -8,6 +9,8 @@ export default defineConfig({
     alias: sourceAliases(JSON.parse(readFileSync('package.json', 'utf8')) as PackageJson),
   },
   test: {
+    // Children run with tsx from scratch folders: they find the same paths through this.
+    env: { TSX_TSCONFIG_PATH: resolve('tsconfig.json') },
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
