@@ -209,7 +209,7 @@ export function renderMarkdown(report: BenchReport): string {
     ...sideBySide,
     ...counted,
     '',
-    '**Targets of the issues:**',
+    '**Performance targets** (set when each store was built; a miss is explained beside it):',
     '',
     '| target | required | measured (p25 – p75) | |',
     '|---|---:|---:|---|',
@@ -243,7 +243,7 @@ const END = '<!-- bench:end -->'
 
 /**
  * Writes bench/results.json, bench/results.md and bench/throughput.svg, and puts the tables
- * into the README between its bench markers, formatted as the project's prettier formats them.
+ * into docs/benchmarks.md between its bench markers, formatted as the project's prettier formats them.
  */
 export async function writeReport(report: BenchReport): Promise<void> {
   const here = (name: string) => new URL(`./${name}`, import.meta.url)
@@ -251,11 +251,11 @@ export async function writeReport(report: BenchReport): Promise<void> {
   writeFileSync(here('results.json'), JSON.stringify(report, null, 2) + '\n')
   writeFileSync(here('results.md'), markdown)
   writeFileSync(here('throughput.svg'), renderSvg(report))
-  const readmeUrl = new URL('../README.md', import.meta.url)
+  const readmeUrl = new URL('../docs/benchmarks.md', import.meta.url)
   const readme = readFileSync(readmeUrl, 'utf8')
   const start = readme.indexOf(START)
   const end = readme.indexOf(END)
-  if (start < 0 || end < start) throw new Error(`README.md lacks the ${START} … ${END} markers`)
+  if (start < 0 || end < start) throw new Error(`docs/benchmarks.md lacks the ${START} … ${END} markers`)
   writeFileSync(
     readmeUrl,
     `${readme.slice(0, start + START.length)}\n\n${markdown}\n${readme.slice(end)}`,
@@ -267,5 +267,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     readFileSync(new URL('./results.json', import.meta.url), 'utf8'),
   ) as BenchReport
   await writeReport(report)
-  console.log('written to bench/results.md, bench/throughput.svg and README.md')
+  console.log('written to bench/results.md, bench/throughput.svg and docs/benchmarks.md')
 }

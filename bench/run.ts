@@ -1,5 +1,5 @@
 // npm run bench: the stores, and the official SDK, side by side in one run. Writes
-// bench/results.json, bench/results.md (the tables the README shows) and bench/throughput.svg.
+// bench/results.json, bench/results.md (the tables docs/benchmarks.md shows) and bench/throughput.svg.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -232,7 +232,7 @@ const report: BenchReport = {
 }
 await writeReport(report)
 console.log(
-  `\n${renderMarkdown(report)}\nwritten to bench/results.json, results.md, throughput.svg and README.md`,
+  `\n${renderMarkdown(report)}\nwritten to bench/results.json, results.md, throughput.svg and docs/benchmarks.md`,
 )
 // The official DBStore leaves the connection of every save that failed open (99 of 100 failed
 // saves in the concurrent new-user run), and those sockets would keep the process alive.

@@ -1,7 +1,7 @@
 import { FileStore, OAuthToken, UserSignature } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
 
-// The official SDKs' token file, or the reference's SQLite database: same interface.
+// The official SDKs' token file, or the SQLite database of Zoho's Kaizen #192 article: same interface.
 for (const store of [
   new FileStore('./sdk_tokens.txt'),
   new SQLiteStore({ path: 'zohooauth.db' }),
