@@ -5,20 +5,13 @@ import { TYPE_CHECK_TIMEOUT_MS, typeCheck } from './type-check.ts'
 
 const root = resolve(import.meta.dirname, '..')
 
-/** The Markdown pages under docs/ (and SECURITY.md) whose ```ts blocks all compile as written. */
+/** The Markdown pages whose ```ts blocks compile: the README, SECURITY.md and docs/. */
 function pages(): string[] {
   const docs = join(root, 'docs')
   const found = readdirSync(docs, { recursive: true, encoding: 'utf8' })
     .filter((name) => name.endsWith('.md'))
     .map((name) => join(docs, name))
-  return [join(root, 'SECURITY.md'), ...found].filter((path) => {
-    try {
-      readFileSync(path)
-      return true
-    } catch {
-      return false
-    }
-  })
+  return [join(root, 'README.md'), join(root, 'SECURITY.md'), ...found]
 }
 
 function blocks(text: string): string[] {
@@ -26,23 +19,16 @@ function blocks(text: string): string[] {
 }
 
 /**
- * The README's fragments, by their first line: what the prose around a block supplies (put
- * before the block, so that the block still compiles exactly as written), or `null` for a
- * signature sketch that is not code (`store?` marks an optional option). Every other block of
- * the README must compile on its own.
+ * Fragments, by their first line: what the prose around a block supplies (put before the
+ * block, so that the block still compiles exactly as written), or `null` for a signature sketch
+ * that is not code (`store?` marks an optional option). Every other block must compile on its
+ * own.
  */
-const README_CONTEXT: Readonly<Record<string, string | null>> = {
+const CONTEXT: Readonly<Record<string, string | null>> = {
   'await purgeTokens(store, { idleMs: 30 * 24 * 3_600_000 }) // unused for 30 days': [
     "import { purgeTokens, revokeTokens, type Environment, type TokenStore } from 'tokenkeeper'",
     'declare const store: TokenStore',
     'declare const environment: Environment',
-  ].join('\n'),
-  "import diagnostics from 'node:diagnostics_channel'": [
-    // prom-client is the reader's dependency, not ours: its Counter as far as the block uses it.
-    'declare class Counter {',
-    '  constructor(options: { name: string; help: string; labelNames?: string[] })',
-    '  inc(labels?: Record<string, string>): void',
-    '}',
   ].join('\n'),
   'const session = await Initializer.initialize({ environment, token, store?, logger?, config? })':
     null,
@@ -55,50 +41,34 @@ const README_CONTEXT: Readonly<Record<string, string | null>> = {
 /** `code` as a module of its own (`export {}` keeps it one when it imports nothing). */
 const asModule = (code: string): string => `${code}\nexport {}\n`
 
-/** The README's blocks to compile, each with the context its prose gives (see README_CONTEXT). */
-function readmeSources(readme: string): {
-  sources: Map<string, string>
-  unused: string[]
-} {
+/** Every page's blocks to compile, each with the context its prose gives (see CONTEXT). */
+function sourcesOf(paths: readonly string[]): { sources: Map<string, string>; unused: string[] } {
   const sources = new Map<string, string>()
   const used = new Set<string>()
-  blocks(readme).forEach((code, i) => {
-    const first = code.split('\n', 1)[0]!
-    const context = README_CONTEXT[first]
-    if (context !== undefined) used.add(first)
-    if (context === null) return
-    const name = `README_${i + 1}.ts`
-    sources.set(name, asModule(context === undefined ? code : `${context}\n${code}`))
-  })
-  return { sources, unused: Object.keys(README_CONTEXT).filter((first) => !used.has(first)) }
+  for (const page of paths) {
+    blocks(readFileSync(page, 'utf8')).forEach((code, i) => {
+      const first = code.split('\n', 1)[0]!
+      const context = CONTEXT[first]
+      if (context !== undefined) used.add(first)
+      if (context === null) return
+      const name = `${relative(root, page).replace(/[^A-Za-z0-9]+/g, '_')}_${i + 1}.ts`
+      sources.set(name, asModule(context === undefined ? code : `${context}\n${code}`))
+    })
+  }
+  return { sources, unused: Object.keys(CONTEXT).filter((first) => !used.has(first)) }
 }
 
 describe('the docs', () => {
   it(
-    'has ts blocks that compile against the package as written',
+    'has ts blocks that compile against the package as written, under strict TypeScript',
     () => {
-      const sources = new Map<string, string>()
-      for (const page of pages()) {
-        blocks(readFileSync(page, 'utf8')).forEach((code, i) => {
-          const name = `${relative(root, page).replace(/[^A-Za-z0-9]+/g, '_')}_${i + 1}.ts`
-          sources.set(name, asModule(code))
-        })
-      }
-      expect(sources.size).toBeGreaterThan(0)
-      expect(typeCheck('docs-check', sources)).toBe('')
-    },
-    TYPE_CHECK_TIMEOUT_MS,
-  )
-
-  it(
-    'has README ts blocks that compile against the built package under strict TypeScript',
-    () => {
-      const { sources, unused } = readmeSources(readFileSync(join(root, 'README.md'), 'utf8'))
-      // A fragment that left the README takes its context with it.
+      const { sources, unused } = sourcesOf(pages())
+      // A fragment that left the pages takes its context with it.
       expect(unused).toEqual([])
-      // The quick starts, the encryption example and the fragments given their context.
-      expect(sources.size).toBeGreaterThanOrEqual(6)
-      expect(typeCheck('readme-check', sources)).toBe('')
+      // The README's two quick starts at least, and the blocks of docs/.
+      expect([...sources.keys()].filter((name) => name.startsWith('README_'))).toHaveLength(2)
+      expect(sources.size).toBeGreaterThanOrEqual(10)
+      expect(typeCheck('docs-check', sources)).toBe('')
     },
     TYPE_CHECK_TIMEOUT_MS,
   )

@@ -11,13 +11,12 @@ const root = resolve(import.meta.dirname, '..')
 export const TYPE_CHECK_TIMEOUT_MS = 300_000
 
 /**
- * Type-checks `sources` (file name → code) under the project's strict settings, against the
- * package as users get it: `tokenkeeper` and its subpaths resolve through package.json's
- * `exports` to the built types in dist/ (so run `npm run build` after changing src/, as lint
- * needs too). Returns tsc's diagnostics, `''` when there are none.
+ * Type-checks `sources` (file name → code) under the project's strict settings, with
+ * `tokenkeeper` and its subpaths resolved by tsconfig.json's paths to the sources (the packed
+ * declarations are checked by test/package.test.ts). Returns tsc's diagnostics, `''` when there
+ * are none.
  */
 export function typeCheck(dirName: string, sources: ReadonlyMap<string, string>): string {
-  // Inside the package, so that `tokenkeeper` resolves to the package itself (self-reference).
   const dir = join(root, '.tmp', dirName)
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
@@ -26,7 +25,7 @@ export function typeCheck(dirName: string, sources: ReadonlyMap<string, string>)
     join(dir, 'tsconfig.json'),
     JSON.stringify({
       extends: relative(dir, join(root, 'tsconfig.json')),
-      compilerOptions: { rootDir: '.' },
+      compilerOptions: { rootDir: relative(dir, root) },
       include: [...sources.keys()],
     }),
   )
