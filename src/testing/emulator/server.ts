@@ -1,0 +1,247 @@
+// The emulator's server: listens, reads each request, counts it, applies a queued fault or the
+// latency, hands it to the pages or the endpoints, and writes the answer. Closing destroys every
+// socket, hung ones included.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { InvalidArgumentError } from '../../errors.js'
+import { Environment } from '../../oauth/environments.js'
+import { Endpoints, NOT_FOUND } from './endpoints.js'
+import { FaultQueue, faultReply } from './faults.js'
+import {
+  COUNTERS,
+  COUNTER_OF,
+  json,
+  kindOf,
+  readBody,
+  readParams,
+  route,
+  zeroCounts,
+  type Context,
+  type Reply,
+  type Route,
+} from './http.js'
+import { Ledger } from './ledger.js'
+import { ConsentPages } from './pages.js'
+import { resolveSettings, type Settings } from './settings.js'
+import type {
+  AccountsEmulator,
+  AccountsEmulatorOptions,
+  EmulatorClient,
+  EmulatorEndpoint,
+  EmulatorFault,
+} from './types.js'
+
+/** The scope of a self-client grant code when none is asked for. */
+const DEFAULT_SELF_CLIENT_SCOPE = 'ZohoCRM.modules.ALL,ZohoCRM.users.READ'
+
+class Emulator implements AccountsEmulator {
+  readonly clients: readonly EmulatorClient[]
+  readonly counts = zeroCounts()
+  // Named `ledger` on purpose: test/leak-capture.ts reads it to know every secret issued.
+  private readonly ledger: Ledger
+  private readonly server: Server
+  private readonly faults = new FaultQueue()
+  private readonly pages: ConsentPages
+  private readonly endpoints: Endpoints
+  private readonly context: Context
+  private readonly sockets = new Set<Socket>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private address = ''
+  private env: Environment | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(private readonly settings: Settings) {
+    this.clients = settings.clients
+    this.ledger = new Ledger(settings)
+    this.context = { settings, ledger: this.ledger, origin: () => this.address }
+    this.pages = new ConsentPages(this.context)
+    this.endpoints = new Endpoints(this.context)
+    this.server = createServer((req, res) => void this.dispatch(req, res))
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
+  }
+
+  get url(): string {
+    return this.address
+  }
+
+  get environment(): Environment {
+    if (this.env === undefined) throw new Error('the emulator is not listening')
+    return this.env
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.settings.port, this.settings.host, () => {
+        this.server.off('error', reject)
+        resolve()
+      })
+    })
+    const { address, port } = this.server.address() as AddressInfo
+    // Listening on every interface: this machine reaches it on loopback, the one address an
+    // http Environment may name.
+    const reachable = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address
+    const host = reachable.includes(':') ? `[${reachable}]` : reachable
+    this.address = `http://${host}:${port}`
+    this.env = new Environment({
+      name: 'emulator',
+      apiDomain: this.address,
+      accountsUrl: this.address,
+    })
+  }
+
+  resetCounts(): void {
+    for (const name of COUNTERS) this.counts[name] = 0
+  }
+
+  issueGrantCode(
+    options: { clientId?: string; user?: string; redirectUri?: string; scope?: string } = {},
+  ): string {
+    const clientId = options.clientId ?? this.clients[0]?.clientId ?? ''
+    if (this.ledger.client(clientId) === undefined) {
+      throw new InvalidArgumentError('clientId', 'issueGrantCode: unknown client id')
+    }
+    const user = this.ledger.user(options.user ?? this.settings.users[0]?.email)
+    if (user === undefined) throw new InvalidArgumentError('user', 'issueGrantCode: unknown user')
+    return this.ledger.issueCode({
+      clientId,
+      user,
+      scope: options.scope ?? DEFAULT_SELF_CLIENT_SCOPE,
+      redirectUri: options.redirectUri,
+    })
+  }
+
+  fail(fault: EmulatorFault, options: { times?: number; on?: EmulatorEndpoint } = {}): void {
+    this.faults.add(fault, options)
+  }
+
+  isValid(token: string): boolean {
+    return this.ledger.isValid(token)
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      for (const timer of this.timers) clearTimeout(timer)
+      this.timers.clear()
+      this.server.close(() => resolve())
+      for (const socket of this.sockets) socket.destroy()
+    })
+    return this.closing
+  }
+
+  // -- request handling -------------------------------------------------------------------
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.counts.total += 1
+    try {
+      const url = new URL(req.url ?? '/', this.address)
+      const body = await readBody(req)
+      if (body === undefined) {
+        this.counts.rejected += 1
+        return this.send(res, json(413, { error: 'invalid_request' }))
+      }
+      const params = await readParams(url, req.headers['content-type'] ?? '', body).catch(
+        () => undefined,
+      )
+      const path = route(req.method, url.pathname)
+      const kind = params === undefined ? 'other' : kindOf(path, params)
+      const counter = COUNTER_OF[kind]
+      if (counter !== undefined) this.counts[counter] += 1
+
+      const fault = this.faults.take(kind)
+      await this.delay()
+      if (fault !== undefined) {
+        this.counts.faults += 1
+        return this.sendFault(fault, req, res)
+      }
+      const reply =
+        params === undefined
+          ? this.endpoints.tokenError('invalid_request')
+          : this.answer(path, params, req)
+      if (reply.rejected) this.counts.rejected += 1
+      this.send(res, reply)
+    } catch {
+      // A bug of the emulator: answer rather than leave the client waiting. Nothing is logged.
+      this.counts.rejected += 1
+      this.send(res, json(500, { error: 'internal_error' }))
+    }
+  }
+
+  private answer(path: Route, params: Map<string, string>, req: IncomingMessage): Reply {
+    switch (path) {
+      case 'consent':
+        return this.pages.consent(params)
+      case 'approve':
+        return this.pages.approve(params)
+      case 'token':
+        return this.endpoints.token(params)
+      case 'revoke':
+        return this.endpoints.revoke(params)
+      case 'currentUser':
+        return this.endpoints.users(params, req)
+      case 'leads':
+        return this.endpoints.leads(req)
+      case 'notFound':
+        return json(404, NOT_FOUND)
+    }
+  }
+
+  private delay(): Promise<void> {
+    if (this.settings.latencyMs <= 0) return Promise.resolve()
+    // Cleared by close(); the request's socket is destroyed then, so it never resumes.
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer)
+        resolve()
+      }, this.settings.latencyMs)
+      this.timers.add(timer)
+    })
+  }
+
+  private send(res: ServerResponse, reply: Reply): void {
+    if (res.destroyed || res.writableEnded) return
+    res.writeHead(reply.status, reply.headers).end(reply.body)
+  }
+
+  private sendFault(fault: EmulatorFault, req: IncomingMessage, res: ServerResponse): void {
+    // A hung request keeps its socket until the client gives up or close() destroys it.
+    if (fault === 'hang') return
+    if (fault === 'reset') {
+      req.socket.resetAndDestroy()
+      return
+    }
+    this.send(res, faultReply(fault, this.context))
+  }
+}
+
+/**
+ * Starts an accounts emulator: a local HTTP server that behaves like Zoho Accounts (consent page,
+ * grant code exchange, refresh, revoke) and a small Zoho CRM API (`/crm/v8/users`,
+ * `/crm/v8/Leads`). Close it with `close()`.
+ *
+ * Token errors, in `error`: `invalid_client` (unknown client id or wrong secret),
+ * `invalid_code` (grant code or refresh token unknown, used, expired, revoked or of another
+ * client), `invalid_redirect_uri`, `invalid_code_verifier` (PKCE), `invalid_grant` (a rotated-out
+ * refresh token presented again), `invalid_request` (a parameter missing),
+ * `unsupported_grant_type`; past the access token limit, Zoho's HTTP 400 `Access Denied`.
+ *
+ * @example
+ * const emulator = await startAccountsEmulator({ now: () => clock })
+ * const code = emulator.issueGrantCode()
+ * const { clientId, clientSecret } = emulator.clients[0]!
+ * const res = await fetch(emulator.environment.tokenUrl, {
+ *   method: 'POST',
+ *   body: new URLSearchParams({ grant_type: 'authorization_code', client_id: clientId, client_secret: clientSecret, code }),
+ * })
+ * await emulator.close()
+ */
+export async function startAccountsEmulator(
+  options: AccountsEmulatorOptions = {},
+): Promise<AccountsEmulator> {
+  const emulator = new Emulator(resolveSettings(options))
+  await emulator.listen()
+  return emulator
+}

@@ -1,0 +1,140 @@
+// The emulator's public types: its options, clients, users, faults, counters and the running
+// emulator. Re-exported by `tokenkeeper/testing`.
+import type { Environment } from '../../oauth/environments.js'
+
+/** An OAuth client registered with the emulator. */
+export interface EmulatorClient {
+  clientId: string
+  clientSecret: string
+  /** The redirect URIs the client may use; without them, any redirect URI is accepted. */
+  redirectUris?: string[]
+}
+
+/** A user who can sign in on the emulator's consent page. */
+export interface EmulatorUser {
+  email: string
+  /** Shown as `full_name` by the users API; defaults to the part of the e-mail before `@`. */
+  fullName?: string
+  /** The CRM user id; a Zoho-like 19-digit id is made up when absent. */
+  id?: string
+}
+
+/**
+ * A way to misbehave, given to {@link AccountsEmulator.fail}:
+ * - `http500`, `http503`: that status with a JSON error body;
+ * - `http429`: 429 with `Retry-After: 1`;
+ * - `hang`: never answers (the socket stays open until `close()`);
+ * - `reset`: the connection is reset without an answer;
+ * - `malformed-json`: 200 with a truncated JSON body;
+ * - `html`: 502 with an HTML page, as a proxy in front of the server would answer;
+ * - `error-body`: 200 `{"error":"internal_error"}`;
+ * - `no-access-token`: 200 with a token answer that has no `access_token`.
+ */
+export type EmulatorFault =
+  | 'http500'
+  | 'http503'
+  | 'http429'
+  | 'hang'
+  | 'reset'
+  | 'malformed-json'
+  | 'html'
+  | 'error-body'
+  | 'no-access-token'
+
+/**
+ * Which requests a fault applies to: grant code exchanges, refreshes, `'token'` for any request
+ * to the token endpoint, revocations, `'api'` for the CRM API (users and leads), or `'any'`.
+ */
+export type EmulatorEndpoint = 'exchange' | 'refresh' | 'token' | 'revoke' | 'api' | 'any'
+
+/** Options of {@link startAccountsEmulator}; every one has a Zoho-like default. */
+export interface AccountsEmulatorOptions {
+  /** The interface to listen on; default `'127.0.0.1'`. */
+  host?: string
+  /** The port; default 0, a free port chosen by the system. */
+  port?: number
+  /** The registered clients; default one client, `1000.EMULATORCLIENT0000000000000000`. */
+  clients?: EmulatorClient[]
+  /** The users who can consent; default `ada@zylker.example` (Ada Lovelace). */
+  users?: EmulatorUser[]
+  /** How long access tokens live, in seconds; default 3600. */
+  accessTokenLifetimeSec?: number
+  /** How long grant codes live, in seconds; default 180, as Zoho's. */
+  grantCodeLifetimeSec?: number
+  /** A delay added before every response, in milliseconds; default 0. */
+  latencyMs?: number
+  /**
+   * Whether each refresh returns a new refresh token; default false, as Zoho. When on, presenting
+   * a refresh token that was already replaced is answered `invalid_grant` and revokes every token
+   * descended from the same grant.
+   */
+  rotateRefreshTokens?: boolean
+  /**
+   * How many access tokens one refresh token may get by refreshing within a window; default
+   * Zoho's 10 per 10 minutes. `false` lifts the limit.
+   */
+  accessTokenLimit?: { count: number; windowMs: number } | false
+  /**
+   * Whether the consent page approves at once, without a page, for the user named by the
+   * request's `login_hint`, else the first user; default false.
+   */
+  autoApprove?: boolean
+  /**
+   * How token errors are answered: `'zoho'` (default) as HTTP 200 `{"error":"invalid_code"}`;
+   * `'oauth2'` as HTTP 400 (401 for `invalid_client`) `{"error","error_description"}`.
+   */
+  errorStyle?: 'zoho' | 'oauth2'
+  /**
+   * `'seconds'` (default) answers `{"expires_in":3600}`; `'milliseconds'` answers as older Zoho
+   * servers did, `{"expires_in":3600000,"expires_in_sec":3600}`.
+   */
+  expiresInStyle?: 'seconds' | 'milliseconds'
+  /** The clock (epoch milliseconds) for the expiry of codes and tokens and the rate limit. */
+  now?: () => number
+}
+
+/**
+ * Live request counters. `api` counts the leads API, `currentUser` the users API; `rejected`
+ * counts requests answered with an error (including Zoho's HTTP 200 error bodies), `faults` the
+ * requests answered with an injected fault (which are not counted as rejected). `total` counts
+ * every request, including those to unknown paths.
+ */
+export interface EmulatorCounts {
+  consent: number
+  approve: number
+  exchange: number
+  refresh: number
+  revoke: number
+  api: number
+  currentUser: number
+  rejected: number
+  faults: number
+  total: number
+}
+
+/** A running emulator, from {@link startAccountsEmulator}. */
+export interface AccountsEmulator {
+  /** Where it listens, for example `http://127.0.0.1:43121`. */
+  readonly url: string
+  /** An environment named `'emulator'` whose API domain and accounts URL are both {@link url}. */
+  readonly environment: Environment
+  /** The registered clients. */
+  readonly clients: readonly EmulatorClient[]
+  /** Live counters of the requests received. */
+  readonly counts: EmulatorCounts
+  /** Sets every counter back to 0. */
+  resetCounts(): void
+  /** A grant code as Zoho's self-client console gives one, without the consent page. */
+  issueGrantCode(options?: {
+    clientId?: string
+    user?: string
+    redirectUri?: string
+    scope?: string
+  }): string
+  /** The next `times` (default 1) requests to `on` (default 'any') get this fault instead of an answer. */
+  fail(fault: EmulatorFault, options?: { times?: number; on?: EmulatorEndpoint }): void
+  /** Whether a token (access or refresh) is currently valid. */
+  isValid(token: string): boolean
+  /** Closes the server and destroys open sockets, including hung ones. */
+  close(): Promise<void>
+}
