@@ -1,40 +1,173 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { startAccountsEmulator, type AccountsEmulatorOptions } from '../../testing/emulator.js'
-import { examples, globals, say, usage } from '../shared.js'
+import {
+  DEFAULT_ACCESS_TOKEN_LIMIT,
+  DEFAULT_CLIENT,
+  DEFAULT_HOST,
+} from '../../testing/emulator/settings.js'
+import { CliError, EXIT, collect, examples, say, usage } from '../shared.js'
 
+/** The options as commander gives them (every one has a default, so none is absent). */
 interface EmulatorOptions {
-  host?: string
+  host: string
   port: string
-  autoApprove?: boolean
-  rotateRefreshTokens?: boolean
+  autoApprove: boolean
+  latencyMs: string
+  rotateRefreshTokens: boolean
+  /** False with `--no-limit`. */
+  limit: boolean
+  errorStyle: 'zoho' | 'oauth2'
+  clientId: string
+  clientSecret: string
+  redirectUri?: string[]
 }
 
-/** `tokenkeeper emulator`: the accounts emulator, until Ctrl-C. */
+// setTimeout's largest delay: a longer one would fire at once.
+const MAX_LATENCY_MS = 2 ** 31 - 1
+const LIMIT = `${DEFAULT_ACCESS_TOKEN_LIMIT.count} access tokens per refresh token per ${DEFAULT_ACCESS_TOKEN_LIMIT.windowMs / 60_000} minutes`
+
+/** A whole number from 0 to `max` given to `--name`, or a usage error that says so. */
+function wholeNumber(value: string, name: string, max: number, what: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > max) {
+    throw usage(`--${name} must be ${what} (0 to ${max})`)
+  }
+  return Number(value)
+}
+
+/** The emulator's options from the command line's, checked; a usage error on a bad one. */
+export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOptions {
+  if (options.host === '') throw usage('--host must name an interface, such as 127.0.0.1')
+  for (const [name, value] of [
+    ['client-id', options.clientId],
+    ['client-secret', options.clientSecret],
+  ] as const) {
+    if (value === '') throw usage(`--${name} must not be empty`)
+  }
+  for (const uri of options.redirectUri ?? []) {
+    if (!URL.canParse(uri)) {
+      throw usage(
+        `--redirect-uri must be an absolute URL, such as http://127.0.0.1:3000/callback (got '${uri}')`,
+      )
+    }
+  }
+  return {
+    host: options.host,
+    port: wholeNumber(options.port, 'port', 65535, 'a port number'),
+    autoApprove: options.autoApprove,
+    latencyMs: wholeNumber(
+      options.latencyMs,
+      'latency-ms',
+      MAX_LATENCY_MS,
+      'a whole number of milliseconds',
+    ),
+    rotateRefreshTokens: options.rotateRefreshTokens,
+    ...(options.limit ? {} : { accessTokenLimit: false }),
+    errorStyle: options.errorStyle,
+    clients: [
+      {
+        clientId: options.clientId,
+        clientSecret: options.clientSecret,
+        ...(options.redirectUri === undefined ? {} : { redirectUris: options.redirectUri }),
+      },
+    ],
+  }
+}
+
+/** A listen error in words, with what to do about it. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'EADDRINUSE') {
+    return new CliError(
+      `port ${port} on ${host} is taken: give another --port, or --port 0 for a free one`,
+      EXIT.error,
+    )
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new CliError(
+      `cannot listen on --host ${host} (${code}): give an address of this machine, such as 127.0.0.1`,
+      EXIT.error,
+    )
+  }
+  if (code === 'EACCES') {
+    return new CliError(
+      `not allowed to listen on port ${port}: give a port above 1023, or --port 0`,
+      EXIT.error,
+    )
+  }
+  return err
+}
+
+/** `tokenkeeper emulator` (also `npm run emulator`): the accounts emulator, until Ctrl-C. */
 export function registerEmulator(program: Command): void {
   program
     .command('emulator')
     .description('run the local accounts emulator (Zoho Accounts and a small CRM API) until Ctrl-C')
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .option('--port <port>', 'port (0: a free one)', '0')
-    .option('--auto-approve', 'approve the consent page at once for the first user')
-    .option('--rotate-refresh-tokens', 'return a new refresh token on every refresh')
-    .addHelpText('after', examples('tokenkeeper emulator --port 4000 --auto-approve'))
-    .action(async (_options: EmulatorOptions, command: Command) => {
-      const options = globals<EmulatorOptions>(command)
-      if (!/^\d+$/.test(options.port) || Number(options.port) > 65535) {
-        throw usage('--port must be a port number (0 to 65535)')
-      }
-      const settings: AccountsEmulatorOptions = {
-        port: Number(options.port),
-        autoApprove: options.autoApprove === true,
-        rotateRefreshTokens: options.rotateRefreshTokens === true,
-      }
-      if (options.host !== undefined) settings.host = options.host
-      const emulator = await startAccountsEmulator(settings)
-      const client = emulator.clients[0]
+    .addOption(new Option('--host <host>', 'interface to listen on').default(DEFAULT_HOST))
+    .addOption(
+      new Option('--port <port>', 'port to listen on').default(
+        '0',
+        'a random free port, another one on every start: give one to keep the URL',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--auto-approve',
+        'approve the consent page at once, for the login_hint user or the first one',
+      ).default(false, 'off, the page asks'),
+    )
+    .addOption(
+      new Option('--latency-ms <ms>', 'delay added before every response').default('0', '0, none'),
+    )
+    .addOption(
+      new Option(
+        '--rotate-refresh-tokens',
+        'return a new refresh token on every refresh (a reused one revokes its grant)',
+      ).default(false, 'off, as Zoho'),
+    )
+    // Commander shows no default for a --no- option or an absent one: the text says it.
+    .option('--no-limit', `lift the limit of ${LIMIT} (default: the limit applies)`)
+    .addOption(
+      new Option(
+        '--error-style <style>',
+        'token errors as Zoho (HTTP 200 {"error"}) or OAuth 2.0 (HTTP 400/401)',
+      )
+        .choices(['zoho', 'oauth2'])
+        .default('zoho'),
+    )
+    .addOption(new Option('--client-id <id>', 'the client id').default(DEFAULT_CLIENT.clientId))
+    .addOption(
+      new Option('--client-secret <secret>', 'the client secret').default(
+        DEFAULT_CLIENT.clientSecret,
+        `${DEFAULT_CLIENT.clientSecret}, a fixed test value`,
+      ),
+    )
+    .option(
+      '--redirect-uri <uri>',
+      'a registered redirect URI, repeatable (default: any redirect URI is accepted)',
+      collect,
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'tokenkeeper emulator --port 4000 --auto-approve',
+        'npm run emulator -- --port 4000 --error-style oauth2 --no-limit',
+      ),
+    )
+    .action(async (options: EmulatorOptions) => {
+      const settings = emulatorSettings(options)
+      const emulator = await startAccountsEmulator(settings).catch((err: unknown) => {
+        throw listenError(err, options.host, settings.port ?? 0)
+      })
+      const given = options.clientSecret !== DEFAULT_CLIENT.clientSecret
+      const { environment } = emulator
       say(`accounts emulator listening on ${emulator.url}`)
-      say(`  client id:     ${client?.clientId ?? '-'}`)
-      say(`  client secret: ${client?.clientSecret ?? '-'} (a fixed test value of the emulator)`)
+      say(`  client id:     ${options.clientId}`)
+      // A secret the user chose is theirs: not echoed. The default is a published test value.
+      say(
+        `  client secret: ${given ? 'the one given by --client-secret' : `${DEFAULT_CLIENT.clientSecret} (a fixed test value of the emulator)`}`,
+      )
+      say(`  consent page:  ${environment.authorizeUrl}`)
+      say(`  token URL:     ${environment.tokenUrl}`)
       say(`  use it with:   --accounts-url ${emulator.url}`)
       say('press Ctrl-C to stop')
       await new Promise<void>((done) => {
