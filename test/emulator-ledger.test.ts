@@ -125,7 +125,7 @@ describe('ledger: grant codes', () => {
     expect(book.exchange({ ...request, clientId: CLIENT.clientId }).ok).toBe(true)
   })
 
-  it('wants the redirect URI of the authorization request, exactly, without spending the code', () => {
+  it("wants the authorization request's redirect URI, exactly, without spending the code", () => {
     const { book, ada } = ledger()
     const code = book.issueCode({
       clientId: CLIENT.clientId,
@@ -226,7 +226,7 @@ describe('ledger: refresh', () => {
     expect(book.refresh(CLIENT.clientId, refreshToken).ok).toBe(true)
   })
 
-  it('with rotation: a new refresh token each time; a replaced one back kills the whole grant', () => {
+  it('with rotation: a new refresh token each time; a replaced one back kills the grant', () => {
     const { book, ada } = ledger({ rotateRefreshTokens: true })
     const first = grant(book, ada)
     const second = issued(book.refresh(CLIENT.clientId, first.refreshToken))

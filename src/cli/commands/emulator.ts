@@ -24,7 +24,8 @@ interface EmulatorOptions {
 
 // setTimeout's largest delay: a longer one would fire at once.
 const MAX_LATENCY_MS = 2 ** 31 - 1
-const LIMIT = `${DEFAULT_ACCESS_TOKEN_LIMIT.count} access tokens per refresh token per ${DEFAULT_ACCESS_TOKEN_LIMIT.windowMs / 60_000} minutes`
+const { count, windowMs } = DEFAULT_ACCESS_TOKEN_LIMIT
+const LIMIT = `${count} access tokens per refresh token per ${windowMs / 60_000} minutes`
 
 /** A whole number from 0 to `max` given to `--name`, or a usage error that says so. */
 function wholeNumber(value: string, name: string, max: number, what: string): number {
@@ -163,9 +164,10 @@ export function registerEmulator(program: Command): void {
       say(`accounts emulator listening on ${emulator.url}`)
       say(`  client id:     ${options.clientId}`)
       // A secret the user chose is theirs: not echoed. The default is a published test value.
-      say(
-        `  client secret: ${given ? 'the one given by --client-secret' : `${DEFAULT_CLIENT.clientSecret} (a fixed test value of the emulator)`}`,
-      )
+      const secret = given
+        ? 'the one given by --client-secret'
+        : `${DEFAULT_CLIENT.clientSecret} (a fixed test value of the emulator)`
+      say(`  client secret: ${secret}`)
       say(`  consent page:  ${environment.authorizeUrl}`)
       say(`  token URL:     ${environment.tokenUrl}`)
       say(`  use it with:   --accounts-url ${emulator.url}`)

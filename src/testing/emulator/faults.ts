@@ -44,7 +44,7 @@ function faultApplies(on: EmulatorEndpoint, kind: Kind): boolean {
 export class FaultQueue {
   private readonly pending: PendingFault[] = []
 
-  /** Queues a fault for the next `times` requests to `on`; throws on an unknown fault or endpoint. */
+  /** Queues a fault for the next `times` requests to `on`; throws on an unknown one. */
   add(fault: EmulatorFault, options: { times?: number; on?: EmulatorEndpoint } = {}): void {
     if (!FAULTS.includes(fault)) throw new InvalidArgumentError('fault', 'fail: unknown fault')
     const on = options.on ?? 'any'

@@ -82,6 +82,7 @@ export class ConsentPages {
     return request
   }
 
+  /** `GET /oauth/v2/auth`: the consent page, or straight back with a code under autoApprove. */
   consent(params: Map<string, string>): Reply {
     const request = this.checkAuthRequest(params)
     if (isReply(request)) return request
@@ -123,6 +124,7 @@ export class ConsentPages {
     ].join('\n')
   }
 
+  /** `POST /oauth/v2/auth/approve`: the form's answer; back to the client with a code or error. */
   approve(params: Map<string, string>): Reply {
     const request = this.checkAuthRequest(params)
     if (isReply(request)) return request
