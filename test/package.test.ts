@@ -43,6 +43,13 @@ const PROMISED: Record<string, string[]> = {
   'tokenkeeper/stores/postgres': ['PostgresStore'],
   'tokenkeeper/stores/redis': ['RedisStore'],
   'tokenkeeper/testing': ['tokenStoreConformance', 'startAccountsEmulator'],
+  'tokenkeeper/store-kit': [
+    'resolveSaveAsync',
+    'wrapStoreError',
+    'retry',
+    'checkOptions',
+    'takeLease',
+  ],
 }
 
 const npm = (args: string[], cwd: string): string =>
