@@ -36,6 +36,11 @@ export const SERVICES = {
     'redis://127.0.0.1:6379',
     'redis-server --daemonize yes',
   ),
+  nats: service(
+    'TOKENKEEPER_TEST_NATS_URL',
+    'nats://127.0.0.1:4222',
+    'nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server',
+  ),
 } as const
 
 export type ServiceName = keyof typeof SERVICES
