@@ -1,8 +1,12 @@
 // The two example stores built on tokenkeeper/store-kit (examples/custom-stores/) against both
 // published suites: the store contract (with "which row wins") and the locking contract.
+import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
+import { Kvm } from '@nats-io/kv'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
 import Database from 'better-sqlite3'
-import { describe, it } from 'vitest'
+import { afterAll, beforeAll, describe, it } from 'vitest'
+import { NatsKvStore } from '../examples/custom-stores/nats-kv.ts'
 import { CustomStoreSQLite } from '../examples/custom-stores/sqlite.ts'
 import {
   tokenLockingConformance,
@@ -10,6 +14,7 @@ import {
   type RawRow,
 } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
+import { SERVICES, describeWithService } from './services.ts'
 
 const dir = scratchDir()
 
@@ -44,4 +49,59 @@ describe('CustomStoreSQLite leases and conditional saves (two stores on one file
       new CustomStoreSQLite({ path: (store as CustomStoreSQLite).path, lockLeaseMs: 300 }),
   }))
     it(t.name, t.run)
+})
+
+await describeWithService('nats', 'NatsKvStore (examples/custom-stores/nats-kv.ts)', () => {
+  const servers = `${SERVICES.nats.host}:${SERVICES.nats.port}`
+  // Every bucket this file makes begins with this, so that parallel runs never meet.
+  const tag = `tk_test_${process.pid}_${randomBytes(3).toString('hex')}`
+  const buckets: string[] = []
+  const fresh = (): string => {
+    buckets.push(`${tag}_${buckets.length + 1}`)
+    return buckets[buckets.length - 1]!
+  }
+  let admin: NatsConnection
+  beforeAll(async () => {
+    admin = await connect({ servers })
+  })
+  afterAll(async () => {
+    const kvm = new Kvm(admin)
+    for (const bucket of buckets) {
+      for (const name of [bucket, `${bucket}_leases`]) {
+        await (await kvm.open(name)).destroy().catch(() => undefined)
+      }
+    }
+    await admin.close()
+  })
+
+  /** The rows as the bucket holds them, read through another connection. */
+  const readRaw = async (store: NatsKvStore): Promise<RawRow[]> => {
+    const kv = await new Kvm(admin).open(store.bucket)
+    const rows: RawRow[] = []
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key)
+      if (entry?.operation === 'PUT') rows.push(entry.json<RawRow>())
+    }
+    return rows
+  }
+
+  describe('conformance', () => {
+    for (const t of tokenStoreConformance({
+      create: () => new NatsKvStore({ servers, bucket: fresh() }),
+      reopen: (store) => new NatsKvStore({ servers, bucket: (store as NatsKvStore).bucket }),
+      readRaw: (store) => readRaw(store as NatsKvStore),
+      // A port nothing listens on: every operation fails to connect.
+      createBroken: () => new NatsKvStore({ servers: '127.0.0.1:1', bucket: fresh() }),
+    }))
+      it(t.name, t.run)
+  })
+
+  describe('leases and conditional saves (two stores, two connections, one bucket)', () => {
+    for (const t of tokenLockingConformance({
+      create: (lockLeaseMs) => new NatsKvStore({ servers, bucket: fresh(), lockLeaseMs }),
+      share: (store) =>
+        new NatsKvStore({ servers, bucket: (store as NatsKvStore).bucket, lockLeaseMs: 300 }),
+    }))
+      it(t.name, t.run)
+  })
 })
