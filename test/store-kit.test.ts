@@ -187,6 +187,12 @@ describe('wrapStoreError', () => {
     expect(shown).not.toContain(shaped)
     expect(shown).not.toContain(plain)
     expect(wrapped.message).toMatch(/^S\.saveToken: rejected \[redacted\] and \[redacted\]$/)
+    // A store's own wording of the failure is cleaned of them too.
+    const worded = wrapStoreError('S', 'saveToken', new Error('x'), {
+      explain: () => `the server refused ${plain}`,
+      secrets: [plain],
+    })
+    expect(worded.message).toBe('S.saveToken: the server refused [redacted]')
   })
 
   it('storeCall returns what the call gives and wraps what it throws, sync or async', async () => {
