@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs'
 import { Kvm } from '@nats-io/kv'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import Database from 'better-sqlite3'
-import { afterAll, beforeAll, describe, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NatsKvStore } from '../examples/custom-stores/nats-kv.ts'
 import { CustomStoreSQLite } from '../examples/custom-stores/sqlite.ts'
 import {
@@ -13,6 +13,7 @@ import {
   tokenStoreConformance,
   type RawRow,
 } from '../src/testing/index.ts'
+import { sample } from '../src/testing/conformance.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 import { SERVICES, describeWithService } from './services.ts'
 
@@ -94,6 +95,29 @@ await describeWithService('nats', 'NatsKvStore (examples/custom-stores/nats-kv.t
       createBroken: () => new NatsKvStore({ servers: '127.0.0.1:1', bucket: fresh() }),
     }))
       it(t.name, t.run)
+  })
+
+  it('two stores on one bucket: concurrent saves never share an id, nor a user two rows', async () => {
+    // Each store saves one at a time, so only a write refused at a stale sequence keeps the
+    // two apart: without it, both would number a new row after the same largest id.
+    const bucket = fresh()
+    const a = new NatsKvStore({ servers, bucket })
+    const b = new NatsKvStore({ servers, bucket })
+    try {
+      const users = Array.from({ length: 16 }, (_, i) => sample(`user${i}@example.com`))
+      const again = [sample('ada@example.com'), sample('ada@example.com')]
+      await Promise.all([
+        ...users.map((token, i) => (i % 2 === 0 ? a : b).saveToken(token)),
+        a.saveToken(again[0]!),
+        b.saveToken(again[1]!),
+      ])
+      const ids = (await a.getTokens()).map((token) => Number(token.id)).sort((x, y) => x - y)
+      expect(ids).toEqual(Array.from({ length: 17 }, (_, i) => i + 1))
+      expect(again[0]!.id).toBe(again[1]!.id)
+    } finally {
+      await a.close()
+      await b.close()
+    }
   })
 
   describe('leases and conditional saves (two stores, two connections, one bucket)', () => {
