@@ -6,9 +6,9 @@
 import { JetStreamApiError, jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import type { OAuthToken } from '../../src/index.ts'
+import type { OAuthToken } from 'tokenkeeper'
 // Everything prefixed kit. is tokenkeeper/store-kit: the rules this store does not write.
-import * as kit from '../../src/store-kit/index.ts'
+import * as kit from 'tokenkeeper/store-kit'
 
 const STORE = 'NatsKvStore'
 

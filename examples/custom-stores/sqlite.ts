@@ -4,9 +4,9 @@
 // connection, statements prepared once with parameters, each save one IMMEDIATE transaction.
 import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
-import type { OAuthToken } from '../../src/index.ts'
+import type { OAuthToken } from 'tokenkeeper'
 // Everything prefixed kit. is tokenkeeper/store-kit: the rules this store does not write.
-import * as kit from '../../src/store-kit/index.ts'
+import * as kit from 'tokenkeeper/store-kit'
 
 const STORE = 'CustomStoreSQLite'
 
