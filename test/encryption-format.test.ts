@@ -243,3 +243,204 @@ describe('encryption keys and options', () => {
     })
   })
 })
+
+/** A second fixed key: bytes 32, 33, ..., 63. */
+const KEY_2 = Buffer.from(Array.from({ length: 32 }, (_, i) => 32 + i))
+const twoKeys = (activeKeyId: string, acceptLegacyRows = true): TokenCipher =>
+  new TokenCipher({ keys: { k1: KAT_KEY, k2: KEY_2 }, activeKeyId, acceptLegacyRows })
+const ID = '0KATKATKAT'
+
+/** The message of the EncryptionError that opening `row` throws; its cause is kept. */
+function refusal(cipher: TokenCipher, row: OAuthToken): string {
+  try {
+    cipher.openRow(row)
+  } catch (err) {
+    if (!(err instanceof EncryptionError)) throw err
+    return err.message
+  }
+  throw new Error('the row opened')
+}
+
+/** A k1 row whose row seal covers `change` (made to its sealed secrets): only that value is wrong. */
+function resealed(change: (secrets: OAuthToken) => void): OAuthToken {
+  const secrets = new TokenCipher(kat).sealSecrets(katToken())
+  change(secrets)
+  return new TokenCipher(kat).sealRowFor(secrets, ID)
+}
+
+const ALTERED =
+  'the key is wrong or the value was altered (changed, or moved from another row or column)'
+
+describe('TokenCipher: each refusal says which value of which row, and why', () => {
+  it('a row without some secrets or an API domain seals and opens to the same token', () => {
+    const cipher = new TokenCipher(kat)
+    const token = new OAuthToken({
+      userSignature: new UserSignature('ada@zylker.example'),
+      clientId: '1000.KATCLIENT',
+      refreshToken: '1000.kat.refresh-token',
+    })
+    const sealed = cipher.sealRow(token, ID)
+    expect([sealed.clientSecret, sealed.accessToken, sealed.grantToken]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ])
+    // The seal of an empty API domain is a nonce and a tag, no ciphertext: 28 bytes.
+    expect(Buffer.from(sealed.apiDomain!.slice('tk2.k1.'.length), 'base64url')).toHaveLength(28)
+    const opened = cipher.openRow(sealed)
+    expect(opened.apiDomain).toBeUndefined()
+    expect({ ...opened.fields(), userSignature: opened.userSignature?.name }).toEqual({
+      ...token.fields(),
+      id: ID,
+      userSignature: 'ada@zylker.example',
+    })
+  })
+
+  it('a value moved, cut short, or sealed with another key than its row is named', () => {
+    const moved = resealed((t) => (t.accessToken = t.refreshToken))
+    const cut = resealed((t) => (t.accessToken = t.accessToken!.slice(0, 'tk2.k1.'.length + 36)))
+    const k2 = twoKeys('k2').sealSecrets(katToken()).accessToken
+    const cases: [string, OAuthToken, string][] = [
+      [
+        'moved',
+        moved,
+        `the access_token of token ${ID} cannot be decrypted with key 'k1': ${ALTERED}`,
+      ],
+      ['cut', cut, `the access_token of token ${ID} cannot be decrypted with key 'k1': ${ALTERED}`],
+      [
+        'other key',
+        resealed((t) => (t.accessToken = k2)),
+        `the access_token of token ${ID} is not sealed with the key of its row ('k1'): the row was altered`,
+      ],
+      [
+        'clear',
+        resealed((t) => (t.accessToken = 'in-the-clear')),
+        `the access_token of token ${ID} is not sealed with the key of its row ('k1'): the row was altered`,
+      ],
+    ]
+    for (const [name, row, message] of cases)
+      expect(refusal(twoKeys('k1'), row), name).toBe(message)
+    // 27 bytes cannot hold a nonce and a tag: refused as too short, not tried.
+    const err = (() => {
+      try {
+        twoKeys('k1').openRow(cut)
+      } catch (caught) {
+        return caught as EncryptionError
+      }
+    })()
+    expect((err?.cause as Error).message).toBe('too short')
+  })
+
+  it('a row seal that is altered, missing, or names a key not configured is named', () => {
+    const row = (): OAuthToken => new TokenCipher(kat).sealRow(katToken(), ID)
+    const seal = (apiDomain: string): OAuthToken => Object.assign(row(), { apiDomain })
+    const expiry = Object.assign(row(), { expiryTime: 1 })
+    const unknown = (id: string) =>
+      `the row seal (api_domain) of token ${ID} is encrypted with key '${id}', which is not among the configured keys`
+    const cases: [string, OAuthToken, string][] = [
+      [
+        'expiry',
+        expiry,
+        `the row seal (api_domain) of token ${ID} cannot be decrypted with key 'k1': ${ALTERED}`,
+      ],
+      ['key k9', seal('tk2.k9.AAAA'), unknown('k9')],
+      ['no dot after the key id', seal('tk2.k1'), unknown('')],
+      ['a long key id, cut', seal(`tk2.${'x'.repeat(50)}.AAAA`), unknown('x'.repeat(32))],
+      [
+        'replaced',
+        seal('https://evil.example'),
+        `the client_secret of token ${ID} belongs to a sealed row, but the row seal (api_domain) is missing or was replaced: the row was altered`,
+      ],
+    ]
+    for (const [name, stored, message] of cases)
+      expect(refusal(twoKeys('k1'), stored), name).toBe(message)
+  })
+
+  it('rows without a row seal: refused once legacy rows are, and their tk1 values named', () => {
+    const clear = new OAuthToken({ clientId: 'c', refreshToken: 'in-the-clear' })
+    expect(refusal(twoKeys('k1', false), clear)).toBe(
+      'token (no id) has no row seal (it is stored in the clear or in the first format, tk1) and ' +
+        'encryption.acceptLegacyRows is false: it is not used. Restore it from a trusted copy, ' +
+        'or delete it and sign the user in again',
+    )
+    expect(twoKeys('k1').openRow(clear).refreshToken).toBe('in-the-clear')
+    const tk1 = (refreshToken: string) => new OAuthToken({ id: '7', clientId: 'c', refreshToken })
+    expect(refusal(twoKeys('k1'), tk1(sealTk1(KEY_2, 'k9', 'x')))).toBe(
+      "the refreshToken of token 7 is encrypted with key 'k9', which is not among the configured keys",
+    )
+    expect(refusal(twoKeys('k1'), tk1(sealTk1(KEY_2, 'k1', 'x')))).toBe(
+      `the refreshToken of token 7 cannot be decrypted with key 'k1': ${ALTERED}`,
+    )
+  })
+})
+
+describe('TokenCipher: lookups, the active key, and what is refused at construction', () => {
+  it('a lookup value is sought sealed with the active key first, then the others, then as legacy', () => {
+    const value = '1000.kat.refresh-token'
+    const k1 = twoKeys('k1').sealRow(katToken(), ID).refreshToken
+    const k2 = twoKeys('k2').sealRow(katToken(), ID).refreshToken
+    expect(k1).toBe(TK2_ROW.refresh_token)
+    const legacy = [sealTk1(KEY_2, 'k2', value), sealTk1(KAT_KEY, 'k1', value), value]
+    expect(twoKeys('k2').candidates('refresh_token', value)).toEqual([k2, k1, ...legacy])
+    expect(twoKeys('k2', false).candidates('refresh_token', value)).toEqual([k2, k1])
+  })
+
+  it('isCurrent: sealed in the current format with the active key, and nothing else', () => {
+    const k1 = twoKeys('k1').sealRow(katToken(), ID)
+    const tk1 = new OAuthToken({ clientId: 'c', apiDomain: sealTk1(KAT_KEY, 'k1', 'x') })
+    const none = new OAuthToken({ clientId: 'c' })
+    const current = (cipher: TokenCipher) =>
+      [k1, katToken(), tk1, none].map((t) => cipher.isCurrent(t))
+    expect(current(twoKeys('k1'))).toEqual([true, false, false, false])
+    expect(current(twoKeys('k2'))).toEqual([false, false, false, false])
+    expect(twoKeys('k2').activeKeyId).toBe('k2')
+  })
+
+  it('refuses key ids a sealed value cannot carry, and options of the wrong shape', () => {
+    const key = randomBytes(32)
+    const attempt = (options: unknown): string => {
+      try {
+        new TokenCipher(options as never)
+        return 'accepted'
+      } catch (err) {
+        if (!(err instanceof InvalidArgumentError)) throw err
+        return `${err.argument}: ${err.message}`
+      }
+    }
+    // The id ends at the first '.' of a sealed value: 'k.1' would be read back as key 'k'.
+    for (const id of ['k.1', '.k1', 'k1.', 'k 1', '', 'x'.repeat(33), '.'.repeat(60)]) {
+      expect(attempt({ keys: { [id]: key }, activeKeyId: id }), id).toBe(
+        `encryption.keys: key id '${id.slice(0, 40)}' must be 1 to 32 letters, digits, _ or -`,
+      )
+    }
+    expect(
+      attempt({ keys: { ['x'.repeat(32)]: key, 'a-b_C9': KEY_2 }, activeKeyId: 'a-b_C9' }),
+    ).toBe('accepted')
+    const shape = 'encryption: encryption must be { keys: { [keyId]: key }, activeKeyId }'
+    for (const options of [
+      undefined,
+      null,
+      'k1',
+      { keys: null, activeKeyId: 'k1' },
+      { keys: 'k1', activeKeyId: 'k1' },
+    ]) {
+      expect(attempt(options), String(options)).toBe(shape)
+    }
+    const keys = { k1: key }
+    expect(attempt({ keys, activeKeyId: 'k2' })).toBe(
+      "encryption.activeKeyId: activeKeyId 'k2' is not among the keys",
+    )
+    expect(attempt({ keys, activeKeyId: 'y'.repeat(60) })).toBe(
+      `encryption.activeKeyId: activeKeyId '${'y'.repeat(40)}' is not among the keys`,
+    )
+    expect(attempt({ keys, activeKeyId: 'k1', acceptLegacy: false })).toBe(
+      "encryption.acceptLegacy: encryption has no option 'acceptLegacy'; it takes keys, activeKeyId, acceptLegacyRows",
+    )
+    expect(attempt({ keys, activeKeyId: 'k1', acceptLegacyRows: 'no' })).toBe(
+      'encryption.acceptLegacyRows: encryption.acceptLegacyRows must be true or false',
+    )
+    expect(attempt({ keys: { k1: key, k2: Buffer.from(key) }, activeKeyId: 'k1' })).toBe(
+      "encryption.keys.k2: encryption keys 'k1' and 'k2' are the same key: each id needs its own random key",
+    )
+  })
+})
