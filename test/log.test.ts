@@ -103,6 +103,9 @@ describe('scrub: every way a secret is written leaves only the marker', () => {
     ['Bearer, quoted', `Authorization: Bearer "${SECRET}"`],
     ['Bearer, single-quoted', `Authorization: Bearer '${SECRET}'`],
     ['Bearer, URL-encoded', `authorization=Bearer%20${encodeURIComponent(SECRET)}`],
+    // A header dump aligned with spaces: the scheme is followed by more than one.
+    ['Bearer and several spaces', `Authorization:  Bearer   ${SECRET}`],
+    ['Bearer and a tab and a space', `Bearer\t ${SECRET}`],
     ['Zoho-oauthtoken, unquoted', `authorization: Zoho-oauthtoken ${SECRET}`],
     ['Zoho-oauthtoken in a header object', `{"Authorization":"Zoho-oauthtoken ${SECRET}"}`],
     ['authorization without a scheme', `authorization: ${SECRET}`],
