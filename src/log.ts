@@ -56,10 +56,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 // What a secret looks like in text: a quote around a value (raw, escaped inside a JSON string at
 // any depth, or percent-encoded once or more), the separator after a name (`=`, `:`, raw or
-// encoded), and the value itself (quoted up to the same quote, or bare up to a space, a quote or
-// a separator).
+// encoded, with spaces around it raw or encoded: `%3A%20` and `%3A+` are how URLs carry
+// `{'refresh_token': 'x'}`), and the value itself (quoted up to the same quote, or bare up to a
+// space, a quote or a separator).
 const QUOTE = String.raw`(?:\\*["']|%(?:25)*2[27])`
-const SEPARATOR = String.raw`\s*(?:[=:]|%(?:25)*3[ADad])\s*`
+const SPACE = String.raw`(?:\s|%(?:25)*20|\+)`
+const SEPARATOR = String.raw`${SPACE}*(?:[=:]|%(?:25)*3[ADad])${SPACE}*`
 const VALUE =
   String.raw`(?:\[redacted\]` +
   String.raw`|"(?:[^"\\]|\\[\s\S])*"?|'(?:[^'\\]|\\[\s\S])*'?` +

@@ -100,6 +100,15 @@ describe('scrub: every way a secret is written leaves only the marker', () => {
       JSON.stringify({ headers: `{"Authorization":"Bearer \\"${SECRET}\\""}` }),
     ],
     ['a Python or JS object', `{'refresh_token': '${SECRET}'}`],
+    // Single quotes are percent-encoded by some clients (not by encodeURIComponent).
+    [
+      'a Python object percent-encoded in a URL',
+      `/cb?state=%7B%27refresh_token%27%3A%20%27${encodeURIComponent(SECRET)}%27%7D`,
+    ],
+    [
+      'a JSON pair with a space, form-encoded',
+      new URLSearchParams({ state: `{"refresh_token": "${SECRET}"}` }).toString(),
+    ],
     ['Bearer, quoted', `Authorization: Bearer "${SECRET}"`],
     ['Bearer, single-quoted', `Authorization: Bearer '${SECRET}'`],
     ['Bearer, URL-encoded', `authorization=Bearer%20${encodeURIComponent(SECRET)}`],
