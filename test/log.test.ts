@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, rmSync, statSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { createLogger, scrub } from '../src/index.ts'
 import { SafeLog, escapeControl, maskCredentials, scrubDriverText } from '../src/log.ts'
@@ -282,4 +282,147 @@ describe('maskCredentials', () => {
       expect(maskCredentials(safe)).toBe(safe)
     })
   }
+})
+
+describe('createLogger: levels, file and standard error', () => {
+  it('each method writes at its level; the default level is info, and off writes nothing', () => {
+    const all = scratchPath(dir, 'levels-debug.txt')
+    const debug = createLogger({ level: 'debug', filePath: all })
+    debug.debug('d')
+    debug.info('i')
+    debug.warn('w')
+    debug.error('e')
+    const lines = readFileSync(all, 'utf8').trim().split('\n')
+    expect(lines.map((l) => l.replace(/^\S+ /, ''))).toEqual([
+      'DEBUG d',
+      'INFO i',
+      'WARN w',
+      'ERROR e',
+    ])
+    const byDefault = scratchPath(dir, 'levels-default.txt')
+    createLogger({ filePath: byDefault }).debug('not written')
+    createLogger({ filePath: byDefault }).info('written')
+    expect(readFileSync(byDefault, 'utf8')).toMatch(/^\S+ INFO written\n$/)
+    const off = scratchPath(dir, 'levels-off.txt')
+    const silent = createLogger({ level: 'off', filePath: off })
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) silent[level]('x')
+    expect(readFileSync(off, 'utf8')).toBe('')
+  })
+
+  it('creates its file 0600 at once, and again 0600 when it was removed (log rotation)', () => {
+    const filePath = scratchPath(dir, 'rotated.txt')
+    const logger = createLogger({ filePath })
+    expect(statSync(filePath).mode & 0o777).toBe(0o600)
+    rmSync(filePath)
+    logger.warn('after rotation')
+    expect(statSync(filePath).mode & 0o777).toBe(0o600)
+    expect(readFileSync(filePath, 'utf8')).toMatch(/ WARN after rotation\n$/)
+  })
+
+  it('refuses a level or a file path it cannot use, saying which and what it takes', () => {
+    const refusal = (options: unknown): string => {
+      try {
+        createLogger(options as never)
+        return 'accepted'
+      } catch (err) {
+        return `${(err as { argument?: string }).argument}: ${(err as Error).message}`
+      }
+    }
+    expect(refusal({ level: 'loud' })).toBe(
+      'level: level must be one of debug, info, warn, error, off',
+    )
+    expect(refusal({ filePath: '' })).toBe('filePath: filePath must be a non-empty string')
+    expect(refusal({ filePath: 42 })).toBe('filePath: filePath must be a non-empty string')
+  })
+
+  it('without a file, writes scrubbed lines to standard error', () => {
+    const written: string[] = []
+    const write = process.stderr.write
+    // The real stream's writes, recorded for the length of one call.
+    process.stderr.write = ((chunk: string) => written.push(chunk)) as typeof write
+    try {
+      createLogger({ level: 'warn' }).warn('refresh_token=ZQX7vJ9k-Wq2')
+    } finally {
+      process.stderr.write = write
+    }
+    expect(written).toHaveLength(1)
+    expect(written[0]).toMatch(/^\S+ WARN refresh_token=\[redacted\]\n$/)
+  })
+})
+
+describe('scrub and redaction: exact output', () => {
+  it('keeps the quotes around a value, closed or not, raw or percent-encoded', () => {
+    const cases: [string, string][] = [
+      // (`name: value`, not `name=value`: maskCredentials would take the whole field first.)
+      ['{"refresh_token":"abc"}', '{"refresh_token":"[redacted]"}'],
+      ['refresh_token: "abc', 'refresh_token: "[redacted]'],
+      ['refresh_token: ""', 'refresh_token: "[redacted]"'],
+      ["refresh_token: 'abc'", "refresh_token: '[redacted]'"],
+      ['refresh_token: %22abc%22', 'refresh_token: %22[redacted]%22'],
+      ['refresh_token: %22', 'refresh_token: %22[redacted]'],
+      ['Bearer abc', 'Bearer [redacted]'],
+    ]
+    for (const [text, out] of cases) expect(scrub(text), text).toBe(out)
+  })
+
+  it('removes given secrets of 4 characters or more, not shorter ones', () => {
+    expect(scrub('abcd and abc', ['abcd', 'abc'])).toBe('[redacted] and abc')
+  })
+
+  it('scrubDriverText reports exactly the values it removed, and works without a set', () => {
+    const removed = new Set<string>()
+    const text =
+      "Duplicate entry 'ZQX7vJ9k' for key 'k'; near '' at line 1; near '[redacted]' at line 2"
+    expect(scrubDriverText(text, removed)).toBe(
+      "Duplicate entry '[redacted]' for key 'k'; near '' at line 1; near '[redacted]' at line 2",
+    )
+    expect([...removed]).toEqual(['ZQX7vJ9k'])
+    expect(scrubDriverText("quoting 'ZQX7vJ9k' and ''")).toBe("quoting '[redacted]' and ''")
+  })
+
+  it('maskCredentials: a parameter at the start, quoted values with spaces, one-letter schemes', () => {
+    const cases: [string, string][] = [
+      ['password=pw host=h', 'password=[redacted] host=h'],
+      ['host=h password="p w x" dbname=d', 'host=h password=[redacted] dbname=d'],
+      ['host=h password="p w x', 'host=h password=[redacted]'],
+      ["host=h password='p w x", 'host=h password=[redacted]'],
+      ['see x://u:pw@h', 'see x://u:[redacted]@h'],
+    ]
+    for (const [text, out] of cases) expect(maskCredentials(text), text).toBe(out)
+  })
+
+  it('escapeControl writes characters above 0xff as four hex digits', () => {
+    expect(escapeControl('a\u061cb\u200e')).toBe('a\\u061cb\\u200e')
+  })
+})
+
+describe('SafeLog: each level, and fields as written', () => {
+  it('sends each level to its method; leaves out undefined fields; shows NaN as NaN', () => {
+    const lines: string[] = []
+    const at = (level: string) => (m: string) => lines.push(`${level} ${m}`)
+    const log = new SafeLog({
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+    })
+    log.debug('a')
+    log.info('b', { skipped: undefined, n: 1, ok: true, waited: NaN })
+    log.warn('c', { user: 'ada' })
+    log.error('d')
+    expect(lines).toEqual([
+      'debug a',
+      'info b n=1 ok=true waited=NaN',
+      'warn c user="ada"',
+      'error d',
+    ])
+    const refused = (() => {
+      try {
+        return new SafeLog({ info: () => undefined } as never)
+      } catch (err) {
+        return (err as { argument?: string }).argument
+      }
+    })()
+    expect(refused).toBe('logger')
+  })
 })
