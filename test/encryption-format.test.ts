@@ -424,7 +424,7 @@ describe('TokenCipher: lookups, the active key, and what is refused at construct
       { keys: null, activeKeyId: 'k1' },
       { keys: 'k1', activeKeyId: 'k1' },
     ]) {
-      expect(attempt(options), String(options)).toBe(shape)
+      expect(attempt(options), JSON.stringify(options) ?? 'undefined').toBe(shape)
     }
     const keys = { k1: key }
     expect(attempt({ keys, activeKeyId: 'k2' })).toBe(

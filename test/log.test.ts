@@ -337,13 +337,17 @@ describe('createLogger: levels, file and standard error', () => {
 
   it('without a file, writes scrubbed lines to standard error', () => {
     const written: string[] = []
-    const write = process.stderr.write
+    const stderr = process.stderr
+    const write = stderr.write.bind(stderr)
     // The real stream's writes, recorded for the length of one call.
-    process.stderr.write = ((chunk: string) => written.push(chunk)) as typeof write
+    stderr.write = (chunk: string | Uint8Array) => {
+      written.push(String(chunk))
+      return true
+    }
     try {
       createLogger({ level: 'warn' }).warn('refresh_token=ZQX7vJ9k-Wq2')
     } finally {
-      process.stderr.write = write
+      stderr.write = write
     }
     expect(written).toHaveLength(1)
     expect(written[0]).toMatch(/^\S+ WARN refresh_token=\[redacted\]\n$/)
