@@ -59,8 +59,10 @@ export interface Lookup {
   readonly value: string
 }
 
-function present(value: string | undefined): value is string {
-  return value !== undefined && value.length > 0
+// A token's fields may hold null, set after it was made: assertToken takes null as absent (as
+// JavaScript callers and the official SDKs pass it), so every rule here does too.
+function present(value: string | null | undefined): value is string {
+  return typeof value === 'string' && value.length > 0
 }
 
 /**
@@ -73,8 +75,9 @@ export function lookupOf(token: OAuthToken): Lookup | undefined {
   if (present(name)) return { column: 'user_name', value: name }
   if (
     present(token.accessToken) &&
-    token.clientId === undefined &&
-    token.clientSecret === undefined
+    // No client id and no client secret (null or undefined).
+    token.clientId == null &&
+    token.clientSecret == null
   ) {
     return { column: 'access_token', value: token.accessToken }
   }
@@ -88,8 +91,8 @@ export function rowMatches(row: TokenRow, lookup: Lookup): boolean {
   return row[lookup.column] === lookup.value
 }
 
-function text(value: string | undefined): string | null {
-  return value === undefined || value.length === 0 ? null : value
+function text(value: string | null | undefined): string | null {
+  return present(value) ? value : null
 }
 
 function field(value: string | null): string | undefined {
@@ -148,7 +151,7 @@ export function rowFromToken(token: OAuthToken, id: string): StoredRow {
     refresh_token: text(token.refreshToken),
     access_token: text(token.accessToken),
     grant_token: text(token.grantToken),
-    expiry_time: token.expiryTime === undefined ? null : String(token.expiryTime),
+    expiry_time: typeof token.expiryTime === 'number' ? String(token.expiryTime) : null,
     redirect_url: text(token.redirectUrl),
     api_domain: text(token.apiDomain),
   }
@@ -265,10 +268,17 @@ export function resolveSave(
 ): { row: StoredRow; insert: boolean } {
   const lookup = lookupOf(token)
   const name = token.userSignature?.name
+  // Asked in the order, and as often, as resolveSaveAsync asks them: the name once.
+  const byName = present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined
   const plan = planSave(store, token, {
     idExists: token.id !== undefined && rows.hasId(token.id),
-    matchedId: token.id === undefined && lookup ? rows.findId(lookup) : undefined,
-    userOwnerId: present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined,
+    matchedId:
+      token.id === undefined && lookup
+        ? lookup.column === 'user_name'
+          ? byName
+          : rows.findId(lookup)
+        : undefined,
+    userOwnerId: byName,
   })
   if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
     refuseOverwrite(plan.id, rows.get(plan.id))
@@ -390,12 +400,10 @@ export function supportsConditionalSave(store: TokenStore): store is TokenStore 
 
 /** Whether a stored row still holds the values a conditional save expects (the one rule). */
 export function rowHolds(row: TokenRow, expected: OAuthToken): boolean {
-  const want = rowFromToken(expected, row.id ?? '')
   return (
-    row.access_token === want.access_token &&
-    row.refresh_token === want.refresh_token &&
-    (row.expiry_time === null ? null : (parseExpiry(row.expiry_time) ?? null)) ===
-      (expected.expiryTime ?? null)
+    row.access_token === text(expected.accessToken) &&
+    row.refresh_token === text(expected.refreshToken) &&
+    parseExpiry(row.expiry_time) === (expected.expiryTime ?? undefined)
   )
 }
 

@@ -1,18 +1,36 @@
 import { describe, expect, it } from 'vitest'
-import { TokenStoreError } from '../src/errors.ts'
-import { OAuthToken, UserSignature } from '../src/index.ts'
+import { InvalidArgumentError, TokenStoreError } from '../src/errors.ts'
+import { EncryptionError, OAuthToken, UserSignature } from '../src/index.ts'
+import { withSealedRows } from '../src/sealed.ts'
 import {
   MAX_TOKEN_ID,
   TOKEN_ID_PATTERN,
+  assertConditionalSave,
+  assertId,
+  assertLookupToken,
   isCanonicalId,
   largestNumericId,
   lookupOf,
   nextTokenId,
   numericIdValue,
+  parseExpiry,
   planSave,
+  resolveSave,
+  resolveSaveAsync,
   rowFromToken,
+  rowHolds,
+  rowMatches,
+  supportsCompaction,
+  supportsConditionalSave,
+  supportsLocking,
   tokenFromRow,
+  tokenFromValues,
+  type AsyncRowLookups,
+  type Lookup,
+  type RowLookups,
+  type TokenStore,
 } from '../src/store.ts'
+import { RowTable } from '../src/stores/table.ts'
 import { formatRecord, parseRecords } from '../src/stores/csv.ts'
 
 describe('the matching rule', () => {
@@ -125,6 +143,377 @@ describe('rows', () => {
       expiryTime: 12,
     })
     expect(tokenFromRow({ ...row, expiry_time: 'soon' }).expiryTime).toBeUndefined()
+  })
+})
+
+describe('the matching rule, each condition alone', () => {
+  it('an empty user name does not identify; a client secret alone keeps the access token out', () => {
+    const token = new OAuthToken({ userSignature: new UserSignature('u'), accessToken: 'a' })
+    token.userSignature!.name = ''
+    expect(lookupOf(token)).toEqual({ column: 'access_token', value: 'a' })
+    const withSecret = new OAuthToken({ accessToken: 'a', clientSecret: 's', refreshToken: 'r' })
+    expect(lookupOf(withSecret)).toEqual({ column: 'refresh_token', value: 'r' })
+    expect(lookupOf(new OAuthToken({ grantToken: '', refreshToken: 'r' }))).toEqual({
+      column: 'refresh_token',
+      value: 'r',
+    })
+    expect(lookupOf(new OAuthToken({ refreshToken: '' }))).toBeUndefined()
+  })
+
+  it('a row matches on the lookup column only', () => {
+    const row = rowFromToken(new OAuthToken({ accessToken: 'a', refreshToken: 'r' }), '1')
+    expect(rowMatches(row, { column: 'access_token', value: 'a' })).toBe(true)
+    expect(rowMatches(row, { column: 'refresh_token', value: 'a' })).toBe(false)
+    expect(rowMatches(row, { column: 'access_token', value: 'b' })).toBe(false)
+  })
+})
+
+const FULL_ROW = {
+  id: '7',
+  user_name: 'ada@example.com',
+  client_id: 'cid',
+  client_secret: 'csecret',
+  refresh_token: 'rt',
+  access_token: 'at',
+  grant_token: 'gt',
+  expiry_time: '1900000000000',
+  redirect_url: 'https://example.com/cb',
+  api_domain: 'https://www.zohoapis.com',
+}
+
+const FULL_FIELDS = {
+  id: '7',
+  userSignature: new UserSignature('ada@example.com'),
+  clientId: 'cid',
+  clientSecret: 'csecret',
+  refreshToken: 'rt',
+  accessToken: 'at',
+  grantToken: 'gt',
+  expiryTime: 1_900_000_000_000,
+  redirectUrl: 'https://example.com/cb',
+  apiDomain: 'https://www.zohoapis.com',
+}
+
+describe('rows, column by column', () => {
+  it('every field goes to its own column, and back', () => {
+    expect(rowFromToken(new OAuthToken(FULL_FIELDS), '7')).toEqual(FULL_ROW)
+    expect(tokenFromRow(FULL_ROW).fields()).toEqual(FULL_FIELDS)
+    expect(tokenFromValues(Object.values(FULL_ROW)).fields()).toEqual(FULL_FIELDS)
+  })
+
+  it('absent and empty values are null in a row, and absent in a token', () => {
+    const empty = Object.fromEntries(Object.keys(FULL_FIELDS).map((key) => [key, '']))
+    const row = rowFromToken(
+      new OAuthToken({ ...empty, userSignature: undefined, expiryTime: undefined }),
+      '1',
+    )
+    // A missing expiry is no value, not the text "undefined" that an official SDK cannot read.
+    expect(row).toEqual({
+      ...Object.fromEntries(Object.keys(FULL_ROW).map((c) => [c, null])),
+      id: '1',
+    })
+    const blank = Object.fromEntries(Object.keys(FULL_ROW).map((column) => [column, '']))
+    expect(tokenFromRow(blank as never).fields()).toEqual(
+      Object.fromEntries(Object.keys(FULL_FIELDS).map((key) => [key, undefined])),
+    )
+    expect(tokenFromRow({ ...FULL_ROW, user_name: null }).userSignature).toBeUndefined()
+    expect(tokenFromValues([]).fields()).toEqual(
+      Object.fromEntries(Object.keys(FULL_FIELDS).map((key) => [key, undefined])),
+    )
+    expect(tokenFromValues(['3', null]).id).toBe('3')
+  })
+
+  it('reads an expiry of digits, with spaces around them, and nothing else', () => {
+    expect(parseExpiry('1900000000000')).toBe(1_900_000_000_000)
+    expect(parseExpiry(' 12 ')).toBe(12)
+    expect(parseExpiry('0')).toBe(0)
+    // Number('') and Number('  ') are 0: a blank expiry would read as "expired in 1970".
+    for (const value of [null, '', '   ', 'soon', 'Infinity', 'NaN']) {
+      expect(parseExpiry(value), String(value)).toBeUndefined()
+    }
+  })
+
+  it('a row that holds a sealed value is refused outside the encryption wrapper', () => {
+    const sealed = { ...FULL_ROW, refresh_token: 'tk2.sealed' }
+    expect(() => tokenFromRow(sealed)).toThrow(EncryptionError)
+    expect(() => tokenFromValues(Object.values(sealed))).toThrow(EncryptionError)
+    expect(withSealedRows(() => tokenFromRow(sealed)).refreshToken).toBe('tk2.sealed')
+  })
+})
+
+/** A table whose lookups are recorded, to state which ones a save asks. */
+function recorded(table: RowTable, withGet = true) {
+  const asked: string[] = []
+  const lookups = {
+    hasId: (id: string) => (asked.push(`hasId ${id}`), table.hasId(id)),
+    findId: (lookup: Lookup) => (asked.push(`findId ${lookup.column}`), table.findId(lookup)),
+    largestNumericId: () => (asked.push('largest'), table.largestNumericId()),
+    ...(withGet && { get: (id: string) => (asked.push(`get ${id}`), table.get(id)) }),
+  }
+  const later = <T>(value: T) => new Promise<T>((resolve) => setImmediate(() => resolve(value)))
+  const async: AsyncRowLookups = {
+    hasId: (id) => later(lookups.hasId(id)),
+    findId: (lookup) => later(lookups.findId(lookup)),
+    largestNumericId: () => later(lookups.largestNumericId()),
+    ...(withGet && {
+      get: (id: string) => later(table.get(id)).finally(() => asked.push(`get ${id}`)),
+    }),
+  }
+  return { asked, sync: lookups as RowLookups, async }
+}
+
+function tableOf(...tokens: OAuthToken[]): RowTable {
+  const table = new RowTable()
+  for (const token of tokens) table.put(rowFromToken(token, token.id!))
+  return table
+}
+
+const user = (name: string) => new UserSignature(name)
+
+// resolveSave and resolveSaveAsync state the same rule: each case runs on both.
+const resolvers = [
+  [
+    'resolveSave',
+    (token: OAuthToken, table: RowTable, withGet = true) => {
+      const lookups = recorded(table, withGet)
+      return Promise.resolve()
+        .then(() => resolveSave('S', token, lookups.sync))
+        .then((result) => ({ ...result, asked: lookups.asked }))
+    },
+  ],
+  [
+    'resolveSaveAsync',
+    async (token: OAuthToken, table: RowTable, withGet = true) => {
+      const lookups = recorded(table, withGet)
+      const result = await resolveSaveAsync('S', token, lookups.async)
+      return { ...result, asked: lookups.asked }
+    },
+  ],
+] as const
+
+describe.each(resolvers)('%s', (_, resolve) => {
+  it('inserts a token without id or match under the next numeric id', async () => {
+    const table = tableOf(
+      new OAuthToken({ id: '41', accessToken: 'x' }),
+      new OAuthToken({ id: 'abc', accessToken: 'y' }),
+    )
+    const saved = await resolve(new OAuthToken({ accessToken: 'a', expiryTime: 5 }), table)
+    expect(saved.insert).toBe(true)
+    expect(saved.row).toEqual({
+      ...rowFromToken(new OAuthToken({ accessToken: 'a', expiryTime: 5 }), '42'),
+    })
+    expect(saved.asked).toEqual(['findId access_token', 'largest'])
+    expect((await resolve(new OAuthToken({ accessToken: 'a' }), new RowTable())).row.id).toBe('1')
+  })
+
+  it('replaces the row of its id, or inserts under that id, without asking for a new one', async () => {
+    const table = tableOf(new OAuthToken({ id: '3', accessToken: 'old' }))
+    const replaced = await resolve(new OAuthToken({ id: '3', accessToken: 'new' }), table)
+    expect(replaced).toMatchObject({ insert: false, row: { id: '3', access_token: 'new' } })
+    expect(replaced.asked).toEqual(['hasId 3', 'get 3'])
+    const added = await resolve(new OAuthToken({ id: '9', accessToken: 'old' }), table)
+    expect(added).toMatchObject({ insert: true, row: { id: '9', access_token: 'old' } })
+    // An insert replaces no row: no read of one.
+    expect(added.asked).toEqual(['hasId 9'])
+  })
+
+  it('updates the row its lookup matches', async () => {
+    const table = tableOf(
+      new OAuthToken({ id: '1', grantToken: 'g1' }),
+      new OAuthToken({ id: '2', refreshToken: 'r2', clientId: 'c' }),
+    )
+    const saved = await resolve(
+      new OAuthToken({ refreshToken: 'r2', clientId: 'c', accessToken: 'a' }),
+      table,
+    )
+    expect(saved).toMatchObject({ insert: false, row: { id: '2', access_token: 'a' } })
+    expect(saved.asked).toEqual(['findId refresh_token', 'get 2'])
+  })
+
+  it('finds a token by its user name with one look-up, and never stores a name twice', async () => {
+    const table = tableOf(
+      new OAuthToken({ id: '5', userSignature: user('ada'), accessToken: 'old' }),
+    )
+    const saved = await resolve(
+      new OAuthToken({ userSignature: user('ada'), accessToken: 'new' }),
+      table,
+    )
+    expect(saved).toMatchObject({
+      insert: false,
+      row: { id: '5', user_name: 'ada', access_token: 'new' },
+    })
+    expect(saved.asked).toEqual(['findId user_name', 'get 5'])
+    const other = new OAuthToken({ id: '6', userSignature: user('ada') })
+    await expect(resolve(other, table)).rejects.toThrow(/already stored under id 5/)
+    const renamed = await resolve(new OAuthToken({ id: '5', userSignature: user('bob') }), table)
+    expect(renamed).toMatchObject({ insert: false, row: { id: '5', user_name: 'bob' } })
+    expect(renamed.asked).toEqual(['findId user_name', 'hasId 5', 'get 5'])
+  })
+
+  it('never replaces a sealed row outside the encryption wrapper', async () => {
+    const table = tableOf(new OAuthToken({ id: '4', grantToken: 'g', accessToken: 'tk2.sealed' }))
+    const byId = new OAuthToken({ id: '4', accessToken: 'clear' })
+    await expect(resolve(byId, table)).rejects.toThrow(EncryptionError)
+    await expect(resolve(new OAuthToken({ grantToken: 'g' }), table)).rejects.toThrow(
+      /token 4 is encrypted/,
+    )
+    await expect(withSealedRows(() => resolve(byId, table))).resolves.toMatchObject({
+      insert: false,
+    })
+    // A store that cannot read a row back (no `get`) writes as it is told.
+    await expect(resolve(byId, table, false)).resolves.toMatchObject({
+      row: { access_token: 'clear' },
+    })
+  })
+})
+
+describe('the conditional save rule', () => {
+  const expected = new OAuthToken({ id: '1', accessToken: 'a', refreshToken: 'r', expiryTime: 5 })
+  const row = rowFromToken(expected, '1')
+
+  it('holds while access token, refresh token and expiry are as expected, and only then', () => {
+    expect(rowHolds(row, expected)).toBe(true)
+    // Other columns may change under a lease: only the three a refresh writes are compared.
+    expect(rowHolds({ ...row, client_id: 'other', api_domain: 'x' }, expected)).toBe(true)
+    expect(rowHolds({ ...row, access_token: 'b' }, expected)).toBe(false)
+    expect(rowHolds({ ...row, access_token: null }, expected)).toBe(false)
+    expect(rowHolds({ ...row, refresh_token: 'r2' }, expected)).toBe(false)
+    expect(rowHolds({ ...row, refresh_token: null }, expected)).toBe(false)
+    expect(rowHolds({ ...row, expiry_time: '6' }, expected)).toBe(false)
+    expect(rowHolds({ ...row, expiry_time: null }, expected)).toBe(false)
+  })
+
+  it('compares expiries as numbers, and a missing one with no value', () => {
+    expect(rowHolds({ ...row, expiry_time: '5.0' }, expected)).toBe(true)
+    const noExpiry = new OAuthToken({ accessToken: 'a', refreshToken: 'r' })
+    expect(rowHolds({ ...row, expiry_time: null }, noExpiry)).toBe(true)
+    expect(rowHolds({ ...row, expiry_time: 'soon' }, noExpiry)).toBe(true)
+    expect(rowHolds(row, noExpiry)).toBe(false)
+    const cleared = new OAuthToken({ expiryTime: 5 })
+    expect(rowHolds({ ...row, access_token: null, refresh_token: null }, cleared)).toBe(true)
+  })
+
+  it('needs two tokens, the first with the id of its row', () => {
+    expect(() => assertConditionalSave(expected, expected)).not.toThrow()
+    for (const id of [undefined, '']) {
+      const token = new OAuthToken({ id, accessToken: 'a' })
+      expect(() => assertConditionalSave(token, expected)).toThrow(
+        expect.objectContaining({
+          argument: 'token.id',
+          message: 'saveTokenIf replaces one stored row: the token needs the id of that row',
+        }),
+      )
+    }
+    expect(() => assertConditionalSave(null, expected)).toThrow(
+      expect.objectContaining({ argument: 'token' }),
+    )
+    expect(() => assertConditionalSave(expected, { id: '1' })).toThrow(
+      expect.objectContaining({
+        argument: 'expected',
+        message: 'expected must be an OAuthToken, got Object',
+      }),
+    )
+  })
+})
+
+describe('capabilities are detected, not assumed', () => {
+  const plain = (extra: object) => Object.assign(Object.create(null) as object, extra) as TokenStore
+  it('a store offers a capability when it has the method, and not when the name holds a value', () => {
+    const method = async () => true
+    expect(supportsConditionalSave(plain({ saveTokenIf: method }))).toBe(true)
+    expect(supportsConditionalSave(plain({ saveTokenIf: true }))).toBe(false)
+    expect(supportsConditionalSave(plain({ compact: method }))).toBe(false)
+    expect(supportsCompaction(plain({ compact: method }))).toBe(true)
+    expect(supportsCompaction(plain({ compact: 'yes' }))).toBe(false)
+    expect(supportsCompaction(plain({ lockToken: method }))).toBe(false)
+    expect(supportsLocking(plain({ lockToken: method }))).toBe(true)
+    expect(supportsLocking(plain({ lockToken: {} }))).toBe(false)
+    expect(supportsLocking(plain({ saveTokenIf: method }))).toBe(false)
+  })
+})
+
+describe('argument checks', () => {
+  it('an id must be a non-empty string, and the error names the argument and what it got', () => {
+    expect(() => assertId('1')).not.toThrow()
+    const checks: [unknown, string | undefined, string, string][] = [
+      ['', undefined, 'id', 'id must be a non-empty string, got an empty string'],
+      [7, undefined, 'id', 'id must be a non-empty string, got number'],
+      [null, 'token.id', 'token.id', 'token.id must be a non-empty string, got null'],
+    ]
+    for (const [value, argument, named, message] of checks) {
+      let error: unknown
+      try {
+        assertId(value, argument)
+      } catch (err) {
+        error = err
+      }
+      expect(error).toBeInstanceOf(InvalidArgumentError)
+      expect(error).toMatchObject({ argument: named, message })
+    }
+  })
+
+  it('findToken takes an OAuthToken: null or a plain object is a typed error, not a TypeError', () => {
+    expect(() => assertLookupToken(new OAuthToken())).not.toThrow()
+    for (const [value, got] of [
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [{ accessToken: 'a' }, 'Object'],
+    ] as const) {
+      expect(() => assertLookupToken(value)).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          argument: 'token',
+          message: `token must be an OAuthToken, got ${got}`,
+        }),
+      )
+    }
+  })
+})
+
+describe('fields set to null after the token was made', () => {
+  // assertToken takes null as absent (JavaScript callers and the official SDKs pass it), so the
+  // rules must too: these threw a TypeError from saveToken and findToken.
+  const nulled = (init: ConstructorParameters<typeof OAuthToken>[0], ...keys: string[]) => {
+    const token = new OAuthToken(init)
+    for (const key of keys) (token as unknown as Record<string, null>)[key] = null
+    return token
+  }
+
+  it('are stored as absent, not as the text "null"', () => {
+    const token = nulled({ accessToken: 'a', expiryTime: 5 }, 'refreshToken', 'expiryTime')
+    expect(rowFromToken(token, '1')).toMatchObject({
+      access_token: 'a',
+      refresh_token: null,
+      expiry_time: null,
+    })
+  })
+
+  it('do not identify a token, and a null client id is no client id', () => {
+    const token = nulled(
+      { accessToken: 'a', clientId: 'c', grantToken: 'g' },
+      'clientId',
+      'grantToken',
+    )
+    expect(lookupOf(token)).toEqual({ column: 'access_token', value: 'a' })
+    const named = nulled(
+      { userSignature: new UserSignature('u'), refreshToken: 'r' },
+      'accessToken',
+    )
+    named.userSignature!.name = null as never
+    expect(lookupOf(named)).toEqual({ column: 'refresh_token', value: 'r' })
+    expect(lookupOf(nulled({ clientSecret: 's', accessToken: 'a' }, 'clientSecret'))).toEqual({
+      column: 'access_token',
+      value: 'a',
+    })
+  })
+
+  it('match a row without those values in a conditional save', () => {
+    const expected = nulled({ accessToken: 'a', refreshToken: 'r', expiryTime: 5 }, 'expiryTime')
+    const row = rowFromToken(new OAuthToken({ accessToken: 'a', refreshToken: 'r' }), '1')
+    expect(rowHolds(row, expected)).toBe(true)
+    expect(rowHolds(row, nulled({ accessToken: 'a', refreshToken: 'r' }, 'refreshToken'))).toBe(
+      false,
+    )
   })
 })
 
