@@ -281,7 +281,8 @@ export function assertToken(token: unknown, argument = 'token'): asserts token i
     }
   }
   userField(token.userSignature)
-  if (!(token.userSignature === undefined || typeof token.userSignature.name === 'string')) {
+  // userField takes null as absent, like every field: a null signature has no name to check.
+  if (token.userSignature != null && typeof token.userSignature.name !== 'string') {
     throw new InvalidArgumentError(`${argument}.userSignature.name`, 'user name must be a string')
   }
   expiryField(token.expiryTime)
