@@ -71,9 +71,6 @@ export const STRING_FIELDS = [
   'apiDomain',
 ] as const satisfies readonly (keyof OAuthTokenInit)[]
 
-/** The fields that hold secrets: never shown unless the user asks. */
-export const SECRET_FIELDS = ['clientSecret', 'grantToken', 'refreshToken', 'accessToken'] as const
-
 const ALL_FIELDS: ReadonlySet<string> = new Set<string>([
   ...STRING_FIELDS,
   'userSignature',
@@ -255,8 +252,9 @@ export function typeName(value: unknown): string {
 }
 
 function suggest(key: string): string {
-  const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
-  const found = [...ALL_FIELDS].find((field) => field.toLowerCase() === camel.toLowerCase())
+  // Compared without case and underscores: expiry_time, EXPIRYTIME and expiryTime are one field.
+  const bare = key.replaceAll('_', '').toLowerCase()
+  const found = [...ALL_FIELDS].find((field) => field.toLowerCase() === bare)
   return found ? ` (did you mean '${found}'?)` : ''
 }
 

@@ -3,6 +3,7 @@ import { InvalidArgumentError, TokenStoreError } from '../src/errors.ts'
 import { EncryptionError, OAuthToken, UserSignature } from '../src/index.ts'
 import { withSealedRows } from '../src/sealed.ts'
 import {
+  COLUMNS,
   MAX_TOKEN_ID,
   TOKEN_ID_PATTERN,
   assertConditionalSave,
@@ -76,7 +77,8 @@ describe('the upsert rule', () => {
   it('never puts a user name in a second row', () => {
     const token = new OAuthToken({ id: 'x', userSignature: new UserSignature('u') })
     expect(() => planSave('S', token, { ...none, idExists: true, userOwnerId: 'y' })).toThrow(
-      /already stored under id y/,
+      'S.saveToken: the user name of this token is already stored under id y; ' +
+        'save it with that id, or delete that token first',
     )
     expect(planSave('S', token, { ...none, idExists: true, userOwnerId: 'x' })).toEqual({
       id: 'x',
@@ -99,7 +101,11 @@ describe('ids', () => {
 
   it('past ten digits there is no new id: a TokenStoreError that says how to go on', () => {
     expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(TokenStoreError)
-    expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(/save it again without an id/)
+    expect(() => nextTokenId('S', MAX_TOKEN_ID)).toThrow(
+      'S.saveToken: no new id is left after id 9999999999: ids stop at 9999999999, the largest ' +
+        'that fits the official ten-character id column; delete that token and save it again ' +
+        'without an id, so that it takes the next free number',
+    )
   })
 
   it('numbers the ids the official SDKs read as numbers, and no others', () => {
@@ -198,7 +204,20 @@ describe('rows, column by column', () => {
   it('every field goes to its own column, and back', () => {
     expect(rowFromToken(new OAuthToken(FULL_FIELDS), '7')).toEqual(FULL_ROW)
     expect(tokenFromRow(FULL_ROW).fields()).toEqual(FULL_FIELDS)
-    expect(tokenFromValues(Object.values(FULL_ROW)).fields()).toEqual(FULL_FIELDS)
+    // Raw values come in COLUMNS order, the official file and table order.
+    expect(COLUMNS).toEqual([
+      'id',
+      'user_name',
+      'client_id',
+      'client_secret',
+      'refresh_token',
+      'access_token',
+      'grant_token',
+      'expiry_time',
+      'redirect_url',
+      'api_domain',
+    ])
+    expect(tokenFromValues(COLUMNS.map((column) => FULL_ROW[column])).fields()).toEqual(FULL_FIELDS)
   })
 
   it('absent and empty values are null in a row, and absent in a token', () => {
