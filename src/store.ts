@@ -280,8 +280,9 @@ export function resolveSave(
         : undefined,
     userOwnerId: byName,
   })
-  if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
-    refuseOverwrite(plan.id, rows.get(plan.id))
+  // An update always has the id of its row (see planSave).
+  if (!plan.insert && rows.get && !sealedRowsAllowed()) {
+    refuseOverwrite(plan.id!, rows.get(plan.id!))
   }
   const id = plan.id ?? nextTokenId(store, rows.largestNumericId())
   return { row: rowToWrite(token, id), insert: plan.insert }
@@ -315,7 +316,7 @@ export async function resolveSaveAsync(
   const byName = present(name) ? rows.findId({ column: 'user_name', value: name }) : undefined
   // A token found by its user name needs that look-up once, not twice.
   const [idExists, matchedId, userOwnerId] = await Promise.all([
-    token.id !== undefined ? rows.hasId(token.id) : false,
+    token.id !== undefined && rows.hasId(token.id),
     token.id === undefined && lookup
       ? lookup.column === 'user_name'
         ? byName
@@ -324,8 +325,9 @@ export async function resolveSaveAsync(
     byName,
   ])
   const plan = planSave(store, token, { idExists, matchedId, userOwnerId })
-  if (!plan.insert && plan.id !== undefined && rows.get && !sealedRowsAllowed()) {
-    refuseOverwrite(plan.id, await rows.get(plan.id))
+  // An update always has the id of its row (see planSave).
+  if (!plan.insert && rows.get && !sealedRowsAllowed()) {
+    refuseOverwrite(plan.id!, await rows.get(plan.id!))
   }
   const id = plan.id ?? nextTokenId(store, await rows.largestNumericId())
   return { row: rowToWrite(token, id), insert: plan.insert }
@@ -453,8 +455,9 @@ export function numericIdValue(id: string): number | undefined {
 export function largestNumericId(ids: Iterable<string | null>): number | undefined {
   let largest: number | undefined
   for (const id of ids) {
+    // Stryker disable next-line ConditionalExpression: RegExp.test(null) reads "null", not digits
     const value = id === null ? undefined : numericIdValue(id)
-    if (value !== undefined && (largest === undefined || value > largest)) largest = value
+    if (value !== undefined) largest = Math.max(value, largest ?? value)
   }
   return largest
 }
