@@ -455,7 +455,6 @@ export function numericIdValue(id: string): number | undefined {
 export function largestNumericId(ids: Iterable<string | null>): number | undefined {
   let largest: number | undefined
   for (const id of ids) {
-    // Stryker disable next-line ConditionalExpression: RegExp.test(null) reads "null", not digits
     const value = id === null ? undefined : numericIdValue(id)
     if (value !== undefined) largest = Math.max(value, largest ?? value)
   }
