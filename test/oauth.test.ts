@@ -125,7 +125,7 @@ describe('token answers', () => {
     expect(() => parseTokenResponse(502, '<html><body>Bad gateway</body></html>', now, [])).toThrow(
       /HTTP 502 with an HTML page/,
     )
-    expect(() => parseTokenResponse(200, '{"access_token": ', now, [])).toThrow(/not JSON/)
+    expect(() => parseTokenResponse(200, '{"access_token": ', now, [])).toThrow(/not a JSON object/)
     expect(() => parseTokenResponse(200, '{"token_type":"Bearer"}', now, [])).toThrow(
       expect.objectContaining({ code: 'INVALID_RESPONSE' }) as Error,
     )
@@ -146,6 +146,178 @@ describe('token answers', () => {
         'token [redacted] is unknown',
       )
     }
+  })
+})
+
+describe('token answers: each rule on its own', () => {
+  const now = 1_000_000
+  /** The error a body is refused with; a body that is accepted fails the test. */
+  const refusal = (status: number, body: string, secrets: string[] = []) => {
+    try {
+      parseTokenResponse(status, body, now, secrets)
+    } catch (err) {
+      return err as Error & { code: string; status?: number; serverError?: string }
+    }
+    throw new Error(`accepted HTTP ${status} ${body}`)
+  }
+  const bad = (status: number, what: string) =>
+    `the accounts server answered HTTP ${status} with ${what}`
+
+  it('takes a token from an HTTP 2xx answer only, whatever the body holds', () => {
+    const body = '{"access_token":"a","expires_in":3600}'
+    for (const status of [199, 300, 302, 400, 401, 500]) {
+      expect(refusal(status, body)).toMatchObject({
+        code: 'INVALID_RESPONSE',
+        status,
+        message: bad(
+          status,
+          'neither an error code nor a success status (a token is read from HTTP 2xx only)',
+        ),
+      })
+    }
+    for (const status of [200, 201, 299]) {
+      expect(parseTokenResponse(status, body, now, []).accessToken).toBe('a')
+    }
+    // An empty access token is none; an empty error is none either.
+    expect(refusal(200, '{"access_token":""}').message).toBe(bad(200, 'no access token'))
+    expect(parseTokenResponse(200, '{"error":"","access_token":"a"}', now, []).accessToken).toBe(
+      'a',
+    )
+  })
+
+  it('says an HTML page when the body starts with a tag, and a JSON object is what it expects', () => {
+    expect(refusal(502, '\n  <!DOCTYPE html><title>Bad gateway</title>').message).toBe(
+      bad(502, 'an HTML page'),
+    )
+    // A '<' further in does not make a page.
+    for (const body of ['plain<text>', 'Bad gateway <b>', '', '[]', 'null', '42', '"a"', 'true'])
+      expect(refusal(200, body).message, body).toBe(bad(200, 'a body that is not a JSON object'))
+  })
+
+  it("reads Zoho's rate limit only from Access Denied with too many requests, in any case", () => {
+    const limited = refusal(
+      400,
+      '{"error":"access denied","error_description":"Too Many Requests from 1000.the-refresh"}',
+      ['1000.the-refresh'],
+    )
+    expect(limited).toMatchObject({ code: 'RATE_LIMIT_ERROR' })
+    expect(limited.message).toBe(
+      'the accounts server limits the rate: Too Many Requests from [redacted]',
+    )
+    // Either half alone is a refusal, never a limit worth waiting out and trying again.
+    for (const [body, message] of [
+      ['{"error":"Access Denied"}', 'the accounts server refused the request: Access Denied'],
+      [
+        '{"error":"invalid_client","error_description":"too many requests"}',
+        'the accounts server refused the request: invalid_client (too many requests)',
+      ],
+    ] as const) {
+      expect(refusal(200, body), body).toMatchObject({ code: 'INVALID_TOKEN_ERROR', message })
+    }
+    // A secret the server echoes in the code itself is removed too.
+    expect(
+      refusal(400, '{"error":"no such token 1000.the-refresh"}', ['1000.the-refresh']),
+    ).toMatchObject({
+      serverError: 'no such token [redacted]',
+      errorDescription: undefined,
+      message: 'the accounts server refused the request: no such token [redacted]',
+    })
+  })
+
+  it('reads a count of seconds written as a decimal number in a string, and nothing else', () => {
+    const lifetime = (value: string) =>
+      parseTokenResponse(200, JSON.stringify({ access_token: 'a', expires_in: value }), now, [])
+        .lifetimeMs
+    const read: [string, number][] = [
+      ['\t 2400 \n', 2_400_000],
+      ['+2400', 2_400_000],
+      ['2400.', 2_400_000],
+      ['2400.5', 2_400_500],
+      ['.5e4', 5_000_000],
+      ['2.4e3', 2_400_000],
+      ['24E+2', 2_400_000],
+      ['240000e-2', 2_400_000],
+      ['0.0024e+06', 2_400_000],
+    ]
+    for (const [value, ms] of read) expect(lifetime(value), JSON.stringify(value)).toBe(ms)
+    // What Number() would read, but a server writing seconds does not: hex, binary, octal,
+    // blank, or a number with something after it.
+    for (const value of [
+      '',
+      '   ',
+      '0x960',
+      '0b1',
+      '0o7',
+      '2400 s',
+      '1e',
+      'e3',
+      '.',
+      '-',
+      '-1',
+      'Infinity',
+    ]) {
+      expect(
+        refusal(200, JSON.stringify({ access_token: 'a', expires_in: value })).message,
+        value,
+      ).toBe(bad(200, `an unusable expires_in (a string of ${value.length} characters)`))
+    }
+  })
+
+  it('names what an unusable lifetime is, without its value; null is no lifetime', () => {
+    const lifetimeOf = (field: string, value: unknown) =>
+      parseTokenResponse(200, JSON.stringify({ access_token: 'a', [field]: value }), now, [])
+        .lifetimeMs
+    for (const [value, what] of [
+      [-1, '-1'],
+      [-0.5, '-0.5'],
+      [true, 'a boolean'],
+      [[3600], 'an array'],
+      [{ seconds: 3600 }, 'an object'],
+    ] as const) {
+      expect(() => lifetimeOf('expires_in', value)).toThrow(
+        bad(200, `an unusable expires_in (${what})`),
+      )
+      expect(() => lifetimeOf('expires_in_sec', value)).toThrow(
+        bad(200, `an unusable expires_in_sec (${what})`),
+      )
+    }
+    expect(lifetimeOf('expires_in', null)).toBe(3_600_000)
+    expect(lifetimeOf('expires_in_sec', null)).toBe(3_600_000)
+  })
+
+  it('reads expires_in when expires_in_sec is null: a null is no value, not a reason to ignore one', () => {
+    const grant = parseTokenResponse(
+      200,
+      '{"access_token":"a","expires_in":1200,"expires_in_sec":null}',
+      now,
+      [],
+    )
+    expect(grant.lifetimeMs).toBe(1_200_000)
+    expect(grant.expiryTime).toBe(now + 1_200_000)
+  })
+
+  it('shows a token type of up to 40 visible characters, unless it is a secret of the answer', () => {
+    const typeOf = (fields: Record<string, string>) =>
+      refusal(
+        200,
+        JSON.stringify({ access_token: '1000.access', refresh_token: '1000.refresh', ...fields }),
+      ).message
+    expect(typeOf({ token_type: 'y'.repeat(40) })).toContain(`type '${'y'.repeat(40)}',`)
+    expect(typeOf({ token_type: 'bad\ntype' })).toContain('type an unknown,')
+    // A server that puts a token in token_type does not get it into the message.
+    expect(typeOf({ token_type: '1000.access' })).toContain("type '[redacted]',")
+    expect(typeOf({ token_type: '1000.refresh' })).toContain("type '[redacted]',")
+  })
+
+  it('keeps the scope and api_domain the answer names', () => {
+    const grant = parseTokenResponse(
+      200,
+      '{"access_token":"a","scope":"ZohoCRM.modules.ALL","api_domain":""}',
+      now,
+      [],
+    )
+    expect(grant.scope).toBe('ZohoCRM.modules.ALL')
+    expect(grant.apiDomain).toBeUndefined()
   })
 })
 

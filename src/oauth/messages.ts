@@ -78,7 +78,10 @@ function count(value: unknown): number | undefined {
  */
 function lifetimeMs(wire: TokenResponseWire, status: number): number {
   // Older Zoho answers: expires_in in milliseconds, expires_in_sec beside it; the latter rules.
-  const field = wire.expires_in_sec !== undefined ? 'expires_in_sec' : 'expires_in'
+  // A null expires_in_sec is no value (as a null expires_in is), not a reason to ignore a valid
+  // expires_in: servers that write null for fields they lack write today's seconds beside it.
+  const sec = wire.expires_in_sec
+  const field = sec !== undefined && sec !== null ? 'expires_in_sec' : 'expires_in'
   const value = wire[field]
   if (value === undefined || value === null) return DEFAULT_LIFETIME_MS
   const n = count(value)
@@ -92,7 +95,9 @@ function lifetimeMs(wire: TokenResponseWire, status: number): number {
 function describeValue(value: unknown): string {
   if (typeof value === 'number') return String(value)
   if (typeof value === 'string') return `a string of ${value.length} characters`
-  return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`
+  if (Array.isArray(value)) return 'an array'
+  // What else JSON can hold here: an object or a boolean (null is no value, read before this).
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
 /** Zoho's answer when a refresh token has made too many access tokens in a short time. */
@@ -117,7 +122,7 @@ export function parseTokenResponse(
       throw new Error('not an object')
     wire = parsed
   } catch {
-    throw invalid(status, /^\s*</.test(body) ? 'an HTML page' : 'a body that is not JSON')
+    throw invalid(status, /^\s*</.test(body) ? 'an HTML page' : 'a body that is not a JSON object')
   }
   const error = text(wire.error)
   if (error !== undefined) {
@@ -135,10 +140,16 @@ export function parseTokenResponse(
       { status, errorDescription: safeDescription },
     )
   }
-  const accessToken = text(wire.access_token)
-  if (accessToken === undefined || status < 200 || status >= 300) {
-    throw invalid(status, 'no access token')
+  // A token is taken from a success only: a failure status with a token in it is a broken
+  // server or a proxy's page, and its token is not trusted.
+  if (status < 200 || status >= 300) {
+    throw invalid(
+      status,
+      'neither an error code nor a success status (a token is read from HTTP 2xx only)',
+    )
   }
+  const accessToken = text(wire.access_token)
+  if (accessToken === undefined) throw invalid(status, 'no access token')
   const refreshToken = text(wire.refresh_token)
   if (!isTokenText(accessToken) || (refreshToken !== undefined && !isTokenText(refreshToken))) {
     throw invalid(
