@@ -13,6 +13,7 @@ export default defineConfig({
       'test/log.test.ts',
       'test/oauth.test.ts',
       'test/session.test.ts',
+      'test/session-recovery.test.ts',
       'test/policies.test.ts',
       'test/stores/memory.test.ts',
     ],
