@@ -57,7 +57,8 @@ async function raced(theirs: 'fresh' | 'expired' | 'none') {
       now: () => clock.now,
       retryDelayMs: 1,
       fetch: async (input, init) => {
-        const form = new URLSearchParams(String(init?.body ?? ''))
+        // The accounts client sends its form as a string.
+        const form = new URLSearchParams(typeof init?.body === 'string' ? init.body : '')
         if (raceOn && form.get('grant_type') === 'refresh_token') {
           raceOn = false
           if (theirs !== 'none') {
