@@ -12,6 +12,7 @@ export default defineConfig({
       'test/encryption-format.test.ts',
       'test/log.test.ts',
       'test/oauth.test.ts',
+      'test/oauth-client.test.ts',
       'test/session.test.ts',
       'test/session-recovery.test.ts',
       'test/policies.test.ts',
