@@ -64,7 +64,11 @@ const reply =
 const tokens = (extra: Record<string, unknown> = {}) =>
   reply(200, { access_token: '1000.access', expires_in: 3600, ...extra })
 
-function client(url: string, options: Partial<typeof CLIENT_DEFAULTS> = {}, warnings?: string[]) {
+function client(
+  url: string,
+  options: Partial<Record<keyof typeof CLIENT_DEFAULTS, number>> = {},
+  warnings?: string[],
+) {
   const environment = new Environment({ name: 'test', apiDomain: url, accountsUrl: url })
   const log = new SafeLog({
     debug: () => undefined,
