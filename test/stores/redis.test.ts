@@ -468,18 +468,22 @@ await describeWithService('redis', 'RedisStore', () => {
     const proxy = new Proxy(await freePort())
     await proxy.start()
     try {
-      const store = open({ url: `redis://127.0.0.1:${proxy.port}/0` })
+      // Timeouts far above the test's: an error that names the refusal came from the refusal,
+      // not from waiting one of them out (which would say 'did not answer within').
+      const store = open({
+        url: `redis://127.0.0.1:${proxy.port}/0`,
+        connectTimeoutMs: 30_000,
+        commandTimeoutMs: 30_000,
+      })
       const ada = user('ada@example.com')
       await store.saveToken(ada)
       await proxy.stop()
-      const started = Date.now()
       const error = await store.findTokenById(ada.id!).then(
         () => undefined,
         (err: unknown) => err,
       )
       expect(error).toMatchObject({ code: 'TOKEN_STORE', operation: 'findTokenById' })
       expect((error as Error).message).toMatch(/cannot reach the Redis server \(.*ECONNREFUSED/)
-      expect(Date.now() - started).toBeLessThan(3000)
       await proxy.start()
       expect((await store.findTokenById(ada.id!))?.accessToken).toBe(ada.accessToken)
       await store.close()
@@ -497,12 +501,12 @@ await describeWithService('redis', 'RedisStore', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     try {
       const { port } = silent.address() as AddressInfo
+      // The error names the command timeout that ended the wait; without one, the test's own
+      // timeout would end it instead. No clock of the test's is compared.
       const store = open({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 500 })
-      const started = Date.now()
       await expect(store.findToken(byName('ada@example.com'))).rejects.toThrow(
         /RedisStore.findToken: the Redis server did not answer within 500 ms/,
       )
-      expect(Date.now() - started).toBeLessThan(2000)
       await store.close()
     } finally {
       for (const socket of sockets) socket.destroy()
