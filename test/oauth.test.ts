@@ -234,6 +234,7 @@ describe('token answers: each rule on its own', () => {
       ['2400.', 2_400_000],
       ['2400.5', 2_400_500],
       ['.5e4', 5_000_000],
+      ['.25e4', 2_500_000],
       ['2.4e3', 2_400_000],
       ['24E+2', 2_400_000],
       ['240000e-2', 2_400_000],
@@ -389,6 +390,9 @@ describe('token answers: lifetimes and types', () => {
           expect.unreachable(`${field} ${JSON.stringify(token)}`)
         } catch (err) {
           expect((err as { code: string }).code).toBe('INVALID_RESPONSE')
+          expect((err as Error).message).toMatch(
+            /characters other than visible ASCII .* cannot be sent in a header$/,
+          )
           expect((err as Error).message).not.toContain(token)
         }
       }
