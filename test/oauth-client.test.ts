@@ -119,6 +119,8 @@ describe('Retry-After', () => {
       (e: unknown) => e,
     )) as { code: string; retryAfterMs: number; message: string }
     expect(err).toMatchObject({ code: 'RATE_LIMIT_ERROR', retryAfterMs: 2000 })
+    const after = Date.parse(/try again after (\S+)$/.exec(err.message)![1]!)
+    expect(after).toBeGreaterThan(Date.now())
     expect(err.message).toMatch(
       /^the accounts server limits the rate \(HTTP 429\) and asks to wait 2 s, longer than the request timeout \(1000 ms\): not waiting; try again after \d{4}-\d\d-\d\dT/,
     )
@@ -186,6 +188,7 @@ describe('retries', () => {
     await expect(refreshOf(client(gone.url, { retries: 1 }))).rejects.toMatchObject({
       code: 'NETWORK_ERROR',
       message: `cannot reach the accounts server at ${gone.url}: ECONNREFUSED`,
+      cause: expect.any(Error) as unknown,
     })
     // A server that never answers: the request times out, is tried once more, and times out.
     const silent = await serve(() => undefined)
@@ -194,6 +197,7 @@ describe('retries', () => {
     ).rejects.toMatchObject({
       code: 'TIMEOUT_ERROR',
       message: 'the accounts server did not answer within 100 ms',
+      cause: expect.objectContaining({ name: 'TimeoutError' }) as unknown,
     })
     expect(silent.received).toHaveLength(2)
   })
@@ -251,7 +255,7 @@ describe('requests', () => {
 
   it('never follow a redirect: the target receives nothing', async () => {
     const target = await serve(tokens())
-    for (const status of [302, 307]) {
+    for (const status of [300, 302, 307]) {
       const server = await serve(reply(status, {}, { location: `${target.url}/oauth/v2/token` }))
       await expect(refreshOf(client(server.url))).rejects.toMatchObject({
         code: 'INVALID_RESPONSE',
@@ -259,6 +263,14 @@ describe('requests', () => {
         message: `the accounts server answered the refresh request with a redirect (HTTP ${status}), which is never followed: the client secret and tokens go to ${server.url} alone. Check the environment's accountsUrl.`,
       })
     }
+    // The exchange and the revocation say which request was redirected.
+    const server = await serve(reply(307, {}, { location: target.url }))
+    await expect(
+      client(server.url).exchangeGrant({ clientId: 'c', clientSecret: 's', grantToken: 'g' }),
+    ).rejects.toThrow(/^the accounts server answered the exchange request with a redirect/)
+    await expect(client(server.url).revoke('1000.refresh')).rejects.toThrow(
+      /^the accounts server answered the revoke request with a redirect/,
+    )
     expect(target.received).toEqual([])
   })
 
@@ -283,7 +295,10 @@ describe('requests', () => {
     expect((await refreshOf(client(none.url, {}, warnings))).apiDomain).toBeUndefined()
     expect(warnings).toEqual([])
     const foreign = await serve(tokens({ api_domain: 'https://www.zohoapis.eu/x' }))
-    expect((await refreshOf(client(foreign.url, {}, warnings))).apiDomain).toBeUndefined()
+    expect(await refreshOf(client(foreign.url, {}, warnings))).toMatchObject({
+      accessToken: '1000.access',
+      apiDomain: undefined,
+    })
     const notUrl = await serve(tokens({ api_domain: 'not a url' }))
     expect((await refreshOf(client(notUrl.url, {}, warnings))).apiDomain).toBeUndefined()
     const ignored =
