@@ -17,6 +17,7 @@ export default defineConfig({
       'test/session-recovery.test.ts',
       'test/policies.test.ts',
       'test/stores/memory.test.ts',
+      'test/coordination.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,

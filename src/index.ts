@@ -1,4 +1,4 @@
-export { OAuthToken, UserSignature, needsRefresh, REDACTED } from './token.js'
+export { OAuthToken, UserSignature, needsRefresh, REDACTED, MAX_LIFETIME_MS } from './token.js'
 export type { OAuthTokenInit } from './token.js'
 export {
   COLUMNS,
@@ -11,11 +11,21 @@ export {
   planSave,
   rowHolds,
 } from './store.js'
-export type { TokenStore, Lookup, LookupColumn, TokenRow, SaveFacts, SavePlan } from './store.js'
+export type {
+  TokenStore,
+  Lookup,
+  LookupColumn,
+  TokenRow,
+  Column,
+  SaveFacts,
+  SavePlan,
+  Compaction,
+} from './store.js'
 export type { TokenLock, TokenLocking, LockOptions, ConditionalSave } from './store.js'
 export { eachToken, supportsIteration } from './iteration.js'
 export type { TokenIteration, IterateOptions, EachTokenOptions } from './iteration.js'
 export { MemoryStore } from './stores/memory.js'
+export type { InMemoryStoreOptions } from './stores/memory.js'
 export { ListStore } from './stores/list.js'
 export type { TokenRecord } from './stores/list.js'
 export { FileStore } from './stores/file.js'
@@ -37,7 +47,7 @@ export { purgeTokens, revokeTokens } from './policies.js'
 export type { PurgeOptions, PurgeResult, RevokeOptions, RevokeResult } from './policies.js'
 export { channel } from './events.js'
 export type { TokenEvents, TokenEventName } from './events.js'
-export { createLogger, scrub } from './log.js'
+export { createLogger, scrub, maskCredentials, LEVELS } from './log.js'
 export type { Logger, LoggerOptions, Level } from './log.js'
 export {
   SDKException,

@@ -83,7 +83,7 @@ export type GrantExchange = 'always' | 'reuse-stored'
 
 const GRANT_EXCHANGES: readonly GrantExchange[] = ['always', 'reuse-stored']
 
-/** What {@link Initializer.initialize} takes. */
+/** What `Initializer.initialize` takes. */
 export interface InitializeOptions {
   /** The data center and environment, e.g. `DataCenter.US.PRODUCTION`, or your own. */
   environment: Environment

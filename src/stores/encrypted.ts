@@ -102,7 +102,7 @@ const REKEY_ATTEMPTS = 5
 
 /**
  * The store, with the secrets of every token sealed before they reach it and opened when they
- * come back (see {@link TokenCipher}): each value is bound to its column, each row to its id and
+ * come back (see docs/encryption.md): each value is bound to its column, each row to its id and
  * its values. A look-up by token value tries the value sealed with each configured key (and, while
  * legacy rows are accepted, as the first format sealed it and in the clear), so rows written under
  * older keys, or before encryption was turned on, are still found. Everything else (`path`,

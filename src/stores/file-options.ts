@@ -19,7 +19,7 @@ export interface FileStoreOptions {
    */
   staleLockMs?: number
   /**
-   * How long a token lease from {@link FileStore.lockToken} lasts unless renewed (ms); its holder
+   * How long a token lease from `lockToken` lasts unless renewed (ms); its holder
    * renews it every third of that while it holds it; default 60000.
    */
   lockLeaseMs?: number

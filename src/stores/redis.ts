@@ -64,7 +64,7 @@ export interface RedisStoreOptions {
   /** What every key of the store begins with; default `tokenkeeper:`. */
   prefix?: string
   /**
-   * How long a token lease from {@link RedisStore.lockToken} lasts unless renewed (ms); its
+   * How long a token lease from `lockToken` lasts unless renewed (ms); its
    * holder renews it every third of that while it holds it; default 60000.
    */
   lockLeaseMs?: number

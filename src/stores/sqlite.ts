@@ -55,7 +55,7 @@ export interface SQLiteStoreOptions {
   /** How long a write waits for another process's write (ms); default 5000. */
   busyTimeoutMs?: number
   /**
-   * How long a token lease from {@link SQLiteStore.lockToken} lasts unless renewed (ms); its
+   * How long a token lease from `lockToken` lasts unless renewed (ms); its
    * holder renews it every third of that while it holds it; default 60000.
    */
   lockLeaseMs?: number
