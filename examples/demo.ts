@@ -1,14 +1,14 @@
 // The terminal demo that `npm start` runs: a few users' tokens kept in the embedded SQLite
-// store (zohooauth.db, the reference's database), found again by every lookup key, and printed
+// store (demo.db, a database of the article's SQLite table), found again by every lookup key, and printed
 // with their secrets masked. Run it twice: the second run finds and updates the same rows.
 import { OAuthToken, UserSignature, type TokenStore } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
 
-const store: TokenStore = new SQLiteStore({ path: 'zohooauth.db' })
+const store: TokenStore = new SQLiteStore({ path: 'demo.db' })
 const now = Date.now()
 const users = ['ada@zylker.example', 'grace@zylker.example', 'linus@zylker.example']
 
-console.log(`tokenkeeper demo: saving ${users.length} users' tokens in zohooauth.db (SQLite)\n`)
+console.log(`tokenkeeper demo: saving ${users.length} users' tokens in demo.db (SQLite)\n`)
 for (const [i, user] of users.entries()) {
   const token = new OAuthToken({
     userSignature: new UserSignature(user),

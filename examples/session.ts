@@ -10,7 +10,7 @@ const { clientId, clientSecret } = accounts.clients[0]!
 const session = await Initializer.initialize({
   environment: accounts.environment,
   token: new OAuthToken({ clientId, clientSecret, grantToken: accounts.issueGrantCode() }),
-  store: new SQLiteStore({ path: 'zohooauth.db' }),
+  store: new SQLiteStore({ path: 'session-example.db' }),
   config: { findUser: true }, // name the row after the user, as the official SDKs do
 })
 console.log(`signed in as ${session.userName}, token id ${session.id}`)

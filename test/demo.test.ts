@@ -6,7 +6,7 @@ import { scratchDir } from './helpers.ts'
 const root = resolve(import.meta.dirname, '..')
 
 describe('npm start (the terminal demo)', () => {
-  it('saves users in zohooauth.db, finds one by every key, prints secrets masked, and reruns in place', () => {
+  it('saves users in demo.db, finds one by every key, prints secrets masked, and reruns in place', () => {
     const cwd = scratchDir('tokenkeeper-demo-')
     const tsx = join(root, 'node_modules/tsx/dist/cli.mjs')
     const run = () =>

@@ -509,6 +509,12 @@ async function brokenThings(): Promise<void> {
   capture.emulatorSecrets(emulator)
 }
 
+/** Each example's own database file. */
+const EXAMPLE_DATABASES: Readonly<Record<string, string>> = {
+  'session.ts': 'session-example.db',
+  'demo.ts': 'demo.db',
+}
+
 /** Runs an example program in a scratch directory, as a user would, and captures its output. */
 async function example(name: string): Promise<void> {
   const cwd = scratchPath(dir, `${name}-cwd`)
@@ -523,7 +529,7 @@ async function example(name: string): Promise<void> {
   capture.text(`${name} stderr`, stderr)
   expect(stdout.length).toBeGreaterThan(0)
   // Its secrets: the rows it saved (the session example's emulator uses the default client).
-  const store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+  const store = new SQLiteStore({ path: join(cwd, EXAMPLE_DATABASES[name]!) })
   const rows = await store.getTokens()
   expect(rows.length).toBeGreaterThan(0)
   for (const token of rows) capture.tokenSecrets(token)

@@ -141,7 +141,7 @@ describe('the demo portal', () => {
       accessTokenLimit: false,
     })
     portal = await startPortal({ port: 0, cwd, accounts, admins: ['Grace@zylker.example'] })
-    store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+    store = new SQLiteStore({ path: join(cwd, 'portal.db') })
   })
   afterAll(async () => {
     await portal?.stop()
@@ -413,7 +413,7 @@ describe('the demo portal against another visitor', () => {
       accessTokenLimit: false,
     })
     portal = await startPortal({ port: 0, cwd, accounts })
-    store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+    store = new SQLiteStore({ path: join(cwd, 'portal.db') })
   })
   afterAll(async () => {
     await portal?.stop()

@@ -55,4 +55,29 @@ describe('npm start', () => {
       await new Promise((done) => child.once('exit', done))
     }
   })
+
+  it('says which port is taken and how to pick another, when one runs already', async () => {
+    const taken = createServer()
+    await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done))
+    const { port } = taken.address() as { port: number }
+    try {
+      const child = spawn(
+        process.execPath,
+        [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'examples/portal/main.ts')],
+        {
+          cwd: scratchDir('tokenkeeper-start-taken-'),
+          env: { ...process.env, PORT: String(port) },
+        },
+      )
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      const code = await new Promise<number | null>((done) => child.once('exit', done))
+      expect(code).toBe(1)
+      expect(stderr).toContain(`port ${port} is taken`)
+      expect(stderr).toMatch(/PORT=\d+ npm start/)
+      expect(stderr).not.toContain('EADDRINUSE')
+    } finally {
+      await new Promise((done) => taken.close(done))
+    }
+  })
 })

@@ -1,6 +1,6 @@
 // The demo portal: "Login with Zoho" (authorization code flow with state and PKCE), the signed-in
 // user's leads fetched through a tokenkeeper session, and the user's own token with Refresh and
-// Revoke (admins also see every stored token, read-only). Tokens live in SQLite (zohooauth.db in
+// Revoke (admins also see every stored token, read-only). Tokens live in SQLite (portal.db in
 // the working directory); sign-in sessions live in memory. Without configuration it runs the
 // accounts emulator beside it; with ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REDIRECT_URL and
 // ZOHO_DC it talks to real Zoho. See docs/web-login.md.
@@ -46,7 +46,7 @@ export interface PortalOptions {
   port?: number
   /** Default 127.0.0.1. */
   host?: string
-  /** Where zohooauth.db and the cookie key live; default the process's working directory. */
+  /** Where portal.db and the cookie key live; default the process's working directory. */
   cwd?: string
   /** Where ZOHO_* and PORTAL_* settings are read from; default process.env. */
   env?: Record<string, string | undefined>
@@ -105,7 +105,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     throw new Error(`sessionTtlMs must be at least 1000 ms, got ${ttlMs}`)
   }
   const key = loadKey(cwd)
-  const store = new SQLiteStore({ path: join(cwd, 'zohooauth.db') })
+  const store = new SQLiteStore({ path: join(cwd, 'portal.db') })
   const sessions = new PortalSessions({ ttlMs, max: MAX_SESSIONS, now })
 
   /** Signs the sign-in's state and PKCE verifier, kept in the browser for ten minutes. */

@@ -10,10 +10,18 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const portal = await startPortal({ port }).catch((err: unknown) => {
-  console.error(`portal: cannot start: ${err instanceof Error ? err.message : String(err)}`)
+  if ((err as { code?: unknown }).code === 'EADDRINUSE') {
+    // Most often a portal started before is still running.
+    console.error(
+      `portal: port ${port} is taken (is another portal still running?); stop it, or start ` +
+        `this one on another port: PORT=${port === 3000 ? 3001 : 3000} npm start`,
+    )
+  } else {
+    console.error(`portal: cannot start: ${err instanceof Error ? err.message : String(err)}`)
+  }
   process.exit(1)
 })
-console.log(`tokenkeeper portal on ${portal.url} (tokens in zohooauth.db)`)
+console.log(`tokenkeeper portal on ${portal.url} (tokens in portal.db)`)
 console.log(
   portal.accounts
     ? `accounts emulator on ${portal.environment.accountsUrl}: sign in as ada@zylker.example or grace@zylker.example`
