@@ -14,7 +14,6 @@ import {
 } from '../src/index.ts'
 import { rowFromToken, rowHolds, type ConditionalSave } from '../src/store.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
-import type { EncryptedStore } from '../src/stores/encrypted.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 
@@ -223,7 +222,7 @@ describe('SQLite files after turning encryption on', () => {
     const before = cleartextIn(path, secrets)
     expect(before['.db']! + before['-wal']!).toBeGreaterThan(users)
 
-    const store = new SQLiteStore({ path, encryption: only1 }) as SQLiteStore & EncryptedStore
+    const store = new SQLiteStore({ path, encryption: only1 })
     const result = await store.rekey()
     const after = cleartextIn(path, secrets)
     console.log(
@@ -282,11 +281,10 @@ describe('rekey over a store of any size', () => {
       )
     }
     await old.close()
-    // Typed without rekey() until the store kit types withEncryption (issue 16).
     const store = new SQLiteStore({
       path,
       encryption: { keys: { k1, k2 }, activeKeyId: 'k2' },
-    }) as SQLiteStore & EncryptedStore
+    })
     const seen: number[] = []
     const result = await store.rekey({ onProgress: (n) => seen.push(n) })
     expect(result).toMatchObject({ rekeyed: 1200, current: 0 })
