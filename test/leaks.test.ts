@@ -28,9 +28,9 @@ import { InvalidArgumentError, TokenStoreError, describeCause } from '../src/err
 import { SafeLog } from '../src/log.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import {
+  EMULATOR_FAULTS,
   startAccountsEmulator,
   type AccountsEmulator,
-  type EmulatorFault,
 } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 import { LeakCapture, errorTexts, fragmentsIn } from './leak-capture.ts'
@@ -41,17 +41,6 @@ const root = resolve(import.meta.dirname, '..')
 const dir = scratchDir('tokenkeeper-leaks-')
 const HOUR = 3_600_000
 const USERS = ['ada@zylker.example', 'grace@zylker.example', 'linus@zylker.example']
-const FAULTS: EmulatorFault[] = [
-  'http500',
-  'http503',
-  'http429',
-  'hang',
-  'reset',
-  'malformed-json',
-  'html',
-  'error-body',
-  'no-access-token',
-]
 
 /** One capture for the whole file: every test adds to it, the last one scans it. */
 const capture = new LeakCapture()
@@ -216,7 +205,7 @@ async function flow(kind: StoreKind): Promise<void> {
 
     // Every fault at the refresh: once (transient ones are retried), then twice (past retries).
     const refresher = await initialize(new OAuthToken({ id: ada.id! }), { retries: 1 })
-    for (const fault of FAULTS) {
+    for (const fault of EMULATOR_FAULTS) {
       for (const times of [1, 2]) {
         clock.now += 2 * HOUR
         emulator.fail(fault, { on: 'refresh', times })
@@ -227,7 +216,7 @@ async function flow(kind: StoreKind): Promise<void> {
     await see(step('refresh faults'), refresher, store)
 
     // Every fault at the exchange, without retries.
-    for (const fault of FAULTS) {
+    for (const fault of EMULATOR_FAULTS) {
       emulator.fail(fault, { on: 'exchange' })
       await see(
         step(`exchange ${fault}`),
@@ -239,12 +228,12 @@ async function flow(kind: StoreKind): Promise<void> {
     }
 
     // Every fault at the API (the session's own fetch) and at the revocation.
-    for (const fault of FAULTS) {
+    for (const fault of EMULATOR_FAULTS) {
       emulator.fail(fault, { on: 'api' })
       const response = await attempt(step(`api ${fault}`), () => ada.fetch('/crm/v8/Leads'))
       await response?.body?.cancel()
     }
-    for (const fault of FAULTS) {
+    for (const fault of EMULATOR_FAULTS) {
       const session = await attempt(step(`revoke ${fault} session`), () =>
         ada.switchUser(grant(USERS[2]!)),
       )

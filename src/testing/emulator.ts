@@ -11,6 +11,7 @@
  * plumbing, pages, endpoints, faults and the server. This file keeps the import path.
  */
 export { startAccountsEmulator } from './emulator/server.js'
+export { EMULATOR_FAULTS } from './emulator/faults.js'
 export type {
   AccountsEmulator,
   AccountsEmulatorOptions,

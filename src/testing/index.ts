@@ -4,6 +4,7 @@ export { tokenLockingConformance } from './locking-conformance.js'
 export type { LockingConformanceOptions, LockingStore } from './locking-conformance.js'
 export {
   startAccountsEmulator,
+  EMULATOR_FAULTS,
   type AccountsEmulator,
   type AccountsEmulatorOptions,
   type EmulatorClient,

@@ -16,8 +16,8 @@ const ENDPOINT_KINDS: Record<Exclude<EmulatorEndpoint, 'any'>, readonly Kind[]> 
   api: ['api', 'currentUser'],
 }
 
-/** Every fault, to refuse an unknown one. */
-const FAULTS: readonly EmulatorFault[] = [
+/** Every fault `fail()` takes (and it refuses any other). */
+export const EMULATOR_FAULTS: readonly EmulatorFault[] = [
   'http500',
   'http503',
   'http429',
@@ -46,7 +46,8 @@ export class FaultQueue {
 
   /** Queues a fault for the next `times` requests to `on`; throws on an unknown one. */
   add(fault: EmulatorFault, options: { times?: number; on?: EmulatorEndpoint } = {}): void {
-    if (!FAULTS.includes(fault)) throw new InvalidArgumentError('fault', 'fail: unknown fault')
+    if (!EMULATOR_FAULTS.includes(fault))
+      throw new InvalidArgumentError('fault', 'fail: unknown fault')
     const on = options.on ?? 'any'
     if (on !== 'any' && !(on in ENDPOINT_KINDS)) {
       throw new InvalidArgumentError('on', 'fail: unknown endpoint')
