@@ -255,7 +255,8 @@ export async function writeReport(report: BenchReport): Promise<void> {
   const readme = readFileSync(readmeUrl, 'utf8')
   const start = readme.indexOf(START)
   const end = readme.indexOf(END)
-  if (start < 0 || end < start) throw new Error(`docs/benchmarks.md lacks the ${START} … ${END} markers`)
+  if (start < 0 || end < start)
+    throw new Error(`docs/benchmarks.md lacks the ${START} … ${END} markers`)
   writeFileSync(
     readmeUrl,
     `${readme.slice(0, start + START.length)}\n\n${markdown}\n${readme.slice(end)}`,
