@@ -1,12 +1,15 @@
 // What the commands of the CLI share: exit codes and errors, opening the store, the accounts
 // environment options, and formatting (masking, countdowns, tables).
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { InvalidArgumentError as CommanderArgumentError, Option, type Command } from 'commander'
 import { InvalidArgumentError, SDKException } from '../errors.js'
 import { DataCenter, Environment } from '../oauth/environments.js'
 import type { TokenStore } from '../store.js'
-import { createStore } from '../stores/create.js'
+import { createStore, localStorePath } from '../stores/create.js'
 import { withEncryption } from '../stores/encrypted.js'
+import { EncryptionError } from '../sealed.js'
 import { CONTROL, escapeControl, maskCredentials, scrub } from '../log.js'
 import type { OAuthToken } from '../token.js'
 import { REDACTED, needsRefresh } from '../token.js'
@@ -108,17 +111,69 @@ export function storeUrl(options: GlobalOptions): string {
   return url
 }
 
+/** How {@link openStore} opens a store. */
+export interface OpenOptions {
+  /**
+   * The command only reads: a `file:` or `sqlite:` store that does not exist is exit code 3,
+   * and nothing is created (opening a SQLite database, or a later write, would create it).
+   */
+  readonly readOnly?: boolean
+  /** The option that gave the URL, for messages (`--store` by default). */
+  readonly option?: string
+  /** The store as it is, without the keys (doctor reads the rows as stored). */
+  readonly plain?: boolean
+}
+
+/** `1 token`, `2 tokens`: a count and its noun, singular for one. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`
+}
+
 /** Opens the store of a URL, encrypted when keys are given. */
-export async function openStore(url: string, options: GlobalOptions): Promise<TokenStore> {
+export async function openStore(
+  url: string,
+  options: GlobalOptions,
+  open: OpenOptions = {},
+): Promise<TokenStore> {
+  const option = open.option ?? '--store'
   const encryption = encryptionFrom(options)
   let store: TokenStore
   try {
+    const path = localStorePath(url)
+    if (open.readOnly && path !== undefined && !existsSync(path)) {
+      const kind = url.slice(0, url.indexOf(':')).toLowerCase()
+      throw new CliError(
+        `no token store at ${resolve(path)} (${option} ${url}); check the path, or create it ` +
+          `by saving a token into it (a session's first sign-in, or tokenkeeper migrate --to ${kind}:${path})`,
+        EXIT.notFound,
+      )
+    }
     store = await createStore(url)
   } catch (err) {
-    if (err instanceof InvalidArgumentError) throw usage(`--store: ${err.message}`)
+    if (err instanceof InvalidArgumentError) throw usage(`${option}: ${err.message}`)
     throw err
   }
-  return encryption ? withEncryption(store, encryption) : store
+  return encryption && !open.plain ? withEncryption(store, encryption) : store
+}
+
+/**
+ * An error of an encrypted store said for the CLI: without keys, which options give them (the
+ * library's message speaks of `{ encryption }`); with keys, how to find out which is wrong.
+ */
+export function explainEncryption(err: unknown, options: GlobalOptions): unknown {
+  if (!(err instanceof SDKException) || err.code !== EncryptionError.code) return err
+  if (encryptionFrom(options) === undefined) {
+    const which = /^token (\S+) is encrypted/.exec(err.message)?.[1]
+    return new CliError(
+      `the store is encrypted${which ? ` (token ${which} is sealed)` : ''} and no keys were ` +
+        'given: pass them with --key id=base64 (repeatable) or TOKENKEEPER_KEYS; ' +
+        'tokenkeeper doctor shows the key ids the rows use',
+    )
+  }
+  return new CliError(
+    `${err.message}; check the --key values (or TOKENKEEPER_KEYS): tokenkeeper doctor shows ` +
+      'the key ids the rows use and whether each opens',
+  )
 }
 
 /** Runs `work` with the store of the options, and closes it afterwards. */
@@ -126,10 +181,13 @@ export async function withStore<T>(
   options: GlobalOptions,
   work: (store: TokenStore) => Promise<T>,
   url = storeUrl(options),
+  open: OpenOptions = {},
 ): Promise<T> {
-  const store = await openStore(url, options)
+  const store = await openStore(url, options, open)
   try {
     return await work(store)
+  } catch (err) {
+    throw explainEncryption(err, options)
   } finally {
     await store.close?.()
   }

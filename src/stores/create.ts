@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url'
 import { InvalidArgumentError } from '../errors.js'
 import type { TokenStore } from '../store.js'
 import { FileStore } from './file.js'
@@ -231,8 +230,48 @@ function count(own: Map<string, string>, name: string, least: number): number | 
   return number
 }
 
-/** `file:///abs/path`, `file:./rel`, `file:rel`: the path, undecoded only when it is relative. */
+/**
+ * The path of a `file:` or `sqlite:` location: `file:./rel`, `file:rel`, `file:/abs` and
+ * `file:///abs` (percent-decoded). `file://x` and `file://./x` are refused: what follows `//` is a
+ * host in a URL, and guessing a path from it could open another file than the one meant.
+ */
 function localPath(location: string, url: string): string {
-  if (location.startsWith('//')) return fileURLToPath(url.split('?')[0]!)
-  return decodeURIComponent(location)
+  const scheme = url.slice(0, url.indexOf(':'))
+  let path = location
+  if (location.startsWith('//')) {
+    const host = /^\/\/(localhost)?\//i.exec(location)
+    if (!host) {
+      throw new InvalidArgumentError(
+        'url',
+        `in '${scheme}:${location}' what follows // is a host, not a path: write ` +
+          `${scheme}:./path (relative) or ${scheme}:///absolute/path`,
+      )
+    }
+    path = location.slice(host[0].length - 1)
+  }
+  try {
+    return decodeURIComponent(path)
+  } catch {
+    throw new InvalidArgumentError(
+      'url',
+      `the path of '${scheme}:${location}' has a % not followed by two hex digits: write % as %25`,
+    )
+  }
+}
+
+/**
+ * The local file a `file:` or `sqlite:` store URL names (relative to the working directory), or
+ * undefined for any other store and for `sqlite::memory:`. Refuses what {@link createStore}
+ * refuses in the location. Internal: the CLI checks with it that a store exists before reading.
+ */
+export function localStorePath(url: string): string | undefined {
+  const colon = url.indexOf(':')
+  if (colon <= 0) return undefined
+  const scheme = url.slice(0, colon).toLowerCase()
+  if (scheme !== 'file' && scheme !== 'sqlite') return undefined
+  const rest = url.slice(colon + 1)
+  const at = rest.indexOf('?')
+  const location = at === -1 ? rest : rest.slice(0, at)
+  if (scheme === 'sqlite' && location === ':memory:') return undefined
+  return localPath(location, url) || (scheme === 'file' ? './sdk_tokens.txt' : 'zohooauth.db')
 }

@@ -1,16 +1,21 @@
 import { open, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { eachToken } from '../../iteration.js'
+import { withSealedRows } from '../../sealed.js'
 import { isCanonicalId, numericIdValue, type TokenStore } from '../../store.js'
+import { withEncryption } from '../../stores/encrypted.js'
 import type { OAuthToken } from '../../token.js'
+import { KeysTally, openingCheck } from './doctor-encryption.js'
 import {
   CliError,
+  encryptionFrom,
   environmentFrom,
   environmentOptions,
   examples,
   globals,
   openStore,
   passProgress,
+  plural,
   safeUrl,
   say,
   storeUrl,
@@ -67,7 +72,7 @@ async function schemaCheck(store: TokenStore, kind: string): Promise<Check> {
       return {
         status: 'warn',
         name,
-        detail: `${problems.length} row(s) cannot be read (first: line ${first.line}, ${first.reason})`,
+        detail: `${plural(problems.length, 'row')} cannot be read (first: line ${first.line}, ${first.reason}): fix or delete ${problems.length === 1 ? 'that line' : 'those lines'} in the file`,
       }
     }
     return {
@@ -124,7 +129,7 @@ export class IdsTally {
     const parts: string[] = []
     if (this.#words > 0) {
       parts.push(
-        `${this.#words} row(s) have ids that are not numbers (first: ${this.#firstWord}): the ` +
+        `${plural(this.#words, 'row')} ${this.#words === 1 ? 'has an id' : 'have ids'} that are not numbers (first: ${this.#firstWord}): the ` +
           "official Python SDK's FileStore cannot add a user to this file (int() fails on every " +
           'save), its DBStore and the reference sample cannot while such an id is the largest, ' +
           "and the sample's unquoted delete fails on them",
@@ -132,7 +137,7 @@ export class IdsTally {
     }
     if (this.#odd > 0) {
       parts.push(
-        `${this.#odd} row(s) have numeric ids with a leading zero or over 10 digits (first: ` +
+        `${plural(this.#odd, 'row')} ${this.#odd === 1 ? 'has a numeric id' : 'have numeric ids'} with a leading zero or over 10 digits (first: ` +
           `${this.#firstOdd}): the sample's unquoted delete misses them in SQLite and also ` +
           'matches the same number without zeros in MySQL',
       )
@@ -162,6 +167,7 @@ export async function storeChecks(
   store: TokenStore,
   url: string,
   onProgress?: (seen: number) => void,
+  onToken?: (token: OAuthToken) => void,
 ): Promise<Check[]> {
   const ids = new IdsTally()
   let count = 0
@@ -169,15 +175,24 @@ export async function storeChecks(
     for await (const token of eachToken(store, onProgress ? { onProgress } : {})) {
       count += 1
       ids.add(token.id)
+      onToken?.(token)
     }
   } catch (err) {
-    return [{ status: 'fail', name: 'store', detail: message(err) }]
+    return [
+      {
+        status: 'fail',
+        name: 'store',
+        detail:
+          `${safeUrl(url)} cannot be read: ${message(err)}; check the URL, that its server ` +
+          'runs, and the credentials',
+      },
+    ]
   }
   return [
     {
       status: 'ok',
       name: 'store',
-      detail: `${safeUrl(url)} reachable, ${count} token${count === 1 ? '' : 's'}`,
+      detail: `${safeUrl(url)} reachable, ${plural(count, 'token')}`,
     },
     ids.check(),
   ]
@@ -245,13 +260,13 @@ async function clockCheck(options: EnvironmentOptions): Promise<Check> {
   return { status: 'fail', name, detail: `${detail}; tokens will be seen expired or valid wrongly` }
 }
 
-/** `tokenkeeper doctor`: store, ids, schema, permissions, clock. */
+/** `tokenkeeper doctor`: store, ids, encryption, schema, permissions, clock; it creates nothing. */
 export function registerDoctor(program: Command): void {
   environmentOptions(
     program
       .command('doctor')
       .description(
-        'check the store (reachable, ids the official SDKs can number, schema, file permissions) and the clock against the accounts server',
+        'check the store (reachable, ids the official SDKs can number, encryption keys, schema, file permissions) and the clock against the accounts server',
       ),
   )
     .addHelpText(
@@ -270,23 +285,37 @@ export function registerDoctor(program: Command): void {
         checks.push(check)
         say(`${check.status.padEnd(5)} ${check.name}: ${check.detail}`)
       }
-      const store = await openStore(url, options)
+      const encryption = encryptionFrom(options)
+      // The rows as stored (sealed values left sealed): the store check and the key ids in use.
+      const store = await openStore(url, options, { readOnly: true, plain: true })
       try {
-        const stored = await storeChecks(
-          store,
-          url,
-          passProgress((n) => `doctor: ${n} tokens read`),
+        const keys = new KeysTally(encryption?.activeKeyId)
+        const stored = await withSealedRows(() =>
+          storeChecks(
+            store,
+            url,
+            passProgress((n) => `doctor: ${n} tokens read`),
+            (token) => keys.add(token),
+          ),
         )
         for (const check of stored) report(check)
         const reachable = stored[0]?.status === 'ok'
         if (reachable) {
+          let check = keys.check(encryption)
+          if (encryption && keys.sealed && check.status !== 'fail') {
+            const encrypted = withEncryption(store, encryption)
+            check = (await openingCheck(encrypted)) ?? check
+          }
+          report(check)
           try {
             report(await schemaCheck(store, kind))
           } catch (err) {
             report({ status: 'fail', name: 'schema', detail: message(err) })
           }
         } else {
-          report({ status: 'skip', name: 'schema', detail: 'the store is not reachable' })
+          for (const name of ['encryption', 'schema']) {
+            report({ status: 'skip', name, detail: 'the store cannot be read (see above)' })
+          }
         }
         try {
           report(await permissionCheck(store, kind))
@@ -298,6 +327,8 @@ export function registerDoctor(program: Command): void {
         await store.close?.().catch(() => undefined)
       }
       const failed = checks.filter((check) => check.status === 'fail').length
-      if (failed > 0) throw new CliError(`${failed} check${failed === 1 ? '' : 's'} failed`)
+      if (failed > 0) {
+        throw new CliError(`${plural(failed, 'check')} failed: see the fail lines above`)
+      }
     })
 }

@@ -10,8 +10,10 @@ import {
   JsonArrayText,
   maskClientId,
   passProgress,
+  plural,
   printable,
   sayText,
+  storeUrl,
   tableLine,
   tokenState,
   withStore,
@@ -79,7 +81,14 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
     if (json) {
       await write(
         page
-          .map((token) => array.item({ ...token.toJSON(), state: tokenState(token, now) }))
+          .map((token) =>
+            // The client id masked as in the table: --json shows no more than the text.
+            array.item({
+              ...token.toJSON(),
+              clientId: maskClientId(token.clientId),
+              state: tokenState(token, now),
+            }),
+          )
           .join(''),
       )
     } else if (page.length > 0) {
@@ -112,7 +121,7 @@ export function registerList(program: Command): void {
   program
     .command('list')
     .description('list the tokens in the store (secrets are never shown)')
-    .option('--json', 'print JSON (secrets redacted)')
+    .option('--json', 'print JSON (secrets redacted, client id masked as in the table)')
     .addHelpText(
       'after',
       examples(
@@ -124,7 +133,7 @@ export function registerList(program: Command): void {
     )
     .action(async (_options: ListOptions, command: Command) => {
       const options = globals<ListOptions>(command)
-      await withStore(options, async (store) => {
+      const list = async (store: TokenStore) => {
         await listTokens(store, {
           json: options.json === true,
           now: Date.now(),
@@ -132,8 +141,9 @@ export function registerList(program: Command): void {
           // On a terminal the listing itself shows how far it got.
           ...(process.stdout.isTTY
             ? {}
-            : { onProgress: passProgress((n) => `list: ${n} tokens listed`) }),
+            : { onProgress: passProgress((n) => `list: ${plural(n, 'token')} listed`) }),
         })
-      })
+      }
+      await withStore(options, list, storeUrl(options), { readOnly: true })
     })
 }

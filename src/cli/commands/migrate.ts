@@ -5,9 +5,11 @@ import type { TokenStore } from '../../store.js'
 import {
   CliError,
   examples,
+  explainEncryption,
   globals,
   openStore,
   passProgress,
+  plural,
   safeUrl,
   say,
   storeUrl,
@@ -98,8 +100,8 @@ function progressOf(options: MigrateOptions): {
   let copied: Progress | undefined
   let checked: Progress | undefined
   const passes = {
-    compared: passProgress((n) => `migrate: ${n} tokens compared with the target`, every),
-    verified: passProgress((n) => `migrate: ${n} tokens verified`, every),
+    compared: passProgress((n) => `migrate: ${plural(n, 'token')} compared with the target`, every),
+    verified: passProgress((n) => `migrate: ${plural(n, 'token')} verified`, every),
   }
   return {
     onPass: (pass, done) => {
@@ -108,7 +110,9 @@ function progressOf(options: MigrateOptions): {
       passes[pass](done)
     },
     onStart: (tokens, identical) => {
-      if (!quiet) say(`migrate: ${tokens} tokens in the source, ${identical} already in the target`)
+      if (!quiet) {
+        say(`migrate: ${plural(tokens, 'token')} in the source, ${identical} already in the target`)
+      }
     },
     onCopied: (done, total) => {
       if (quiet) return
@@ -124,6 +128,20 @@ function progressOf(options: MigrateOptions): {
     },
     end: () => status?.end(),
   }
+}
+
+/**
+ * The first failure that is a user-name conflict (the target holds the token's user under
+ * another id: a store keeps one row per user), which running migrate again cannot resolve.
+ */
+function userConflict(
+  failed: readonly { id: string; reason: string }[],
+): { id: string; owner: string } | undefined {
+  for (const { id, reason } of failed) {
+    const owner = /user name of this token is already stored under id (\S+?);/.exec(reason)?.[1]
+    if (owner !== undefined) return { id, owner }
+  }
+  return undefined
 }
 
 /** `tokenkeeper migrate --from URL --to URL`: copies every token, resumable and verified. */
@@ -157,17 +175,19 @@ export function registerMigrate(program: Command): void {
       const options = globals<MigrateOptions>(command)
       const from = options.from ?? storeUrl(options)
       if (from === options.to) throw usage('--from and --to name the same store')
-      const source = await openStore(from, options)
+      // The source is only read: a mistyped path is not created (exit 3).
+      const fromOption = options.from === undefined ? '--store' : '--from'
+      const source = await openStore(from, options, { readOnly: true, option: fromOption })
       let target: TokenStore | undefined
       try {
-        target = await openStore(options.to, options)
+        target = await openStore(options.to, options, { option: '--to' })
         const started = Date.now()
         const batch = positive(options.batch, '--batch')
         const { end, ...progress } = progressOf(options)
         const result = await migrateTokens(source, target, { batch, ...progress })
           .catch((err: unknown) => {
             if (err instanceof IdCollisionError) throw new CliError(`migrate: ${err.message}`)
-            throw err
+            throw explainEncryption(err, options)
           })
           .finally(end)
         const seconds = ((Date.now() - started) / 1000).toFixed(1)
@@ -189,7 +209,7 @@ export function registerMigrate(program: Command): void {
             )
           }
           say(
-            `verify: source ${result.tokens} tokens, target ${result.target} tokens; ` +
+            `verify: source ${plural(result.tokens, 'token')}, target ${plural(result.target, 'token')}; ` +
               `${result.missing.length} missing, ${result.different.length} different` +
               (ok ? ' - ok' : ''),
           )
@@ -198,8 +218,18 @@ export function registerMigrate(program: Command): void {
           }
         }
         if (!ok) {
+          const counts = `${result.failed.length} failed, ${result.missing.length} missing, ${result.different.length} different in the target`
+          const conflict = userConflict(result.failed)
           throw new CliError(
-            `migration incomplete: ${result.failed.length} failed, ${result.missing.length} missing, ${result.different.length} different in the target; run it again to resume`,
+            conflict === undefined
+              ? `migration incomplete: ${counts}; run it again to resume`
+              : `migration incomplete: ${counts}. Token ${conflict.id} cannot be copied: its ` +
+                  `user name is already in the target under id ${conflict.owner}, and running ` +
+                  'migrate again will not change that. Keep one of the two: if the source holds ' +
+                  `that user twice, delete the stale row (tokenkeeper delete ${conflict.id} ` +
+                  `--store ${safeUrl(from)}); otherwise delete the target's row ` +
+                  `(tokenkeeper delete ${conflict.owner} --store ${safeUrl(options.to)}); ` +
+                  'then run migrate again',
           )
         }
       } finally {

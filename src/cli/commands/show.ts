@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import type { TokenStore } from '../../store.js'
 import {
   countdown,
   examples,
@@ -7,6 +8,7 @@ import {
   say,
   sayJson,
   secret,
+  storeUrl,
   tokenById,
   tokenState,
   withStore,
@@ -17,7 +19,7 @@ interface ShowOptions {
   json?: boolean
 }
 
-/** `tokenkeeper show <id>`: one token, masked unless `--reveal`. */
+/** `tokenkeeper show <id>`: one token, masked unless `--reveal` (JSON too). */
 export function registerShow(program: Command): void {
   program
     .command('show <id>')
@@ -34,13 +36,13 @@ export function registerShow(program: Command): void {
     .action(async (id: string, _options: ShowOptions, command: Command) => {
       const options = globals<ShowOptions>(command)
       const reveal = options.reveal === true
-      await withStore(options, async (store) => {
+      const work = async (store: TokenStore) => {
         const token = await tokenById(store, id)
         const now = Date.now()
         if (options.json) {
           const shown = reveal
             ? { ...token.fields(), userSignature: undefined, userName: token.userSignature?.name }
-            : token.toJSON()
+            : { ...token.toJSON(), clientId: maskClientId(token.clientId) }
           sayJson({ ...shown, state: tokenState(token, now) })
           return
         }
@@ -62,6 +64,7 @@ export function registerShow(program: Command): void {
           ['api domain', token.apiDomain ?? '-'],
         ]
         for (const [name, value] of rows) say(`${`${name}:`.padEnd(15)}${value}`)
-      })
+      }
+      await withStore(options, work, storeUrl(options), { readOnly: true })
     })
 }
