@@ -129,9 +129,9 @@ describe('store URLs written as URLs', () => {
       expect(run.stderr.trimEnd().split('\n')).toHaveLength(1)
       expect(run.stderr).not.toMatch(/ERR_|TypeError|URIError/)
     }
-    expect(runs[0]!.stderr).toContain('write sqlite:./path (relative) or sqlite:///absolute/path')
-    expect(runs[1]!.stderr).toContain('write file:./path (relative) or file:///absolute/path')
-    expect(runs[2]!.stderr).toContain('write % as %25')
+    expect(runs[0].stderr).toContain('write sqlite:./path (relative) or sqlite:///absolute/path')
+    expect(runs[1].stderr).toContain('write file:./path (relative) or file:///absolute/path')
+    expect(runs[2].stderr).toContain('write % as %25')
     await expect(createStore('file://./sdk_tokens.txt')).rejects.toBeInstanceOf(
       InvalidArgumentError,
     )

@@ -142,11 +142,12 @@ describe.concurrent('tokenkeeper CLI: help and usage', () => {
   })
 
   it('errors are one line without a stack, with the stack under --verbose', async () => {
+    // A writing command (a read-only one stops earlier: no store there, exit 3).
     const store = `sqlite:${join(dir, 'no', 'such', 'dir', 'x.db')}`
-    const plain = await cli(['list', '--store', store])
+    const plain = await cli(['purge', '--expired', '--store', store])
     expect(plain.code).toBe(1)
     expectOneLineError(plain)
-    const verbose = await cli(['list', '--store', store, '--verbose'])
+    const verbose = await cli(['purge', '--expired', '--store', store, '--verbose'])
     expect(verbose.code).toBe(1)
     expect(verbose.stderr).toMatch(/^tokenkeeper: /)
     expect(verbose.stderr).toMatch(/\n\s+at /)
@@ -439,12 +440,10 @@ describe('tokenkeeper CLI: refresh and revoke against the accounts emulator', ()
     const run = await cli(['doctor', '--store', `file:${path}`])
     expect(run.code, run.stdout + run.stderr).toBe(0)
     expect(run.stdout).toMatch(
-      /^warn\s+ids: 1 row\(s\) have ids that are not numbers \(first: 0wod457ssD\)/m,
+      /^warn\s+ids: 1 row has an id that is not a number \(first: 0wod457ssD\)/m,
     )
     expect(run.stdout).toMatch(/int\(\) fails/)
-    expect(run.stdout).toMatch(
-      /1 row\(s\) have numeric ids with a leading zero .*first: 0000000042/,
-    )
+    expect(run.stdout).toMatch(/1 row has a numeric id with a leading zero .*first: 0000000042/)
 
     const clean = scratchPath(dir, 'ids-clean.txt')
     const numbered = new FileStore(clean)

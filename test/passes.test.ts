@@ -94,10 +94,8 @@ describe('every pass goes through iteration, never getTokens()', () => {
     })
     expect(checks[1]).toEqual(idsCheck(await store.inner.getTokens()))
     // 11 digits are not a number the official SDKs number (varchar(10)).
-    expect(checks[1]!.detail).toMatch(
-      /^2 row\(s\) have ids that are not numbers \(first: 0wod457ssD\)/,
-    )
-    expect(checks[1]!.detail).toMatch(/1 row\(s\) have numeric ids .*\(first: 0000000042\)/)
+    expect(checks[1]!.detail).toMatch(/^2 rows have ids that are not numbers \(first: 0wod457ssD\)/)
+    expect(checks[1]!.detail).toMatch(/1 row has a numeric id .*\(first: 0000000042\)/)
     expect(seen).toEqual([500, 1000, 1203])
   })
 
@@ -286,6 +284,6 @@ describe('IdsTally', () => {
     const tally = new IdsTally()
     for (const id of ids) tally.add(id)
     expect(tally.check()).toEqual(idsCheck(ids.map((id) => new OAuthToken({ id }))))
-    expect(tally.check().detail).toMatch(/^3 row\(s\) .*first: abc.*1 row\(s\) .*first: 007/)
+    expect(tally.check().detail).toMatch(/^3 rows .*first: abc.*1 row .*first: 007/)
   })
 })

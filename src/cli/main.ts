@@ -14,8 +14,12 @@ import { registerShow } from './commands/show.js'
 import { CliError, EXIT, collect, complain, printable } from './shared.js'
 
 const MAIN_HELP = `
-Stores are URLs: file:./sdk_tokens.txt, sqlite:./zohooauth.db, memory:,
-mysql://root@127.0.0.1:3306/zohooauth, postgres://..., redis://... (?table= or ?prefix=).
+Stores are URLs: file:./sdk_tokens.txt (or file:///abs/path), sqlite:./zohooauth.db
+(or sqlite:///abs/path, sqlite::memory:), memory:, list:,
+mysql://root@127.0.0.1:3306/zohooauth (or mariadb://), postgres://... (or postgresql://),
+redis://... (or rediss://); ?table= (SQL) or ?prefix= (Redis). See docs/cli.md.
+list, show and doctor never create a store: a file: or sqlite: path that does not exist is
+exit code 3.
 
 Environment:
   TOKENKEEPER_STORE       the store URL when --store is not given
@@ -29,7 +33,7 @@ Exit codes:
   0  success
   1  error (the store, the accounts server, a failed check)
   2  usage error (unknown command or option, bad or missing argument)
-  3  not found (no token with that id)
+  3  not found (no token with that id, or no store at that path)
 
 Examples:
   $ tokenkeeper list --store sqlite:./zohooauth.db

@@ -129,7 +129,9 @@ export class IdsTally {
     const parts: string[] = []
     if (this.#words > 0) {
       parts.push(
-        `${plural(this.#words, 'row')} ${this.#words === 1 ? 'has an id' : 'have ids'} that are not numbers (first: ${this.#firstWord}): the ` +
+        `${plural(this.#words, 'row')} ` +
+          `${this.#words === 1 ? 'has an id that is not a number' : 'have ids that are not numbers'}` +
+          ` (first: ${this.#firstWord}): the ` +
           "official Python SDK's FileStore cannot add a user to this file (int() fails on every " +
           'save), its DBStore and the reference sample cannot while such an id is the largest, ' +
           "and the sample's unquoted delete fails on them",
