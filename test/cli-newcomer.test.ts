@@ -225,6 +225,21 @@ describe('messages', () => {
     expect(run.stderr).toContain(`tokenkeeper delete 1 --store sqlite:${target}`)
   })
 
+  it('errors say what to do next', async () => {
+    const store = `file:${await seeded()}`
+    const [missing, badKey, activeOnly, same] = await Promise.all([
+      cli(['show', '999', '--store', store]),
+      cli(['list', '--store', store, '--key', 'k1=c2hvcnQ=']),
+      cli(['list', '--store', store, '--active-key', 'k1']),
+      cli(['migrate', '--from', store, '--to', store]),
+    ])
+    expect([missing.code, badKey.code, activeOnly.code, same.code]).toEqual([3, 2, 2, 2])
+    expect(missing.stderr).toContain("no token with id '999' in the store; tokenkeeper list shows")
+    expect(badKey.stderr).toContain('(a new one: openssl rand -base64 32)')
+    expect(activeOnly.stderr).toContain('at least one --key id=base64 (or TOKENKEEPER_KEYS)')
+    expect(same.stderr).toContain('give --to another store')
+  })
+
   it('--json masks the client id as the text does, unless --reveal', async () => {
     const store = `file:${await seeded()}`
     const [show, list, revealed] = await Promise.all([

@@ -33,7 +33,10 @@ export const usage = (message: string): CliError => new CliError(message, EXIT.u
 
 /** A token that is not in the store: exit code 3. */
 export const notFound = (id: string): CliError =>
-  new CliError(`no token with id '${id}' in the store`, EXIT.notFound)
+  new CliError(
+    `no token with id '${id}' in the store; tokenkeeper list shows the ids it holds`,
+    EXIT.notFound,
+  )
 
 /** The options every command has (declared on the program). */
 export interface GlobalOptions {
@@ -66,7 +69,8 @@ export function encryptionFrom(
           .map((part) => part.trim())
           .filter((part) => part.length > 0)
   if (given.length === 0) {
-    if (options.activeKey !== undefined) throw usage('--active-key needs at least one --key')
+    if (options.activeKey !== undefined)
+      throw usage('--active-key needs at least one --key id=base64 (or TOKENKEEPER_KEYS)')
     return undefined
   }
   const keys: Record<string, string> = {}
@@ -79,7 +83,7 @@ export function encryptionFrom(
       throw usage('a key id is 1 to 32 letters, digits, _ or -')
     }
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value) || Buffer.from(value, 'base64').length !== 32) {
-      throw usage(`key '${id}' must be 32 bytes in base64`)
+      throw usage(`key '${id}' must be 32 bytes in base64 (a new one: openssl rand -base64 32)`)
     }
     keys[id] = value
   }
@@ -90,7 +94,9 @@ export function encryptionFrom(
     throw usage('with several keys, name the one to write with: --active-key <id>')
   }
   if (!Object.hasOwn(keys, activeKeyId)) {
-    throw usage(`the active key '${activeKeyId}' is not among the keys given`)
+    throw usage(
+      `the active key '${activeKeyId}' is not among the keys given: add --key ${activeKeyId}=<base64>`,
+    )
   }
   return { keys, activeKeyId }
 }

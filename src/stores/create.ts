@@ -91,7 +91,10 @@ const ALIASES: Readonly<Record<string, keyof typeof PARAMETERS>> = {
 /**
  * Builds a store from a URL, as the CLI's `--store` and `TOKENKEEPER_STORE` take it:
  * `file:./sdk_tokens.txt`, `sqlite:./zohooauth.db`, `sqlite::memory:`, `memory:`, `list:`,
- * `mysql://root@127.0.0.1:3306/zohooauth`, `postgres://…`, `redis://…`.
+ * `mysql://root@127.0.0.1:3306/zohooauth`, `postgres://…`, `redis://…` (and `mariadb:`,
+ * `postgresql:`, `rediss:`). A path is relative (`file:./x`) or absolute (`file:/abs`,
+ * `file:///abs`, `sqlite:///abs`), percent-decoded; `file://x` and `file://./x` are refused with
+ * an {@link InvalidArgumentError} giving the right form (after `//` comes a host, not a path).
  *
  * Query parameters: `table` (SQL stores); `prefix` and `cache=false` (Redis); `connectTimeout`
  * and `connectionLimit` (MySQL, in ms and connections); `connect_timeout` (PostgreSQL, in

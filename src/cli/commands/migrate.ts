@@ -174,7 +174,8 @@ export function registerMigrate(program: Command): void {
     .action(async (_options: MigrateOptions, command: Command) => {
       const options = globals<MigrateOptions>(command)
       const from = options.from ?? storeUrl(options)
-      if (from === options.to) throw usage('--from and --to name the same store')
+      if (from === options.to)
+        throw usage('--from and --to name the same store: give --to another store')
       // The source is only read: a mistyped path is not created (exit 3).
       const fromOption = options.from === undefined ? '--store' : '--from'
       const source = await openStore(from, options, { readOnly: true, option: fromOption })

@@ -40,7 +40,8 @@ export function registerRefresh(program: Command): void {
         const before = await tokenById(store, id)
         if (!before.refreshToken || !before.clientId || !before.clientSecret) {
           throw new CliError(
-            `token '${id}' cannot be refreshed: it needs a refresh token, a client id and a client secret`,
+            `token '${id}' cannot be refreshed: it needs a refresh token, a client id and a client secret; ` +
+              'sign in again with the app to get a new token',
           )
         }
         const session = await Initializer.initialize({

@@ -16,6 +16,7 @@ import {
   withStore,
   type EnvironmentOptions,
   passProgress,
+  plural,
 } from '../shared.js'
 
 interface RevokeOptions extends EnvironmentOptions {
@@ -83,7 +84,7 @@ export function registerRevoke(program: Command): void {
         for (const failure of failed) say(`  failed  ${failure.id} (${failure.code}); kept`)
         if (failed.length > 0) {
           throw new CliError(
-            `${failed.length} token${failed.length === 1 ? '' : 's'} could not be revoked`,
+            `${plural(failed.length, 'token')} could not be revoked and ${failed.length === 1 ? 'was' : 'were'} kept (see above): run revoke again once the accounts server answers`,
             EXIT.error,
           )
         }
