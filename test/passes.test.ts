@@ -32,7 +32,13 @@ async function listed(store: TokenStore, json: boolean): Promise<string> {
 /** What `tokenkeeper list` printed before it streamed: the whole store at once. */
 function listedBefore(tokens: OAuthToken[], json: boolean): string {
   if (json) {
-    return `${jsonText(tokens.map((t) => ({ ...t.toJSON(), state: tokenState(t, NOW) })))}\n`
+    // The client id masked as in the table (issue 17).
+    const shown = (t: OAuthToken) => ({
+      ...t.toJSON(),
+      clientId: t.clientId ? '1000.AB…XY' : t.clientId,
+      state: tokenState(t, NOW),
+    })
+    return `${jsonText(tokens.map(shown))}\n`
   }
   if (tokens.length === 0) return sayText('no tokens')
   const rows = tokens.map((t) => [

@@ -85,7 +85,7 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
             // The client id masked as in the table: --json shows no more than the text.
             array.item({
               ...token.toJSON(),
-              clientId: maskClientId(token.clientId),
+              clientId: token.clientId ? maskClientId(token.clientId) : token.clientId,
               state: tokenState(token, now),
             }),
           )

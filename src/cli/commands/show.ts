@@ -42,7 +42,10 @@ export function registerShow(program: Command): void {
         if (options.json) {
           const shown = reveal
             ? { ...token.fields(), userSignature: undefined, userName: token.userSignature?.name }
-            : { ...token.toJSON(), clientId: maskClientId(token.clientId) }
+            : {
+                ...token.toJSON(),
+                clientId: token.clientId ? maskClientId(token.clientId) : token.clientId,
+              }
           sayJson({ ...shown, state: tokenState(token, now) })
           return
         }
