@@ -275,6 +275,9 @@ export function localStorePath(url: string): string | undefined {
   const rest = url.slice(colon + 1)
   const at = rest.indexOf('?')
   const location = at === -1 ? rest : rest.slice(0, at)
+  // A URL createStore would refuse is refused first: a bad URL is a usage error, whether or not
+  // its file exists.
+  parameters(scheme, rest.slice(at + 1), at)
   if (scheme === 'sqlite' && location === ':memory:') return undefined
   return localPath(location, url) || (scheme === 'file' ? './sdk_tokens.txt' : 'zohooauth.db')
 }
