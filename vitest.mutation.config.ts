@@ -11,6 +11,8 @@ export default defineConfig({
       'test/token.test.ts',
       'test/encryption-format.test.ts',
       'test/log.test.ts',
+      'test/log-redaction.test.ts',
+      'test/log-module.test.ts',
       'test/oauth.test.ts',
       'test/oauth-client.test.ts',
       'test/session.test.ts',

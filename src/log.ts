@@ -94,8 +94,8 @@ const PATTERNS: readonly RegExp[] = [
   new RegExp(String.raw`((?<![A-Za-z_])(?:code|token)(?:=|%(?:25)*3[Dd]))${VALUE}`, 'gi'),
 ]
 
-/** The quote a value starts with, when it is quoted. */
-const OPENING = new RegExp(String.raw`^(?:\\*["']|%(?:25)*2[27])`, 'i')
+/** The quote a value starts with, when it is quoted (no letters in it, so no case to fold). */
+const OPENING = new RegExp(`^${QUOTE}`)
 
 /** A value replaced by the marker, its quotes kept: `"x"` becomes `"[redacted]"`. */
 function redactValue(value: string): string {
@@ -131,7 +131,8 @@ export function maskCredentials(text: string): string {
         },
       )
       .replace(
-        /(^|[?&;\s])((?:[A-Za-z0-9_.~-]|%[0-9A-Fa-f]{2})+)=("[^"]*"?|'[^']*'?|[^&\s'"]*)/g,
+        // A name may hold `%` escapes, well-formed or not (a malformed one is judged as written).
+        /(^|[?&;\s])([A-Za-z0-9_.~%-]+)=("[^"]*"?|'[^']*'?|[^&\s'"]*)/g,
         (match, lead: string, name: string) => {
           let decoded = name
           try {
@@ -195,7 +196,7 @@ const DRIVER_VALUES: readonly RegExp[] = [
   // PostgreSQL: CONTEXT: unnamed portal parameter $1 = '…'
   /(\bparameter \$\d+ = ')([\s\S]*?)(?='(?:,|$))/gi,
   // Redis: unknown command 'x', with args beginning with: 'a' 'b'
-  /(\bwith args beginning with: ?)([\s\S]*)()$/gi,
+  /(\bwith args beginning with: ?)([\s\S]*)/gi,
   // Bytes of a value: PostgreSQL's `0xce 0xa9`, MySQL's `\xCE\xA9` outside quotes.
   /()((?:\b0x[0-9a-f]{2}\b ?)+|(?:\\x[0-9a-f]{2})+)/gi,
 ]
