@@ -4,7 +4,9 @@ import { defineConfig } from 'vitest/config'
 // are static mutants, each of which runs every test of the configuration, so only the log
 // tests run here. A score measured with it can only be lower than with
 // vitest.mutation.config.ts, which holds these files too.
-//   npx stryker run --concurrency 2 --mutate src/log.ts --vitest.configFile vitest.log-mutation.config.ts
+// Stryker 9 has no command-line flag for it: use a copy of stryker.config.json with
+// "vitest": { "configFile": "vitest.log-mutation.config.ts" } and "mutate": ["src/log.ts"], and
+// run `npx stryker run <that copy> --concurrency 2`.
 export default defineConfig({
   test: {
     include: ['test/log.test.ts', 'test/log-*.test.ts'],
