@@ -108,6 +108,42 @@ describe.runIf(available)(
       await context.close()
     })
 
+    it('fits from 390 px to 1280 px wide without sideways scrolling, and keeps values on one line', async () => {
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+      const page = await context.newPage()
+      await page.goto(`${portal.url}/login`)
+      await page.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
+      await page.selectOption('select[name="user"]', 'ada@zylker.example')
+      await page.getByRole('button', { name: 'Accept' }).click()
+      await page.waitForURL(`${portal.url}/`)
+      await expect.poll(() => page.textContent('#user')).toBe('ada@zylker.example')
+      expect(await page.locator('#tokens tbody tr').count()).toBeGreaterThan(0)
+
+      const row = page.locator('#tokens tbody tr').first()
+      for (const width of [390, 1280]) {
+        await page.setViewportSize({ width, height: 844 })
+        const sizes = await page.evaluate(() => ({
+          scroll: document.documentElement.scrollWidth,
+          client: document.documentElement.clientWidth,
+        }))
+        expect(sizes.client, `viewport ${width}`).toBe(width)
+        expect(sizes.scroll, `page scrolls sideways at ${width} px`).toBeLessThanOrEqual(
+          sizes.client,
+        )
+        // A value broken over two lines has one box per line.
+        for (const selector of ['.timestamp', '.client-id', '.countdown']) {
+          const lines = await row
+            .locator(selector)
+            .evaluate((el) => el.getClientRects().length)
+          expect(lines, `${selector} at ${width} px`).toBe(1)
+        }
+        const screenshot = join(cwd, `portal-${width}.png`)
+        await page.screenshot({ path: screenshot, fullPage: true })
+        await copyFile(screenshot, `/tmp/portal-${width}.png`)
+      }
+      await context.close()
+    })
+
     it("another browser with its own state and Ada's used code is not signed in; signing out ends the session", async () => {
       // Ada signs in; her browser's callback URL (with the code) is what a thief could find.
       const adaContext = await browser.newContext()

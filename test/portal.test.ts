@@ -210,6 +210,43 @@ describe('the demo portal', () => {
     expect(back.body).toContain('access_denied')
   })
 
+  it('speaks one visual language with the emulator: same font and colours, and a favicon on every page', async () => {
+    const jar = new Jar()
+    const home = await request(jar, `${portal.url}/`)
+    const login = await request(jar, `${portal.url}/login`)
+    const consentPage = await request(jar, login.location!)
+    expect(consentPage.status).toBe(200)
+    const invalid = await request(jar, `${accounts.url}/oauth/v2/auth?client_id=nobody`)
+    expect(invalid.status).toBe(400)
+    const notFound = await request(jar, `${portal.url}/no-such-page`)
+    expect(notFound.status).toBe(404)
+
+    /** The body rule's font and text colour, and the link buttons share. */
+    const look = (body: string): { font?: string; color?: string; button?: string } => {
+      const rule = /(?:^|[\s}])body\s*\{([^}]*)\}/.exec(body)?.[1] ?? ''
+      const buttonRule = /(?:^|[\s,}])button\s*(?:,[^{]*)?\{([^}]*)\}/.exec(body)?.[1] ?? ''
+      return {
+        font: /(?:^|;)\s*font:\s*([^;]+)/.exec(rule)?.[1]?.trim(),
+        color: /(?:^|;)\s*color:\s*([^;]+)/.exec(rule)?.[1]?.trim(),
+        button: /background:\s*([^;]+)/.exec(buttonRule)?.[1]?.trim(),
+      }
+    }
+    const portalLook = look(home.body)
+    expect(portalLook.font).toContain('system-ui')
+    expect(portalLook.color).toMatch(/^#[0-9a-f]{3,6}$/i)
+    expect(portalLook.button).toMatch(/^#[0-9a-f]{3,6}$/i)
+    for (const other of [consentPage, invalid, notFound]) expect(look(other.body)).toEqual(portalLook)
+
+    // An inline SVG icon, allowed by the portal's CSP, so the browser asks for no /favicon.ico.
+    const icon = (body: string): string | undefined =>
+      /<link rel="icon" [^>]*href="(data:image\/svg\+xml,[^"]+)"/.exec(body)?.[1]
+    for (const each of [home, consentPage, invalid, notFound]) {
+      expect(icon(each.body)).toMatch(/^data:image\/svg\+xml,.*%3Csvg/)
+    }
+    expect(icon(home.body)).toBe(icon(consentPage.body))
+    expect(home.response.headers.get('content-security-policy')).toMatch(/img-src data:[;\s]/)
+  })
+
   it('signs in through the consent page: the dashboard shows the user, the leads and their own token, masked', async () => {
     const exchangesBefore = accounts.counts.exchange
     await signIn(portal, ada, 'ada@zylker.example')

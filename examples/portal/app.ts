@@ -158,7 +158,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     const nonce = b64url(randomBytes(16))
     c.header(
       'content-security-policy',
-      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
     )
     c.header('cache-control', 'no-store')
     c.header('referrer-policy', 'no-referrer')

@@ -45,17 +45,26 @@ export function raw(markup: string): SafeHtml {
   return new SafeHtml(markup)
 }
 
+// The same font, colours and icon as the accounts emulator's pages (src/testing/emulator/pages.ts),
+// so that signing in does not look like leaving for another site.
 const STYLE = `
 body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #1d2733; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+.table-box { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #dde3ea; vertical-align: top; }
-code { font-size: .9em; } .muted { color: #667; } .notice { background: #eef7ee; padding: .5rem .8rem; border-radius: 4px; }
+code { font-size: .9em; overflow-wrap: anywhere; } .muted { color: #667; } .notice { background: #eef7ee; padding: .5rem .8rem; border-radius: 4px; }
+.timestamp, .countdown, code.client-id, td.actions { white-space: nowrap; overflow-wrap: normal; }
 .error { background: #fdecec; padding: .5rem .8rem; border-radius: 4px; }
 .button, button { display: inline-block; background: #0b62d6; color: #fff; border: 0; border-radius: 4px; padding: .45rem .9rem; font: inherit; text-decoration: none; cursor: pointer; }
 button.danger { background: #c0392b; } button.plain { background: #667; }
 form.inline { display: inline; margin: 0 .2rem 0 0; }
-header { display: flex; justify-content: space-between; align-items: center; }
+header { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: space-between; align-items: center; }
 `
+
+/** A key on the portal's blue, inline so that it needs no request (the CSP allows data: images). */
+const ICON = `data:image/svg+xml,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0b62d6"/><circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h10v5M23 16v4" fill="none" stroke="#fff" stroke-width="3"/></svg>',
+)}`
 
 // Updates every countdown each second from its absolute expiry (epoch ms in data-expiry).
 const COUNTDOWN = `
@@ -87,6 +96,7 @@ export function page(
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title}</title>
+        <link rel="icon" type="image/svg+xml" href="${ICON}" />
         <style nonce="${nonce}">
           ${raw(STYLE)}
         </style>
@@ -157,17 +167,17 @@ export function tokenTable(
         <code>${token.id}</code>${token.id === you ? html` <span class="muted">(you)</span>` : ''}
       </td>
       <td>${token.userName ?? '—'}</td>
-      <td><code>${maskClientId(token.clientId)}</code></td>
+      <td><code class="client-id">${maskClientId(token.clientId)}</code></td>
       <td>${secret(token.clientSecret)}</td>
       <td>${secret(token.refreshToken)}</td>
       <td>${secret(token.accessToken)}</td>
       <td>
-        ${expiry === undefined ? '—' : html`<span class="countdown" data-expiry="${expiry}">${formatRemaining(expiry - now)}</span><br /><span class="muted">${new Date(expiry).toISOString()}</span>`}
+        ${expiry === undefined ? '—' : html`<span class="countdown" data-expiry="${expiry}">${formatRemaining(expiry - now)}</span><br /><span class="muted timestamp">${new Date(expiry).toISOString()}</span>`}
       </td>
       <td class="refreshes">${token.refreshes}</td>
       ${
         actions
-          ? html`<td>
+          ? html`<td class="actions">
               <form
                 class="inline"
                 method="post"
@@ -194,7 +204,8 @@ export function tokenTable(
       }
     </tr>`
   })
-  return html`<table id="${tableId}">
+  // Wide on a phone: the table scrolls in its own box, not the page.
+  return html`<div class="table-box"><table id="${tableId}">
     <thead>
       <tr>
         <th>Id</th>
@@ -211,7 +222,7 @@ export function tokenTable(
     <tbody>
       ${rows}
     </tbody>
-  </table>`
+  </table></div>`
 }
 
 /** The page of a visitor who is not signed in. */
@@ -244,7 +255,7 @@ export function leadsTable(leads: readonly Record<string, unknown>[]): SafeHtml 
         <td>${text(lead.Email)}</td>
       </tr>`,
   )
-  return html`<table id="leads">
+  return html`<div class="table-box"><table id="leads">
     <thead>
       <tr>
         <th>Last name</th>
@@ -255,7 +266,7 @@ export function leadsTable(leads: readonly Record<string, unknown>[]): SafeHtml 
     <tbody>
       ${rows}
     </tbody>
-  </table>`
+  </table></div>`
 }
 
 /** The signed-in user's page: their leads, their own token and, for admins, every token. */
