@@ -53,11 +53,18 @@ h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 .table-box { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #dde3ea; vertical-align: top; }
 code { font-size: .9em; overflow-wrap: anywhere; } .muted { color: #667; } .notice { background: #eef7ee; padding: .5rem .8rem; border-radius: 4px; }
-.timestamp, .countdown, code.client-id, td.actions { white-space: nowrap; overflow-wrap: normal; }
+.timestamp, .countdown, code.client-id { white-space: nowrap; overflow-wrap: normal; }
 .error { background: #fdecec; padding: .5rem .8rem; border-radius: 4px; }
 .button, button { display: inline-block; background: #0b62d6; color: #fff; border: 0; border-radius: 4px; padding: .45rem .9rem; font: inherit; text-decoration: none; cursor: pointer; }
 button.danger { background: #c0392b; } button.plain { background: #667; }
-form.inline { display: inline; margin: 0 .2rem 0 0; }
+form.inline { display: inline; margin: 0 .2rem 0 0; } td.actions form.inline { display: inline-block; margin: 0 .2rem .2rem 0; }
+@media (max-width: 40rem) {
+  table.cards thead { display: none; }
+  table.cards, table.cards tbody, table.cards tr, table.cards td { display: block; }
+  table.cards tr { border: 1px solid #dde3ea; border-radius: 4px; margin: 0 0 .8rem; padding: .3rem 0; }
+  table.cards td { border: 0; padding: .15rem .6rem; display: flex; gap: .3rem; align-items: baseline; }
+  table.cards td::before { content: attr(data-label); flex: 0 0 7rem; font-size: .9em; font-weight: 600; }
+}
 header { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: space-between; align-items: center; }
 `
 
@@ -163,18 +170,18 @@ export function tokenTable(
   const rows = tokens.map((token) => {
     const expiry = token.expiryTime
     return html`<tr data-token-id="${token.id}">
-      <td>
+      <td data-label="Id">
         <code>${token.id}</code>${token.id === you ? html` <span class="muted">(you)</span>` : ''}
       </td>
-      <td>${token.userName ?? '—'}</td>
-      <td><code class="client-id">${maskClientId(token.clientId)}</code></td>
-      <td>${secret(token.clientSecret)}</td>
-      <td>${secret(token.refreshToken)}</td>
-      <td>${secret(token.accessToken)}</td>
-      <td>
-        ${expiry === undefined ? '—' : html`<span class="countdown" data-expiry="${expiry}">${formatRemaining(expiry - now)}</span><br /><span class="muted timestamp">${new Date(expiry).toISOString()}</span>`}
+      <td data-label="User">${token.userName ?? '—'}</td>
+      <td data-label="Client id"><code class="client-id">${maskClientId(token.clientId)}</code></td>
+      <td data-label="Client secret">${secret(token.clientSecret)}</td>
+      <td data-label="Refresh token">${secret(token.refreshToken)}</td>
+      <td data-label="Access token">${secret(token.accessToken)}</td>
+      <td data-label="Expires in">
+        ${expiry === undefined ? '—' : html`<span class="stack"><span class="countdown" data-expiry="${expiry}">${formatRemaining(expiry - now)}</span><br /><span class="muted timestamp">${new Date(expiry).toISOString()}</span></span>`}
       </td>
-      <td class="refreshes">${token.refreshes}</td>
+      <td class="refreshes" data-label="Refreshes">${token.refreshes}</td>
       ${
         actions
           ? html`<td class="actions">
@@ -204,25 +211,27 @@ export function tokenTable(
       }
     </tr>`
   })
-  // Wide on a phone: the table scrolls in its own box, not the page.
-  return html`<div class="table-box"><table id="${tableId}">
-    <thead>
-      <tr>
-        <th>Id</th>
-        <th>User</th>
-        <th>Client id</th>
-        <th>Client secret</th>
-        <th>Refresh token</th>
-        <th>Access token</th>
-        <th>Expires in</th>
-        <th>Refreshes</th>
-        ${actions ? html`<th></th>` : ''}
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table></div>`
+  // On a phone each row becomes a card (see STYLE); the box only scrolls if a card cannot fit.
+  return html`<div class="table-box">
+    <table id="${tableId}" class="cards">
+      <thead>
+        <tr>
+          <th>Id</th>
+          <th>User</th>
+          <th>Client id</th>
+          <th>Client secret</th>
+          <th>Refresh token</th>
+          <th>Access token</th>
+          <th>Expires in</th>
+          <th>Refreshes</th>
+          ${actions ? html`<th></th>` : ''}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`
 }
 
 /** The page of a visitor who is not signed in. */
@@ -250,23 +259,25 @@ export function leadsTable(leads: readonly Record<string, unknown>[]): SafeHtml 
   const rows = leads.map(
     (lead) =>
       html`<tr>
-        <td>${text(lead.Last_Name)}</td>
-        <td>${text(lead.Company)}</td>
-        <td>${text(lead.Email)}</td>
+        <td data-label="Last name">${text(lead.Last_Name)}</td>
+        <td data-label="Company">${text(lead.Company)}</td>
+        <td data-label="E-mail">${text(lead.Email)}</td>
       </tr>`,
   )
-  return html`<div class="table-box"><table id="leads">
-    <thead>
-      <tr>
-        <th>Last name</th>
-        <th>Company</th>
-        <th>E-mail</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table></div>`
+  return html`<div class="table-box">
+    <table id="leads" class="cards">
+      <thead>
+        <tr>
+          <th>Last name</th>
+          <th>Company</th>
+          <th>E-mail</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`
 }
 
 /** The signed-in user's page: their leads, their own token and, for admins, every token. */
