@@ -8,6 +8,7 @@ import { OAuthToken } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
 import { startAccountsEmulator, type AccountsEmulator } from 'tokenkeeper/testing'
 import { SECRET_FILE, startPortal, type Portal } from '../examples/portal/app.ts'
+import { EMULATOR_FILE } from '../examples/portal/accounts.ts'
 import { PortalSessions } from '../examples/portal/sessions.ts'
 import { scratchDir } from './helpers.ts'
 
@@ -729,5 +730,37 @@ describe('PortalSessions', () => {
     clock.now += 1
     expect(sessions.get(d)).toBeUndefined()
     expect(sessions.size).toBe(0)
+  })
+})
+
+describe("the demo portal's own accounts emulator across restarts", () => {
+  const cwd = scratchDir('tokenkeeper-portal-restart-')
+
+  it('comes back on the same port with the same client, so stored rows and sign-ins stay valid', async () => {
+    const clientOf = async (portal: Portal): Promise<string | null> => {
+      const login = await request(new Jar(), `${portal.url}/login`)
+      return new URL(login.location!).searchParams.get('client_id')
+    }
+    const first = await startPortal({ port: 0, cwd, env: {} })
+    const accountsUrl = first.environment.accountsUrl
+    const clientId = await clientOf(first)
+    expect(clientId).toMatch(/^1000\.PORTALDEMO[0-9A-F]{22}$/)
+    await first.stop()
+
+    const second = await startPortal({ port: 0, cwd, env: {} })
+    try {
+      expect(second.environment.accountsUrl).toBe(accountsUrl)
+      expect(await clientOf(second)).toBe(clientId)
+      // Signing in works against the restarted emulator with the kept client and secret.
+      const jar = new Jar()
+      const callback = await consent(second, jar, 'ada@zylker.example')
+      const done = await request(jar, callback.href)
+      expect(done.status).toBe(303)
+      expect((await request(jar, `${second.url}/`)).body).toContain('ada@zylker.example')
+    } finally {
+      await second.stop()
+    }
+    // The kept client secret is readable by its owner only.
+    expect(statSync(join(cwd, EMULATOR_FILE)).mode & 0o777).toBe(0o600)
   })
 })

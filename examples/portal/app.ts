@@ -15,7 +15,8 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Environment } from 'tokenkeeper'
 import { Initializer, InvalidTokenError, OAuthToken, SDKException, type Session } from 'tokenkeeper'
 import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
-import { startAccountsEmulator, type AccountsEmulator } from 'tokenkeeper/testing'
+import type { AccountsEmulator } from 'tokenkeeper/testing'
+import { startKeptEmulator } from './accounts.ts'
 import { PortalSessions, sameSecret, type PortalSession } from './sessions.ts'
 import { adminNames, loadKey, publicOrigin, zohoSettings, type Client } from './settings.ts'
 import {
@@ -472,19 +473,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
       publicUrl = configuredOrigin ?? origin
       const redirectUrl = `${publicUrl}/oauth/callback`
       if (!accounts) {
-        accounts = await startAccountsEmulator({
-          clients: [
-            {
-              clientId: '1000.PORTALDEMO' + randomBytes(11).toString('hex').toUpperCase(),
-              clientSecret: randomBytes(20).toString('hex'),
-              redirectUris: [redirectUrl],
-            },
-          ],
-          users: [
-            { email: 'ada@zylker.example', fullName: 'Ada Lovelace' },
-            { email: 'grace@zylker.example', fullName: 'Grace Hopper' },
-          ],
-        })
+        accounts = await startKeptEmulator(cwd, redirectUrl)
         ownsAccounts = true
       }
       environment = accounts.environment
