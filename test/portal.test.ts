@@ -1,7 +1,8 @@
 // The demo portal over plain HTTP: fetch with a hand-kept cookie jar and redirect: 'manual', so
 // every hop of the sign-in (portal, consent page, callback) is seen and checked.
 import { randomBytes } from 'node:crypto'
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OAuthToken } from 'tokenkeeper'
@@ -762,5 +763,30 @@ describe("the demo portal's own accounts emulator across restarts", () => {
     }
     // The kept client secret is readable by its owner only.
     expect(statSync(join(cwd, EMULATOR_FILE)).mode & 0o777).toBe(0o600)
+  })
+
+  it('moves to a new port, kept from then on, when its port is taken; the client stays', async () => {
+    const dir = scratchDir('tokenkeeper-portal-taken-')
+    const first = await startPortal({ port: 0, cwd: dir, env: {} })
+    const port = Number(new URL(first.environment.accountsUrl).port)
+    const kept = JSON.parse(readFileSync(join(dir, EMULATOR_FILE), 'utf8')) as {
+      port: number
+      clientId: string
+    }
+    expect(kept.port).toBe(port)
+    await first.stop()
+
+    const squatter = createServer()
+    await new Promise<void>((done) => squatter.listen(port, '127.0.0.1', done))
+    try {
+      const second = await startPortal({ port: 0, cwd: dir, env: {} })
+      const moved = Number(new URL(second.environment.accountsUrl).port)
+      await second.stop()
+      expect(moved).not.toBe(port)
+      const now = JSON.parse(readFileSync(join(dir, EMULATOR_FILE), 'utf8')) as typeof kept
+      expect(now).toEqual({ ...kept, port: moved })
+    } finally {
+      await new Promise((done) => squatter.close(done))
+    }
   })
 })
