@@ -114,6 +114,15 @@ describe.runIf(available)(
       const page = await context.newPage()
       await page.goto(`${portal.url}/login`)
       await page.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
+      // The consent page fits a phone too, in the portal's font.
+      const consentShot = join(cwd, 'consent-390.png')
+      await page.screenshot({ path: consentShot, fullPage: true })
+      await copyFile(consentShot, '/tmp/portal-consent-390.png')
+      const consentSizes = await page.evaluate<[number, number, string]>(
+        '[document.documentElement.scrollWidth, document.documentElement.clientWidth, getComputedStyle(document.body).fontFamily]',
+      )
+      expect(consentSizes[0]).toBeLessThanOrEqual(consentSizes[1])
+      expect(consentSizes[2]).toBe('system-ui, sans-serif')
       await page.selectOption('select[name="user"]', 'ada@zylker.example')
       await page.getByRole('button', { name: 'Accept' }).click()
       await page.waitForURL(`${portal.url}/`)
