@@ -286,7 +286,14 @@ await describeWithService('postgres', 'PostgresStore names the winner', () => {
       async (client) =>
         (await client.query("SELECT 1 FROM pg_collation WHERE collname = 'en-x-icu'")).rowCount,
     )
-    if (icu === 0) context.skip('this PostgreSQL server has no ICU collation en-x-icu')
+    if (icu === 0) {
+      // A server built without ICU cannot make this table: say so where the run is read, and
+      // fail where the servers are required (CI), as test/services.ts does for a missing server.
+      const why = 'this PostgreSQL server has no ICU collation en-x-icu'
+      if (process.env.REQUIRE_SERVICES === '1') throw new Error(`REQUIRE_SERVICES=1 but ${why}`)
+      console.warn(`skipping the ICU row-order test: ${why}`)
+      context.skip(why)
+    }
     await admin((client) => client.query(legacyTable(table, 'COLLATE "en-x-icu"')))
     await expectWinners(open(table))
   })
