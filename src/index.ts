@@ -22,6 +22,8 @@ export type {
   Compaction,
 } from './store.js'
 export type { TokenLock, TokenLocking, LockOptions, ConditionalSave } from './store.js'
+export { supportsDueScan, DEFAULT_DUE_LIMIT } from './due.js'
+export type { DueScan, DueScanOptions, DueCursor } from './due.js'
 export { eachToken, supportsIteration } from './iteration.js'
 export type { TokenIteration, IterateOptions, EachTokenOptions } from './iteration.js'
 export { MemoryStore } from './stores/memory.js'

@@ -100,3 +100,7 @@ export {
   tokensOfRows,
 } from '../iteration.js'
 export type { IterateOptions, TokenIteration } from '../iteration.js'
+
+// Finding due tokens: the one order and selection, for stores that scan what they hold.
+export { checkDueScanOptions, compareDue, dueCursor, selectDue, supportsDueScan } from '../due.js'
+export type { DueCursor, DueScan, DueScanOptions } from '../due.js'

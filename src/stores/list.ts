@@ -24,6 +24,7 @@ import { tokensOfRows, type IterateOptions, type TokenIteration } from '../itera
 import { lockOptions } from './lease.js'
 import { inMemoryOptions, type InMemoryStoreOptions } from './memory.js'
 import { InProcessLocks } from './token-locks.js'
+import { selectDue, type DueScan, type DueScanOptions } from '../due.js'
 
 /** One record of a {@link ListStore}: the values in the official column order. */
 export type TokenRecord = (string | null)[]
@@ -45,7 +46,9 @@ function toRow(record: TokenRecord): StoredRow {
  * const store = new ListStore()
  * store.records // [['k3Jx0aQ9Zt', 'ada@example.com', '1000.CLIENT', ...]]
  */
-export class ListStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
+export class ListStore
+  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan
+{
   /** The records themselves, in the official column order. */
   readonly records: TokenRecord[] = []
   readonly #locks = new InProcessLocks()
@@ -127,6 +130,14 @@ export class ListStore implements TokenStore, TokenLocking, ConditionalSave, Tok
   /** Every token, a page at a time (see `TokenIteration`). */
   iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
     return tokensOfRows(this.records.map(toRow), options)
+  }
+
+  /** The tokens due by `options.before` (see `DueScan`): a scan of the list, in memory. */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    return selectDue(
+      this.records.map((record) => tokenFromRow(toRow(record))),
+      options,
+    )
   }
 
   async getTokens(): Promise<OAuthToken[]> {

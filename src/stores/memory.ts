@@ -18,6 +18,7 @@ import { leaseOption, lockOptions } from './lease.js'
 import { RowTable } from './table.js'
 import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { InProcessLocks } from './token-locks.js'
+import { selectDue, type DueScan, type DueScanOptions } from '../due.js'
 
 /** Options of the in-memory stores. */
 export interface InMemoryStoreOptions {
@@ -42,7 +43,9 @@ export function inMemoryOptions(store: string, options: unknown): { leaseMs: num
  * const store = new MemoryStore()
  * await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'at' }))
  */
-export class MemoryStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
+export class MemoryStore
+  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan
+{
   readonly #table = new RowTable()
   readonly #locks = new InProcessLocks()
   readonly #leaseMs: number
@@ -99,6 +102,11 @@ export class MemoryStore implements TokenStore, TokenLocking, ConditionalSave, T
   /** Every token, a page at a time (see `TokenIteration`). */
   iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
     return tokensOfRows(this.#table.rows(), options)
+  }
+
+  /** The tokens due by `options.before` (see `DueScan`): a scan of the map, in memory. */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    return selectDue(Array.from(this.#table.rows(), tokenFromRow), options)
   }
 
   async getTokens(): Promise<OAuthToken[]> {

@@ -13,3 +13,5 @@ export {
   type EmulatorFault,
   type EmulatorUser,
 } from './emulator.js'
+export { dueScanConformance } from './due-conformance.js'
+export type { DueScanConformanceOptions, DueScanStore } from './due-conformance.js'
