@@ -1,4 +1,4 @@
-import { saveOver, withTokenLock } from './coordination.js'
+import { saveOver, withTokenLock } from './refresh/lease.js'
 import { IdCollisionError, TokenConflictError } from './errors.js'
 import { eachToken } from './iteration.js'
 import { rowFromToken, type TokenStore } from './store.js'

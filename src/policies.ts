@@ -1,4 +1,4 @@
-import { withTokenLock } from './coordination.js'
+import { withTokenLock } from './refresh/lease.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from './errors.js'
 import { emit } from './events.js'
 import { eachToken } from './iteration.js'

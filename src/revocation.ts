@@ -1,4 +1,4 @@
-import { withTokenLock } from './coordination.js'
+import { withTokenLock } from './refresh/lease.js'
 import { TokenConflictError } from './errors.js'
 import { emit } from './events.js'
 import { SafeLog, type Logger } from './log.js'

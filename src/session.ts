@@ -2,7 +2,6 @@ import {
   InvalidArgumentError,
   refuseUnknownOptions,
   InvalidHeaderError,
-  InvalidTokenError,
   MandatoryValueError,
   NetworkError,
   TimeoutError,
@@ -14,10 +13,10 @@ import { emit } from './events.js'
 import { SafeLog, type Logger } from './log.js'
 import { AccountsClient, CLIENT_DEFAULTS } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
-import { isTokenText, type TokenGrant } from './oauth/messages.js'
-import { saveOver, withTokenLock } from './coordination.js'
+import { isTokenText } from './oauth/messages.js'
+import { refreshStoredToken, who, withGrant } from './refresh/coordinator.js'
 import { revokeStoredToken } from './revocation.js'
-import type { TokenLock, TokenStore } from './store.js'
+import type { TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
 import { OAuthToken, UserSignature, needsRefresh, refreshDueAt, typeName } from './token.js'
 
@@ -130,12 +129,6 @@ interface Context {
   readonly exchange: GrantExchange
 }
 
-/**
- * Refreshes in flight, per store and token id: concurrent callers of one token share one
- * refresh, whether they come through one session or several.
- */
-const inflight = new WeakMap<TokenStore, Map<string, Promise<OAuthToken>>>()
-
 const STORE_METHODS = [
   'findToken',
   'findTokenById',
@@ -217,19 +210,6 @@ function checkToken(token: unknown): asserts token is OAuthToken {
       'with a grantToken or refreshToken, clientId and clientSecret are required',
     )
   }
-}
-
-function withGrant(base: OAuthToken, grant: TokenGrant): OAuthToken {
-  const next = base.clone()
-  next.accessToken = grant.accessToken
-  next.expiryTime = grant.expiryTime
-  if (grant.refreshToken) next.refreshToken = grant.refreshToken
-  if (grant.apiDomain) next.apiDomain = grant.apiDomain
-  return next
-}
-
-function who(token: OAuthToken): { id: string | undefined; user: string | undefined } {
-  return { id: token.id, user: token.userSignature?.name }
 }
 
 /**
@@ -621,187 +601,45 @@ export class Session {
     )
   }
 
-  /**
-   * Saves the token. With `expected` (the row as this refresh read it) the save is conditional
-   * where the store can (see `saveOver`): `false`, and nothing written, when the row no longer
-   * holds it.
-   */
-  async #save(token: OAuthToken, expected?: OAuthToken): Promise<boolean> {
-    const { store } = this.#context
-    if (expected && token.id !== undefined) {
-      if (!(await saveOver(store, token, expected))) return false
-    } else {
-      await store.saveToken(token)
-    }
+  /** Saves a token this session obtained or was given (a refresh saves through its own rule). */
+  async #save(token: OAuthToken): Promise<void> {
+    await this.#context.store.saveToken(token)
     this.#context.log.debug('token saved', who(token))
     emit('token.saved', who(token))
-    return true
   }
 
   /**
-   * One refresh for every concurrent caller of this token in the process: the first starts
-   * it, the others wait for it. `force` refreshes even a token the clock thinks valid (after a
-   * 401), unless someone already replaced `staleAccessToken`.
+   * Refreshes through the one refresh coordination (see `refreshStoredToken`), shared with every
+   * caller of this token in the process and, through the store's lease, across processes.
+   * `force` refreshes even a token the clock thinks valid (after a 401), unless someone already
+   * replaced `staleAccessToken`. The new token is held as soon as the server gives it, so a
+   * failed save does not lose a rotated refresh token: the next refresh starts from it.
    */
   async #refresh(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
-    const { store } = this.#context
-    const key = this.#token.id ?? `new:${this.#token.refreshToken ?? ''}`
-    let flights = inflight.get(store)
-    if (!flights) inflight.set(store, (flights = new Map<string, Promise<OAuthToken>>()))
-    let flight = flights.get(key)
-    if (!flight) {
-      const started = this.#refreshNow(force, staleAccessToken)
-      flight = started.finally(() => flights.delete(key))
-      flights.set(key, flight)
-    }
-    const fresh = await flight
-    this.#adopt(fresh.clone())
-    return fresh
-  }
-
-  /**
-   * Refreshes under the store's lease on the token, when it has one, so that processes (and,
-   * with a server store, machines) sharing the store refresh it once between them. A lease
-   * found lost just before the request (this process was paused past it, and another may be
-   * refreshing) is taken again, and the token read again, instead of spending the refresh token.
-   */
-  async #refreshNow(force: boolean, staleAccessToken: string | undefined): Promise<OAuthToken> {
-    const { store, config, log } = this.#context
-    const id = this.#token.id
-    if (!id) return this.#refreshLocked(force, staleAccessToken, undefined)
-    const onLocked = (waitedMs: number): void => {
-      log.debug('token lock taken', { ...who(this.#token), waitedMs })
-      emit('token.lock_waited', { id, waitedMs })
-    }
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await withTokenLock(
-          store,
-          id,
-          (lock) => this.#refreshLocked(force, staleAccessToken, lock),
-          { timeoutMs: config.lockTimeoutMs, onLocked },
-        )
-      } catch (err) {
-        if (!(err instanceof LeaseLost)) throw err
-        if (attempt >= LEASE_ATTEMPTS) throw err.cause
-        log.warn(
-          'the lease on the token was lost before refreshing; reading it again',
-          who(this.#token),
-        )
-        emit('token.lease_lost', { id })
-      }
-    }
-  }
-
-  async #refreshLocked(
-    force: boolean,
-    staleAccessToken: string | undefined,
-    lock: TokenLock | undefined,
-  ): Promise<OAuthToken> {
-    const { store, config, log, client } = this.#context
-    const current = this.#token
-    // Another session, or another process, may have refreshed it already.
-    const stored = current.id ? await store.findTokenById(current.id) : null
-    if (stored) {
-      const usable = force
-        ? stored.accessToken !== staleAccessToken && !needsRefresh(stored, config.now(), 0)
-        : !needsRefresh(stored, config.now(), config.refreshSkewMs)
-      if (usable) {
-        log.debug('token already refreshed in the store', who(stored))
-        emit('token.reused', { id: stored.id!, user: stored.userSignature?.name })
-        return stored
-      }
-    }
-    // After a failed save, this session holds a newer token than the store (with rotation, the
-    // only refresh token the server still accepts): start from it.
-    let base = this.#unsaved || !stored ? current : stored
-    // What the row must still hold for the new token to be saved over it.
-    let expected = stored ?? undefined
-    base.clientId ??= current.clientId
-    base.clientSecret ??= current.clientSecret
-    if (!base.refreshToken || !base.clientId || !base.clientSecret) {
-      throw new MandatoryValueError(
-        `${force ? 'the token cannot be refreshed' : 'the access token has expired and cannot be renewed'}: ` +
-          'the token has no refresh token, client id and client secret',
-      )
-    }
-    const started = performance.now()
-    let grant: TokenGrant
-    try {
-      await confirmLease(lock)
-      grant = await client.refresh({
-        clientId: base.clientId,
-        clientSecret: base.clientSecret,
-        refreshToken: base.refreshToken,
-      })
-    } catch (err) {
-      if (err instanceof LeaseLost) throw err
-      emit('token.refresh_failed', {
-        ...who(current),
-        code: (err as { code?: string }).code ?? 'UNKNOWN',
-      })
-      if (!(err instanceof InvalidTokenError) || !current.id) throw err
-      // Refused: another process may have rotated the refresh token meanwhile. Read again
-      // before declaring the token dead; a stored token is never deleted for losing a race.
-      const again = await store.findTokenById(current.id)
-      if (!again?.refreshToken || again.refreshToken === base.refreshToken) throw err
-      log.warn('refresh token was replaced meanwhile, using the new one', who(again))
-      emit('token.race_recovered', { id: current.id, user: again.userSignature?.name })
-      if (!needsRefresh(again, config.now(), config.refreshSkewMs)) return again
-      base = again
-      expected = again
-      base.clientId ??= current.clientId
-      base.clientSecret ??= current.clientSecret
-      await confirmLease(lock)
-      grant = await client.refresh({
-        clientId: base.clientId!,
-        clientSecret: base.clientSecret!,
-        refreshToken: base.refreshToken!,
-      })
-    }
-    const next = withGrant(base, grant)
-    log.forget(next.accessToken, next.refreshToken)
-    log.info('token refreshed', who(next))
-    emit('token.refreshed', { ...who(next), durationMs: Math.round(performance.now() - started) })
-    // The new token is kept in memory even if saving fails, so that a rotated refresh token
-    // is not lost with it; the caller still sees the failure.
-    this.#adopt(next)
-    this.#unsaved = true
-    const saved = await this.#save(next, expected)
+    const { store, client, log, config } = this.#context
+    const outcome = await refreshStoredToken(
+      {
+        store,
+        client,
+        log,
+        now: config.now,
+        refreshSkewMs: config.refreshSkewMs,
+        lockTimeoutMs: config.lockTimeoutMs,
+      },
+      {
+        held: this.#token,
+        force,
+        staleAccessToken,
+        heldIsNewer: this.#unsaved,
+        onObtained: (token) => {
+          this.#adopt(token)
+          this.#unsaved = true
+        },
+      },
+    )
+    if (outcome.status === 'busy') throw new Error('unreachable: a session waits for the lease')
     this.#unsaved = false
-    if (saved) return next
-    // The row changed since it was read: another holder (this one lost its lease meanwhile)
-    // saved a newer token. That one stands; it is never overwritten.
-    const winner = next.id === undefined ? null : await store.findTokenById(next.id)
-    if (!winner) {
-      throw new TokenNotFoundError(
-        `token ${next.id} was deleted from the store while it was being refreshed; it was not saved again`,
-      )
-    }
-    winner.clientId ??= current.clientId
-    winner.clientSecret ??= current.clientSecret
-    log.warn('another process saved a newer token meanwhile; using the stored one', who(winner))
-    emit('token.superseded', { id: winner.id!, user: winner.userSignature?.name })
-    return winner
-  }
-}
-
-/** How often a refresh takes the lease again after finding it lost. */
-const LEASE_ATTEMPTS = 3
-
-/** The lease was lost before the refresh request went out; `cause` is the store's error. */
-class LeaseLost extends Error {
-  constructor(override readonly cause: unknown) {
-    super('the lease on the token was lost', { cause })
-  }
-}
-
-/** Confirms (and extends) the lease right before a refresh token is spent. */
-async function confirmLease(lock: TokenLock | undefined): Promise<void> {
-  if (!lock?.renew) return
-  try {
-    await lock.renew()
-  } catch (err) {
-    throw new LeaseLost(err)
+    this.#adopt(outcome.token.clone())
+    return outcome.token
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { saveOver, withTokenLock } from '../src/coordination.ts'
+import { saveOver, withTokenLock } from '../src/refresh/lease.ts'
 import { MemoryStore, OAuthToken, TokenStoreError, UserSignature } from '../src/index.ts'
 import type { LockOptions, TokenStore } from '../src/store.ts'
 import { DEFAULT_LOCK_WAIT_MS } from '../src/stores/lease.ts'

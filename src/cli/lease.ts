@@ -1,5 +1,5 @@
 import { DEFAULT_LOCK_WAIT_MS } from '../stores/lease.js'
-import { withTokenLock } from '../coordination.js'
+import { withTokenLock } from '../refresh/lease.js'
 import { TokenStoreError } from '../errors.js'
 import { supportsLocking, type TokenStore } from '../store.js'
 import { CliError } from './shared.js'

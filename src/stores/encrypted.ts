@@ -1,5 +1,5 @@
 import { DEFAULT_LOCK_WAIT_MS } from './lease.js'
-import { withTokenLock } from '../coordination.js'
+import { withTokenLock } from '../refresh/lease.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
 import { withRowFinisher, withSealedRows } from '../sealed.js'

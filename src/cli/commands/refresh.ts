@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { saveOver } from '../../coordination.js'
+import { saveOver } from '../../refresh/lease.js'
 import { Initializer } from '../../session.js'
 import { OAuthToken } from '../../token.js'
 import {

@@ -1,11 +1,12 @@
+import { TokenStoreError } from '../errors.js'
 import {
   supportsConditionalSave,
   supportsLocking,
   type TokenLock,
   type TokenStore,
-} from './store.js'
-import { DEFAULT_LOCK_WAIT_MS } from './stores/lease.js'
-import type { OAuthToken } from './token.js'
+} from '../store.js'
+import { DEFAULT_LOCK_WAIT_MS } from '../stores/lease.js'
+import type { OAuthToken } from '../token.js'
 
 /**
  * Runs `work` under the store's lease on one token, when the store offers locking, and releases
@@ -17,13 +18,26 @@ export async function withTokenLock<T>(
   store: TokenStore,
   id: string,
   work: (lock: TokenLock | undefined) => Promise<T>,
-  options: { timeoutMs?: number; onLocked?: (waitedMs: number) => void } = {},
+  options: {
+    timeoutMs?: number
+    onLocked?: (waitedMs: number) => void
+    /** What to answer, instead of failing, when the lease is not had within `timeoutMs`. */
+    ifBusy?: () => T
+  } = {},
 ): Promise<T> {
   if (!supportsLocking(store)) return work(undefined)
   const waiting = performance.now()
-  const lock = await store.lockToken(id, {
-    timeoutMs: options.timeoutMs ?? DEFAULT_LOCK_WAIT_MS,
-  })
+  let lock: TokenLock
+  try {
+    lock = await store.lockToken(id, { timeoutMs: options.timeoutMs ?? DEFAULT_LOCK_WAIT_MS })
+  } catch (err) {
+    // A store answers a lease it could not have, or could not ask for, with a TokenStoreError
+    // of operation 'lock': the token is left to whoever holds it.
+    if (options.ifBusy && err instanceof TokenStoreError && err.operation === 'lock') {
+      return options.ifBusy()
+    }
+    throw err
+  }
   try {
     options.onLocked?.(Math.round(performance.now() - waiting))
     return await work(lock)
