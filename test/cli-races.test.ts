@@ -121,8 +121,8 @@ function commands(kind: StoreKind): void {
     const refreshes = race.emulator.counts.refresh
 
     const child = cli(['refresh', id, '--store', place.url, '--accounts-url', race.emulator.url])
-    // The command's session waits for the lease without a word: let the answer go after a while.
-    await releaseWhen(child, 1500)
+    // The command says the token is in use before its session waits for the lease.
+    await releaseWhen(child)
     const run = await child.done
     await refreshing
 

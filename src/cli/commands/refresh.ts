@@ -14,7 +14,7 @@ import {
   withStore,
   type EnvironmentOptions,
 } from '../shared.js'
-import { underLease } from '../lease.js'
+import { noticeIfBusy, underLease } from '../lease.js'
 
 /**
  * `tokenkeeper refresh <id>`: a new access token now, through a session (which refreshes under
@@ -44,6 +44,8 @@ export function registerRefresh(program: Command): void {
               'sign in again with the app to get a new token',
           )
         }
+        // Say so when another refresh holds the token: the session below waits for it silently.
+        await noticeIfBusy(store, id)
         const session = await Initializer.initialize({
           environment,
           store,
