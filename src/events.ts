@@ -32,6 +32,18 @@ export interface TokenEvents {
   'token.saved': { id: string | undefined; user: string | undefined }
   /** A token was revoked at the accounts server. */
   'token.revoked': { id: string | undefined; user: string | undefined }
+  /** A keeper pass ended: what it found due and what became of each token. */
+  'keeper.pass': {
+    due: number
+    refreshed: number
+    fresh: number
+    busy: number
+    failed: number
+    reauthRequired: number
+    skipped: number
+    startedAt: number
+    durationMs: number
+  }
   /** Tokens were deleted by a policy (`purgeTokens`, `revokeTokens`). */
   'tokens.purged': { reason: string; count: number }
 }

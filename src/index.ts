@@ -23,6 +23,8 @@ export type {
 } from './store.js'
 export type { TokenLock, TokenLocking, LockOptions, ConditionalSave } from './store.js'
 export { supportsDueScan, DEFAULT_DUE_LIMIT } from './due.js'
+export { TokenKeeper } from './keeper/keeper.js'
+export type { TokenKeeperOptions, KeeperPassSummary } from './keeper/keeper.js'
 export type { DueScan, DueScanOptions, DueCursor } from './due.js'
 export { eachToken, supportsIteration } from './iteration.js'
 export type { TokenIteration, IterateOptions, EachTokenOptions } from './iteration.js'

@@ -1,62 +1,15 @@
 // The CLI's per-token commands and migrate, run as real processes while this process refreshes
 // the same token with rotation on (its answer held back by a proxy after the emulator rotated).
 // Each command must wait for the refresh's lease and act on the token as the refresh left it.
-import { spawn } from 'node:child_process'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { Initializer, OAuthToken } from '../src/index.ts'
 import { scratchDir } from './helpers.ts'
 import { HOUR, refreshRace } from './helpers/refresh-race.ts'
 import { FILE, POSTGRES, SQLITE, type StoreKind } from './helpers/store-kinds.ts'
 import { describeWithService } from './services.ts'
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const MAIN = join(ROOT, 'src/cli/main.ts')
+import { cli, type Child } from './helpers/cli-child.ts'
 
 const race = refreshRace(scratchDir('tokenkeeper-cli-races-'))
-
-interface Child {
-  /** Resolves when the output so far matches. */
-  saw(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<void>
-  readonly done: Promise<{ code: number | null; stdout: string; stderr: string }>
-}
-
-/** The CLI as a child process, its output watched as it comes. */
-function cli(args: string[]): Child {
-  const env = { ...process.env }
-  for (const name of ['TOKENKEEPER_STORE', 'TOKENKEEPER_KEYS', 'TOKENKEEPER_ACTIVE_KEY']) {
-    delete env[name]
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const out = { stdout: '', stderr: '' }
-  const watchers: { stream: 'stdout' | 'stderr'; pattern: RegExp; done: () => void }[] = []
-  for (const stream of ['stdout', 'stderr'] as const) {
-    child[stream].on('data', (chunk: Buffer) => {
-      out[stream] += chunk.toString()
-      for (const watcher of watchers.filter((w) => w.stream === stream)) {
-        if (watcher.pattern.test(out[stream])) {
-          watchers.splice(watchers.indexOf(watcher), 1)
-          watcher.done()
-        }
-      }
-    })
-  }
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('close', (code) => resolve({ code, ...out })),
-  )
-  return {
-    saw: (stream, pattern) =>
-      pattern.test(out[stream])
-        ? Promise.resolve()
-        : new Promise((resolve) => watchers.push({ stream, pattern, done: resolve })),
-    done,
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

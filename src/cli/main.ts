@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander'
 import { registerDelete } from './commands/delete.js'
 import { registerDoctor } from './commands/doctor.js'
 import { registerEmulator } from './commands/emulator.js'
+import { registerKeep } from './commands/keep.js'
 import { registerList } from './commands/list.js'
 import { registerMigrate } from './commands/migrate.js'
 import { registerPurge } from './commands/purge.js'
@@ -73,6 +74,7 @@ export function buildProgram(): Command {
     registerDelete,
     registerPurge,
     registerRefresh,
+    registerKeep,
     registerRevoke,
     registerMigrate,
     registerRekey,

@@ -15,7 +15,7 @@ import type { OAuthToken } from '../token.js'
 import { REDACTED, needsRefresh } from '../token.js'
 
 /** The documented exit codes. */
-export const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3 } as const
+export const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3, attention: 4 } as const
 
 /** An error the CLI reports in one line, with its exit code. */
 export class CliError extends Error {

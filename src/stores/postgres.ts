@@ -415,7 +415,10 @@ class PostgresStore implements TokenStore, TokenIteration, TokenLocking, Conditi
         cause === undefined ? undefined : { cause },
       )
     const ready = await this.#open('lock')
-    const client = await connectBefore(ready.pool, deadline).catch((err: unknown) => {
+    // A lease tried without waiting (timeoutMs 0) still gets time to check a connection out:
+    // the wait it refuses is for another holder of the token, not for the pool.
+    const connectBy = Math.max(deadline, Date.now() + CONNECT_GRACE_MS)
+    const client = await connectBefore(ready.pool, connectBy).catch((err: unknown) => {
       throw err instanceof Deadline ? timedOut() : this.#wrap('lock', err)
     })
     const held = new HeldLock(client, `${this.table}:${id}`, (lock) => this.#locks.delete(lock))
@@ -753,6 +756,9 @@ class HeldLock implements LeaseHold {
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
+
+/** How long a lease may take to check a connection out, even one tried without waiting (ms). */
+const CONNECT_GRACE_MS = 2000
 
 /** Checks a client out before `deadline`; one that arrives later goes straight back. */
 async function connectBefore(pool: Pool, deadline: number): Promise<PoolClient> {

@@ -1,0 +1,34 @@
+import { compareDue, dueCursor, supportsDueScan, type DueCursor } from '../due.js'
+import { eachToken } from '../iteration.js'
+import type { TokenStore } from '../store.js'
+import type { OAuthToken } from '../token.js'
+
+/**
+ * The tokens due by `before`, a page at a time, in the due scan's order (expiry, then id): by
+ * the store's index where it has one (`DueScan`), so a pass costs in proportion to the due
+ * tokens; else by reading every token once and keeping the due ones (memory in proportion to
+ * those).
+ */
+export async function* dueTokenPages(
+  store: TokenStore,
+  before: number,
+  pageSize: number,
+): AsyncGenerator<OAuthToken[]> {
+  if (supportsDueScan(store)) {
+    let after: DueCursor | undefined
+    for (;;) {
+      const page = await store.findDueTokens({ before, limit: pageSize, after })
+      if (page.length === 0) return
+      yield page
+      if (page.length < pageSize) return
+      after = dueCursor(page.at(-1)!)
+    }
+  }
+  const due: OAuthToken[] = []
+  for await (const token of eachToken(store)) {
+    const { id, expiryTime } = token
+    if (id !== undefined && expiryTime !== undefined && expiryTime <= before) due.push(token)
+  }
+  due.sort((a, b) => compareDue(dueCursor(a), dueCursor(b)))
+  for (let i = 0; i < due.length; i += pageSize) yield due.slice(i, i + pageSize)
+}

@@ -1,0 +1,233 @@
+// The keeper against the emulator and real stores: a pass refreshes exactly the due tokens,
+// several keepers on one store refresh each due token once, a refused refresh token is told
+// apart from a failure that may pass, and stopping lets the refreshes in flight finish.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  Initializer,
+  MemoryStore,
+  OAuthToken,
+  TokenKeeper,
+  UserSignature,
+  type TokenStore,
+} from '../../src/index.ts'
+import { startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
+import { SQLiteStore } from '../../src/stores/sqlite.ts'
+import { PostgresStore } from '../../src/stores/postgres.ts'
+import { RedisStore } from '../../src/stores/redis.ts'
+import { scratchDir, scratchPath } from '../helpers.ts'
+import { SERVICES, describeWithService } from '../services.ts'
+
+const dir = scratchDir()
+let emulator: AccountsEmulator
+
+beforeAll(async () => {
+  emulator = await startAccountsEmulator({ rotateRefreshTokens: true, accessTokenLimit: false })
+})
+afterAll(async () => {
+  await emulator.close()
+})
+
+/** Signs `count` users in through the emulator, each token saved to `store`; returns their ids. */
+async function signIn(store: TokenStore, count: number, tag: string): Promise<string[]> {
+  const { clientId, clientSecret } = emulator.clients[0]!
+  const ids: string[] = []
+  for (let i = 0; i < count; i += 1) {
+    const user = `${tag}-${i}@example.com`
+    const session = await Initializer.initialize({
+      environment: emulator.environment,
+      store,
+      token: new OAuthToken({
+        clientId,
+        clientSecret,
+        grantToken: emulator.issueGrantCode(),
+        userSignature: new UserSignature(user),
+      }),
+    })
+    ids.push(session.id!)
+  }
+  return ids
+}
+
+/** Moves the stored expiry of each token to `at` (epoch ms), as time passing would. */
+async function expireAt(store: TokenStore, ids: readonly string[], at: number): Promise<void> {
+  for (const id of ids) {
+    const token = (await store.findTokenById(id))!
+    token.expiryTime = at
+    await store.saveToken(token)
+  }
+}
+
+const keeperFor = (store: TokenStore, extra: object = {}): TokenKeeper =>
+  new TokenKeeper({ store, environment: emulator.environment, retries: 0, ...extra })
+
+describe('TokenKeeper pass', () => {
+  it('refreshes exactly the due tokens, and saves them', async () => {
+    const store = new MemoryStore()
+    const ids = await signIn(store, 6, 'pass')
+    const now = Date.now()
+    await expireAt(store, ids.slice(0, 2), now - 1000) // expired
+    await expireAt(store, ids.slice(2, 4), now + 60_000) // within the 5 minutes ahead
+    await expireAt(store, ids.slice(4), now + 3_600_000) // well ahead
+    const before = await Promise.all(ids.map(async (id) => (await store.findTokenById(id))!))
+    emulator.resetCounts()
+
+    const summary = await keeperFor(store).runOnce()
+
+    expect(summary).toMatchObject({ due: 4, refreshed: 4, fresh: 0, busy: 0, failed: 0 })
+    expect(emulator.counts.refresh).toBe(4)
+    for (const [i, id] of ids.entries()) {
+      const after = (await store.findTokenById(id))!
+      if (i < 4) {
+        expect(after.accessToken).not.toBe(before[i]!.accessToken)
+        expect(after.expiryTime!).toBeGreaterThan(now + 3_000_000)
+        expect(emulator.isValid(after.refreshToken!)).toBe(true)
+      } else {
+        expect(after.accessToken).toBe(before[i]!.accessToken)
+      }
+    }
+    // Nothing is due after the pass: a second one sends nothing.
+    const again = await keeperFor(store).runOnce()
+    expect(again).toMatchObject({ due: 0, refreshed: 0 })
+    expect(emulator.counts.refresh).toBe(4)
+  })
+
+  it('a refused refresh token counts as reauthRequired; a server error as failed', async () => {
+    const store = new MemoryStore()
+    const [revoked, failing] = await signIn(store, 2, 'refused')
+    await expireAt(store, [revoked!], Date.now() - 1000)
+    const token = (await store.findTokenById(revoked!))!
+    const answer = await fetch(
+      `${emulator.url}/oauth/v2/token/revoke?token=${encodeURIComponent(token.refreshToken!)}`,
+      { method: 'POST' },
+    )
+    expect(answer.ok).toBe(true)
+    const keeper = keeperFor(store, { concurrency: 1 })
+    expect(await keeper.runOnce()).toMatchObject({ due: 1, refreshed: 0, reauthRequired: 1 })
+
+    // Due before the refused one, so that it is tried first and meets the one failure.
+    await expireAt(store, [failing!], Date.now() - 60_000)
+    const stored = (await store.findTokenById(failing!))!
+    emulator.fail('http503', { times: 1, on: 'refresh' })
+    const summary = await keeper.runOnce()
+    expect(summary).toMatchObject({ due: 2, refreshed: 0, failed: 1, reauthRequired: 1 })
+    expect((await store.findTokenById(failing!))!.accessToken).toBe(stored.accessToken)
+    // Both rows are kept: a refused token is never deleted by the keeper.
+    expect(await store.findTokenById(revoked!)).not.toBeNull()
+    expect(await store.findTokenById(failing!)).not.toBeNull()
+  })
+
+  it('leaves a token of another environment alone, with its secrets', async () => {
+    const store = new MemoryStore()
+    const [id] = await signIn(store, 1, 'elsewhere')
+    const token = (await store.findTokenById(id!))!
+    token.apiDomain = 'https://www.zohoapis.eu'
+    token.expiryTime = Date.now() - 1000
+    await store.saveToken(token)
+    emulator.resetCounts()
+    const summary = await keeperFor(store).runOnce()
+    expect(summary).toMatchObject({ due: 1, failed: 1, refreshed: 0 })
+    expect(emulator.counts.total).toBe(0)
+  })
+
+  it('stop() lets the refreshes in flight finish and be saved, and starts no new one', async () => {
+    const store = new MemoryStore()
+    const ids = await signIn(store, 4, 'stop')
+    await expireAt(store, ids, Date.now() - 1000)
+    const slow = await startAccountsEmulator({ latencyMs: 300, accessTokenLimit: false })
+    try {
+      // The same tokens, kept at an emulator that answers slowly: re-issue them there.
+      const slowStore = new MemoryStore()
+      const slowIds: string[] = []
+      const { clientId, clientSecret } = slow.clients[0]!
+      for (let i = 0; i < 4; i += 1) {
+        const session = await Initializer.initialize({
+          environment: slow.environment,
+          store: slowStore,
+          token: new OAuthToken({
+            clientId,
+            clientSecret,
+            grantToken: slow.issueGrantCode(),
+            userSignature: new UserSignature(`slow-${i}@example.com`),
+          }),
+        })
+        slowIds.push(session.id!)
+      }
+      await expireAt(slowStore, slowIds, Date.now() - 1000)
+      slow.resetCounts()
+      const keeper = new TokenKeeper({
+        store: slowStore,
+        environment: slow.environment,
+        concurrency: 2,
+        retries: 0,
+      })
+      keeper.start()
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      await keeper.stop()
+      // Two were in flight when it stopped: both answered and saved; the other two untouched.
+      expect(slow.counts.refresh).toBe(2)
+      let refreshed = 0
+      for (const id of slowIds) {
+        const token = (await slowStore.findTokenById(id))!
+        if (token.expiryTime! > Date.now()) {
+          refreshed += 1
+          expect(slow.isValid(token.accessToken!)).toBe(true)
+        }
+      }
+      expect(refreshed).toBe(2)
+    } finally {
+      await slow.close()
+    }
+  })
+
+  it('refuses options it does not understand, and a missing store', () => {
+    const store = new MemoryStore()
+    expect(() => new TokenKeeper({} as never)).toThrow(/store/)
+    expect(() => new TokenKeeper({ store, intervalMs: 0 })).toThrow(/intervalMs/)
+    expect(() => new TokenKeeper({ store, concurrency: 1.5 })).toThrow(/concurrency/)
+    expect(() => new TokenKeeper({ store, refreshAhead: 5 } as never)).toThrow(/refreshAhead/)
+    expect(() => new TokenKeeper({ store, environment: 'US' } as never)).toThrow(/environment/)
+  })
+})
+
+/** Four keepers, each with its own connection to one store, as four processes would be. */
+function fourKeepers(name: string, open: () => TokenStore): void {
+  it(`${name}: four keepers refresh each due token exactly once`, async () => {
+    const stores = Array.from({ length: 4 }, open)
+    try {
+      const ids = await signIn(stores[0]!, 12, `four-${name}-${Date.now()}`)
+      await expireAt(stores[0]!, ids, Date.now() - 1000)
+      const before = emulator.counts.refresh
+      const summaries = await Promise.all(stores.map((store) => keeperFor(store).runOnce()))
+      const refreshed = summaries.reduce((sum, s) => sum + s.refreshed, 0)
+      expect(emulator.counts.refresh - before).toBe(12)
+      expect(refreshed).toBe(12)
+      expect(summaries.reduce((sum, s) => sum + s.failed + s.reauthRequired, 0)).toBe(0)
+      for (const id of ids) {
+        const token = (await stores[1]!.findTokenById(id))!
+        expect(token.expiryTime!).toBeGreaterThan(Date.now())
+        expect(emulator.isValid(token.refreshToken!)).toBe(true)
+        expect(emulator.isValid(token.accessToken!)).toBe(true)
+      }
+    } finally {
+      for (const store of stores) await store.close?.()
+    }
+  })
+}
+
+describe('TokenKeeper on shared stores', () => {
+  const sqlite = scratchPath(dir, 'keeper.db')
+  fourKeepers('SQLiteStore', () => new SQLiteStore({ path: sqlite }))
+})
+
+await describeWithService('postgres', 'TokenKeeper on PostgreSQL', () => {
+  const table = `keeper_${process.pid}`
+  fourKeepers(
+    'PostgresStore',
+    () => new PostgresStore({ connectionString: SERVICES.postgres.url, table }),
+  )
+})
+
+await describeWithService('redis', 'TokenKeeper on Redis', () => {
+  const prefix = `keeper:${process.pid}:`
+  fourKeepers('RedisStore', () => new RedisStore({ url: SERVICES.redis.url, prefix }))
+})
