@@ -253,22 +253,53 @@ async function stormInOneProcess(emulator: AccountsEmulator, work: string): Prom
 const STORM_CHILD = fileURLToPath(new URL('./children/storm.ts', import.meta.url))
 const PROCESSES = 8
 const CALLERS = 25
-/** Time the children get to start up before their callers ask for the token together. */
-const STARTUP_MS = 12_000
+/**
+ * Time the children get to start up before their callers ask for the token together, per try:
+ * on a loaded machine a child may need longer, and the storm is run again with more time
+ * rather than thrown away.
+ */
+const STARTUP_MS = [12_000, 30_000, 60_000] as const
 
 /**
  * 8 processes with 25 callers each share one token file; the token comes within the refresh
- * margin while they run: refresh requests sent. Returns the refreshes and the callers that failed.
+ * margin while they run: refresh requests sent. Returns the refreshes and the callers that
+ * failed, and `lateNote` when even the last try had a process start after the others asked
+ * (its callers then found the token already refreshed: the count is marked as such).
  */
 async function stormInProcesses(
   side: 'official' | 'tokenkeeper',
   emulator: AccountsEmulator,
   path: string,
-): Promise<{ refreshes: number; failed: number }> {
+): Promise<{ refreshes: number; failed: number; lateNote?: string }> {
+  for (const [attempt, startupMs] of STARTUP_MS.entries()) {
+    const outcome = await stormOnce(side, emulator, `${path}.${attempt}`, startupMs)
+    const last = attempt === STARTUP_MS.length - 1
+    if (outcome.late === 0 || last) {
+      return {
+        refreshes: outcome.refreshes,
+        failed: outcome.failed,
+        ...(outcome.late > 0 && {
+          lateNote: `${outcome.late} of ${PROCESSES} processes not ready in ${startupMs / 1000} s: machine loaded`,
+        }),
+      }
+    }
+    console.log(
+      `refresh storm (${side}): ${outcome.late} process(es) not ready in ${startupMs} ms; again with more time`,
+    )
+  }
+  throw new Error('unreachable')
+}
+
+async function stormOnce(
+  side: 'official' | 'tokenkeeper',
+  emulator: AccountsEmulator,
+  path: string,
+  startupMs: number,
+): Promise<{ refreshes: number; failed: number; late: number }> {
   const user = `storm-${side}@zylker.example`
   const store = new FileStore(path)
   const seed = await signIn(emulator, store, user)
-  const goAt = Date.now() + STARTUP_MS
+  const goAt = Date.now() + startupMs
   const row = (await store.findTokenById(seed.id!))!
   // Valid while the processes start; 3 s from its expiry when their callers ask.
   row.expiryTime = goAt + 3000
@@ -298,12 +329,10 @@ async function stormInProcesses(
   const results = outputs.map(
     ({ stdout }) => JSON.parse(stdout) as { late: boolean; tokens: string[]; errors: string[] },
   )
-  if (results.some((r) => r.late)) {
-    throw new Error(`refresh storm (${side}): a process was not ready in ${STARTUP_MS} ms`)
-  }
   return {
     refreshes: emulator.counts.refresh,
     failed: results.reduce((n, r) => n + r.errors.length, 0),
+    late: results.filter((r) => r.late).length,
   }
 }
 
@@ -331,8 +360,8 @@ export async function benchOfficial(
       what: `refresh requests: ${PROCESSES} processes × ${CALLERS} callers, token expiring`,
       official: official.refreshes,
       tokenkeeper: ours.refreshes,
-      officialNote: failedNote(official.failed, PROCESSES * CALLERS),
-      tokenkeeperNote: failedNote(ours.failed, PROCESSES * CALLERS),
+      officialNote: joinNotes(failedNote(official.failed, PROCESSES * CALLERS), official.lateNote),
+      tokenkeeperNote: joinNotes(failedNote(ours.failed, PROCESSES * CALLERS), ours.lateNote),
       better: 'fewer',
     })
 
@@ -372,6 +401,12 @@ export async function benchOfficial(
     await emulator.close()
   }
   return counts
+}
+
+/** Two notes of one count as one, either may be absent. */
+function joinNotes(...notes: (string | undefined)[]): string | undefined {
+  const given = notes.filter((n): n is string => n !== undefined && n !== '')
+  return given.length ? given.join('; ') : undefined
 }
 
 function newUsersCount(

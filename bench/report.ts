@@ -29,6 +29,8 @@ export interface BenchReport {
   readonly counts: readonly Count[]
   /** The Scale section (bench/scale.ts); absent in reports written before it. */
   readonly scale?: readonly ScaleFigures[]
+  /** Sections that failed in this run (their rows are missing); absent in older reports. */
+  readonly problems?: readonly string[]
 }
 
 type Key = Pick<BenchResult, 'store' | 'operation' | 'tokens' | 'callers'>
@@ -202,6 +204,14 @@ export function renderMarkdown(report: BenchReport): string {
   return [
     `One run on ${report.cpus}, Node ${report.node}, ${report.date.slice(0, 10)}${report.quick ? ' (--quick)' : ''}. Medians of several rounds; p25 – p75 beside them.`,
     '',
+    ...(report.problems?.length
+      ? [
+          '**Sections that failed in this run** (their rows are missing below):',
+          '',
+          ...report.problems.map((p) => `- ${p}`),
+          '',
+        ]
+      : []),
     '**Side by side with the official SDK** (`@zohocrm/typescript-sdk-8.0`), one caller:',
     '',
     '| measured | stored tokens | official SDK | tokenkeeper | ratio |',

@@ -35,6 +35,19 @@ const work = mkdtempSync(join(tmpdir(), 'tokenkeeper-bench-'))
 const results: BenchResult[] = []
 let counts: Count[] = []
 let scale: ScaleFigures[] = []
+/** Sections that failed: the report keeps every row measured before and after them. */
+const problems: string[] = []
+
+/** Runs one section of the benchmark; a failure is reported, and the run goes on. */
+async function section(name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body()
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err)
+    problems.push(`${name}: ${message}`)
+    console.log(`${name}: FAILED, the run goes on: ${message}`)
+  }
+}
 
 function record(
   store: string,
@@ -103,119 +116,130 @@ console.log(
   `tokenkeeper benchmark on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`,
 )
 try {
-  for (const kind of ['MemoryStore', 'FileStore', 'SQLiteStore']) {
-    for (const size of SIZES) {
-      const store = await fill(kind, size)
-      const probes = Array.from({ length: 4096 }, (_, i) => probe(size)(i))
-      const found = await store.findToken(probes[0]!)
-      if (!found) throw new Error(`${kind}: a stored token was not found`)
-      // A session on one of the stored users: valid tokens come from memory, whatever the size.
-      const session = await Initializer.initialize({
-        environment: DataCenter.US.PRODUCTION,
-        token: new OAuthToken({ userSignature: new UserSignature(userName(0)) }),
-        store,
-      })
-      const access = await measure(() => session.getAccessToken(), {
-        opsPerRound: 1_000_000,
-        rounds: 7,
-      })
-      record(kind, 'getAccessToken', size, 1, access)
-      if (size === 1) {
-        await store.close?.()
-        continue
-      }
-      const m = await measure((i) => store.findToken(probes[i & 4095]!), { opsPerRound: 20_000 })
-      record(kind, 'findToken', size, 1, m)
-      await measureSaves(kind, store, size)
-      await store.close?.()
-    }
-  }
-  const servers: ServerKind[] = [MYSQL, POSTGRES, REDIS]
-  const serverSizes = SIZES
-  for (const server of servers) {
-    if (!(await reachable(server.host, server.port))) {
-      console.log(`${server.name}: skipped, nothing listens on ${server.host}:${server.port}`)
-      continue
-    }
-    const bare = await server.roundTrip()
-    record(
-      server.name,
-      'driver round trip',
-      0,
-      1,
-      await measure(() => bare.once(), { opsPerRound: 2000, rounds: 7 }),
-    )
-    await bare.end()
-    for (const size of serverSizes) {
-      const { store, drop } = await server.fill(size)
-      try {
+  await section('local stores', async () => {
+    for (const kind of ['MemoryStore', 'FileStore', 'SQLiteStore']) {
+      for (const size of SIZES) {
+        const store = await fill(kind, size)
         const probes = Array.from({ length: 4096 }, (_, i) => probe(size)(i))
-        if (!(await store.findToken(probes[0]!)))
-          throw new Error(`${server.name}: a stored token was not found`)
+        const found = await store.findToken(probes[0]!)
+        if (!found) throw new Error(`${kind}: a stored token was not found`)
+        // A session on one of the stored users: valid tokens come from memory, whatever the size.
         const session = await Initializer.initialize({
           environment: DataCenter.US.PRODUCTION,
           token: new OAuthToken({ userSignature: new UserSignature(userName(0)) }),
           store,
         })
-        record(
-          server.name,
-          'getAccessToken',
-          size,
-          1,
-          await measure(() => session.getAccessToken(), { opsPerRound: 1_000_000, rounds: 7 }),
-        )
-        if (size > 1) {
+        const access = await measure(() => session.getAccessToken(), {
+          opsPerRound: 1_000_000,
+          rounds: 7,
+        })
+        record(kind, 'getAccessToken', size, 1, access)
+        if (size === 1) {
+          await store.close?.()
+          continue
+        }
+        const m = await measure((i) => store.findToken(probes[i & 4095]!), { opsPerRound: 20_000 })
+        record(kind, 'findToken', size, 1, m)
+        await measureSaves(kind, store, size)
+        await store.close?.()
+      }
+    }
+  })
+  const servers: ServerKind[] = [MYSQL, POSTGRES, REDIS]
+  const serverSizes = SIZES
+  for (const server of servers)
+    await section(server.name, async () => {
+      if (!(await reachable(server.host, server.port))) {
+        console.log(`${server.name}: skipped, nothing listens on ${server.host}:${server.port}`)
+        return
+      }
+      const bare = await server.roundTrip()
+      record(
+        server.name,
+        'driver round trip',
+        0,
+        1,
+        await measure(() => bare.once(), { opsPerRound: 2000, rounds: 7 }),
+      )
+      await bare.end()
+      for (const size of serverSizes) {
+        const { store, drop } = await server.fill(size)
+        try {
+          const probes = Array.from({ length: 4096 }, (_, i) => probe(size)(i))
+          if (!(await store.findToken(probes[0]!)))
+            throw new Error(`${server.name}: a stored token was not found`)
+          const session = await Initializer.initialize({
+            environment: DataCenter.US.PRODUCTION,
+            token: new OAuthToken({ userSignature: new UserSignature(userName(0)) }),
+            store,
+          })
           record(
             server.name,
-            'findToken',
+            'getAccessToken',
             size,
             1,
-            await measure((i) => store.findToken(probes[i & 4095]!), {
-              opsPerRound: 2000,
-              rounds: 7,
-            }),
+            await measure(() => session.getAccessToken(), { opsPerRound: 1_000_000, rounds: 7 }),
           )
-          record(
-            server.name,
-            'findToken',
-            size,
-            32,
-            await measure((i) => store.findToken(probes[i & 4095]!), {
-              opsPerRound: 10_000,
-              rounds: 7,
-              parallel: 32,
-            }),
-          )
-          if (store instanceof RedisStore) {
-            // The same look-ups with the near cache off: one round trip each.
-            const uncached = new RedisStore({ url: REDIS_URL, prefix: store.prefix, cache: false })
+          if (size > 1) {
             record(
-              'RedisStore, cache: false',
+              server.name,
               'findToken',
               size,
               1,
-              await measure((i) => uncached.findToken(probes[i & 4095]!), {
+              await measure((i) => store.findToken(probes[i & 4095]!), {
                 opsPerRound: 2000,
                 rounds: 7,
               }),
             )
-            await uncached.close()
+            record(
+              server.name,
+              'findToken',
+              size,
+              32,
+              await measure((i) => store.findToken(probes[i & 4095]!), {
+                opsPerRound: 10_000,
+                rounds: 7,
+                parallel: 32,
+              }),
+            )
+            if (store instanceof RedisStore) {
+              // The same look-ups with the near cache off: one round trip each.
+              const uncached = new RedisStore({
+                url: REDIS_URL,
+                prefix: store.prefix,
+                cache: false,
+              })
+              record(
+                'RedisStore, cache: false',
+                'findToken',
+                size,
+                1,
+                await measure((i) => uncached.findToken(probes[i & 4095]!), {
+                  opsPerRound: 2000,
+                  rounds: 7,
+                }),
+              )
+              await uncached.close()
+            }
+            await measureSaves(server.name, store, size)
           }
-          await measureSaves(server.name, store, size)
+        } finally {
+          await drop()
         }
-      } finally {
-        await drop()
       }
-    }
-  }
+    })
   // The official SDK, in the same run, on the same machine.
-  counts = await benchOfficial(work, record, {
-    sizes: SIZES,
-    mysql: await reachable(MYSQL.host, MYSQL.port),
+  await section('official SDK', async () => {
+    counts = await benchOfficial(work, record, {
+      sizes: SIZES,
+      mysql: await reachable(MYSQL.host, MYSQL.port),
+    })
   })
   // Every store filled in bulk and opened at scale; SCALE_ROWS=0 leaves the section out.
   if (process.env.SCALE_ROWS !== '0') {
-    scale = await benchScaleSection(scaleSizes(quick ? [10_000] : [100_000, 1_000_000]))
+    await section('scale', async () => {
+      scale = await benchScaleSection(scaleSizes(quick ? [10_000] : [100_000, 1_000_000]))
+    })
   }
 } finally {
   rmSync(work, { recursive: true, force: true })
@@ -229,6 +253,7 @@ const report: BenchReport = {
   results,
   counts,
   scale,
+  problems,
 }
 await writeReport(report)
 console.log(

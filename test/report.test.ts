@@ -91,3 +91,15 @@ describe('the benchmark report', () => {
     ).toBeUndefined()
   })
 })
+
+describe('a benchmark run with a failed section', () => {
+  it('keeps every row measured and names the section that failed', () => {
+    const markdown = renderMarkdown({
+      ...report,
+      problems: ['official SDK: refresh storm: a process was not ready'],
+    })
+    expect(markdown).toContain('**Sections that failed in this run**')
+    expect(markdown).toContain('- official SDK: refresh storm: a process was not ready')
+    expect(markdown).toContain('| findToken, file store | 10,000 | 150/s | 300,000/s |')
+  })
+})
