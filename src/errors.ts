@@ -260,6 +260,29 @@ export class RateLimitError extends SDKException {
   }
 }
 
+/**
+ * The token's refresh token was refused for good by the accounts server (revoked,
+ * `invalid_grant`, `invalid_code`): the token is kept, marked `reauth_required`, and not sent to
+ * the server again until the user consents anew (a new grant replaces the refresh token).
+ */
+export class ReauthRequiredError extends SDKException {
+  static readonly code = 'REAUTH_REQUIRED'
+  /** The stored token's id. */
+  readonly tokenId: string | undefined
+  /** When the refresh token was refused (epoch ms). */
+  readonly since: number
+  constructor(tokenId: string | undefined, since: number, options?: { cause?: unknown }) {
+    super(
+      ReauthRequiredError.code,
+      `token ${tokenId ?? '(no id)'} needs the user to sign in again: the accounts server refused its refresh token for good` +
+        `${since > 0 ? ` at ${new Date(since).toISOString()}` : ''}; it is kept and not sent again until a new consent replaces it`,
+      options,
+    )
+    this.tokenId = tokenId
+    this.since = since
+  }
+}
+
 /** The server's answer could not be understood (not JSON, an HTML page, no access token). */
 export class InvalidResponseError extends SDKException {
   static readonly code = 'INVALID_RESPONSE'

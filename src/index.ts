@@ -26,6 +26,8 @@ export { supportsDueScan, DEFAULT_DUE_LIMIT } from './due.js'
 export { TokenKeeper } from './keeper/keeper.js'
 export type { TokenKeeperOptions, KeeperPassSummary } from './keeper/keeper.js'
 export type { DueScan, DueScanOptions, DueCursor } from './due.js'
+export { TOKEN_STATES, supportsHealth } from './health.js'
+export type { TokenState, TokenHealth, HealthTracking } from './health.js'
 export { eachToken, supportsIteration } from './iteration.js'
 export type { TokenIteration, IterateOptions, EachTokenOptions } from './iteration.js'
 export { MemoryStore } from './stores/memory.js'
@@ -69,5 +71,6 @@ export {
   InvalidHeaderError,
   TokenConflictError,
   IdCollisionError,
+  ReauthRequiredError,
 } from './errors.js'
 export type { StoreOperation } from './errors.js'

@@ -25,6 +25,8 @@ import { lockOptions } from './lease.js'
 import { inMemoryOptions, type InMemoryStoreOptions } from './memory.js'
 import { InProcessLocks } from './token-locks.js'
 import { selectDue, type DueScan, type DueScanOptions } from '../due.js'
+import type { HealthTracking } from '../health.js'
+import { HealthRecords } from './health-records.js'
 
 /** One record of a {@link ListStore}: the values in the official column order. */
 export type TokenRecord = (string | null)[]
@@ -47,11 +49,12 @@ function toRow(record: TokenRecord): StoredRow {
  * store.records // [['k3Jx0aQ9Zt', 'ada@example.com', '1000.CLIENT', ...]]
  */
 export class ListStore
-  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan
+  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan, HealthTracking
 {
   /** The records themselves, in the official column order. */
   readonly records: TokenRecord[] = []
   readonly #locks = new InProcessLocks()
+  readonly #health = new HealthRecords()
   readonly #leaseMs: number
 
   constructor(options: InMemoryStoreOptions = {}) {
@@ -125,6 +128,7 @@ export class ListStore
     assertId(id)
     const at = this.records.findIndex((record) => record[0] === id)
     if (at >= 0) this.records.splice(at, 1)
+    this.#health.delete(id)
   }
 
   /** Every token, a page at a time (see `TokenIteration`). */
@@ -146,6 +150,17 @@ export class ListStore
 
   async deleteTokens(): Promise<void> {
     this.records.length = 0
+    this.#health.clear()
+  }
+
+  /** The health records of these tokens (see `HealthTracking`). */
+  findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    return this.#health.find(ids)
+  }
+
+  /** Keeps a token's health record beside it, or removes it with `null`. */
+  saveHealth(id: string, record: string | null): Promise<void> {
+    return this.#health.save(id, record, (id) => this.records.some((record) => record[0] === id))
   }
 
   async close(): Promise<void> {}

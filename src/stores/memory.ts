@@ -19,6 +19,8 @@ import { RowTable } from './table.js'
 import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { InProcessLocks } from './token-locks.js'
 import { selectDue, type DueScan, type DueScanOptions } from '../due.js'
+import type { HealthTracking } from '../health.js'
+import { HealthRecords } from './health-records.js'
 
 /** Options of the in-memory stores. */
 export interface InMemoryStoreOptions {
@@ -44,10 +46,11 @@ export function inMemoryOptions(store: string, options: unknown): { leaseMs: num
  * await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'at' }))
  */
 export class MemoryStore
-  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan
+  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan, HealthTracking
 {
   readonly #table = new RowTable()
   readonly #locks = new InProcessLocks()
+  readonly #health = new HealthRecords()
   readonly #leaseMs: number
 
   constructor(options: InMemoryStoreOptions = {}) {
@@ -97,6 +100,7 @@ export class MemoryStore
   async deleteToken(id: string): Promise<void> {
     assertId(id)
     this.#table.delete(id)
+    this.#health.delete(id)
   }
 
   /** Every token, a page at a time (see `TokenIteration`). */
@@ -115,6 +119,17 @@ export class MemoryStore
 
   async deleteTokens(): Promise<void> {
     this.#table.clear()
+    this.#health.clear()
+  }
+
+  /** The health records of these tokens (see `HealthTracking`). */
+  findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    return this.#health.find(ids)
+  }
+
+  /** Keeps a token's health record beside it, or removes it with `null`. */
+  saveHealth(id: string, record: string | null): Promise<void> {
+    return this.#health.save(id, record, (id) => this.#table.get(id) !== undefined)
   }
 
   async close(): Promise<void> {}

@@ -15,3 +15,5 @@ export {
 } from './emulator.js'
 export { dueScanConformance } from './due-conformance.js'
 export type { DueScanConformanceOptions, DueScanStore } from './due-conformance.js'
+export { healthConformance } from './health-conformance.js'
+export type { HealthConformanceOptions, HealthStore } from './health-conformance.js'
