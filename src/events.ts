@@ -32,6 +32,18 @@ export interface TokenEvents {
   'token.saved': { id: string | undefined; user: string | undefined }
   /** A token was revoked at the accounts server. */
   'token.revoked': { id: string | undefined; user: string | undefined }
+  /** A token's refresh failed for a reason that may pass; it is tried again after a backoff. */
+  'token.failing': {
+    id: string
+    user: string | undefined
+    attempts: number
+    code: string
+    nextAttemptAt: number
+  }
+  /** A failing token was refreshed again. */
+  'token.recovered': { id: string; user: string | undefined }
+  /** The accounts server refused a token's refresh token for good: the user must sign in again. */
+  'token.reauthRequired': { id: string; user: string | undefined; code: string }
   /** A keeper pass ended: what it found due and what became of each token. */
   'keeper.pass': {
     due: number
@@ -40,6 +52,7 @@ export interface TokenEvents {
     busy: number
     failed: number
     reauthRequired: number
+    deferred: number
     skipped: number
     startedAt: number
     durationMs: number

@@ -104,8 +104,8 @@ export function decodeHealth(token: OAuthToken, record: string | null | undefine
   return {
     state: r.s as TokenState,
     attempts: r.a,
-    ...(r.n !== undefined && { nextAttemptAt: r.n as number }),
-    ...(r.e !== undefined && { lastErrorCode: r.e as string }),
+    ...(r.n !== undefined && { nextAttemptAt: r.n }),
+    ...(r.e !== undefined && { lastErrorCode: r.e }),
     since: r.t,
   }
 }

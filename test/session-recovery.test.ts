@@ -126,8 +126,11 @@ describe('a refresh refused because another process replaced the refresh token m
       method: 'POST',
       body: new URLSearchParams({ token: ours.refreshToken! }),
     })
+    // Refused for good: the user must sign in again; the server's answer is the cause.
     await expect(session.getAccessToken()).rejects.toMatchObject({
-      code: 'INVALID_TOKEN_ERROR',
+      code: 'REAUTH_REQUIRED',
+      tokenId: session.id,
+      cause: { code: 'INVALID_TOKEN_ERROR', serverError: 'invalid_code' },
     })
     expect(recovered).toEqual([])
     expect((await store.findTokenById(session.id!))!.refreshToken).toBe(ours.refreshToken)

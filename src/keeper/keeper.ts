@@ -1,4 +1,5 @@
-import { InvalidArgumentError, InvalidTokenError, RateLimitError } from '../errors.js'
+import { InvalidArgumentError, RateLimitError, ReauthRequiredError } from '../errors.js'
+import { healthOf } from '../health.js'
 import { emit } from '../events.js'
 import { SafeLog, type Logger } from '../log.js'
 import { AccountsClient, CLIENT_DEFAULTS } from '../oauth/client.js'
@@ -59,8 +60,13 @@ export interface KeeperPassSummary {
   readonly busy: number
   /** Failed for a reason that may pass (network, server, rate limit, store). */
   readonly failed: number
-  /** Refused for good by the accounts server: the user must consent again. */
+  /**
+   * Refused for good by the accounts server, in this pass or before: the user must consent
+   * again. Those refused before are not sent to the server again.
+   */
   readonly reauthRequired: number
+  /** Failing, and not yet due for another try (their backoff runs). */
+  readonly deferred: number
   /** Not tried: the pass was stopping. */
   readonly skipped: number
   /** When the pass started (epoch ms) and how long it took (ms). */
@@ -197,11 +203,27 @@ export class TokenKeeper {
     const { refreshAheadMs, pageSize, concurrency, now } = this.#options
     const store = this.#store
     const startedAt = now()
-    const counts = { due: 0, refreshed: 0, fresh: 0, busy: 0, failed: 0, reauthRequired: 0 }
+    const counts = {
+      due: 0,
+      refreshed: 0,
+      fresh: 0,
+      busy: 0,
+      failed: 0,
+      reauthRequired: 0,
+      deferred: 0,
+    }
     let skipped = 0
     for await (const page of dueTokenPages(store, startedAt + refreshAheadMs, pageSize)) {
-      const due = page.filter((token) => needsRefresh(token, startedAt, refreshAheadMs))
-      counts.due += due.length
+      const health = await healthOf(store, page)
+      const due: OAuthToken[] = []
+      for (const token of page) {
+        if (!needsRefresh(token, startedAt, refreshAheadMs)) continue
+        counts.due += 1
+        const { state, nextAttemptAt = 0 } = health.get(token)!
+        if (state === 'reauth_required') counts.reauthRequired += 1
+        else if (state === 'failing' && nextAttemptAt > startedAt) counts.deferred += 1
+        else due.push(token)
+      }
       // A page at a time, `concurrency` refreshes at once: memory stays bounded by the page.
       let next = 0
       const worker = async (): Promise<void> => {
@@ -244,10 +266,7 @@ export class TokenKeeper {
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'UNKNOWN'
       const fields = { ...who(token), code }
-      if (err instanceof InvalidTokenError) {
-        this.#log.warn('the accounts server refused the refresh token for good', fields)
-        return 'reauthRequired'
-      }
+      if (err instanceof ReauthRequiredError) return 'reauthRequired'
       const retryAfterMs = err instanceof RateLimitError ? err.retryAfterMs : undefined
       this.#log.warn('refresh failed; the next pass tries again', { ...fields, retryAfterMs })
       return 'failed'

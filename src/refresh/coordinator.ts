@@ -1,4 +1,23 @@
-import { InvalidTokenError, MandatoryValueError, TokenNotFoundError } from '../errors.js'
+import {
+  InvalidResponseError,
+  InvalidTokenError,
+  MandatoryValueError,
+  NetworkError,
+  RateLimitError,
+  ServerError,
+  TimeoutError,
+  ReauthRequiredError,
+  TokenNotFoundError,
+} from '../errors.js'
+import {
+  ACTIVE,
+  backoffMs,
+  decodeHealth,
+  encodeHealth,
+  refusedForGood,
+  supportsHealth,
+  type TokenHealth,
+} from '../health.js'
 import { emit } from '../events.js'
 import type { SafeLog } from '../log.js'
 import type { AccountsClient } from '../oauth/client.js'
@@ -20,6 +39,16 @@ export interface RefreshContext {
   readonly refreshSkewMs: number
   /** How long to wait for another holder's lease on the token (ms). */
   readonly lockTimeoutMs: number
+  /** Told of every change of a token's health this refresh made (for webhooks). */
+  readonly onHealthChange?: ((change: HealthChange) => void) | undefined
+}
+
+/** A token's health changed: from `previous` to `health`. */
+export interface HealthChange {
+  readonly id: string
+  readonly user: string | undefined
+  readonly previous: TokenHealth
+  readonly health: TokenHealth
 }
 
 /** One refresh asked for. */
@@ -157,6 +186,11 @@ async function refreshLocked(
   }
   // Another caller, or another process, may have refreshed it already.
   const stored = current.id ? await store.findTokenById(current.id) : null
+  const health = stored ? await readHealth(store, stored) : ACTIVE
+  if (stored && health.state === 'reauth_required') {
+    // Refused for good before: never sent again until a new consent replaces the refresh token.
+    throw new ReauthRequiredError(stored.id, health.since)
+  }
   if (stored) {
     const usable = force
       ? stored.accessToken !== staleAccessToken && !needsRefresh(stored, now(), 0)
@@ -189,26 +223,31 @@ async function refreshLocked(
   const started = performance.now()
   let grant: TokenGrant
   try {
-    grant = await spend(base)
-  } catch (err) {
-    if (err instanceof LeaseLost) throw err
-    emit('token.refresh_failed', {
-      ...who(current),
-      code: (err as { code?: string }).code ?? 'UNKNOWN',
-    })
-    if (!(err instanceof InvalidTokenError) || !current.id) throw err
-    // Refused: another process may have rotated the refresh token meanwhile. Read again
-    // before declaring the token dead; a stored token is never deleted for losing a race.
-    const again = await store.findTokenById(current.id)
-    if (!again?.refreshToken || again.refreshToken === base.refreshToken) throw err
-    log.warn('refresh token was replaced meanwhile, using the new one', who(again))
-    emit('token.race_recovered', { id: current.id, user: again.userSignature?.name })
-    if (!needsRefresh(again, now(), refreshSkewMs)) {
-      return { status: 'reused', token: credentials(again) }
+    try {
+      grant = await spend(base)
+    } catch (err) {
+      if (err instanceof LeaseLost) throw err
+      emit('token.refresh_failed', {
+        ...who(current),
+        code: (err as { code?: string }).code ?? 'UNKNOWN',
+      })
+      if (!(err instanceof InvalidTokenError) || !current.id) throw err
+      // Refused: another process may have rotated the refresh token meanwhile. Read again
+      // before declaring the token dead; a stored token is never deleted for losing a race.
+      const again = await store.findTokenById(current.id)
+      if (!again?.refreshToken || again.refreshToken === base.refreshToken) throw err
+      log.warn('refresh token was replaced meanwhile, using the new one', who(again))
+      emit('token.race_recovered', { id: current.id, user: again.userSignature?.name })
+      if (!needsRefresh(again, now(), refreshSkewMs)) {
+        return { status: 'reused', token: credentials(again) }
+      }
+      base = credentials(again)
+      expected = again
+      grant = await spend(base)
     }
-    base = credentials(again)
-    expected = again
-    grant = await spend(base)
+  } catch (err) {
+    if (err instanceof LeaseLost || !stored?.id) throw err
+    throw await recordFailure(context, base, health, err)
   }
   const next = withGrant(base, grant)
   log.forget(next.accessToken, next.refreshToken)
@@ -218,6 +257,7 @@ async function refreshLocked(
   if (await save(store, next, expected)) {
     log.debug('token saved', who(next))
     emit('token.saved', who(next))
+    if (health.state !== 'active') await recordRecovery(context, next, health)
     return { status: 'refreshed', token: next }
   }
   // The row changed since it was read: another holder (this one lost its lease meanwhile)
@@ -231,6 +271,117 @@ async function refreshLocked(
   log.warn('another process saved a newer token meanwhile; using the stored one', who(winner))
   emit('token.superseded', { id: winner.id!, user: winner.userSignature?.name })
   return { status: 'superseded', token: credentials(winner) }
+}
+
+/** The stored health of a token, where the store keeps health; active otherwise. */
+async function readHealth(store: TokenStore, token: OAuthToken): Promise<TokenHealth> {
+  if (!supportsHealth(store) || token.id === undefined) return ACTIVE
+  const records = await store.findHealth([token.id])
+  return decodeHealth(token, records.get(token.id))
+}
+
+/**
+ * Records a failed refresh in the token's health, and gives the error to throw: a refresh
+ * token refused for good makes the token `reauth_required` (a {@link ReauthRequiredError}
+ * whose cause is the server's answer); any other failure of the request makes it `failing`,
+ * with a backoff (at least what a rate limit asked for). Errors that are not the server's
+ * (a missing refresh token, a store error) leave its health as it is.
+ */
+async function recordFailure(
+  context: RefreshContext,
+  token: OAuthToken,
+  previous: TokenHealth,
+  err: unknown,
+): Promise<unknown> {
+  const id = token.id!
+  const at = context.now()
+  const code = (err as { code?: unknown }).code
+  if (refusedForGood(err)) {
+    const health: TokenHealth = {
+      state: 'reauth_required',
+      attempts: previous.attempts + 1,
+      lastErrorCode: (err as InvalidTokenError).serverError,
+      since: at,
+    }
+    await changeHealth(context, token, previous, health)
+    context.log.warn(
+      'the refresh token was refused for good: the user must sign in again',
+      who(token),
+    )
+    return new ReauthRequiredError(id, at, { cause: err })
+  }
+  if (!SERVER_FAILURES.has(String(code))) return err
+  const attempts = previous.state === 'failing' ? previous.attempts + 1 : 1
+  const asked = err instanceof RateLimitError ? (err.retryAfterMs ?? 0) : 0
+  const health: TokenHealth = {
+    state: 'failing',
+    attempts,
+    nextAttemptAt: at + Math.max(backoffMs(attempts), asked),
+    lastErrorCode: String(code),
+    since: previous.state === 'failing' ? previous.since : at,
+  }
+  await changeHealth(context, token, previous, health)
+  return err
+}
+
+/** Failures of the request to the accounts server, which may pass: the token is `failing`. */
+const SERVER_FAILURES: ReadonlySet<string> = new Set([
+  NetworkError.code,
+  TimeoutError.code,
+  ServerError.code,
+  RateLimitError.code,
+  InvalidResponseError.code,
+  InvalidTokenError.code,
+])
+
+/** A failing token was refreshed: its health record goes, and the change is told. */
+async function recordRecovery(
+  context: RefreshContext,
+  token: OAuthToken,
+  previous: TokenHealth,
+): Promise<void> {
+  context.log.info('the token refreshes again', who(token))
+  await changeHealth(context, token, previous, { ...ACTIVE, since: context.now() })
+}
+
+/**
+ * Stores a token's new health (best effort: the refresh's own outcome stands if the store
+ * cannot) and tells of a change of state.
+ */
+async function changeHealth(
+  context: RefreshContext,
+  token: OAuthToken,
+  previous: TokenHealth,
+  health: TokenHealth,
+): Promise<void> {
+  const { store, log } = context
+  const id = token.id!
+  if (supportsHealth(store)) {
+    try {
+      await store.saveHealth(id, health.state === 'active' ? null : encodeHealth(token, health))
+    } catch (err) {
+      log.warn('the token health could not be saved', {
+        id,
+        code: (err as { code?: string }).code ?? 'UNKNOWN',
+      })
+    }
+  }
+  if (previous.state === health.state) return
+  const user = token.userSignature?.name
+  if (health.state === 'failing') {
+    emit('token.failing', {
+      id,
+      user,
+      attempts: health.attempts,
+      code: health.lastErrorCode ?? 'UNKNOWN',
+      nextAttemptAt: health.nextAttemptAt ?? 0,
+    })
+  } else if (health.state === 'reauth_required') {
+    emit('token.reauthRequired', { id, user, code: health.lastErrorCode ?? 'UNKNOWN' })
+  } else {
+    emit('token.recovered', { id, user })
+  }
+  context.onHealthChange?.({ id, user, previous, health })
 }
 
 /** Saves over the row as it was read, where there was one; `false` when it changed since. */

@@ -11,6 +11,8 @@ import {
   type TokenStore,
 } from '../../src/index.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
+import { ReauthRequiredError } from '../../src/errors.ts'
+import { channel, type TokenEventName, type TokenEvents } from '../../src/events.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
@@ -57,6 +59,13 @@ async function expireAt(store: TokenStore, ids: readonly string[], at: number): 
   }
 }
 
+/** The events of one name published from now until the end of the test file. */
+function listen<N extends TokenEventName>(name: N): TokenEvents[N][] {
+  const seen: TokenEvents[N][] = []
+  channel(name).subscribe((event) => seen.push(event as TokenEvents[N]))
+  return seen
+}
+
 const keeperFor = (store: TokenStore, extra: object = {}): TokenKeeper =>
   new TokenKeeper({ store, environment: emulator.environment, retries: 0, ...extra })
 
@@ -91,9 +100,9 @@ describe('TokenKeeper pass', () => {
     expect(emulator.counts.refresh).toBe(4)
   })
 
-  it('a refused refresh token counts as reauthRequired; a server error as failed', async () => {
+  it('a refused refresh token goes to reauth_required after one refusal, and is not sent again', async () => {
     const store = new MemoryStore()
-    const [revoked, failing] = await signIn(store, 2, 'refused')
+    const [revoked] = await signIn(store, 1, 'refused')
     await expireAt(store, [revoked!], Date.now() - 1000)
     const token = (await store.findTokenById(revoked!))!
     const answer = await fetch(
@@ -101,19 +110,43 @@ describe('TokenKeeper pass', () => {
       { method: 'POST' },
     )
     expect(answer.ok).toBe(true)
-    const keeper = keeperFor(store, { concurrency: 1 })
+    const events = listen('token.reauthRequired')
+    const keeper = keeperFor(store)
+    emulator.resetCounts()
     expect(await keeper.runOnce()).toMatchObject({ due: 1, refreshed: 0, reauthRequired: 1 })
-
-    // Due before the refused one, so that it is tried first and meets the one failure.
-    await expireAt(store, [failing!], Date.now() - 60_000)
-    const stored = (await store.findTokenById(failing!))!
-    emulator.fail('http503', { times: 1, on: 'refresh' })
-    const summary = await keeper.runOnce()
-    expect(summary).toMatchObject({ due: 2, refreshed: 0, failed: 1, reauthRequired: 1 })
-    expect((await store.findTokenById(failing!))!.accessToken).toBe(stored.accessToken)
-    // Both rows are kept: a refused token is never deleted by the keeper.
+    expect(emulator.counts.refresh).toBe(1)
+    expect(events).toEqual([{ id: revoked, user: 'refused-0@example.com', code: 'invalid_code' }])
+    // Kept, never deleted; the next passes and a session send nothing.
     expect(await store.findTokenById(revoked!)).not.toBeNull()
-    expect(await store.findTokenById(failing!)).not.toBeNull()
+    expect(await keeper.runOnce()).toMatchObject({ due: 1, refreshed: 0, reauthRequired: 1 })
+    const session = await Initializer.initialize({
+      environment: emulator.environment,
+      store,
+      token: new OAuthToken({ id: revoked! }),
+    }).catch((err: unknown) => err)
+    expect(session).toBeInstanceOf(ReauthRequiredError)
+    expect((session as ReauthRequiredError).code).toBe('REAUTH_REQUIRED')
+    expect(emulator.counts.refresh).toBe(1)
+    expect(events).toHaveLength(1)
+  })
+
+  it('a failure that may pass: failing with a backoff, then active again', async () => {
+    const store = new MemoryStore()
+    const [id] = await signIn(store, 1, 'failing')
+    await expireAt(store, [id!], Date.now() - 1000)
+    const failing = listen('token.failing')
+    const recovered = listen('token.recovered')
+    let clock = Date.now()
+    const keeper = keeperFor(store, { now: () => clock })
+    emulator.fail('http503', { times: 1, on: 'refresh' })
+    expect(await keeper.runOnce()).toMatchObject({ due: 1, failed: 1, refreshed: 0 })
+    expect(failing).toMatchObject([{ id, attempts: 1, code: 'SERVER_ERROR' }])
+    // Within its backoff it is left alone.
+    expect(await keeper.runOnce()).toMatchObject({ due: 1, deferred: 1, refreshed: 0 })
+    clock += 31_000
+    expect(await keeper.runOnce()).toMatchObject({ due: 1, refreshed: 1 })
+    expect(recovered).toEqual([{ id, user: 'failing-0@example.com' }])
+    expect(await store.findHealth([id!])).toEqual(new Map())
   })
 
   it('leaves a token of another environment alone, with its secrets', async () => {
