@@ -5,6 +5,7 @@ import { registerDelete } from './commands/delete.js'
 import { registerDoctor } from './commands/doctor.js'
 import { registerEmulator } from './commands/emulator.js'
 import { registerKeep } from './commands/keep.js'
+import { registerStatus } from './commands/status.js'
 import { registerList } from './commands/list.js'
 import { registerMigrate } from './commands/migrate.js'
 import { registerPurge } from './commands/purge.js'
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
     registerPurge,
     registerRefresh,
     registerKeep,
+    registerStatus,
     registerRevoke,
     registerMigrate,
     registerRekey,

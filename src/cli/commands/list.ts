@@ -1,4 +1,5 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
+import { healthOf, TOKEN_STATES, type TokenState } from '../../health.js'
 import { eachToken } from '../../iteration.js'
 import type { TokenStore } from '../../store.js'
 import type { OAuthToken } from '../../token.js'
@@ -22,6 +23,7 @@ import {
 
 interface ListOptions {
   json?: boolean
+  state?: string
 }
 
 /** Tokens read and printed at a time: the memory of a listing. */
@@ -46,6 +48,8 @@ export interface ListOutput {
   readonly write: (text: string) => Promise<void>
   /** Progress of the pass (`eachToken`'s). */
   readonly onProgress?: (seen: number) => void
+  /** Only the tokens in this health state (see `TokenState`). */
+  readonly state?: TokenState | undefined
 }
 
 /** The cells of a token's row in the table, {@link printable}. */
@@ -78,6 +82,8 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
   let page: OAuthToken[] = []
   let count = 0
   const flush = async (last: boolean): Promise<void> => {
+    const health = await healthOf(store, page)
+    if (output.state !== undefined) page = page.filter((t) => health.get(t)!.state === output.state)
     if (json) {
       await write(
         page
@@ -87,6 +93,7 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
               ...token.toJSON(),
               clientId: token.clientId ? maskClientId(token.clientId) : token.clientId,
               state: tokenState(token, now),
+              health: health.get(token)!.state,
             }),
           )
           .join(''),
@@ -112,7 +119,9 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
   }
   await flush(true)
   if (json) await write(array.end())
-  else if (count === 0) await write(sayText('no tokens'))
+  else if (count === 0) {
+    await write(sayText(output.state === undefined ? 'no tokens' : `no ${output.state} tokens`))
+  }
   return count
 }
 
@@ -122,6 +131,9 @@ export function registerList(program: Command): void {
     .command('list')
     .description('list the tokens in the store (secrets are never shown)')
     .option('--json', 'print JSON (secrets redacted, client id masked as in the table)')
+    .addOption(
+      new Option('--state <state>', 'only the tokens in this health state').choices(TOKEN_STATES),
+    )
     .addHelpText(
       'after',
       examples(
@@ -137,6 +149,7 @@ export function registerList(program: Command): void {
         await listTokens(store, {
           json: options.json === true,
           now: Date.now(),
+          state: options.state as TokenState | undefined,
           write: writeOut,
           // On a terminal the listing itself shows how far it got.
           ...(process.stdout.isTTY
