@@ -1,3 +1,4 @@
+import { renderKeeperMarkdown, type KeeperFigures } from './keeper.ts'
 // The benchmark report: the targets of the issues, and the tables and chart made from one run's
 // results. `npm run bench` writes it; `tsx bench/report.ts` writes it again from
 // bench/results.json.
@@ -29,6 +30,8 @@ export interface BenchReport {
   readonly counts: readonly Count[]
   /** The Scale section (bench/scale.ts); absent in reports written before it. */
   readonly scale?: readonly ScaleFigures[]
+  /** The keeper rows (bench/keeper.ts); absent in reports written before them. */
+  readonly keeper?: readonly KeeperFigures[]
   /** Sections that failed in this run (their rows are missing); absent in older reports. */
   readonly problems?: readonly string[]
 }
@@ -225,6 +228,7 @@ export function renderMarkdown(report: BenchReport): string {
     '|---|---:|---:|---|',
     ...targets,
     '',
+    ...renderKeeperMarkdown(report.keeper ?? []),
     ...renderScaleMarkdown(report.scale ?? []),
     '**Every measurement:**',
     '',

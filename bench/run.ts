@@ -21,6 +21,7 @@ import { realisticToken, saveUsers, userName } from './data.ts'
 import { MYSQL, POSTGRES, REDIS, REDIS_URL, reachable, type ServerKind } from './servers.ts'
 import { benchOfficial, type Count } from './official.ts'
 import { benchScaleSection, scaleSizes, type ScaleFigures } from './scale.ts'
+import { benchKeeper, type KeeperFigures } from './keeper.ts'
 import {
   renderMarkdown,
   targetFor,
@@ -35,6 +36,7 @@ const work = mkdtempSync(join(tmpdir(), 'tokenkeeper-bench-'))
 const results: BenchResult[] = []
 let counts: Count[] = []
 let scale: ScaleFigures[] = []
+const keeper: KeeperFigures[] = []
 /** Sections that failed: the report keeps every row measured before and after them. */
 const problems: string[] = []
 
@@ -235,6 +237,19 @@ try {
       mysql: await reachable(MYSQL.host, MYSQL.port),
     })
   })
+  // The keeper: tokens with shortened lifetimes kept fresh by 1 and by 4 keeper processes.
+  for (const keepers of [1, 4]) {
+    await section(`keeper (${keepers})`, async () => {
+      keeper.push(
+        await benchKeeper(work, {
+          tokens: quick ? 1000 : 10_000,
+          keepers,
+          cycles: 3,
+          lifetimeSec: quick ? 20 : 60,
+        }),
+      )
+    })
+  }
   // Every store filled in bulk and opened at scale; SCALE_ROWS=0 leaves the section out.
   if (process.env.SCALE_ROWS !== '0') {
     await section('scale', async () => {
@@ -253,6 +268,7 @@ const report: BenchReport = {
   results,
   counts,
   scale,
+  keeper,
   problems,
 }
 await writeReport(report)
