@@ -21,6 +21,10 @@ const OPTIONS = [
   '--latency-ms',
   '--rotate-refresh-tokens',
   '--no-limit',
+  '--exchange-limit',
+  '--access-token-lifetime-sec',
+  '--grant-code-lifetime-sec',
+  '--second-ms',
   '--error-style',
   '--client-id',
   '--client-secret',
@@ -89,6 +93,13 @@ describe('tokenkeeper emulator: options', () => {
         '250',
         '--rotate-refresh-tokens',
         '--no-limit',
+        '--exchange-limit',
+        '--access-token-lifetime-sec',
+        '60',
+        '--grant-code-lifetime-sec',
+        '30',
+        '--second-ms',
+        '10',
         '--error-style',
         'oauth2',
         '--client-id',
@@ -107,6 +118,10 @@ describe('tokenkeeper emulator: options', () => {
       latencyMs: 250,
       rotateRefreshTokens: true,
       accessTokenLimit: false,
+      exchangeLimit: true,
+      accessTokenLifetimeSec: 60,
+      grantCodeLifetimeSec: 30,
+      secondMs: 10,
       errorStyle: 'oauth2',
       clients: [
         {
@@ -128,6 +143,11 @@ describe('tokenkeeper emulator: options', () => {
     [['--client-secret', ''], /--client-secret must not be empty/],
     [['--host', ''], /--host must name an interface/],
     [['--redirect-uri', '/callback'], /--redirect-uri must be an absolute URL.*'\/callback'/],
+    [['--access-token-lifetime-sec', '0'], /--access-token-lifetime-sec must be .* \(1 to 86400\)/],
+    [['--access-token-lifetime-sec', '1.5'], /--access-token-lifetime-sec must be a whole number/],
+    [['--grant-code-lifetime-sec', '86401'], /--grant-code-lifetime-sec must be .* \(1 to 86400\)/],
+    [['--second-ms', '0'], /--second-ms must be a whole number of milliseconds \(1 to 1000\)/],
+    [['--second-ms', 'fast'], /--second-ms must be a whole number of milliseconds/],
   ])('refuses %j with a usage error that says what is wanted', async (args, message) => {
     const err = await settingsFor(args).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CliError)
@@ -319,6 +339,77 @@ describe('tokenkeeper emulator: running', () => {
 
     expect(await run.stop()).toBe(0)
     expect(run.out()).toContain('accounts emulator stopped')
+  })
+
+  it('enforces the exchange limit, short lifetimes on a compressed clock, and offers the admin endpoints', async () => {
+    const run = await runEmulator([
+      '--auto-approve',
+      '--exchange-limit',
+      '--access-token-lifetime-sec',
+      '60',
+      '--grant-code-lifetime-sec',
+      '3600',
+      '--second-ms',
+      '10',
+    ])
+    expect(run.out()).toContain(`admin:         GET ${run.url}/emulator/counts`)
+    const client = {
+      client_id: '1000.EMULATORCLIENT0000000000000000',
+      client_secret: 'emulator-client-secret',
+    }
+    const authorization = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`
+    const codes: string[] = []
+    for (let i = 0; i < 11; i += 1) {
+      const url = new URL('/oauth/v2/auth', run.url)
+      url.search = new URLSearchParams({
+        client_id: client.client_id,
+        redirect_uri: 'http://127.0.0.1:3000/callback',
+        scope: 'ZohoCRM.users.READ',
+        response_type: 'code',
+      }).toString()
+      const res = await fetch(url, { redirect: 'manual' })
+      codes.push(new URL(res.headers.get('location')!).searchParams.get('code')!)
+    }
+    // Every code at once: Zoho's window of 10 minutes lasts 6 s at 10 ms per emulator second.
+    const answers = []
+    for (const code of codes) {
+      answers.push(
+        await token(run.url, {
+          ...client,
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: 'http://127.0.0.1:3000/callback',
+        }),
+      )
+    }
+    // 60 emulator seconds of 10 ms: 0.6 real seconds.
+    expect(answers.slice(0, 10).map((a) => [a.status, a.body.expires_in])).toEqual(
+      Array.from({ length: 10 }, () => [200, 0.6]),
+    )
+    expect(answers[10]).toMatchObject({ status: 400, body: { error: 'Access Denied' } })
+
+    const revoked = await fetch(`${run.url}/emulator/revoke`, {
+      method: 'POST',
+      headers: { authorization },
+      body: new URLSearchParams({ user: 'ada@zylker.example', error: 'invalid_grant' }),
+    })
+    expect(await revoked.json()).toEqual({ revoked: 10 })
+    const refused = await token(run.url, {
+      ...client,
+      grant_type: 'refresh_token',
+      refresh_token: answers[0]!.body.refresh_token as string,
+    })
+    expect(refused.body).toEqual({ error: 'invalid_grant' })
+    const counts = await fetch(`${run.url}/emulator/counts`, { headers: { authorization } })
+    expect(await counts.json()).toMatchObject({
+      consent: 11,
+      exchange: 11,
+      refresh: 1,
+      exchangesByClient: { [client.client_id]: 11 },
+      refreshesByUser: { 'ada@zylker.example': 1 },
+      refusals: { exchange_limit: 1, invalid_grant: 1 },
+    })
+    expect(await run.stop()).toBe(0)
   })
 
   it('says a taken port is taken, and what to do, with exit 1', async () => {

@@ -272,11 +272,11 @@ describe('ledger: the access token limit', () => {
       expect(refresh().ok, `refresh ${i + 1}`).toBe(true)
     }
     clock.now = start + 10 * MINUTE - 1
-    expect(refresh()).toEqual({ ok: false, error: 'rate_limited' })
+    expect(refresh()).toEqual({ ok: false, error: 'access_token_limit' })
     // The first refresh leaves the window: one more, and only one.
     clock.now = start + 10 * MINUTE
     expect(refresh().ok).toBe(true)
-    expect(refresh()).toEqual({ ok: false, error: 'rate_limited' })
+    expect(refresh()).toEqual({ ok: false, error: 'access_token_limit' })
     clock.now = start + 11 * MINUTE
     expect(refresh().ok).toBe(true)
   })
@@ -289,7 +289,7 @@ describe('ledger: the access token limit', () => {
       expect(book.refresh(CLIENT.clientId, one.refreshToken).ok).toBe(true)
     expect(book.refresh(CLIENT.clientId, one.refreshToken)).toEqual({
       ok: false,
-      error: 'rate_limited',
+      error: 'access_token_limit',
     })
     for (let i = 0; i < 2; i += 1)
       expect(book.refresh(CLIENT.clientId, two.refreshToken).ok).toBe(true)
@@ -305,7 +305,7 @@ describe('ledger: the access token limit', () => {
       refreshToken = issued(book.refresh(CLIENT.clientId, refreshToken)).refreshToken
     expect(book.refresh(CLIENT.clientId, refreshToken)).toEqual({
       ok: false,
-      error: 'rate_limited',
+      error: 'access_token_limit',
     })
     // Refused, the refresh token was not replaced: it still works once the window passes.
     expect(book.isValid(refreshToken!)).toBe(true)

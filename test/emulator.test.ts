@@ -749,9 +749,32 @@ describe('counts', () => {
       rejected: 3,
       faults: 1,
       total: 10,
+      refreshesByToken: { [refreshToken]: 1 },
+      refreshesByUser: { 'ada@zylker.example': 1 },
+      exchangesByClient: { [CLIENT.clientId]: 2 },
+      // The spent code; the fault and the 404 are not refusals of the token endpoint.
+      refusals: { invalid_code: 1 },
     })
+    const { refusals } = emulator.counts
     emulator.resetCounts()
-    expect(Object.values(emulator.counts).every((count) => count === 0)).toBe(true)
+    expect({ ...emulator.counts }).toEqual({
+      consent: 0,
+      approve: 0,
+      exchange: 0,
+      refresh: 0,
+      revoke: 0,
+      api: 0,
+      currentUser: 0,
+      rejected: 0,
+      faults: 0,
+      total: 0,
+      refreshesByToken: {},
+      refreshesByUser: {},
+      exchangesByClient: {},
+      refusals: {},
+    })
+    // Emptied in place: a reference taken before stays the live tally.
+    expect(emulator.counts.refusals).toBe(refusals)
   })
 })
 

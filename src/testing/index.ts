@@ -8,10 +8,13 @@ export {
   type AccountsEmulator,
   type AccountsEmulatorOptions,
   type EmulatorClient,
+  type EmulatorCounter,
   type EmulatorCounts,
   type EmulatorEndpoint,
   type EmulatorFault,
+  type EmulatorRefusal,
   type EmulatorUser,
+  type RevokeGrantsOptions,
 } from './emulator.js'
 export { dueScanConformance } from './due-conformance.js'
 export type { DueScanConformanceOptions, DueScanStore } from './due-conformance.js'

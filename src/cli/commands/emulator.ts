@@ -3,6 +3,7 @@ import { startAccountsEmulator, type AccountsEmulatorOptions } from '../../testi
 import {
   DEFAULT_ACCESS_TOKEN_LIMIT,
   DEFAULT_CLIENT,
+  DEFAULT_EXCHANGE_LIMIT,
   DEFAULT_HOST,
 } from '../../testing/emulator/settings.js'
 import { CliError, EXIT, collect, examples, say, usage } from '../shared.js'
@@ -16,6 +17,10 @@ interface EmulatorOptions {
   rotateRefreshTokens: boolean
   /** False with `--no-limit`. */
   limit: boolean
+  exchangeLimit: boolean
+  accessTokenLifetimeSec?: string
+  grantCodeLifetimeSec?: string
+  secondMs?: string
   errorStyle: 'zoho' | 'oauth2'
   clientId: string
   clientSecret: string
@@ -26,13 +31,29 @@ interface EmulatorOptions {
 const MAX_LATENCY_MS = 2 ** 31 - 1
 const { count, windowMs } = DEFAULT_ACCESS_TOKEN_LIMIT
 const LIMIT = `${count} access tokens per refresh token per ${windowMs / 60_000} minutes`
+const EXCHANGE_LIMIT = `${DEFAULT_EXCHANGE_LIMIT.count} grant code exchanges per client per ${
+  DEFAULT_EXCHANGE_LIMIT.windowMs / 60_000
+} minutes`
+// A day: longer lifetimes test nothing more, and stay far from setTimeout's and Date's limits.
+const MAX_LIFETIME_SEC = 86_400
 
-/** A whole number from 0 to `max` given to `--name`, or a usage error that says so. */
-function wholeNumber(value: string, name: string, max: number, what: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > max) {
-    throw usage(`--${name} must be ${what} (0 to ${max})`)
+/** A whole number from `min` to `max` given to `--name`, or a usage error that says so. */
+function wholeNumber(value: string, name: string, max: number, what: string, min = 0): number {
+  if (!/^\d+$/.test(value) || Number(value) > max || Number(value) < min) {
+    throw usage(`--${name} must be ${what} (${min} to ${max})`)
   }
   return Number(value)
+}
+
+/** `{ [key]: n }` for a whole number option given, from 1 to `max`; `{}` when not given. */
+function optional(
+  value: string | undefined,
+  key: keyof AccountsEmulatorOptions,
+  name: string,
+  max: number,
+  what: string,
+): Partial<AccountsEmulatorOptions> {
+  return value === undefined ? {} : { [key]: wholeNumber(value, name, max, what, 1) }
 }
 
 /** The emulator's options from the command line's, checked; a usage error on a bad one. */
@@ -54,6 +75,21 @@ export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOpti
   return {
     host: options.host,
     port: wholeNumber(options.port, 'port', 65535, 'a port number'),
+    ...optional(
+      options.accessTokenLifetimeSec,
+      'accessTokenLifetimeSec',
+      'access-token-lifetime-sec',
+      MAX_LIFETIME_SEC,
+      'a whole number of seconds',
+    ),
+    ...optional(
+      options.grantCodeLifetimeSec,
+      'grantCodeLifetimeSec',
+      'grant-code-lifetime-sec',
+      MAX_LIFETIME_SEC,
+      'a whole number of seconds',
+    ),
+    ...optional(options.secondMs, 'secondMs', 'second-ms', 1000, 'a whole number of milliseconds'),
     autoApprove: options.autoApprove,
     latencyMs: wholeNumber(
       options.latencyMs,
@@ -63,6 +99,7 @@ export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOpti
     ),
     rotateRefreshTokens: options.rotateRefreshTokens,
     ...(options.limit ? {} : { accessTokenLimit: false }),
+    ...(options.exchangeLimit ? { exchangeLimit: true } : {}),
     errorStyle: options.errorStyle,
     clients: [
       {
@@ -128,6 +165,24 @@ export function registerEmulator(program: Command): void {
     // Commander shows no default for a --no- option or an absent one: the text says it.
     .option('--no-limit', `lift the limit of ${LIMIT} (default: the limit applies)`)
     .addOption(
+      new Option('--exchange-limit', `enforce Zoho's limit of ${EXCHANGE_LIMIT}`).default(
+        false,
+        'off, any number of exchanges',
+      ),
+    )
+    .option(
+      '--access-token-lifetime-sec <sec>',
+      'how long access tokens live, in emulator seconds (default: 3600, as Zoho)',
+    )
+    .option(
+      '--grant-code-lifetime-sec <sec>',
+      'how long grant codes live, in emulator seconds (default: 180, as Zoho)',
+    )
+    .option(
+      '--second-ms <ms>',
+      'compressed clock: real milliseconds one emulator second lasts, for lifetimes and limit windows (default: 1000, real time)',
+    )
+    .addOption(
       new Option(
         '--error-style <style>',
         'token errors as Zoho (HTTP 200 {"error"}) or OAuth 2.0 (HTTP 400/401)',
@@ -152,6 +207,7 @@ export function registerEmulator(program: Command): void {
       examples(
         'tokenkeeper emulator --port 4000 --auto-approve',
         'npm run emulator -- --port 4000 --error-style oauth2 --no-limit',
+        'tokenkeeper emulator --port 4000 --auto-approve --rotate-refresh-tokens --exchange-limit --access-token-lifetime-sec 60 --second-ms 10',
       ),
     )
     .action(async (options: EmulatorOptions) => {
@@ -171,6 +227,10 @@ export function registerEmulator(program: Command): void {
       say(`  consent page:  ${environment.authorizeUrl}`)
       say(`  token URL:     ${environment.tokenUrl}`)
       say(`  use it with:   --accounts-url ${emulator.url}`)
+      say(
+        `  admin:         GET ${emulator.url}/emulator/counts, POST ${emulator.url}/emulator/revoke`,
+      )
+      say('                 (HTTP Basic: client id and secret; see docs/emulator.md)')
       say('press Ctrl-C to stop')
       await new Promise<void>((done) => {
         const stop = (): void => {

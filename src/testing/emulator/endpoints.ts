@@ -18,7 +18,7 @@ const TOKEN_ERRORS = {
 /** One of the token endpoint's error codes. */
 type TokenErrorCode = keyof typeof TOKEN_ERRORS
 
-/** Zoho's answer, whatever the error style, past the access token limit. */
+/** Zoho's answer, whatever the error style, past the access token or the exchange limit. */
 const RATE_LIMITED_BODY = {
   error: 'Access Denied',
   error_description:
@@ -96,8 +96,8 @@ export class Endpoints {
           })
         : this.context.ledger.refresh(clientId, params.get('refresh_token'))
     if (!outcome.ok) {
-      return outcome.error === 'rate_limited'
-        ? json(400, RATE_LIMITED_BODY)
+      return outcome.error === 'access_token_limit' || outcome.error === 'exchange_limit'
+        ? { ...json(400, RATE_LIMITED_BODY), refusal: outcome.error }
         : this.tokenError(outcome.error)
     }
     const { accessToken, refreshToken, scope } = outcome.issued
@@ -113,9 +113,11 @@ export class Endpoints {
 
   /** A token endpoint error in the configured style. */
   tokenError(error: TokenErrorCode): Reply {
-    if (this.context.settings.errorStyle === 'zoho') return json(200, { error }, true)
+    if (this.context.settings.errorStyle === 'zoho') {
+      return { ...json(200, { error }, true), refusal: error }
+    }
     const status = error === 'invalid_client' ? 401 : 400
-    return json(status, { error, error_description: TOKEN_ERRORS[error] })
+    return { ...json(status, { error, error_description: TOKEN_ERRORS[error] }), refusal: error }
   }
 
   /** `POST /oauth/v2/token/revoke`: unknown tokens are answered success too, as Zoho does. */

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Ledger } from './ledger.js'
 import type { Settings } from './settings.js'
-import type { EmulatorCounts } from './types.js'
+import type { EmulatorCounter, EmulatorRefusal } from './types.js'
 
 /** What a handler needs of the emulator. */
 export interface Context {
@@ -23,6 +23,8 @@ export interface Reply {
   body: string
   /** Whether it answers with an error, for `counts.rejected`. */
   rejected: boolean
+  /** Why the token or revoke endpoint refused, for `counts.refusals`. */
+  refusal?: EmulatorRefusal
 }
 
 /** A JSON answer; `rejected` defaults to whether the status is an error. */
@@ -96,7 +98,15 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 /** Where a request goes. */
 export type Route =
-  'consent' | 'approve' | 'token' | 'revoke' | 'currentUser' | 'leads' | 'notFound'
+  | 'consent'
+  | 'approve'
+  | 'token'
+  | 'revoke'
+  | 'currentUser'
+  | 'leads'
+  | 'adminCounts'
+  | 'adminRevoke'
+  | 'notFound'
 
 /** What a request is, for the counters and for matching faults. */
 export type Kind =
@@ -108,6 +118,7 @@ export type Kind =
   | 'revoke'
   | 'api'
   | 'currentUser'
+  | 'admin'
   | 'other'
 
 const ROUTES: ReadonlyArray<{ method: string; path: RegExp; route: Route }> = [
@@ -117,6 +128,8 @@ const ROUTES: ReadonlyArray<{ method: string; path: RegExp; route: Route }> = [
   { method: 'POST', path: /^\/oauth\/v2\/token\/revoke$/, route: 'revoke' },
   { method: 'GET', path: /^\/crm\/v\d+\/users$/, route: 'currentUser' },
   { method: 'GET', path: /^\/crm\/v\d+\/Leads$/, route: 'leads' },
+  { method: 'GET', path: /^\/emulator\/counts$/, route: 'adminCounts' },
+  { method: 'POST', path: /^\/emulator\/revoke$/, route: 'adminRevoke' },
 ]
 
 export function route(method: string | undefined, pathname: string): Route {
@@ -132,6 +145,9 @@ export function kindOf(route: Route, params: Map<string, string>): Kind {
     }
     case 'leads':
       return 'api'
+    case 'adminCounts':
+    case 'adminRevoke':
+      return 'admin'
     case 'notFound':
       return 'other'
     default:
@@ -140,7 +156,7 @@ export function kindOf(route: Route, params: Map<string, string>): Kind {
 }
 
 /** The counter of each kind; `token` (an unknown grant type) and `other` only count in `total`. */
-export const COUNTER_OF: Partial<Record<Kind, keyof EmulatorCounts>> = {
+export const COUNTER_OF: Partial<Record<Kind, EmulatorCounter>> = {
   consent: 'consent',
   approve: 'approve',
   exchange: 'exchange',
@@ -148,23 +164,4 @@ export const COUNTER_OF: Partial<Record<Kind, keyof EmulatorCounts>> = {
   revoke: 'revoke',
   api: 'api',
   currentUser: 'currentUser',
-}
-
-/** Every counter, in the order {@link EmulatorCounts} lists them. */
-export const COUNTERS: ReadonlyArray<keyof EmulatorCounts> = [
-  'consent',
-  'approve',
-  'exchange',
-  'refresh',
-  'revoke',
-  'api',
-  'currentUser',
-  'rejected',
-  'faults',
-  'total',
-]
-
-/** A fresh set of counters, all 0. */
-export function zeroCounts(): EmulatorCounts {
-  return Object.fromEntries(COUNTERS.map((name) => [name, 0])) as unknown as EmulatorCounts
 }

@@ -1,10 +1,10 @@
 // The ledger: the codes and tokens the emulator issued, with Zoho's rules (single-use grant codes
 // that expire, refresh tokens that live until revoked, optional rotation with reuse detection,
-// the access token limit per refresh token), and no HTTP. The server turns its outcomes into
+// the access token limit per refresh token, the exchange limit per client), and no HTTP. The server turns its outcomes into
 // answers; its unit tests are test/emulator-ledger.test.ts.
 import { createHash, randomBytes } from 'node:crypto'
-import type { EmulatorClient } from './types.js'
-import type { Settings, User } from './settings.js'
+import type { EmulatorClient, RevokeGrantsOptions } from './types.js'
+import type { RateLimit, Settings, User } from './settings.js'
 
 /** Everything descended from one grant code: its refresh and access tokens die together. */
 interface Grant {
@@ -12,6 +12,8 @@ interface Grant {
   readonly user: User
   readonly scope: string
   alive: boolean
+  /** How a refresh is refused once the grant is dead; `invalid_code` unless revokeGrants chose. */
+  refusal: 'invalid_code' | 'invalid_grant'
   /** When refreshes of this grant issued access tokens, within the limit's window. */
   refreshTimes: number[]
 }
@@ -45,13 +47,14 @@ export interface Issued {
   scope: string
 }
 
-/** Why the ledger refused: a token endpoint error code, or past the access token limit. */
+/** Why the ledger refused: a token endpoint error code, or past one of the limits. */
 export type Refusal =
   | 'invalid_code'
   | 'invalid_redirect_uri'
   | 'invalid_code_verifier'
   | 'invalid_grant'
-  | 'rate_limited'
+  | 'access_token_limit'
+  | 'exchange_limit'
 
 /** What an exchange or a refresh gives: tokens, or why not. */
 export type Outcome = { ok: true; issued: Issued } | { ok: false; error: Refusal }
@@ -65,12 +68,28 @@ function s256(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url')
 }
 
+/**
+ * Counts one more event against a sliding window of `times` (changed in place), at `now`;
+ * false, and nothing counted, when the limit is reached. The one rule for both of Zoho's limits.
+ */
+function withinLimit(times: number[], limit: RateLimit | false, now: number): boolean {
+  if (limit === false) return true
+  let expired = 0
+  while (expired < times.length && now - times[expired]! >= limit.windowMs) expired += 1
+  times.splice(0, expired)
+  if (times.length >= limit.count) return false
+  times.push(now)
+  return true
+}
+
 /** The codes and tokens issued, keyed by their value. */
 export class Ledger {
   // Named as they are on purpose: test/leak-capture.ts reads these maps to know every secret.
   private readonly codes = new Map<string, CodeRecord>()
   private readonly refreshTokens = new Map<string, RefreshRecord>()
   private readonly accessTokens = new Map<string, AccessRecord>()
+  /** When each client's exchanges succeeded, within the exchange limit's window. */
+  private readonly exchangeTimes = new Map<string, number[]>()
 
   constructor(private readonly settings: Settings) {}
 
@@ -132,12 +151,19 @@ export class Ledger {
     ) {
       return { ok: false, error: 'invalid_code_verifier' }
     }
+    let times = this.exchangeTimes.get(record.clientId)
+    if (times === undefined) this.exchangeTimes.set(record.clientId, (times = []))
+    // Past the limit the code is not spent: it works once the window has passed, if still alive.
+    if (!withinLimit(times, this.settings.exchangeLimit, this.settings.now())) {
+      return { ok: false, error: 'exchange_limit' }
+    }
     record.used = true
     const grant: Grant = {
       clientId: record.clientId,
       user: record.user,
       scope: record.scope,
       alive: true,
+      refusal: 'invalid_code',
       refreshTimes: [],
     }
     const refreshToken = zohoToken()
@@ -150,16 +176,21 @@ export class Ledger {
 
   refresh(clientId: string, refreshToken: string | undefined): Outcome {
     const record = refreshToken === undefined ? undefined : this.refreshTokens.get(refreshToken)
-    if (record === undefined || record.grant.clientId !== clientId || !record.grant.alive) {
+    if (record === undefined || record.grant.clientId !== clientId) {
       return { ok: false, error: 'invalid_code' }
     }
+    if (!record.grant.alive) return { ok: false, error: record.grant.refusal }
     if (record.state === 'used') {
       // A replaced refresh token came back: someone holds a copy. Revoke the whole grant.
       record.grant.alive = false
       return { ok: false, error: 'invalid_grant' }
     }
     if (record.state === 'revoked') return { ok: false, error: 'invalid_code' }
-    if (!this.withinLimit(record.grant)) return { ok: false, error: 'rate_limited' }
+    if (
+      !withinLimit(record.grant.refreshTimes, this.settings.accessTokenLimit, this.settings.now())
+    ) {
+      return { ok: false, error: 'access_token_limit' }
+    }
 
     let next: string | undefined
     if (this.settings.rotateRefreshTokens) {
@@ -169,17 +200,6 @@ export class Ledger {
     }
     const accessToken = this.issueAccess(record.grant)
     return { ok: true, issued: { accessToken, refreshToken: next, scope: record.grant.scope } }
-  }
-
-  /** Counts a refresh against the grant's sliding window; false when the limit is reached. */
-  private withinLimit(grant: Grant): boolean {
-    const limit = this.settings.accessTokenLimit
-    if (limit === false) return true
-    const now = this.settings.now()
-    grant.refreshTimes = grant.refreshTimes.filter((time) => now - time < limit.windowMs)
-    if (grant.refreshTimes.length >= limit.count) return false
-    grant.refreshTimes.push(now)
-    return true
   }
 
   private issueAccess(grant: Grant): string {
@@ -204,6 +224,36 @@ export class Ledger {
     }
     const access = this.accessTokens.get(token)
     if (access !== undefined) access.revoked = true
+  }
+
+  /**
+   * Kills the grants of a user or of a refresh token (only of `clientId`, when given): their
+   * access tokens stop working and a refresh is refused with `error`. Gives how many were alive.
+   */
+  revokeGrants(options: RevokeGrantsOptions): number {
+    const grants = new Set<Grant>()
+    for (const [token, record] of this.refreshTokens) {
+      const { grant } = record
+      if (
+        (options.refreshToken === undefined || options.refreshToken === token) &&
+        (options.user === undefined || options.user === grant.user.email) &&
+        (options.clientId === undefined || options.clientId === grant.clientId)
+      ) {
+        grants.add(grant)
+      }
+    }
+    let revoked = 0
+    for (const grant of grants) {
+      if (grant.alive) revoked += 1
+      grant.alive = false
+      grant.refusal = options.error ?? 'invalid_code'
+    }
+    return revoked
+  }
+
+  /** The user whose grant a refresh token (active or not) belongs to, for the tallies. */
+  refreshTokenUser(token: string | undefined): User | undefined {
+    return token === undefined ? undefined : this.refreshTokens.get(token)?.grant.user
   }
 
   /** The user of a valid access token. */

@@ -3,20 +3,21 @@
 // socket, hung ones included.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { InvalidArgumentError } from '../../errors.js'
+import { InvalidArgumentError, refuseUnknownOptions } from '../../errors.js'
 import { Environment } from '../../oauth/environments.js'
+import { Admin } from './admin.js'
+import { countRefusal, resetCounts, tally, zeroCounts } from './counts.js'
 import { Endpoints, NOT_FOUND } from './endpoints.js'
 import { FaultQueue, faultReply } from './faults.js'
 import {
-  COUNTERS,
   COUNTER_OF,
   json,
   kindOf,
   readBody,
   readParams,
   route,
-  zeroCounts,
   type Context,
+  type Kind,
   type Reply,
   type Route,
 } from './http.js'
@@ -29,6 +30,7 @@ import type {
   EmulatorClient,
   EmulatorEndpoint,
   EmulatorFault,
+  RevokeGrantsOptions,
 } from './types.js'
 
 /** The scope of a self-client grant code when none is asked for. */
@@ -43,6 +45,7 @@ class Emulator implements AccountsEmulator {
   private readonly faults = new FaultQueue()
   private readonly pages: ConsentPages
   private readonly endpoints: Endpoints
+  private readonly admin: Admin
   private readonly context: Context
   private readonly sockets = new Set<Socket>()
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -56,6 +59,7 @@ class Emulator implements AccountsEmulator {
     this.context = { settings, ledger: this.ledger, origin: () => this.address }
     this.pages = new ConsentPages(this.context)
     this.endpoints = new Endpoints(this.context)
+    this.admin = new Admin(this.context, this.counts)
     this.server = createServer((req, res) => void this.dispatch(req, res))
     this.server.on('connection', (socket) => {
       this.sockets.add(socket)
@@ -94,7 +98,7 @@ class Emulator implements AccountsEmulator {
   }
 
   resetCounts(): void {
-    for (const name of COUNTERS) this.counts[name] = 0
+    resetCounts(this.counts)
   }
 
   issueGrantCode(
@@ -118,6 +122,24 @@ class Emulator implements AccountsEmulator {
     this.faults.add(fault, options)
   }
 
+  revokeGrants(options: RevokeGrantsOptions): number {
+    refuseUnknownOptions('revokeGrants', options, ['user', 'refreshToken', 'clientId', 'error'])
+    const { user, refreshToken, error } = options
+    if (user === undefined && refreshToken === undefined) {
+      throw new InvalidArgumentError('user', 'revokeGrants: give a user or a refreshToken')
+    }
+    if (user !== undefined && this.ledger.user(user) === undefined) {
+      throw new InvalidArgumentError('user', 'revokeGrants: unknown user')
+    }
+    if (error !== undefined && error !== 'invalid_code' && error !== 'invalid_grant') {
+      throw new InvalidArgumentError(
+        'error',
+        "revokeGrants: error is 'invalid_code' or 'invalid_grant'",
+      )
+    }
+    return this.ledger.revokeGrants(options)
+  }
+
   isValid(token: string): boolean {
     return this.ledger.isValid(token)
   }
@@ -135,21 +157,36 @@ class Emulator implements AccountsEmulator {
   // -- request handling -------------------------------------------------------------------
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.counts.total += 1
+    // The admin endpoints are not part of what is emulated: never counted, delayed or faulted.
+    let counted = false
+    const count = (): void => {
+      if (!counted) this.counts.total += 1
+      counted = true
+    }
     try {
       const url = new URL(req.url ?? '/', this.address)
+      const path = route(req.method, url.pathname)
+      const admin = path === 'adminCounts' || path === 'adminRevoke'
+      if (!admin) count()
       const body = await readBody(req)
       if (body === undefined) {
-        this.counts.rejected += 1
+        if (!admin) this.counts.rejected += 1
         return this.send(res, json(413, { error: 'invalid_request' }))
       }
       const params = await readParams(url, req.headers['content-type'] ?? '', body).catch(
         () => undefined,
       )
-      const path = route(req.method, url.pathname)
+      if (admin) {
+        const reply =
+          params === undefined
+            ? json(400, { error: 'invalid_request' })
+            : this.answerAdmin(path, params, req)
+        return this.send(res, reply)
+      }
       const kind = params === undefined ? 'other' : kindOf(path, params)
       const counter = COUNTER_OF[kind]
       if (counter !== undefined) this.counts[counter] += 1
+      if (params !== undefined) this.tally(kind, params)
 
       const fault = this.faults.take(kind)
       await this.delay()
@@ -162,12 +199,31 @@ class Emulator implements AccountsEmulator {
           ? this.endpoints.tokenError('invalid_request')
           : this.answer(path, params, req)
       if (reply.rejected) this.counts.rejected += 1
+      if (reply.refusal !== undefined) countRefusal(this.counts, reply.refusal)
       this.send(res, reply)
     } catch {
       // A bug of the emulator: answer rather than leave the client waiting. Nothing is logged.
+      count()
       this.counts.rejected += 1
       this.send(res, json(500, { error: 'internal_error' }))
     }
+  }
+
+  /** Tallies a refresh by its token and its user, an exchange by its client. */
+  private tally(kind: Kind, params: Map<string, string>): void {
+    if (kind === 'refresh') {
+      const token = params.get('refresh_token')
+      if (token !== undefined) tally(this.counts.refreshesByToken, token)
+      const user = this.ledger.refreshTokenUser(token)
+      if (user !== undefined) tally(this.counts.refreshesByUser, user.email)
+    } else if (kind === 'exchange') {
+      const clientId = params.get('client_id')
+      if (clientId !== undefined) tally(this.counts.exchangesByClient, clientId)
+    }
+  }
+
+  private answerAdmin(path: Route, params: Map<string, string>, req: IncomingMessage): Reply {
+    return path === 'adminCounts' ? this.admin.readCounts(req) : this.admin.revoke(params, req)
   }
 
   private answer(path: Route, params: Map<string, string>, req: IncomingMessage): Reply {
@@ -184,6 +240,9 @@ class Emulator implements AccountsEmulator {
         return this.endpoints.users(params, req)
       case 'leads':
         return this.endpoints.leads(req)
+      // Admin routes are answered by answerAdmin, never here.
+      case 'adminCounts':
+      case 'adminRevoke':
       case 'notFound':
         return json(404, NOT_FOUND)
     }
@@ -226,7 +285,10 @@ class Emulator implements AccountsEmulator {
  * `invalid_code` (grant code or refresh token unknown, used, expired, revoked or of another
  * client), `invalid_redirect_uri`, `invalid_code_verifier` (PKCE), `invalid_grant` (a rotated-out
  * refresh token presented again), `invalid_request` (a parameter missing),
- * `unsupported_grant_type`; past the access token limit, Zoho's HTTP 400 `Access Denied`.
+ * `unsupported_grant_type`; past the access token limit or the exchange limit, Zoho's HTTP 400
+ * `Access Denied`. `counts` tallies refreshes by token and user, exchanges by client and refusals
+ * by reason; `revokeGrants` revokes a user's grants. An emulator in another process offers both
+ * as `GET /emulator/counts` and `POST /emulator/revoke` (HTTP Basic credentials of a client).
  *
  * @example
  * const emulator = await startAccountsEmulator({ now: () => clock })

@@ -13,12 +13,20 @@ export const DEFAULT_CLIENT: Readonly<EmulatorClient> = {
 const DEFAULT_USER: EmulatorUser = { email: 'ada@zylker.example', fullName: 'Ada Lovelace' }
 /** Zoho's limit: 10 access tokens per refresh token per 10 minutes. */
 export const DEFAULT_ACCESS_TOKEN_LIMIT = { count: 10, windowMs: 600_000 } as const
+/** Zoho's limit: 10 grant code exchanges per client per 10 minutes. */
+export const DEFAULT_EXCHANGE_LIMIT = { count: 10, windowMs: 600_000 } as const
+/** A real second: the clock is not compressed. */
+const REAL_SECOND_MS = 1000
 
 /** A user with every field filled in. */
 export type User = Required<EmulatorUser>
 export type RateLimit = { count: number; windowMs: number }
 
-/** The resolved options, as the ledger and the server use them. */
+/**
+ * The resolved options, as the ledger and the server use them. Every duration is in milliseconds
+ * of the clock `now`, the compressed clock's scale already applied: the rules compare times
+ * with durations, so shortening the durations is compressing the clock.
+ */
 export interface Settings {
   host: string
   port: number
@@ -29,6 +37,7 @@ export interface Settings {
   latencyMs: number
   rotateRefreshTokens: boolean
   accessTokenLimit: RateLimit | false
+  exchangeLimit: RateLimit | false
   autoApprove: boolean
   errorStyle: 'zoho' | 'oauth2'
   expiresInStyle: 'seconds' | 'milliseconds'
@@ -80,34 +89,59 @@ function checkUsers(users: EmulatorUser[] | undefined): User[] {
   })
 }
 
-function checkLimit(limit: AccountsEmulatorOptions['accessTokenLimit']): RateLimit | false {
-  if (limit === undefined) return { ...DEFAULT_ACCESS_TOKEN_LIMIT }
-  if (limit === false) return false
+/**
+ * A limit option: `false` lifts it, `true` is Zoho's, `undefined` is `absent`; the window is
+ * scaled to the clock by `scale` (real milliseconds per emulator millisecond).
+ */
+function checkLimit(
+  limit: { count: number; windowMs: number } | boolean | undefined,
+  name: string,
+  zoho: RateLimit,
+  absent: boolean,
+  scale: number,
+): RateLimit | false {
+  const given = limit ?? absent
+  if (given === false) return false
+  if (given === true) return { count: zoho.count, windowMs: zoho.windowMs * scale }
+  if (typeof given !== 'object' || given === null) {
+    throw new InvalidArgumentError(name, `${name} must be true, false or { count, windowMs }`)
+  }
   return {
-    count: checkNumber(limit.count, 'accessTokenLimit.count', DEFAULT_ACCESS_TOKEN_LIMIT.count, 1),
-    windowMs: checkNumber(
-      limit.windowMs,
-      'accessTokenLimit.windowMs',
-      DEFAULT_ACCESS_TOKEN_LIMIT.windowMs,
-      1,
-    ),
+    count: checkNumber(given.count, `${name}.count`, zoho.count, 1),
+    windowMs: checkNumber(given.windowMs, `${name}.windowMs`, zoho.windowMs, 1) * scale,
   }
 }
 
 /** Checks every option and fills in the defaults; throws InvalidArgumentError on a bad one. */
 export function resolveSettings(options: AccountsEmulatorOptions): Settings {
+  // Real milliseconds per emulator millisecond: 0.01 when an emulator second lasts 10 ms.
+  const scale = checkNumber(options.secondMs, 'secondMs', REAL_SECOND_MS, 1) / REAL_SECOND_MS
   return {
     host: options.host ?? DEFAULT_HOST,
     port: checkNumber(options.port, 'port', 0),
     clients: checkClients(options.clients),
     users: checkUsers(options.users),
     accessTokenLifetimeMs:
-      checkNumber(options.accessTokenLifetimeSec, 'accessTokenLifetimeSec', 3600, 1) * 1000,
+      checkNumber(options.accessTokenLifetimeSec, 'accessTokenLifetimeSec', 3600, 1) * 1000 * scale,
     grantCodeLifetimeMs:
-      checkNumber(options.grantCodeLifetimeSec, 'grantCodeLifetimeSec', 180, 1) * 1000,
+      checkNumber(options.grantCodeLifetimeSec, 'grantCodeLifetimeSec', 180, 1) * 1000 * scale,
     latencyMs: checkNumber(options.latencyMs, 'latencyMs', 0),
     rotateRefreshTokens: options.rotateRefreshTokens ?? false,
-    accessTokenLimit: checkLimit(options.accessTokenLimit),
+    accessTokenLimit: checkLimit(
+      options.accessTokenLimit,
+      'accessTokenLimit',
+      DEFAULT_ACCESS_TOKEN_LIMIT,
+      true,
+      scale,
+    ),
+    // Off unless asked for: tests, the demo and the benchmarks exchange many codes per client.
+    exchangeLimit: checkLimit(
+      options.exchangeLimit,
+      'exchangeLimit',
+      DEFAULT_EXCHANGE_LIMIT,
+      false,
+      scale,
+    ),
     autoApprove: options.autoApprove ?? false,
     errorStyle: options.errorStyle ?? 'zoho',
     expiresInStyle: options.expiresInStyle ?? 'seconds',

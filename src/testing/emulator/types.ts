@@ -57,7 +57,10 @@ export interface AccountsEmulatorOptions {
   clients?: EmulatorClient[]
   /** The users who can consent; default `ada@zylker.example` (Ada Lovelace). */
   users?: EmulatorUser[]
-  /** How long access tokens live, in seconds; default 3600. */
+  /**
+   * How long access tokens live, in emulator seconds (see {@link secondMs}); default 3600. Short
+   * ones (a few seconds) make a keeper's every cycle quick to test.
+   */
   accessTokenLifetimeSec?: number
   /** How long grant codes live, in seconds; default 180, as Zoho's. */
   grantCodeLifetimeSec?: number
@@ -70,10 +73,25 @@ export interface AccountsEmulatorOptions {
    */
   rotateRefreshTokens?: boolean
   /**
-   * How many access tokens one refresh token may get by refreshing within a window; default
-   * Zoho's 10 per 10 minutes. `false` lifts the limit.
+   * How many access tokens one refresh token may get by refreshing within a window (in emulator
+   * milliseconds); default (and `true`) Zoho's 10 per 10 minutes. `false` lifts the limit.
+   * Past it, a refresh is answered HTTP 400 `{"error":"Access Denied"}`, as Zoho answers.
    */
-  accessTokenLimit?: { count: number; windowMs: number } | false
+  accessTokenLimit?: { count: number; windowMs: number } | boolean
+  /**
+   * How many grant codes one client may exchange within a window (in emulator milliseconds):
+   * `true` is Zoho's 10 per client per 10 minutes; default `false`, no limit (tests and
+   * benchmarks exchange many codes). Past it, an exchange is answered as past the access token
+   * limit, and the code is not spent. Only exchanges that would succeed are counted.
+   */
+  exchangeLimit?: { count: number; windowMs: number } | boolean
+  /**
+   * A compressed clock: how many real milliseconds one emulator second lasts; default 1000. Every
+   * time rule follows it: token and code lifetimes (and `expires_in` in answers, given in real
+   * seconds, so a client's expiry matches the emulator's) and the limits' windows. With 10, an
+   * hour's token lives 36 s and Zoho's 10-minute windows last 6 s.
+   */
+  secondMs?: number
   /**
    * Whether the consent page approves at once, without a page, for the user named by the
    * request's `login_hint`, else the first user; default false.
@@ -89,27 +107,70 @@ export interface AccountsEmulatorOptions {
    * servers did, `{"expires_in":3600000,"expires_in_sec":3600}`.
    */
   expiresInStyle?: 'seconds' | 'milliseconds'
-  /** The clock (epoch milliseconds) for the expiry of codes and tokens and the rate limit. */
+  /**
+   * The clock (epoch milliseconds) for the expiry of codes and tokens and the limits' windows;
+   * default `Date.now`. A test that moves it by hand needs no sleep.
+   */
   now?: () => number
 }
+
+/** The request counters of {@link EmulatorCounts}, each a number. */
+export type EmulatorCounter =
+  | 'consent'
+  | 'approve'
+  | 'exchange'
+  | 'refresh'
+  | 'revoke'
+  | 'api'
+  | 'currentUser'
+  | 'rejected'
+  | 'faults'
+  | 'total'
+
+/** Why the token endpoint refused: its `error` code, or one of Zoho's two limits. */
+export type EmulatorRefusal =
+  | 'invalid_client'
+  | 'invalid_code'
+  | 'invalid_redirect_uri'
+  | 'invalid_code_verifier'
+  | 'invalid_grant'
+  | 'invalid_request'
+  | 'unsupported_grant_type'
+  | 'access_token_limit'
+  | 'exchange_limit'
 
 /**
  * Live request counters. `api` counts the leads API, `currentUser` the users API; `rejected`
  * counts requests answered with an error (including Zoho's HTTP 200 error bodies), `faults` the
  * requests answered with an injected fault (which are not counted as rejected). `total` counts
- * every request, including those to unknown paths.
+ * every request, including those to unknown paths (but not the admin endpoints under
+ * `/emulator/`).
+ *
+ * The tallies count requests by what they carried, whatever the answer (a fault included):
+ * `refreshesByToken` by the refresh token presented, `refreshesByUser` by the e-mail of the user
+ * whose grant it belongs to (unknown tokens are not tallied there), `exchangesByClient` by the
+ * `client_id`; `refusals` counts the token and revoke endpoints' refusals by reason.
  */
-export interface EmulatorCounts {
-  consent: number
-  approve: number
-  exchange: number
-  refresh: number
-  revoke: number
-  api: number
-  currentUser: number
-  rejected: number
-  faults: number
-  total: number
+export type EmulatorCounts = Record<EmulatorCounter, number> & {
+  readonly refreshesByToken: Record<string, number>
+  readonly refreshesByUser: Record<string, number>
+  readonly exchangesByClient: Record<string, number>
+  readonly refusals: Partial<Record<EmulatorRefusal, number>>
+}
+
+/** Which refresh tokens {@link AccountsEmulator.revokeGrants} revokes, and how they are refused. */
+export interface RevokeGrantsOptions {
+  /** Every grant of this user (e-mail)... */
+  user?: string
+  /** ...or the grant of this refresh token (with rotation, every refresh token of the chain). */
+  refreshToken?: string
+  /** Only grants of this client; default any client. */
+  clientId?: string
+  /**
+   * How a refresh with a revoked token is answered from now on: `'invalid_code'` (default, as
+   * Zoho answers a revoked refresh token) or `'invalid_grant'` (as OAuth 2.0 servers do).
+   */
+  error?: 'invalid_code' | 'invalid_grant'
 }
 
 /** A running emulator, from {@link startAccountsEmulator}. */
@@ -133,6 +194,13 @@ export interface AccountsEmulator {
   }): string
   /** The next `times` (default 1) requests to `on` (default 'any') get this fault instead of an answer. */
   fail(fault: EmulatorFault, options?: { times?: number; on?: EmulatorEndpoint }): void
+  /**
+   * Revokes grants as a user removing the app in Zoho's console would: their access tokens stop
+   * working and every later refresh with their refresh tokens is refused with `error`, which
+   * drives a keeper's token to `reauth_required`. Gives how many grants it revoked. Also
+   * `POST /emulator/revoke` (see docs/emulator.md), for an emulator in another process.
+   */
+  revokeGrants(options: RevokeGrantsOptions): number
   /** Whether a token (access or refresh) is currently valid. */
   isValid(token: string): boolean
   /** Closes the server and destroys open sockets, including hung ones. */
