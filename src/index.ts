@@ -74,3 +74,16 @@ export {
   ReauthRequiredError,
 } from './errors.js'
 export type { StoreOperation } from './errors.js'
+export {
+  WebhookSender,
+  WebhookDeliveryError,
+  WebhookVerificationError,
+  verifyWebhook,
+} from './keeper/webhook.js'
+export type {
+  WebhookEvent,
+  WebhookEventData,
+  WebhookEventType,
+  WebhookSenderEvents,
+  WebhookSenderOptions,
+} from './keeper/webhook.js'
