@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import pRetry from 'p-retry'
 import { InvalidArgumentError, SDKException, refuseUnknownOptions } from '../errors.js'
@@ -87,10 +88,21 @@ class AttemptError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly status?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterMs?: number },
   ) {
     super(message, options)
+    this.retryAfterMs = options?.retryAfterMs
   }
+  /** How long the receiver asked to wait (`Retry-After` of a 429 or 503). */
+  readonly retryAfterMs: number | undefined
+}
+
+/** A `Retry-After` header (seconds, or an HTTP date) in milliseconds from `now`. */
+function retryAfterMs(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
 /** The receiver's URL, checked: https, or http to this machine; no user name or password. */
@@ -198,6 +210,14 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
           randomize: true,
           signal: this.#closing.signal,
           shouldRetry: ({ error }) => error instanceof AttemptError && error.retryable,
+          // The receiver's Retry-After, up to maxDelayMs, on top of the backoff's own wait.
+          onFailedAttempt: async ({ error, retriesLeft }) => {
+            if (!(error instanceof AttemptError) || !error.retryable || retriesLeft === 0) return
+            if (error.retryAfterMs === undefined) return
+            await sleep(Math.min(error.retryAfterMs, this.#maxDelayMs), undefined, {
+              signal: this.#closing.signal,
+            })
+          },
         },
       )
       this.emit('delivered', { event, attempts, status })
@@ -247,6 +267,13 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
       throw new InvalidArgumentError('data.state', `data.state must be one of ${STATES.join(', ')}`)
     }
     const occurredAt = input.occurredAt ?? new Date(this.#now())
+    if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime())) {
+      throw new InvalidArgumentError('occurredAt', 'occurredAt must be a valid Date')
+    }
+    // Sent as a header: printable, without spaces, and short.
+    if (input.id !== undefined && !/^[\w.:-]{1,100}$/.test(input.id)) {
+      throw new InvalidArgumentError('id', 'id must be 1 to 100 letters, digits or _ . : -')
+    }
     return {
       type: input.type,
       id: input.id ?? `msg_${randomUUID().replaceAll('-', '')}`,
@@ -282,7 +309,12 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
             status >= 300 && status < 400
               ? `answered a redirect (HTTP ${status}), which is never followed: give the final URL`
               : `answered HTTP ${status}`
-          reject(new AttemptError(`the receiver ${what}`, retryable, status))
+          const after = retryAfterMs(res.headers['retry-after'], Date.now())
+          reject(
+            new AttemptError(`the receiver ${what}`, retryable, status, {
+              ...(after === undefined ? {} : { retryAfterMs: after }),
+            }),
+          )
         },
       )
       req.on('error', (err: NodeJS.ErrnoException) => {

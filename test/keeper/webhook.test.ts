@@ -78,6 +78,8 @@ interface Received {
   headers: IncomingMessage['headers']
   body: string
   path: string
+  /** When it arrived, epoch milliseconds. */
+  at: number
 }
 
 const servers: Server[] = []
@@ -94,7 +96,8 @@ afterEach(async () => {
 
 /**
  * A receiver that answers each request with the next of `answers` (the last one repeats): a
- * status, `[status, location]` for a redirect, or `'hang'` for no answer at all.
+ * status, `[status, location]` for a redirect, `[429, seconds]` with a Retry-After, or `'hang'`
+ * for no answer at all.
  */
 async function receiver(
   answers: Array<number | [number, string] | 'hang'>,
@@ -109,11 +112,15 @@ async function receiver(
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
         path: req.url ?? '',
+        at: Date.now(),
       })
       const answer = answers[Math.min(received.length, answers.length) - 1]!
       if (answer === 'hang') return
-      const [status, location] = Array.isArray(answer) ? answer : [answer]
-      res.writeHead(status, location === undefined ? {} : { location }).end('{"ok":true}')
+      // [3xx, location] redirects; [429, seconds] asks to wait.
+      const [status, value] = Array.isArray(answer) ? answer : [answer]
+      const headers =
+        value === undefined ? {} : status === 429 ? { 'retry-after': value } : { location: value }
+      res.writeHead(status, headers).end('{"ok":true}')
     })
   }
   const server = secure ? createHttpsServer(tls, handler) : createHttpServer(handler)
@@ -205,6 +212,14 @@ describe('WebhookSender: delivery', () => {
       ).toEqual(event)
     }
     expect(delivered).toMatchObject([{ attempts: 3 }])
+  })
+
+  it("waits at least a 429's Retry-After before trying again", async () => {
+    const { url, received } = await receiver([[429, '1'], 200])
+    await sender({ url, maxDelayMs: 5000 }).send({ ...FAILING })
+    expect(received).toHaveLength(2)
+    const [first, second] = received.map((r) => r.at) as [number, number]
+    expect(second - first).toBeGreaterThanOrEqual(1000)
   })
 
   it('never follows a redirect, nor tries again after one', async () => {
@@ -398,6 +413,8 @@ describe('WebhookSender: options', () => {
       [{ type: 'token.saved', data }, /type must be one of/],
       [{ type: 'token.failing', data: { ...data, state: 'dead' } }, /data.state must be one of/],
       [{ type: 'token.failing', data: { state: 'failing' } }, /data.tokenId must be/],
+      [{ type: 'token.failing', data, id: 'a b\r\nx-evil: 1' }, /id must be 1 to 100/],
+      [{ type: 'token.failing', data, occurredAt: new Date('nope') }, /occurredAt must be a valid/],
     ] as const) {
       await expect(webhooks.send(input as never)).rejects.toThrow(message)
     }
