@@ -29,6 +29,8 @@ const OPTIONS = [
   '--client-id',
   '--client-secret',
   '--redirect-uri',
+  '--user',
+  '--expires-in-style',
 ]
 
 /** Thrown by the preAction hook: parsing went through and the action was not run. */
@@ -75,6 +77,7 @@ describe('tokenkeeper emulator: options', () => {
       latencyMs: 0,
       rotateRefreshTokens: false,
       errorStyle: 'zoho',
+      expiresInStyle: 'seconds',
       clients: [
         { clientId: '1000.EMULATORCLIENT0000000000000000', clientSecret: 'emulator-client-secret' },
       ],
@@ -110,6 +113,12 @@ describe('tokenkeeper emulator: options', () => {
         'http://127.0.0.1:3000/a',
         '--redirect-uri',
         'http://127.0.0.1:3000/b',
+        '--user',
+        'grace@zylker.example',
+        '--user',
+        'alan@zoho.example',
+        '--expires-in-style',
+        'milliseconds',
       ]),
     ).toEqual({
       host: '0.0.0.0',
@@ -123,6 +132,8 @@ describe('tokenkeeper emulator: options', () => {
       grantCodeLifetimeSec: 30,
       secondMs: 10,
       errorStyle: 'oauth2',
+      expiresInStyle: 'milliseconds',
+      users: [{ email: 'grace@zylker.example' }, { email: 'alan@zoho.example' }],
       clients: [
         {
           clientId: '1000.MINE',
@@ -148,6 +159,7 @@ describe('tokenkeeper emulator: options', () => {
     [['--grant-code-lifetime-sec', '86401'], /--grant-code-lifetime-sec must be .* \(1 to 86400\)/],
     [['--second-ms', '0'], /--second-ms must be a whole number of milliseconds \(1 to 1000\)/],
     [['--second-ms', 'fast'], /--second-ms must be a whole number of milliseconds/],
+    [['--user', 'grace'], /--user must be an e-mail address.*'grace'/],
   ])('refuses %j with a usage error that says what is wanted', async (args, message) => {
     const err = await settingsFor(args).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CliError)
@@ -157,6 +169,7 @@ describe('tokenkeeper emulator: options', () => {
 
   it.each([
     [['--error-style', 'json'], /Allowed choices are zoho, oauth2/],
+    [['--expires-in-style', 'minutes'], /Allowed choices are seconds, milliseconds/],
     [['--bogus'], /unknown option '--bogus'/],
     [['--limit'], /unknown option '--limit'/],
     [['4000'], /too many arguments/],
@@ -344,6 +357,12 @@ describe('tokenkeeper emulator: running', () => {
   it('enforces the exchange limit, short lifetimes on a compressed clock, and offers the admin endpoints', async () => {
     const run = await runEmulator([
       '--auto-approve',
+      '--user',
+      'ada@zylker.example',
+      '--user',
+      'grace@zylker.example',
+      '--expires-in-style',
+      'milliseconds',
       '--exchange-limit',
       '--access-token-lifetime-sec',
       '60',
@@ -366,12 +385,14 @@ describe('tokenkeeper emulator: running', () => {
         redirect_uri: 'http://127.0.0.1:3000/callback',
         scope: 'ZohoCRM.users.READ',
         response_type: 'code',
+        // The first code is Grace's: --user registered her.
+        ...(i === 0 ? { login_hint: 'grace@zylker.example' } : {}),
       }).toString()
       const res = await fetch(url, { redirect: 'manual' })
       codes.push(new URL(res.headers.get('location')!).searchParams.get('code')!)
     }
     // Every code at once: Zoho's window of 10 minutes lasts 6 s at 10 ms per emulator second.
-    const answers = []
+    const answers: Array<{ status: number; body: Json }> = []
     for (const code of codes) {
       answers.push(
         await token(run.url, {
@@ -382,10 +403,10 @@ describe('tokenkeeper emulator: running', () => {
         }),
       )
     }
-    // 60 emulator seconds of 10 ms: 0.6 real seconds.
-    expect(answers.slice(0, 10).map((a) => [a.status, a.body.expires_in])).toEqual(
-      Array.from({ length: 10 }, () => [200, 0.6]),
-    )
+    // 60 emulator seconds of 10 ms: 0.6 real seconds, in the older style's two fields.
+    expect(
+      answers.slice(0, 10).map((a) => [a.status, a.body.expires_in, a.body.expires_in_sec]),
+    ).toEqual(Array.from({ length: 10 }, () => [200, 600, 0.6]))
     expect(answers[10]).toMatchObject({ status: 400, body: { error: 'Access Denied' } })
 
     const revoked = await fetch(`${run.url}/emulator/revoke`, {
@@ -393,20 +414,22 @@ describe('tokenkeeper emulator: running', () => {
       headers: { authorization },
       body: new URLSearchParams({ user: 'ada@zylker.example', error: 'invalid_grant' }),
     })
-    expect(await revoked.json()).toEqual({ revoked: 10 })
-    const refused = await token(run.url, {
-      ...client,
-      grant_type: 'refresh_token',
-      refresh_token: answers[0]!.body.refresh_token as string,
-    })
-    expect(refused.body).toEqual({ error: 'invalid_grant' })
+    expect(await revoked.json()).toEqual({ revoked: 9 })
+    const refresh = (answer: { body: Json }) =>
+      token(run.url, {
+        ...client,
+        grant_type: 'refresh_token',
+        refresh_token: answer.body.refresh_token as string,
+      })
+    expect((await refresh(answers[1]!)).body).toEqual({ error: 'invalid_grant' })
+    expect((await refresh(answers[0]!)).status).toBe(200)
     const counts = await fetch(`${run.url}/emulator/counts`, { headers: { authorization } })
     expect(await counts.json()).toMatchObject({
       consent: 11,
       exchange: 11,
-      refresh: 1,
+      refresh: 2,
       exchangesByClient: { [client.client_id]: 11 },
-      refreshesByUser: { 'ada@zylker.example': 1 },
+      refreshesByUser: { 'ada@zylker.example': 1, 'grace@zylker.example': 1 },
       refusals: { exchange_limit: 1, invalid_grant: 1 },
     })
     expect(await run.stop()).toBe(0)

@@ -25,6 +25,8 @@ interface EmulatorOptions {
   clientId: string
   clientSecret: string
   redirectUri?: string[]
+  user?: string[]
+  expiresInStyle: 'seconds' | 'milliseconds'
 }
 
 // setTimeout's largest delay: a longer one would fire at once.
@@ -65,6 +67,11 @@ export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOpti
   ] as const) {
     if (value === '') throw usage(`--${name} must not be empty`)
   }
+  for (const email of options.user ?? []) {
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) {
+      throw usage(`--user must be an e-mail address, such as grace@zylker.example (got '${email}')`)
+    }
+  }
   for (const uri of options.redirectUri ?? []) {
     if (!URL.canParse(uri)) {
       throw usage(
@@ -101,6 +108,8 @@ export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOpti
     ...(options.limit ? {} : { accessTokenLimit: false }),
     ...(options.exchangeLimit ? { exchangeLimit: true } : {}),
     errorStyle: options.errorStyle,
+    expiresInStyle: options.expiresInStyle,
+    ...(options.user === undefined ? {} : { users: options.user.map((email) => ({ email })) }),
     clients: [
       {
         clientId: options.clientId,
@@ -201,6 +210,19 @@ export function registerEmulator(program: Command): void {
       '--redirect-uri <uri>',
       'a registered redirect URI, repeatable (default: any redirect URI is accepted)',
       collect,
+    )
+    .option(
+      '--user <email>',
+      'a user who can consent, repeatable (default: ada@zylker.example)',
+      collect,
+    )
+    .addOption(
+      new Option(
+        '--expires-in-style <style>',
+        'expiry in token answers: expires_in in seconds, or in milliseconds beside expires_in_sec as older Zoho servers',
+      )
+        .choices(['seconds', 'milliseconds'])
+        .default('seconds'),
     )
     .addHelpText(
       'after',
