@@ -260,6 +260,15 @@ describe('short lifetimes on a compressed clock', () => {
     expect(await leads(emulator, body.access_token as string)).toBe(401)
   })
 
+  it('refuses an unknown option rather than leave a default in force', async () => {
+    const error = await start({ exchangeLimt: true } as AccountsEmulatorOptions).catch(
+      (e: unknown) => e,
+    )
+    expect(error).toBeInstanceOf(InvalidArgumentError)
+    expect(error).toMatchObject({ argument: 'exchangeLimt' })
+    expect((error as Error).message).toMatch(/startAccountsEmulator has no option 'exchangeLimt'/)
+  })
+
   it('refuses a bad secondMs', async () => {
     for (const secondMs of [0, -1, Number.NaN]) {
       await expect(start({ secondMs })).rejects.toThrow(/secondMs must be a number of at least 1/)

@@ -1,6 +1,6 @@
 // The emulator's settings: every option of startAccountsEmulator checked, with Zoho-like
 // defaults filled in, once, before the server starts.
-import { InvalidArgumentError } from '../../errors.js'
+import { InvalidArgumentError, refuseUnknownOptions } from '../../errors.js'
 import type { AccountsEmulatorOptions, EmulatorClient, EmulatorUser } from './types.js'
 
 /** The interface listened on when none is given. */
@@ -112,8 +112,28 @@ function checkLimit(
   }
 }
 
+/** Every option of startAccountsEmulator: a misspelt one must not leave a default in force. */
+const OPTION_KEYS: ReadonlyArray<keyof AccountsEmulatorOptions> = [
+  'host',
+  'port',
+  'clients',
+  'users',
+  'accessTokenLifetimeSec',
+  'grantCodeLifetimeSec',
+  'latencyMs',
+  'rotateRefreshTokens',
+  'accessTokenLimit',
+  'exchangeLimit',
+  'secondMs',
+  'autoApprove',
+  'errorStyle',
+  'expiresInStyle',
+  'now',
+]
+
 /** Checks every option and fills in the defaults; throws InvalidArgumentError on a bad one. */
 export function resolveSettings(options: AccountsEmulatorOptions): Settings {
+  refuseUnknownOptions('startAccountsEmulator', options, OPTION_KEYS)
   // Real milliseconds per emulator millisecond: 0.01 when an emulator second lasts 10 ms.
   const scale = checkNumber(options.secondMs, 'secondMs', REAL_SECOND_MS, 1) / REAL_SECOND_MS
   return {
