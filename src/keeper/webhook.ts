@@ -41,6 +41,11 @@ export interface WebhookSenderOptions {
   minDelayMs?: number
   /** The longest wait between two attempts; default 60 000. */
   maxDelayMs?: number
+  /**
+   * How many requests may be in flight at once; default 8. A storm of state changes (the
+   * accounts server down for every token) is queued rather than sent all at once.
+   */
+  concurrency?: number
   /** Certificates (PEM) trusted for an https URL instead of the system's, for a private CA. */
   ca?: string | readonly string[]
   /** The clock for `webhook-timestamp` and `occurredAt`, epoch milliseconds; default `Date.now`. */
@@ -54,6 +59,7 @@ const OPTION_KEYS = [
   'timeoutMs',
   'minDelayMs',
   'maxDelayMs',
+  'concurrency',
   'ca',
   'now',
 ] as const
@@ -154,6 +160,9 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
   readonly #ca: string | readonly string[] | undefined
   readonly #now: () => number
   readonly #closing = new AbortController()
+  readonly #concurrency: number
+  #inFlight = 0
+  readonly #queue: Array<() => void> = []
 
   constructor(options: WebhookSenderOptions) {
     super()
@@ -167,6 +176,7 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
     this.#timeoutMs = positive(options.timeoutMs, 'timeoutMs', 10_000, 1)
     this.#minDelayMs = positive(options.minDelayMs, 'minDelayMs', 1000, 0)
     this.#maxDelayMs = positive(options.maxDelayMs, 'maxDelayMs', 60_000, 0)
+    this.#concurrency = positive(options.concurrency, 'concurrency', 8, 1)
     const { ca } = options
     if (ca !== undefined && typeof ca !== 'string' && !Array.isArray(ca)) {
       throw new InvalidArgumentError('ca', 'ca must be a PEM string or an array of them')
@@ -200,7 +210,7 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
       const status = await pRetry(
         () => {
           attempts += 1
-          return this.#post(event.id, body)
+          return this.#limited(() => this.#post(event.id, body))
         },
         {
           retries: this.#attempts - 1,
@@ -279,6 +289,24 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
       id: input.id ?? `msg_${randomUUID().replaceAll('-', '')}`,
       occurredAt: occurredAt.toISOString(),
       data: { ...data },
+    }
+  }
+
+  /** Runs `attempt` once fewer than `concurrency` attempts are in flight. */
+  async #limited<T>(attempt: () => Promise<T>): Promise<T> {
+    // A finished attempt hands its slot to the next in the queue, so that a newcomer cannot
+    // take it in between and go past the limit.
+    if (this.#inFlight >= this.#concurrency) {
+      await new Promise<void>((resolve) => this.#queue.push(resolve))
+    } else {
+      this.#inFlight += 1
+    }
+    try {
+      return await attempt()
+    } finally {
+      const next = this.#queue.shift()
+      if (next === undefined) this.#inFlight -= 1
+      else next()
     }
   }
 

@@ -1,159 +1,26 @@
-// Signed webhooks against real receivers: an HTTPS server with a self-signed certificate made
-// for the test (openssl), and plain http on loopback. Delivery, signature check, retries after
-// 5xx and 429, no redirect followed, giving up, timeouts, and no secret in errors or inspect.
-import { execFileSync } from 'node:child_process'
+// Signed webhooks sent to real receivers (HTTPS with a self-signed certificate, http on
+// loopback): delivery, retries after 5xx and 429 and Retry-After, no redirect followed, a bound
+// on requests in flight, giving up, timeouts, and no secret in errors or inspect.
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { inspect } from 'node:util'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { InvalidArgumentError } from '../../src/errors.ts'
+import { describe, expect, it } from 'vitest'
+import { WebhookDeliveryError, verifyWebhook, type WebhookEvent } from '../../src/keeper/webhook.ts'
 import {
-  WebhookDeliveryError,
-  WebhookSender,
-  WebhookVerificationError,
-  verifyWebhook,
-  type WebhookEvent,
-  type WebhookSenderOptions,
-} from '../../src/keeper/webhook.ts'
+  FAILING,
+  SECRET,
+  closeLast,
+  expectNoSecret,
+  receiver,
+  sender,
+  texts,
+  tls,
+  track,
+  useReceivers,
+  type Received,
+} from './receivers.ts'
 
-const SECRET = `whsec_${Buffer.from('a-signing-key-of-32-bytes-long!!').toString('base64')}`
-const KEY_TEXT = 'a-signing-key-of-32-bytes-long!!'
-const FAILING = {
-  type: 'token.failing',
-  data: {
-    tokenId: '42',
-    user: 'ada@zylker.example',
-    state: 'failing',
-    attempts: 2,
-    nextAttemptAt: '2026-11-30T13:00:00.000Z',
-    lastErrorCode: 'NETWORK_ERROR',
-  },
-} as const
-
-let tls: { key: string; cert: string }
-let dir: string
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'webhook-tls-'))
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  )
-  tls = {
-    key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-    cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-  }
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-interface Received {
-  headers: IncomingMessage['headers']
-  body: string
-  path: string
-  /** When it arrived, epoch milliseconds. */
-  at: number
-}
-
-const servers: Server[] = []
-const senders: WebhookSender[] = []
-afterEach(async () => {
-  for (const sender of senders.splice(0)) sender.close()
-  await Promise.all(
-    servers.splice(0).map((server) => {
-      server.closeAllConnections()
-      return new Promise((done) => server.close(done))
-    }),
-  )
-})
-
-/**
- * A receiver that answers each request with the next of `answers` (the last one repeats): a
- * status, `[status, location]` for a redirect, `[429, seconds]` with a Retry-After, or `'hang'`
- * for no answer at all.
- */
-async function receiver(
-  answers: Array<number | [number, string] | 'hang'>,
-  secure = false,
-): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = []
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    const chunks: Buffer[] = []
-    req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => {
-      received.push({
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-        path: req.url ?? '',
-        at: Date.now(),
-      })
-      const answer = answers[Math.min(received.length, answers.length) - 1]!
-      if (answer === 'hang') return
-      // [3xx, location] redirects; [429, seconds] asks to wait.
-      const [status, value] = Array.isArray(answer) ? answer : [answer]
-      const headers =
-        value === undefined ? {} : status === 429 ? { 'retry-after': value } : { location: value }
-      res.writeHead(status, headers).end('{"ok":true}')
-    })
-  }
-  const server = secure ? createHttpsServer(tls, handler) : createHttpServer(handler)
-  servers.push(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  return { url: `${secure ? 'https' : 'http'}://127.0.0.1:${port}/hooks/tokens`, received }
-}
-
-function sender(options: Partial<WebhookSenderOptions> & { url: string }): WebhookSender {
-  const made = new WebhookSender({ secret: SECRET, minDelayMs: 10, maxDelayMs: 50, ...options })
-  senders.push(made)
-  return made
-}
-
-/** Every text a sender or its error lets out, to look for the secret in. */
-function texts(...values: unknown[]): string {
-  return values
-    .flatMap((value) => [
-      inspect(value, { depth: 10, showHidden: true }),
-      JSON.stringify(value) ?? '',
-      String(value),
-      value instanceof Error ? `${value.stack} ${inspect(value.cause, { depth: 10 })}` : '',
-    ])
-    .join('\n')
-}
-
-function expectNoSecret(text: string): void {
-  for (const secret of [SECRET, KEY_TEXT, SECRET.slice(6), 'a-signing-key']) {
-    expect(text).not.toContain(secret)
-  }
-}
+useReceivers()
 
 describe('WebhookSender: delivery', () => {
   it('POSTs over HTTPS a signed JSON event that verifyWebhook accepts, with no secret in it', async () => {
@@ -245,6 +112,42 @@ describe('WebhookSender: delivery', () => {
   })
 })
 
+describe('WebhookSender: a storm', () => {
+  it('sends at most `concurrency` requests at once, and delivers them all', async () => {
+    let inFlight = 0
+    let most = 0
+    const bodies: string[] = []
+    const server = track(
+      createHttpServer((req, res) => {
+        inFlight += 1
+        most = Math.max(most, inFlight)
+        const chunks: Buffer[] = []
+        req.on('data', (chunk: Buffer) => chunks.push(chunk))
+        req.on('end', () => {
+          bodies.push(Buffer.concat(chunks).toString('utf8'))
+          // Held a moment, so that the requests overlap.
+          setTimeout(() => {
+            inFlight -= 1
+            res.writeHead(204).end()
+          }, 20)
+        })
+      }),
+    )
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    const webhooks = sender({ url: `http://127.0.0.1:${port}/hooks`, concurrency: 3 })
+    const events = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        webhooks.send({ type: 'token.failing', data: { tokenId: String(i), state: 'failing' } }),
+      ),
+    )
+    expect(events).toHaveLength(20)
+    expect(bodies).toHaveLength(20)
+    expect(most).toBe(3)
+  })
+})
+
 describe('WebhookSender: giving up', () => {
   it('after N attempts of 503: rejects and emits failed, naming the origin alone, no secret', async () => {
     const { url, received } = await receiver([503])
@@ -267,8 +170,7 @@ describe('WebhookSender: giving up', () => {
 
   it('after N network failures, with the error code and the cause kept', async () => {
     const { url } = await receiver([200])
-    const server = servers.pop()!
-    await new Promise((done) => server.close(done))
+    await closeLast()
     const error = await sender({ url, attempts: 2 })
       .send({ ...FAILING })
       .catch((e: unknown) => e)
@@ -302,135 +204,5 @@ describe('WebhookSender: giving up', () => {
     const error = await pending
     expect(error).toBeInstanceOf(WebhookDeliveryError)
     expect(error).toMatchObject({ attempts: 1 })
-  })
-})
-
-describe('verifyWebhook', () => {
-  async function delivered(): Promise<Received> {
-    const { url, received } = await receiver([200])
-    await sender({ url }).send({ ...FAILING })
-    return received[0]!
-  }
-
-  it('refuses a tampered body, a wrong secret, a missing header, or a stale timestamp', async () => {
-    const request = await delivered()
-    const check = (changes: Partial<Parameters<typeof verifyWebhook>[0]>) => () =>
-      verifyWebhook({ secret: SECRET, headers: request.headers, body: request.body, ...changes })
-    expect(check({})()).toMatchObject({ type: 'token.failing' })
-    // Bytes work as well as text.
-    expect(check({ body: Buffer.from(request.body) })()).toMatchObject({ type: 'token.failing' })
-
-    const tampered = request.body.replace('"42"', '"43"')
-    expect(check({ body: tampered })).toThrow(WebhookVerificationError)
-    expect(check({ body: tampered })).toThrow(/no webhook-signature matches the body/)
-    expect(check({ secret: 'another-secret-of-at-least-24-bytes' })).toThrow(
-      /no webhook-signature matches/,
-    )
-    const { 'webhook-signature': _dropped, ...unsigned } = request.headers
-    expect(check({ headers: unsigned })).toThrow(/header is missing/)
-
-    const sentAt = Number(request.headers['webhook-timestamp']) * 1000
-    expect(check({ now: () => sentAt + 300_000 })()).toMatchObject({ type: 'token.failing' })
-    expect(check({ now: () => sentAt + 301_000 })).toThrow(/not within 300 s of now/)
-    expect(check({ now: () => sentAt - 301_000 })).toThrow(/not within 300 s of now/)
-    expect(check({ now: () => sentAt + 11_000, toleranceSec: 10 })).toThrow(/not within 10 s/)
-  })
-
-  it('refuses a timestamp changed to look fresh, and accepts one right signature among several', async () => {
-    const request = await delivered()
-    const moved = String(Number(request.headers['webhook-timestamp']) + 1)
-    expect(() =>
-      verifyWebhook({
-        secret: SECRET,
-        headers: { ...request.headers, 'webhook-timestamp': moved },
-        body: request.body,
-      }),
-    ).toThrow(/no webhook-signature matches/)
-    const signature = request.headers['webhook-signature'] as string
-    const rotated = `v1,${Buffer.alloc(32).toString('base64')} v2,abc ${signature}`
-    const headers = new Headers()
-    for (const name of ['webhook-id', 'webhook-timestamp'] as const) {
-      headers.set(name, request.headers[name] as string)
-    }
-    headers.set('webhook-signature', rotated)
-    expect(verifyWebhook({ secret: SECRET, headers, body: request.body })).toMatchObject({
-      data: { tokenId: '42' },
-    })
-  })
-
-  it('takes the secret as whsec_ base64 or as plain text, the same key', async () => {
-    const { url, received } = await receiver([200])
-    await sender({ url, secret: KEY_TEXT }).send({ ...FAILING })
-    const [request] = received as [Received]
-    expect(
-      verifyWebhook({ secret: SECRET, headers: request.headers, body: request.body }),
-    ).toMatchObject({ type: 'token.failing' })
-  })
-})
-
-describe('WebhookSender: options', () => {
-  it.each([
-    [
-      { url: 'http://hooks.example/x' },
-      'url',
-      /url must be https \(plain http only to this machine/,
-    ],
-    [{ url: 'ftp://127.0.0.1/x' }, 'url', /url must be https/],
-    [{ url: 'hooks/tokens' }, 'url', /url must be an absolute URL/],
-    [{ url: 'https://user:pw@hooks.example/x' }, 'url', /must not hold a user name or password/],
-    [{ secret: 'short' }, 'secret', /secret is too short: give at least 24 bytes/],
-    [{ secret: 'whsec_c2hvcnQ=' }, 'secret', /secret is too short/],
-    [{ attempts: 0 }, 'attempts', /attempts must be a whole number of at least 1/],
-    [{ timeoutMs: 1.5 }, 'timeoutMs', /timeoutMs must be a whole number/],
-    [{ retries: 3 }, 'retries', /WebhookSender has no option 'retries'/],
-  ])('refuses %j with InvalidArgumentError naming it', (options, argument, message) => {
-    const make = () =>
-      new WebhookSender({ url: 'https://hooks.example/x', secret: SECRET, ...options })
-    expect(make).toThrow(InvalidArgumentError)
-    expect(make).toThrow(message)
-    expect(() => make()).toThrow(expect.objectContaining({ argument }) as Error)
-    expectNoSecret(
-      texts(
-        (() => {
-          try {
-            make()
-          } catch (err) {
-            return err
-          }
-        })(),
-      ),
-    )
-  })
-
-  it('refuses data that could carry a secret, or an unknown type or state, before sending', async () => {
-    const { url, received } = await receiver([200])
-    const webhooks = sender({ url })
-    const data = { tokenId: '42', state: 'failing' } as const
-    for (const [input, message] of [
-      [
-        { type: 'token.failing', data: { ...data, accessToken: '1000.abc' } },
-        /no option 'accessToken'/,
-      ],
-      [{ type: 'token.saved', data }, /type must be one of/],
-      [{ type: 'token.failing', data: { ...data, state: 'dead' } }, /data.state must be one of/],
-      [{ type: 'token.failing', data: { state: 'failing' } }, /data.tokenId must be/],
-      [{ type: 'token.failing', data, id: 'a b\r\nx-evil: 1' }, /id must be 1 to 100/],
-      [{ type: 'token.failing', data, occurredAt: new Date('nope') }, /occurredAt must be a valid/],
-    ] as const) {
-      await expect(webhooks.send(input as never)).rejects.toThrow(message)
-    }
-    expect(received).toHaveLength(0)
-  })
-
-  it('shows neither the key nor the path in inspect or JSON', () => {
-    const webhooks = new WebhookSender({
-      url: 'https://hooks.example/t/s3cr3t-path',
-      secret: SECRET,
-    })
-    expect(inspect(webhooks)).toBe(
-      "WebhookSender { receiver: 'https://hooks.example', attempts: 5 }",
-    )
-    expect(JSON.stringify(webhooks)).toBe('{"receiver":"https://hooks.example"}')
-    expectNoSecret(texts(webhooks))
   })
 })
