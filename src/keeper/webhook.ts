@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import pRetry from 'p-retry'
 import { InvalidArgumentError, SDKException, refuseUnknownOptions } from '../errors.js'
+import { scrub } from '../log.js'
 import { isLoopback } from '../oauth/environments.js'
 import {
   hmac,
@@ -109,6 +110,34 @@ function retryAfterMs(value: string | undefined, now: number): number | undefine
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000
   const date = Date.parse(value)
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/** The optional fields of an event's data, checked: their types, and nothing shaped like a secret. */
+function checkData(data: WebhookEventData): void {
+  const { attempts, nextAttemptAt } = data
+  if (attempts !== undefined && (!Number.isInteger(attempts) || attempts < 0)) {
+    throw new InvalidArgumentError('data.attempts', 'data.attempts must be a whole number')
+  }
+  if (nextAttemptAt !== undefined && Number.isNaN(Date.parse(nextAttemptAt))) {
+    throw new InvalidArgumentError(
+      'data.nextAttemptAt',
+      'data.nextAttemptAt must be an ISO 8601 date',
+    )
+  }
+  for (const key of ['tokenId', 'user', 'nextAttemptAt', 'lastErrorCode'] as const) {
+    const value = data[key]
+    if (value === undefined) continue
+    if (typeof value !== 'string') {
+      throw new InvalidArgumentError(`data.${key}`, `data.${key} must be a string`)
+    }
+    // The log's rule for what a secret looks like (a Zoho token, a credential, a Bearer value).
+    if (scrub(value) !== value) {
+      throw new InvalidArgumentError(
+        `data.${key}`,
+        `data.${key} looks like a secret (a token or a credential): a webhook never carries one`,
+      )
+    }
+  }
 }
 
 /** The receiver's URL, checked: https, or http to this machine; no user name or password. */
@@ -276,6 +305,7 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
     if (!STATES.includes(data.state)) {
       throw new InvalidArgumentError('data.state', `data.state must be one of ${STATES.join(', ')}`)
     }
+    checkData(data)
     const occurredAt = input.occurredAt ?? new Date(this.#now())
     if (!(occurredAt instanceof Date) || Number.isNaN(occurredAt.getTime())) {
       throw new InvalidArgumentError('occurredAt', 'occurredAt must be a valid Date')

@@ -18,6 +18,8 @@ import {
 
 useReceivers()
 
+const ZOHO_TOKEN = `1000.${'ab'.repeat(16)}.${'cd'.repeat(16)}`
+
 describe('verifyWebhook', () => {
   async function delivered(): Promise<Received> {
     const { url, received } = await receiver([200])
@@ -128,10 +130,30 @@ describe('WebhookSender: options', () => {
       [{ type: 'token.saved', data }, /type must be one of/],
       [{ type: 'token.failing', data: { ...data, state: 'dead' } }, /data.state must be one of/],
       [{ type: 'token.failing', data: { state: 'failing' } }, /data.tokenId must be/],
+      [
+        { type: 'token.failing', data: { ...data, user: ZOHO_TOKEN } },
+        /data.user looks like a secret/,
+      ],
+      [
+        { type: 'token.failing', data: { ...data, lastErrorCode: `Bearer ${ZOHO_TOKEN}` } },
+        /data.lastErrorCode looks like a secret/,
+      ],
+      [
+        { type: 'token.failing', data: { ...data, attempts: 1.5 } },
+        /data.attempts must be a whole/,
+      ],
+      [
+        { type: 'token.failing', data: { ...data, nextAttemptAt: 'soon' } },
+        /data.nextAttemptAt must/,
+      ],
+      [{ type: 'token.failing', data: { ...data, user: 42 } }, /data.user must be a string/],
       [{ type: 'token.failing', data, id: 'a b\r\nx-evil: 1' }, /id must be 1 to 100/],
       [{ type: 'token.failing', data, occurredAt: new Date('nope') }, /occurredAt must be a valid/],
     ] as const) {
-      await expect(webhooks.send(input as never)).rejects.toThrow(message)
+      const error = await webhooks.send(input as never).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(InvalidArgumentError)
+      expect((error as Error).message).toMatch(message)
+      expect((error as Error).message).not.toContain(ZOHO_TOKEN)
     }
     expect(received).toHaveLength(0)
   })
