@@ -1,7 +1,7 @@
 // The ledger: the codes and tokens the emulator issued, with Zoho's rules (single-use grant codes
 // that expire, refresh tokens that live until revoked, optional rotation with reuse detection,
-// the access token limit per refresh token, the exchange limit per client), and no HTTP. The server turns its outcomes into
-// answers; its unit tests are test/emulator-ledger.test.ts.
+// the access token limit per refresh token, the exchange limit per client), and no HTTP. The
+// server turns its outcomes into answers; its unit tests are test/emulator-ledger.test.ts.
 import { createHash, randomBytes } from 'node:crypto'
 import type { EmulatorClient, RevokeGrantsOptions } from './types.js'
 import type { RateLimit, Settings, User } from './settings.js'
