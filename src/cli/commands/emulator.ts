@@ -229,7 +229,7 @@ export function registerEmulator(program: Command): void {
       examples(
         'tokenkeeper emulator --port 4000 --auto-approve',
         'npm run emulator -- --port 4000 --error-style oauth2 --no-limit',
-        'tokenkeeper emulator --port 4000 --auto-approve --rotate-refresh-tokens --exchange-limit --access-token-lifetime-sec 60 --second-ms 10',
+        'tokenkeeper emulator --port 4000 --auto-approve --rotate-refresh-tokens --exchange-limit --access-token-lifetime-sec 300 --second-ms 10',
       ),
     )
     .action(async (options: EmulatorOptions) => {
