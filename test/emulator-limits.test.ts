@@ -2,7 +2,8 @@
 // grants revoked (refused with invalid_code or invalid_grant), short lifetimes on a compressed
 // clock, the tallies a test reads, and the admin endpoints for an emulator in another process.
 import { afterEach, describe, expect, it } from 'vitest'
-import { InvalidArgumentError } from '../src/errors.ts'
+import { InvalidArgumentError, InvalidTokenError } from '../src/errors.ts'
+import { Initializer, MemoryStore, OAuthToken } from '../src/index.ts'
 import {
   startAccountsEmulator,
   type AccountsEmulator,
@@ -360,5 +361,32 @@ describe('admin endpoints', () => {
     expect(anonymous.status).toBe(401)
     await anonymous.body?.cancel()
     expect((await refresh(emulator, theirs.refreshToken, OTHER)).status).toBe(200)
+  })
+})
+
+describe('with a tokenkeeper session', () => {
+  it('a compressed lifetime makes it refresh; a revoked grant is refused with the chosen error', async () => {
+    // 300 emulator seconds at 10 ms: a 3 s token, which the session's expiry rule finds due.
+    const { emulator, clock } = await start({ secondMs: 10, accessTokenLifetimeSec: 300 })
+    const session = await Initializer.initialize({
+      environment: emulator.environment,
+      store: new MemoryStore(),
+      token: new OAuthToken({ ...CLIENT, grantToken: emulator.issueGrantCode() }),
+      config: { now: () => clock.now, refreshSkewMs: 1000 },
+    })
+    const first = await session.getAccessToken()
+    expect(emulator.counts.refresh).toBe(0)
+    clock.now += 2000 // 1 s left: within the skew, so due
+
+    const second = await session.getAccessToken()
+    expect(second).not.toBe(first)
+    expect(emulator.counts.refreshesByUser).toEqual({ 'ada@zylker.example': 1 })
+
+    emulator.revokeGrants({ user: 'ada@zylker.example', error: 'invalid_grant' })
+    clock.now += 2000
+    const error = await session.getAccessToken().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(InvalidTokenError)
+    expect(error).toMatchObject({ serverError: 'invalid_grant' })
+    expect(emulator.counts.refusals).toEqual({ invalid_grant: 1 })
   })
 })
