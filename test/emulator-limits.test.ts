@@ -366,7 +366,7 @@ describe('admin endpoints', () => {
 
 describe('with a tokenkeeper session', () => {
   it('a compressed lifetime makes it refresh; a revoked grant is refused with the chosen error', async () => {
-    // 300 emulator seconds at 10 ms: a 3 s token, which the session's expiry rule finds due.
+    // 300 emulator seconds at 10 ms: a 3 s token, due 2 s later under a 1 s skew.
     const { emulator, clock } = await start({ secondMs: 10, accessTokenLifetimeSec: 300 })
     const session = await Initializer.initialize({
       environment: emulator.environment,
