@@ -4,11 +4,18 @@ import { emit } from '../events.js'
 import { SafeLog, type Logger } from '../log.js'
 import { AccountsClient, CLIENT_DEFAULTS } from '../oauth/client.js'
 import { Environment } from '../oauth/environments.js'
-import { refreshStoredToken, who, type RefreshContext } from '../refresh/coordinator.js'
+import {
+  refreshStoredToken,
+  who,
+  type HealthChange,
+  type RefreshContext,
+} from '../refresh/coordinator.js'
 import type { TokenStore } from '../store.js'
 import { checkOptions, flag, number, shaped } from '../store-kit/options.js'
 import { needsRefresh, type OAuthToken } from '../token.js'
 import { dueTokenPages } from './due-tokens.js'
+import { WebhookSender, type WebhookSenderOptions } from './webhook.js'
+import type { WebhookEventType } from './webhook-signature.js'
 import { environmentOf } from './environments.js'
 
 /** What {@link TokenKeeper} takes. */
@@ -42,6 +49,11 @@ export interface TokenKeeperOptions {
   retryDelayMs?: number | undefined
   /** The clock, epoch ms. */
   now?: (() => number) | undefined
+  /**
+   * Where to POST each change of a token's state (`token.failing`, `token.recovered`,
+   * `token.reauthRequired`), signed (see docs/keeper.md).
+   */
+  webhook?: WebhookSenderOptions | undefined
   /** Called with the summary of each pass (a started keeper's too), for progress reports. */
   onPass?: ((summary: KeeperPassSummary) => void) | undefined
   /** Whether a started keeper's timer keeps the process alive; default false. */
@@ -100,7 +112,21 @@ const SPEC = {
   now: shaped('a clock function', isFunction<() => number>).or(() => Date.now()),
   onPass: shaped('a function', isFunction<(summary: KeeperPassSummary) => void>),
   keepAlive: flag().or(false),
+  webhook: shaped(
+    'webhook options { url, secret, ... }',
+    (v): v is WebhookSenderOptions => typeof v === 'object' && v !== null,
+  ),
 }
+
+/** The webhook of each change of state. */
+const WEBHOOK_TYPES: Record<HealthChange['health']['state'], WebhookEventType> = {
+  active: 'token.recovered',
+  failing: 'token.failing',
+  reauth_required: 'token.reauthRequired',
+}
+
+/** How long `stop()` lets webhooks in flight finish before giving up their retries (ms). */
+const WEBHOOK_GRACE_MS = 5000
 
 type Checked = ReturnType<typeof checkOptions<typeof SPEC>>
 
@@ -121,6 +147,8 @@ export class TokenKeeper {
   readonly #store: TokenStore
   readonly #log: SafeLog
   readonly #clients = new Map<Environment, AccountsClient>()
+  readonly #webhook: WebhookSender | undefined
+  readonly #deliveries = new Set<Promise<unknown>>()
   #timer: NodeJS.Timeout | undefined
   #pass: Promise<KeeperPassSummary> | undefined
   #running = false
@@ -134,6 +162,7 @@ export class TokenKeeper {
     this.#options = checked
     this.#store = checked.store
     this.#log = new SafeLog(this.#options.logger)
+    this.#webhook = checked.webhook && new WebhookSender(checked.webhook)
   }
 
   /** Whether `start()` was called and `stop()` not yet. */
@@ -170,6 +199,12 @@ export class TokenKeeper {
     clearTimeout(this.#timer)
     this.#timer = undefined
     await this.#pass?.catch(() => undefined)
+    if (this.#webhook) {
+      const pending = Promise.allSettled(this.#deliveries)
+      await Promise.race([pending, new Promise((resolve) => setTimeout(resolve, WEBHOOK_GRACE_MS))])
+      this.#webhook.close()
+      await pending
+    }
   }
 
   toString(): string {
@@ -259,6 +294,7 @@ export class TokenKeeper {
         now,
         refreshSkewMs: refreshAheadMs,
         lockTimeoutMs: 0,
+        onHealthChange: (change) => this.#tell(change),
       }
       const outcome = await refreshStoredToken(context, { held: token, lease: 'try' })
       if (outcome.status === 'busy') return 'busy'
@@ -271,6 +307,34 @@ export class TokenKeeper {
       this.#log.warn('refresh failed; the next pass tries again', { ...fields, retryAfterMs })
       return 'failed'
     }
+  }
+
+  /** Sends the webhook of a change of state, when one is configured; never fails the refresh. */
+  #tell(change: HealthChange): void {
+    if (!this.#webhook) return
+    const { health } = change
+    const delivery = this.#webhook
+      .send({
+        type: WEBHOOK_TYPES[health.state],
+        data: {
+          tokenId: change.id,
+          ...(change.user !== undefined && { user: change.user }),
+          state: health.state,
+          ...(health.state === 'failing' && { attempts: health.attempts }),
+          ...(health.nextAttemptAt !== undefined && {
+            nextAttemptAt: new Date(health.nextAttemptAt).toISOString(),
+          }),
+          ...(health.lastErrorCode !== undefined && { lastErrorCode: health.lastErrorCode }),
+        },
+      })
+      .catch((err: unknown) => {
+        this.#log.warn('a webhook was given up', {
+          id: change.id,
+          code: (err as { code?: string }).code ?? 'UNKNOWN',
+        })
+      })
+      .finally(() => this.#deliveries.delete(delivery))
+    this.#deliveries.add(delivery)
   }
 
   #client(environment: Environment): AccountsClient {

@@ -1,6 +1,8 @@
 // The keeper against the emulator and real stores: a pass refreshes exactly the due tokens,
 // several keepers on one store refresh each due token once, a refused refresh token is told
 // apart from a failure that may pass, and stopping lets the refreshes in flight finish.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   Initializer,
@@ -12,6 +14,7 @@ import {
 } from '../../src/index.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 import { ReauthRequiredError } from '../../src/errors.ts'
+import { verifyWebhook } from '../../src/keeper/webhook.ts'
 import { channel, type TokenEventName, type TokenEvents } from '../../src/events.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
@@ -130,23 +133,60 @@ describe('TokenKeeper pass', () => {
     expect(events).toHaveLength(1)
   })
 
-  it('a failure that may pass: failing with a backoff, then active again', async () => {
-    const store = new MemoryStore()
-    const [id] = await signIn(store, 1, 'failing')
-    await expireAt(store, [id!], Date.now() - 1000)
-    const failing = listen('token.failing')
-    const recovered = listen('token.recovered')
-    let clock = Date.now()
-    const keeper = keeperFor(store, { now: () => clock })
-    emulator.fail('http503', { times: 1, on: 'refresh' })
-    expect(await keeper.runOnce()).toMatchObject({ due: 1, failed: 1, refreshed: 0 })
-    expect(failing).toMatchObject([{ id, attempts: 1, code: 'SERVER_ERROR' }])
-    // Within its backoff it is left alone.
-    expect(await keeper.runOnce()).toMatchObject({ due: 1, deferred: 1, refreshed: 0 })
-    clock += 31_000
-    expect(await keeper.runOnce()).toMatchObject({ due: 1, refreshed: 1 })
-    expect(recovered).toEqual([{ id, user: 'failing-0@example.com' }])
-    expect(await store.findHealth([id!])).toEqual(new Map())
+  it('a failure that may pass: failing with a backoff, then active again, each a signed webhook', async () => {
+    const secret = 'whsec_' + Buffer.from('a signing key of thirty-two bytes').toString('base64')
+    const received: { type: string; data: Record<string, unknown> }[] = []
+    const receiver = createServer((request, response) => {
+      let body = ''
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      request.on('end', () => {
+        const event = verifyWebhook({ secret, headers: request.headers, body })
+        received.push(event as never)
+        response.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    const { port } = receiver.address() as AddressInfo
+    try {
+      const store = new MemoryStore()
+      const [id] = await signIn(store, 1, 'failing')
+      await expireAt(store, [id!], Date.now() - 1000)
+      const failing = listen('token.failing')
+      const recovered = listen('token.recovered')
+      let clock = Date.now()
+      const keeper = keeperFor(store, {
+        now: () => clock,
+        webhook: { url: `http://127.0.0.1:${port}/hooks/tokens`, secret },
+      })
+      emulator.fail('http503', { times: 1, on: 'refresh' })
+      expect(await keeper.runOnce()).toMatchObject({ due: 1, failed: 1, refreshed: 0 })
+      expect(failing).toMatchObject([{ id, attempts: 1, code: 'SERVER_ERROR' }])
+      // Within its backoff it is left alone.
+      expect(await keeper.runOnce()).toMatchObject({ due: 1, deferred: 1, refreshed: 0 })
+      clock += 31_000
+      expect(await keeper.runOnce()).toMatchObject({ due: 1, refreshed: 1 })
+      expect(recovered).toEqual([{ id, user: 'failing-0@example.com' }])
+      expect(await store.findHealth([id!])).toEqual(new Map())
+      await keeper.stop()
+      expect(received.map((e) => e.type)).toEqual(['token.failing', 'token.recovered'])
+      expect(received[0]!.data).toMatchObject({
+        tokenId: id,
+        user: 'failing-0@example.com',
+        state: 'failing',
+        attempts: 1,
+        lastErrorCode: 'SERVER_ERROR',
+      })
+      expect(received[1]!.data).toMatchObject({ tokenId: id, state: 'active' })
+      const token = (await store.findTokenById(id!))!
+      for (const event of received) {
+        const text = JSON.stringify(event)
+        for (const value of [token.refreshToken!, token.accessToken!, token.clientSecret!]) {
+          expect(text).not.toContain(value.slice(0, 12))
+        }
+      }
+    } finally {
+      receiver.close()
+    }
   })
 
   it('leaves a token of another environment alone, with its secrets', async () => {
