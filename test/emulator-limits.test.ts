@@ -2,7 +2,7 @@
 // grants revoked (refused with invalid_code or invalid_grant), short lifetimes on a compressed
 // clock, the tallies a test reads, and the admin endpoints for an emulator in another process.
 import { afterEach, describe, expect, it } from 'vitest'
-import { InvalidArgumentError, InvalidTokenError } from '../src/errors.ts'
+import { InvalidArgumentError, InvalidTokenError, ReauthRequiredError } from '../src/errors.ts'
 import { Initializer, MemoryStore, OAuthToken } from '../src/index.ts'
 import {
   startAccountsEmulator,
@@ -385,8 +385,10 @@ describe('with a tokenkeeper session', () => {
     emulator.revokeGrants({ user: 'ada@zylker.example', error: 'invalid_grant' })
     clock.now += 2000
     const error = await session.getAccessToken().catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(InvalidTokenError)
-    expect(error).toMatchObject({ serverError: 'invalid_grant' })
+    // Refused for good: the session says the user must sign in again, the answer as its cause.
+    expect(error).toBeInstanceOf(ReauthRequiredError)
+    expect((error as ReauthRequiredError).cause).toBeInstanceOf(InvalidTokenError)
+    expect((error as ReauthRequiredError).cause).toMatchObject({ serverError: 'invalid_grant' })
     expect(emulator.counts.refusals).toEqual({ invalid_grant: 1 })
   })
 })
