@@ -53,6 +53,13 @@ export { purgeTokens, revokeTokens } from './policies.js'
 export type { PurgeOptions, PurgeResult, RevokeOptions, RevokeResult } from './policies.js'
 export { channel } from './events.js'
 export type { TokenEvents, TokenEventName } from './events.js'
+export { instrumentTokenkeeper } from './telemetry/otel.js'
+export type {
+  InstrumentOptions,
+  Instrumentation,
+  MeterProviderLike,
+  TracerProviderLike,
+} from './telemetry/otel.js'
 export { createLogger, scrub, maskCredentials, LEVELS } from './log.js'
 export type { Logger, LoggerOptions, Level } from './log.js'
 export {

@@ -6,6 +6,7 @@ import { AccountsClient, CLIENT_DEFAULTS } from './oauth/client.js'
 import type { Environment } from './oauth/environments.js'
 import { rowFromToken, rowHolds, type TokenStore } from './store.js'
 import type { OAuthToken } from './token.js'
+import { traced } from './telemetry/tracing.js'
 
 /** How a revocation reaches the accounts server. */
 export interface RevocationClientOptions {
@@ -64,7 +65,9 @@ async function revokeAtServer(
   log.forget(token.clientSecret, token.refreshToken, token.accessToken, token.grantToken)
   const target = token.refreshToken ?? token.accessToken
   if (target) {
-    await client.revoke(target, { clientId: token.clientId, clientSecret: token.clientSecret })
+    await traced('revoke', 'tokenkeeper.revoke', { 'tokenkeeper.token.id': token.id }, () =>
+      client.revoke(target, { clientId: token.clientId, clientSecret: token.clientSecret }),
+    )
   }
 }
 

@@ -15,6 +15,7 @@ import { AccountsClient, CLIENT_DEFAULTS } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
 import { isTokenText } from './oauth/messages.js'
 import { refreshStoredToken, who, withGrant } from './refresh/coordinator.js'
+import { traced } from './telemetry/tracing.js'
 import { revokeStoredToken } from './revocation.js'
 import type { TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
@@ -537,13 +538,16 @@ export class Session {
     }
     if (given.grantToken) {
       const started = performance.now()
-      const grant = await client.exchangeGrant({
-        clientId: given.clientId!,
-        clientSecret: given.clientSecret!,
-        grantToken: given.grantToken,
-        redirectUrl: given.redirectUrl,
-        codeVerifier,
-      })
+      const grantToken = given.grantToken
+      const grant = await traced('exchange', 'tokenkeeper.exchange', {}, () =>
+        client.exchangeGrant({
+          clientId: given.clientId!,
+          clientSecret: given.clientSecret!,
+          grantToken,
+          redirectUrl: given.redirectUrl,
+          codeVerifier,
+        }),
+      )
       token = withGrant(given, grant)
       if (found) token.id = found.id
       // A spent code has no use in a web login's row, and it travels in URLs and logs; without

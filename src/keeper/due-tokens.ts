@@ -2,6 +2,7 @@ import { compareDue, dueCursor, supportsDueScan, type DueCursor } from '../due.j
 import { eachToken } from '../iteration.js'
 import type { TokenStore } from '../store.js'
 import type { OAuthToken } from '../token.js'
+import { storeOp } from '../telemetry/tracing.js'
 
 /**
  * The tokens due by `before`, a page at a time, in the due scan's order (expiry, then id): by
@@ -17,7 +18,9 @@ export async function* dueTokenPages(
   if (supportsDueScan(store)) {
     let after: DueCursor | undefined
     for (;;) {
-      const page = await store.findDueTokens({ before, limit: pageSize, after })
+      const page = await storeOp(store, 'findDue', () =>
+        store.findDueTokens({ before, limit: pageSize, after }),
+      )
       if (page.length === 0) return
       yield page
       if (page.length < pageSize) return

@@ -23,6 +23,7 @@ import type { SafeLog } from '../log.js'
 import type { AccountsClient } from '../oauth/client.js'
 import type { TokenGrant } from '../oauth/messages.js'
 import { saveOver, withTokenLock } from './lease.js'
+import { storeOp, traced } from '../telemetry/tracing.js'
 import type { TokenLock, TokenStore } from '../store.js'
 import { needsRefresh, type OAuthToken } from '../token.js'
 
@@ -130,7 +131,14 @@ export async function refreshStoredToken(
   if (!flights) inflight.set(store, (flights = new Map<string, Promise<RefreshOutcome>>()))
   let flight = flights.get(key)
   if (!flight) {
-    flight = leased(context, request).finally(() => flights.delete(key))
+    const attributes = {
+      'tokenkeeper.token.id': held.id,
+      'tokenkeeper.refresh.force': request.force ?? false,
+      'tokenkeeper.refresh.lease': request.lease ?? 'wait',
+    }
+    flight = traced('refresh', 'tokenkeeper.refresh', attributes, () =>
+      leased(context, request),
+    ).finally(() => flights.delete(key))
     flights.set(key, flight)
   }
   return flight
@@ -185,7 +193,7 @@ async function refreshLocked(
     return token
   }
   // Another caller, or another process, may have refreshed it already.
-  const stored = current.id ? await store.findTokenById(current.id) : null
+  const stored = current.id ? await find(store, current.id) : null
   const health = stored ? await readHealth(store, stored) : ACTIVE
   if (stored && health.state === 'reauth_required') {
     // Refused for good before: never sent again until a new consent replaces the refresh token.
@@ -234,7 +242,7 @@ async function refreshLocked(
       if (!(err instanceof InvalidTokenError) || !current.id) throw err
       // Refused: another process may have rotated the refresh token meanwhile. Read again
       // before declaring the token dead; a stored token is never deleted for losing a race.
-      const again = await store.findTokenById(current.id)
+      const again = await find(store, current.id)
       if (!again?.refreshToken || again.refreshToken === base.refreshToken) throw err
       log.warn('refresh token was replaced meanwhile, using the new one', who(again))
       emit('token.race_recovered', { id: current.id, user: again.userSignature?.name })
@@ -262,7 +270,7 @@ async function refreshLocked(
   }
   // The row changed since it was read: another holder (this one lost its lease meanwhile)
   // saved a newer token. That one stands; it is never overwritten.
-  const winner = next.id === undefined ? null : await store.findTokenById(next.id)
+  const winner = next.id === undefined ? null : await find(store, next.id)
   if (!winner) {
     throw new TokenNotFoundError(
       `token ${next.id} was deleted from the store while it was being refreshed; it was not saved again`,
@@ -273,11 +281,17 @@ async function refreshLocked(
   return { status: 'superseded', token: credentials(winner) }
 }
 
+/** Reads a stored token by id, traced. */
+function find(store: TokenStore, id: string): Promise<OAuthToken | null> {
+  return storeOp(store, 'findById', () => store.findTokenById(id), { 'tokenkeeper.token.id': id })
+}
+
 /** The stored health of a token, where the store keeps health; active otherwise. */
 async function readHealth(store: TokenStore, token: OAuthToken): Promise<TokenHealth> {
   if (!supportsHealth(store) || token.id === undefined) return ACTIVE
-  const records = await store.findHealth([token.id])
-  return decodeHealth(token, records.get(token.id))
+  const id = token.id
+  const records = await storeOp(store, 'findHealth', () => store.findHealth([id]))
+  return decodeHealth(token, records.get(id))
 }
 
 /**
@@ -358,7 +372,8 @@ async function changeHealth(
   const id = token.id!
   if (supportsHealth(store)) {
     try {
-      await store.saveHealth(id, health.state === 'active' ? null : encodeHealth(token, health))
+      const record = health.state === 'active' ? null : encodeHealth(token, health)
+      await storeOp(store, 'saveHealth', () => store.saveHealth(id, record))
     } catch (err) {
       log.warn('the token health could not be saved', {
         id,
@@ -390,8 +405,10 @@ async function save(
   token: OAuthToken,
   expected: OAuthToken | undefined,
 ): Promise<boolean> {
-  if (expected && token.id !== undefined) return saveOver(store, token, expected)
-  await store.saveToken(token)
+  if (expected && token.id !== undefined) {
+    return storeOp(store, 'saveIf', () => saveOver(store, token, expected))
+  }
+  await storeOp(store, 'save', () => store.saveToken(token))
   return true
 }
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryStore, OAuthToken, UserSignature } from '../../src/index.ts'
 import { encodeHealth } from '../../src/health.ts'
-import { storeStatus } from '../../src/cli/commands/status.ts'
+import { storeStatus } from '../../src/keeper/status.ts'
 import { listTokens } from '../../src/cli/commands/list.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { scratchDir, scratchPath } from '../helpers.ts'
