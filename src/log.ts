@@ -1,6 +1,7 @@
 import { appendFileSync, closeSync, openSync } from 'node:fs'
 import { InvalidArgumentError } from './errors.js'
 import { REDACTED } from './token.js'
+import { zoho } from './providers/zoho.js'
 
 /** Any logger with these four methods works: pino, winston, console, or {@link createLogger}'s. */
 export interface Logger {
@@ -79,8 +80,8 @@ const AUTH_SCHEME = String.raw`(?:Bearer|Zoho-oauthtoken|Basic)`
  * after it becomes {@link REDACTED}, quotes around it kept.
  */
 const PATTERNS: readonly RegExp[] = [
-  // Zoho's `1000.<hex>.<hex>` tokens and codes, wherever they are.
-  /()\b1000\.[0-9a-f]{16,}\.[0-9a-f]{16,}\b/gi,
+  // The built-in providers' tokens and codes (Zoho's `1000.<hex>.<hex>`), wherever they are.
+  ...zoho.tokenPatterns.map((p) => new RegExp(`()(?:${p.source})`, p.flags)),
   // `Bearer x`, `Zoho-oauthtoken "x"`, `Basic x` (also `Bearer%20x` and `Bearer+x` in a URL).
   new RegExp(String.raw`(\b${AUTH_SCHEME}(?:\s+|%20|\+))${VALUE}`, 'gi'),
   // `Authorization: x` without a scheme.

@@ -1,0 +1,131 @@
+// What an OAuth 2.0 provider is, as data: where its endpoints are, how a client authenticates,
+// how its answers differ from RFC 6749, and its limits. The core (the accounts client, the
+// session, the logs) asks an environment's provider; no provider is named there.
+
+/**
+ * How the client proves who it is at the token and revocation endpoints (RFC 6749 §2.3.1):
+ * `client_secret_basic` in an `Authorization: Basic` header, `client_secret_post` as
+ * `client_id` and `client_secret` form fields.
+ */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post'
+
+/** Every {@link ClientAuthMethod}, preferred first (RFC 6749 says servers must support Basic). */
+export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+]
+
+/** The URLs of a provider's endpoints. */
+export interface Endpoints {
+  /** The consent page (authorization endpoint). */
+  readonly authorization: string
+  /** The token endpoint: code exchange and refresh. */
+  readonly token: string
+  /** The revocation endpoint (RFC 7009), when the provider has one. */
+  readonly revocation?: string | undefined
+}
+
+/** At most `limit` requests in any `windowMs` milliseconds. */
+export interface Budget {
+  readonly limit: number
+  readonly windowMs: number
+}
+
+/**
+ * A provider's limits on its token endpoint. Carried with the environment for whatever enforces
+ * them (a budget counted in the store); absent: no known limit.
+ */
+export interface TokenBudgets {
+  /** Access tokens one refresh token may obtain. */
+  readonly accessTokensPerRefreshToken?: Budget | undefined
+  /** Grant codes one client may exchange. */
+  readonly grantExchangesPerClient?: Budget | undefined
+}
+
+/** Where a token endpoint's answer departs from RFC 6749 §5. */
+export interface ResponseQuirks {
+  /**
+   * Whether an error (`{"error": ...}`) may come with HTTP 2xx. RFC 6749 sends errors with 400
+   * or 401; a standard server's 2xx answer holding an `error` is refused as malformed.
+   */
+  readonly errorsInSuccess: boolean
+  /**
+   * The field holding the access token's lifetime in seconds, read from the answer (RFC 6749:
+   * `expires_in`). Returning the field's name lets messages say which one was unusable.
+   */
+  lifetimeField(answer: Readonly<Record<string, unknown>>): string
+  /** Whether an error answer is really the provider limiting the rate. */
+  isRateLimit(error: string, description: string | undefined): boolean
+}
+
+/** How to learn whose token it is, with one API call made with the token itself. */
+export interface CurrentUserLookup {
+  /** The URL, absolute or relative to the environment's `apiDomain`. */
+  readonly path: string
+  /** The user's name (usually an e-mail address) in the answer's JSON, or undefined. */
+  name(body: unknown): string | undefined
+}
+
+/**
+ * An OAuth 2.0 provider. One value of this type (in a file of its own) is everything tokenkeeper
+ * needs to work with a provider: `zoho` is Zoho's, `oauth2` the standard behaviour.
+ *
+ * @example
+ * const acme: Provider = {
+ *   ...oauth2,
+ *   name: 'acme',
+ *   endpoints: (accountsUrl) => ({ authorization: `${accountsUrl}/authorize`, token: `${accountsUrl}/token` }),
+ * }
+ */
+export interface Provider {
+  /** A short name for logs and errors. */
+  readonly name: string
+  /**
+   * The endpoints of an accounts server of this provider, from its base URL. Without it, an
+   * environment must list its endpoints (or come from `Environment.discover`).
+   */
+  readonly endpoints?: ((accountsUrl: string) => Endpoints) | undefined
+  /** How the client authenticates at the token and revocation endpoints. */
+  readonly clientAuth: ClientAuthMethod
+  /** What precedes the access token in an API call's Authorization header. */
+  readonly authHeaderPrefix: string
+  readonly quirks: ResponseQuirks
+  /** How `findUser` names a new token's row; undefined: this provider has no such look-up. */
+  readonly currentUser?: CurrentUserLookup | undefined
+  /**
+   * What this provider's tokens and codes look like, for removing them from logs and errors
+   * even where nothing said they were secrets. Each a global RegExp matching a whole token.
+   */
+  readonly tokenPatterns: readonly RegExp[]
+  readonly budgets: TokenBudgets
+}
+
+/** RFC 6749 §5.1 as written: errors with 400/401, `expires_in`, no rate-limit answer. */
+export const STANDARD_QUIRKS: ResponseQuirks = Object.freeze({
+  errorsInSuccess: false,
+  lifetimeField: () => 'expires_in',
+  isRateLimit: () => false,
+})
+
+/**
+ * Standard OAuth 2.0 (RFC 6749, RFC 6750, RFC 7009): Basic client authentication, `Bearer `
+ * tokens, no known limits. It has no endpoint paths of its own: an environment of this provider
+ * lists its endpoints or comes from `Environment.discover`.
+ */
+export const oauth2: Provider = Object.freeze({
+  name: 'oauth2',
+  clientAuth: 'client_secret_basic',
+  authHeaderPrefix: 'Bearer ',
+  quirks: STANDARD_QUIRKS,
+  tokenPatterns: [],
+  budgets: Object.freeze({}),
+})
+
+/**
+ * The value of an `Authorization: Basic` header for a client (RFC 6749 §2.3.1: the id and secret
+ * are form-encoded before they are joined, so a `:` in the id cannot move the split).
+ */
+export function basicCredentials(clientId: string, clientSecret: string): string {
+  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
+  return Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')
+}
