@@ -43,6 +43,19 @@ export type {
   DataCenterEnvironments,
   DataCenterCode,
 } from './oauth/environments.js'
+export { oauth2, basicCredentials } from './providers/provider.js'
+export type {
+  Provider,
+  ClientAuthMethod,
+  Endpoints,
+  Budget,
+  TokenBudgets,
+  ResponseQuirks,
+  CurrentUserLookup,
+} from './providers/provider.js'
+export { zoho } from './providers/zoho.js'
+export { DiscoveryError } from './providers/discover.js'
+export type { DiscoverOptions, DiscoveryFailure } from './providers/discover.js'
 export { Initializer, Session } from './session.js'
 export type { GrantExchange, InitializeOptions, RefreshOptions, SessionConfig } from './session.js'
 export { purgeTokens, revokeTokens } from './policies.js'

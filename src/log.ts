@@ -95,6 +95,21 @@ const PATTERNS: readonly RegExp[] = [
   new RegExp(String.raw`((?<![A-Za-z_])(?:code|token)(?:=|%(?:25)*3[Dd]))${VALUE}`, 'gi'),
 ]
 
+/**
+ * Token patterns of the other providers in use: an {@link Environment} adds its provider's, so
+ * that a provider defined in a file of its own is redacted like a built-in one. Only ever grows,
+ * and only adds redaction.
+ */
+const providerPatterns = new Map<string, RegExp>()
+
+/** Redacts text matching these patterns (global RegExps matching a whole token) from now on. */
+export function redactTokenPatterns(patterns: readonly RegExp[]): void {
+  for (const p of patterns) {
+    const flags = p.flags.includes('g') ? p.flags : `${p.flags}g`
+    providerPatterns.set(`${flags}/${p.source}`, new RegExp(`()(?:${p.source})`, flags))
+  }
+}
+
 /** The quote a value starts with, when it is quoted (no letters in it, so no case to fold). */
 const OPENING = new RegExp(`^${QUOTE}`)
 
@@ -165,7 +180,7 @@ export function scrub(text: string, secrets: Iterable<string> = []): string {
     if (secret.length >= 4) out = out.split(secret).join(REDACTED)
   }
   out = maskCredentials(out)
-  for (const pattern of PATTERNS) {
+  for (const pattern of [...PATTERNS, ...providerPatterns.values()]) {
     out = out.replace(
       pattern,
       (match, prefix: string) => prefix + redactValue(match.slice(prefix.length)),

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, refuseUnknownOptions, UntrustedOriginError } from '../errors.js'
+import { redactTokenPatterns } from '../log.js'
 import { discoverEnvironment, type DiscoverOptions } from '../providers/discover.js'
 import {
   CLIENT_AUTH_METHODS,
@@ -121,7 +122,9 @@ function checkProvider(value: unknown): Provider {
     typeof p.quirks !== 'object' ||
     p.quirks === null ||
     !Array.isArray(p.tokenPatterns) ||
-    typeof p.budgets !== 'object'
+    typeof p.budgets !== 'object' ||
+    p.budgets === null ||
+    !p.tokenPatterns.every((t) => t instanceof RegExp)
   ) {
     throw new InvalidArgumentError(
       'provider',
@@ -258,6 +261,7 @@ export class Environment {
     this.endpoints = checkEndpoints(init.endpoints, this.provider, this.accountsUrl)
     this.clientAuth = checkClientAuth(init.clientAuth, this.provider)
     this.budgets = checkBudgets(init.budgets, this.provider)
+    redactTokenPatterns(this.provider.tokenPatterns)
     Object.freeze(this)
   }
 
