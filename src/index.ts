@@ -53,7 +53,14 @@ export type {
   ResponseQuirks,
   CurrentUserLookup,
 } from './providers/provider.js'
-export { zoho } from './providers/zoho.js'
+export { zoho, zohoAccountsServerFor } from './providers/zoho.js'
+export type { ZohoKind } from './providers/zoho.js'
+export {
+  dataCenterOf,
+  environmentForCallback,
+  UnknownAccountsServerError,
+} from './providers/zoho-accounts.js'
+export type { CallbackOptions } from './providers/zoho-accounts.js'
 export { DiscoveryError } from './providers/discover.js'
 export type { DiscoverOptions, DiscoveryFailure } from './providers/discover.js'
 export { Initializer, Session } from './session.js'

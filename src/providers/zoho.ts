@@ -95,3 +95,45 @@ export function zohoApiOrigins(region: ZohoRegion): string[] {
   origins.push(`https://zohoapis.${region.tld}`)
   return origins
 }
+
+/** A kind of Zoho environment: `PRODUCTION`, `SANDBOX` or `DEVELOPER`. */
+export type ZohoKind = keyof typeof ZOHO_KINDS
+
+/** Zoho's `location` callback values (`us`, `eu`, ...) are the data center codes in lower case. */
+export function zohoRegionOfLocation(location: string): ZohoRegion | undefined {
+  return ZOHO_REGIONS.find((r) => r.code.toLowerCase() === location)
+}
+
+/**
+ * The data center and kind of environment an API domain belongs to: `https://www.zohoapis.eu`
+ * is EU production, `https://sandbox.zohoapis.com` US sandbox. Only Zoho's own https API hosts
+ * (as {@link zohoApiOrigins} lists them, a path ignored) are recognised; anything else is
+ * undefined.
+ */
+export function zohoRegionOfApiDomain(
+  apiDomain: string,
+): { region: ZohoRegion; kind: ZohoKind } | undefined {
+  const origin = URL.canParse(apiDomain) ? new URL(apiDomain).origin : undefined
+  if (origin === undefined) return undefined
+  const region = ZOHO_REGIONS.find((r) => zohoApiOrigins(r).includes(origin))
+  if (region === undefined) return undefined
+  const host = new URL(origin).hostname.split('.')[0]
+  const kind = (Object.keys(ZOHO_KINDS) as ZohoKind[]).find((k) => ZOHO_KINDS[k] === host)
+  // `content.` (file APIs) and the bare `zohoapis.` host serve production.
+  return { region, kind: kind ?? 'PRODUCTION' }
+}
+
+/**
+ * The accounts server that issued a token, from its API domain (Zoho's answers name the data
+ * center's API host): `https://accounts.zoho.eu` for `https://www.zohoapis.eu`. Undefined when
+ * the token has no API domain or one that is not Zoho's: the caller's environment decides.
+ *
+ * @example
+ * zohoAccountsServerFor({ apiDomain: 'https://www.zohoapis.com.au' }) // 'https://accounts.zoho.com.au'
+ */
+export function zohoAccountsServerFor(token: {
+  readonly apiDomain?: string | undefined
+}): string | undefined {
+  if (token.apiDomain === undefined) return undefined
+  return zohoRegionOfApiDomain(token.apiDomain)?.region.accountsUrl
+}
