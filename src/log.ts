@@ -180,11 +180,13 @@ export function scrub(text: string, secrets: Iterable<string> = []): string {
     if (secret.length >= 4) out = out.split(secret).join(REDACTED)
   }
   out = maskCredentials(out)
-  for (const pattern of [...PATTERNS, ...providerPatterns.values()]) {
-    out = out.replace(
-      pattern,
-      (match, prefix: string) => prefix + redactValue(match.slice(prefix.length)),
-    )
+  for (const patterns of [PATTERNS, providerPatterns.values()]) {
+    for (const pattern of patterns) {
+      out = out.replace(
+        pattern,
+        (match, prefix: string) => prefix + redactValue(match.slice(prefix.length)),
+      )
+    }
   }
   return out
 }
