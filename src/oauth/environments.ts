@@ -2,14 +2,21 @@ import { InvalidArgumentError, refuseUnknownOptions, UntrustedOriginError } from
 import { redactTokenPatterns } from '../log.js'
 import { discoverEnvironment, type DiscoverOptions } from '../providers/discover.js'
 import {
-  CLIENT_AUTH_METHODS,
-  type Budget,
+  checkBudgets,
+  checkClientAuth,
+  checkProvider,
   type ClientAuthMethod,
   type Endpoints,
   type Provider,
   type TokenBudgets,
 } from '../providers/provider.js'
-import { ZOHO_KINDS, ZOHO_REGIONS, zoho, zohoApiOrigins } from '../providers/zoho.js'
+import {
+  ZOHO_REGIONS,
+  zoho,
+  zohoApiDomain,
+  zohoApiOrigins,
+  type ZohoKind,
+} from '../providers/zoho.js'
 
 /** What {@link Environment} is made of. */
 export interface EnvironmentInit {
@@ -112,39 +119,6 @@ function checkOrigins(value: unknown): string[] {
   })
 }
 
-function checkProvider(value: unknown): Provider {
-  if (value === undefined) return zoho
-  const p: Partial<Provider> = typeof value === 'object' && value !== null ? value : {}
-  if (
-    typeof p.name !== 'string' ||
-    typeof p.authHeaderPrefix !== 'string' ||
-    !CLIENT_AUTH_METHODS.includes(p.clientAuth as ClientAuthMethod) ||
-    typeof p.quirks !== 'object' ||
-    p.quirks === null ||
-    !Array.isArray(p.tokenPatterns) ||
-    typeof p.budgets !== 'object' ||
-    p.budgets === null ||
-    !p.tokenPatterns.every((t) => t instanceof RegExp)
-  ) {
-    throw new InvalidArgumentError(
-      'provider',
-      'provider must be a Provider (name, clientAuth, authHeaderPrefix, quirks, tokenPatterns, budgets), such as zoho or { ...oauth2, ... }',
-    )
-  }
-  return p as Provider
-}
-
-function checkClientAuth(value: unknown, provider: Provider): ClientAuthMethod {
-  if (value === undefined) return provider.clientAuth
-  if (!CLIENT_AUTH_METHODS.includes(value as ClientAuthMethod)) {
-    throw new InvalidArgumentError(
-      'clientAuth',
-      `clientAuth must be one of ${CLIENT_AUTH_METHODS.join(', ')}`,
-    )
-  }
-  return value as ClientAuthMethod
-}
-
 function checkEndpoints(value: unknown, provider: Provider, accountsUrl: string): Endpoints {
   if (value !== undefined && (typeof value !== 'object' || value === null)) {
     throw new InvalidArgumentError(
@@ -168,37 +142,6 @@ function checkEndpoints(value: unknown, provider: Provider, accountsUrl: string)
     )
   }
   return Object.freeze({ authorization, token, revocation: pick('revocation') })
-}
-
-function checkBudget(value: unknown, argument: string): Budget | undefined {
-  if (value === undefined) return undefined
-  const { limit, windowMs } = (typeof value === 'object' && value !== null ? value : {}) as {
-    limit?: unknown
-    windowMs?: unknown
-  }
-  const whole = (n: unknown): n is number =>
-    typeof n === 'number' && Number.isSafeInteger(n) && n > 0
-  if (!whole(limit) || !whole(windowMs)) {
-    throw new InvalidArgumentError(
-      argument,
-      `${argument} must be { limit, windowMs }, two whole numbers above 0`,
-    )
-  }
-  return Object.freeze({ limit, windowMs })
-}
-
-function checkBudgets(value: unknown, provider: Provider): TokenBudgets {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw new InvalidArgumentError('budgets', 'budgets must be an object of { limit, windowMs }')
-  }
-  const given = (value ?? {}) as TokenBudgets
-  const keys = ['accessTokensPerRefreshToken', 'grantExchangesPerClient'] as const
-  refuseUnknownOptions('budgets', given, keys, 'budgets.')
-  const out: Record<string, Budget | undefined> = {}
-  for (const key of keys) {
-    out[key] = checkBudget(given[key], `budgets.${key}`) ?? provider.budgets[key]
-  }
-  return Object.freeze(out)
 }
 
 /**
@@ -257,7 +200,7 @@ export class Environment {
     this.allowedApiOrigins = Object.freeze([
       ...new Set([own, ...checkOrigins(init.allowedApiOrigins)]),
     ])
-    this.provider = checkProvider(init.provider)
+    this.provider = checkProvider(init.provider, zoho)
     this.endpoints = checkEndpoints(init.endpoints, this.provider, this.accountsUrl)
     this.clientAuth = checkClientAuth(init.clientAuth, this.provider)
     this.budgets = checkBudgets(init.budgets, this.provider)
@@ -361,10 +304,10 @@ export interface DataCenterEnvironments {
 
 function region(code: (typeof ZOHO_REGIONS)[number]['code']): DataCenterEnvironments {
   const zone = ZOHO_REGIONS.find((r) => r.code === code)!
-  const make = (kind: keyof typeof ZOHO_KINDS) =>
+  const make = (kind: ZohoKind) =>
     new Environment({
       name: `${code}.${kind}`,
-      apiDomain: `https://${ZOHO_KINDS[kind]}.zohoapis.${zone.tld}`,
+      apiDomain: zohoApiDomain(zone, kind),
       accountsUrl: zone.accountsUrl,
       allowedApiOrigins: zohoApiOrigins(zone),
       provider: zoho,

@@ -2,6 +2,8 @@
 // how its answers differ from RFC 6749, and its limits. The core (the accounts client, the
 // session, the logs) asks an environment's provider; no provider is named there.
 
+import { InvalidArgumentError, refuseUnknownOptions } from '../errors.js'
+
 /**
  * How the client proves who it is at the token and revocation endpoints (RFC 6749 §2.3.1):
  * `client_secret_basic` in an `Authorization: Basic` header, `client_secret_post` as
@@ -128,4 +130,71 @@ export const oauth2: Provider = Object.freeze({
 export function basicCredentials(clientId: string, clientSecret: string): string {
   const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2)
   return Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')
+}
+
+/** `value` as a Provider, or `fallback` when undefined; anything else an InvalidArgumentError. */
+export function checkProvider(value: unknown, fallback: Provider): Provider {
+  if (value === undefined) return fallback
+  const p: Partial<Provider> = typeof value === 'object' && value !== null ? value : {}
+  if (
+    typeof p.name !== 'string' ||
+    typeof p.authHeaderPrefix !== 'string' ||
+    !CLIENT_AUTH_METHODS.includes(p.clientAuth as ClientAuthMethod) ||
+    typeof p.quirks !== 'object' ||
+    p.quirks === null ||
+    !Array.isArray(p.tokenPatterns) ||
+    typeof p.budgets !== 'object' ||
+    p.budgets === null ||
+    !p.tokenPatterns.every((t) => t instanceof RegExp)
+  ) {
+    throw new InvalidArgumentError(
+      'provider',
+      'provider must be a Provider (name, clientAuth, authHeaderPrefix, quirks, tokenPatterns, budgets), such as zoho or { ...oauth2, ... }',
+    )
+  }
+  return p as Provider
+}
+
+/** `value` as a client authentication, or the provider's when undefined. */
+export function checkClientAuth(value: unknown, provider: Provider): ClientAuthMethod {
+  if (value === undefined) return provider.clientAuth
+  if (!CLIENT_AUTH_METHODS.includes(value as ClientAuthMethod)) {
+    throw new InvalidArgumentError(
+      'clientAuth',
+      `clientAuth must be one of ${CLIENT_AUTH_METHODS.join(', ')}`,
+    )
+  }
+  return value as ClientAuthMethod
+}
+
+function checkBudget(value: unknown, argument: string): Budget | undefined {
+  if (value === undefined) return undefined
+  const { limit, windowMs } = (typeof value === 'object' && value !== null ? value : {}) as {
+    limit?: unknown
+    windowMs?: unknown
+  }
+  const whole = (n: unknown): n is number =>
+    typeof n === 'number' && Number.isSafeInteger(n) && n > 0
+  if (!whole(limit) || !whole(windowMs)) {
+    throw new InvalidArgumentError(
+      argument,
+      `${argument} must be { limit, windowMs }, two whole numbers above 0`,
+    )
+  }
+  return Object.freeze({ limit, windowMs })
+}
+
+/** The provider's budgets with those `value` gives in their place, each checked. */
+export function checkBudgets(value: unknown, provider: Provider): TokenBudgets {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw new InvalidArgumentError('budgets', 'budgets must be an object of { limit, windowMs }')
+  }
+  const given = (value ?? {}) as TokenBudgets
+  const keys = ['accessTokensPerRefreshToken', 'grantExchangesPerClient'] as const
+  refuseUnknownOptions('budgets', given, keys, 'budgets.')
+  const out: Record<string, Budget | undefined> = {}
+  for (const key of keys) {
+    out[key] = checkBudget(given[key], `budgets.${key}`) ?? provider.budgets[key]
+  }
+  return Object.freeze(out)
 }

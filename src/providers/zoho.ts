@@ -84,6 +84,11 @@ export const ZOHO_REGIONS = [
 /** The kinds of environment in each data center, and the API host of each. */
 export const ZOHO_KINDS = { PRODUCTION: 'www', SANDBOX: 'sandbox', DEVELOPER: 'developer' } as const
 
+/** The API domain of a data center's environment: `https://sandbox.zohoapis.eu`. */
+export function zohoApiDomain(region: ZohoRegion, kind: ZohoKind): string {
+  return `https://${ZOHO_KINDS[kind]}.zohoapis.${region.tld}`
+}
+
 /**
  * A data center's API origins: an answer's api_domain or a file API (content.) may name any of
  * them; none of another data center's, and https only.
