@@ -104,10 +104,8 @@ const providerPatterns = new Map<string, RegExp>()
 
 /** Redacts text matching these patterns (global RegExps matching a whole token) from now on. */
 export function redactTokenPatterns(patterns: readonly RegExp[]): void {
-  for (const p of patterns) {
-    const flags = p.flags.includes('g') ? p.flags : `${p.flags}g`
-    providerPatterns.set(`${flags}/${p.source}`, new RegExp(`()(?:${p.source})`, flags))
-  }
+  for (const p of patterns)
+    providerPatterns.set(String(p), new RegExp(`()(?:${p.source})`, p.flags))
 }
 
 /** The quote a value starts with, when it is quoted (no letters in it, so no case to fold). */

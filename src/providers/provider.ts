@@ -145,11 +145,11 @@ export function checkProvider(value: unknown, fallback: Provider): Provider {
     !Array.isArray(p.tokenPatterns) ||
     typeof p.budgets !== 'object' ||
     p.budgets === null ||
-    !p.tokenPatterns.every((t) => t instanceof RegExp)
+    !p.tokenPatterns.every((t) => t instanceof RegExp && t.global)
   ) {
     throw new InvalidArgumentError(
       'provider',
-      'provider must be a Provider (name, clientAuth, authHeaderPrefix, quirks, tokenPatterns, budgets), such as zoho or { ...oauth2, ... }',
+      'provider must be a Provider (name, clientAuth, authHeaderPrefix, quirks, tokenPatterns as global RegExps, budgets), such as zoho or { ...oauth2, ... }',
     )
   }
   return p as Provider

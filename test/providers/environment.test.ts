@@ -92,6 +92,7 @@ describe('Environment and its provider', () => {
       {},
       { ...zoho, clientAuth: 'private_key_jwt' },
       { ...zoho, tokenPatterns: ['1000'] },
+      { ...zoho, tokenPatterns: [/1000/] },
     ]) {
       expect(() => new Environment({ ...local, provider: provider as never })).toThrow(
         expect.objectContaining({ argument: 'provider' }) as Error,
