@@ -47,9 +47,6 @@ export function isTokenText(value: string): boolean {
   return /^[\x20-\x7e]+$/.test(value)
 }
 
-/** The `token_type` values whose tokens the session knows how to send. */
-const USABLE_TOKEN_TYPES: ReadonlySet<string> = new Set(['bearer', 'zoho-oauthtoken'])
-
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined
 }
@@ -157,7 +154,7 @@ export function parseTokenResponse(
     )
   }
   const tokenType = text(wire.token_type)
-  if (tokenType !== undefined && !USABLE_TOKEN_TYPES.has(tokenType.toLowerCase())) {
+  if (tokenType !== undefined && !quirks.tokenTypes.includes(tokenType.toLowerCase())) {
     // A DPoP, MAC or other token needs more than a header to be used: refuse it rather than
     // send it as a bearer token the API would reject (or accept, against its type).
     const shown = isTokenText(tokenType) && tokenType.length <= 40 ? `'${tokenType}'` : 'an unknown'

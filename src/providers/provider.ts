@@ -58,6 +58,11 @@ export interface ResponseQuirks {
   lifetimeField(answer: Readonly<Record<string, unknown>>): string
   /** Whether an error answer is really the provider limiting the rate. */
   isRateLimit(error: string, description: string | undefined): boolean
+  /**
+   * The `token_type` values (lower case) whose tokens are sent with the provider's prefix; any
+   * other (DPoP, MAC...) needs more than a header and is refused. RFC 6750: `bearer`.
+   */
+  readonly tokenTypes: readonly string[]
 }
 
 /** How to learn whose token it is, with one API call made with the token itself. */
@@ -107,6 +112,7 @@ export const STANDARD_QUIRKS: ResponseQuirks = Object.freeze({
   errorsInSuccess: false,
   lifetimeField: () => 'expires_in',
   isRateLimit: () => false,
+  tokenTypes: Object.freeze(['bearer']),
 })
 
 /**
@@ -132,6 +138,16 @@ export function basicCredentials(clientId: string, clientSecret: string): string
   return Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')
 }
 
+function isQuirks(value: unknown): value is ResponseQuirks {
+  const q: Partial<ResponseQuirks> = typeof value === 'object' && value !== null ? value : {}
+  return (
+    typeof q.errorsInSuccess === 'boolean' &&
+    typeof q.lifetimeField === 'function' &&
+    typeof q.isRateLimit === 'function' &&
+    Array.isArray(q.tokenTypes)
+  )
+}
+
 /** `value` as a Provider, or `fallback` when undefined; anything else an InvalidArgumentError. */
 export function checkProvider(value: unknown, fallback: Provider): Provider {
   if (value === undefined) return fallback
@@ -140,8 +156,7 @@ export function checkProvider(value: unknown, fallback: Provider): Provider {
     typeof p.name !== 'string' ||
     typeof p.authHeaderPrefix !== 'string' ||
     !CLIENT_AUTH_METHODS.includes(p.clientAuth as ClientAuthMethod) ||
-    typeof p.quirks !== 'object' ||
-    p.quirks === null ||
+    !isQuirks(p.quirks) ||
     !Array.isArray(p.tokenPatterns) ||
     typeof p.budgets !== 'object' ||
     p.budgets === null ||
@@ -149,7 +164,7 @@ export function checkProvider(value: unknown, fallback: Provider): Provider {
   ) {
     throw new InvalidArgumentError(
       'provider',
-      'provider must be a Provider (name, clientAuth, authHeaderPrefix, quirks, tokenPatterns as global RegExps, budgets), such as zoho or { ...oauth2, ... }',
+      'provider must be a Provider (name, clientAuth, authHeaderPrefix, quirks { errorsInSuccess, lifetimeField, isRateLimit, tokenTypes }, tokenPatterns as global RegExps, budgets), such as zoho or { ...oauth2, ... }',
     )
   }
   return p as Provider

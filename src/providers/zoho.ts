@@ -23,6 +23,8 @@ const ZOHO_QUIRKS: ResponseQuirks = Object.freeze({
   isRateLimit: (error: string, description: string | undefined) =>
     // Stryker disable next-line StringLiteral: any fallback without the phrase reads the same
     /access denied/i.test(error) && /too many requests/i.test(description ?? ''),
+  // Zoho's answers say Bearer; its own scheme's name is accepted too.
+  tokenTypes: Object.freeze(['bearer', 'zoho-oauthtoken']),
 })
 
 /** Zoho's `1000.<hex>.<hex>` tokens and grant codes. */

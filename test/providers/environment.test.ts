@@ -93,6 +93,7 @@ describe('Environment and its provider', () => {
       { ...zoho, clientAuth: 'private_key_jwt' },
       { ...zoho, tokenPatterns: ['1000'] },
       { ...zoho, tokenPatterns: [/1000/] },
+      { ...zoho, quirks: { ...zoho.quirks, tokenTypes: undefined } },
     ]) {
       expect(() => new Environment({ ...local, provider: provider as never })).toThrow(
         expect.objectContaining({ argument: 'provider' }) as Error,
