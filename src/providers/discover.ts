@@ -234,7 +234,12 @@ function chooseClientAuth(
       `the server does not accept ${wanted}; it accepts ${supported.join(', ')}`,
     )
   }
-  const chosen = CLIENT_AUTH_METHODS.find((m) => supported.includes(m))
+  // One method serves both endpoints: one the revocation endpoint lists too, when it lists any.
+  const atRevocation = metadata.revocation_endpoint_auth_methods_supported
+  const both = Array.isArray(atRevocation)
+    ? CLIENT_AUTH_METHODS.find((m) => supported.includes(m) && atRevocation.includes(m))
+    : undefined
+  const chosen = both ?? CLIENT_AUTH_METHODS.find((m) => supported.includes(m))
   if (chosen !== undefined) return chosen
   throw fail(
     'unsupported_auth',

@@ -98,6 +98,13 @@ describe('Environment.discover', () => {
     expect((await Environment.discover(absent.issuer)).clientAuth).toBe('client_secret_basic')
   })
 
+  it('prefers a method the revocation endpoint takes too, when it lists its own', async () => {
+    const { issuer } = await withMetadata((iss) =>
+      metadata(iss, { revocation_endpoint_auth_methods_supported: ['client_secret_post'] }),
+    )
+    expect((await Environment.discover(issuer)).clientAuth).toBe('client_secret_post')
+  })
+
   it('falls back to OpenID configuration, and inserts an issuer path as RFC 8414 §3.1 says', async () => {
     const { issuer, paths } = await serve((req, res, iss) => {
       if (req.url === '/tenant/.well-known/openid-configuration') {
