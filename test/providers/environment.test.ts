@@ -150,4 +150,41 @@ describe('Environment and its provider', () => {
       await emulator.close()
     }
   })
+
+  it('says when findUser is asked of a provider without a user look-up', async () => {
+    const emulator = await startAccountsEmulator({ users: [{ email: 'ada@zylker.example' }] })
+    try {
+      const { clientId, clientSecret } = emulator.clients[0]!
+      const environment = new Environment({
+        name: 'plain',
+        apiDomain: emulator.url,
+        accountsUrl: emulator.url,
+        provider: oauth2,
+        endpoints: {
+          authorization: `${emulator.url}/oauth/v2/auth`,
+          token: `${emulator.url}/oauth/v2/token`,
+        },
+        clientAuth: 'client_secret_post',
+      })
+      await expect(
+        Initializer.initialize({
+          environment,
+          store: new MemoryStore(),
+          token: new OAuthToken({
+            clientId,
+            clientSecret,
+            grantToken: emulator.issueGrantCode({ user: 'ada@zylker.example' }),
+            redirectUrl: 'http://127.0.0.1/callback',
+          }),
+          config: { findUser: true },
+        }),
+      ).rejects.toMatchObject({
+        code: 'USER_LOOKUP_FAILED',
+        message:
+          'provider oauth2 has no current-user look-up: give the token a userSignature, or leave config.findUser off',
+      })
+    } finally {
+      await emulator.close()
+    }
+  })
 })
