@@ -8,6 +8,7 @@ import {
   TimeoutError,
   refuseUnknownOptions,
 } from '../errors.js'
+import { escapeControl } from '../log.js'
 import { discard, readCapped } from '../oauth/response.js'
 import {
   CLIENT_AUTH_METHODS,
@@ -74,6 +75,9 @@ export class DiscoveryError extends SDKException {
 const MAX_METADATA_BYTES = 256 * 1024
 /** Redirects followed within the issuer's origin; one to another origin is refused. */
 const MAX_REDIRECTS = 3
+
+/** Text the server chose, as a message may show it: one line, at most 200 characters. */
+const shown = (text: string): string => escapeControl(text.slice(0, 200))
 
 /** The URL of a metadata document may be https, or http to this machine only. */
 function safeTransport(url: URL): boolean {
@@ -151,8 +155,7 @@ export async function discoverEnvironment(
   }
 
   if (metadata.issuer !== issuer) {
-    const found =
-      typeof metadata.issuer === 'string' ? `'${metadata.issuer.slice(0, 200)}'` : 'none'
+    const found = typeof metadata.issuer === 'string' ? `'${shown(metadata.issuer)}'` : 'none'
     throw fail(
       'issuer_mismatch',
       `the metadata names issuer ${found}, not '${issuer}'; it must match exactly (RFC 8414 §3.3). If the server is right, pass its issuer exactly as it writes it`,
@@ -231,7 +234,7 @@ function chooseClientAuth(
     if (supported.includes(wanted)) return wanted
     throw fail(
       'unsupported_auth',
-      `the server does not accept ${wanted}; it accepts ${supported.join(', ')}`,
+      `the server does not accept ${wanted}; it accepts ${shown(supported.join(', '))}`,
     )
   }
   // One method serves both endpoints: one the revocation endpoint lists too, when it lists any.
@@ -243,7 +246,7 @@ function chooseClientAuth(
   if (chosen !== undefined) return chosen
   throw fail(
     'unsupported_auth',
-    `the token endpoint accepts ${supported.join(', ') || 'nothing'}, none of which tokenkeeper sends (client_secret_basic, client_secret_post)`,
+    `the token endpoint accepts ${shown(supported.join(', ')) || 'nothing'}, none of which tokenkeeper sends (client_secret_basic, client_secret_post)`,
   )
 }
 

@@ -146,12 +146,15 @@ describe('Environment.discover', () => {
       (iss: string) => `${iss}/`,
       () => 'https://evil.example',
       () => undefined,
+      () => 'https://x.example\n2026 INFO forged line',
     ]) {
       const { issuer } = await withMetadata((iss) => metadata(iss, { issuer: named(iss) }))
       const err = await failure(Environment.discover(issuer))
       expect(err.reason).toBe('issuer_mismatch')
       expect(err.issuer).toBe(issuer)
       expect(err.code).toBe('DISCOVERY_FAILED')
+      // What the server wrote is shown on one line: it cannot forge a log line.
+      expect(err.message).not.toContain('\n')
     }
   })
 
