@@ -43,7 +43,7 @@ export type {
   DataCenterEnvironments,
   DataCenterCode,
 } from './oauth/environments.js'
-export { oauth2, basicCredentials } from './providers/provider.js'
+export { oauth2 } from './providers/provider.js'
 export type {
   Provider,
   ClientAuthMethod,
