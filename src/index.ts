@@ -47,6 +47,26 @@ export type {
   DataCenterEnvironments,
   DataCenterCode,
 } from './oauth/environments.js'
+export { oauth2 } from './providers/provider.js'
+export type {
+  Provider,
+  ClientAuthMethod,
+  Endpoints,
+  Budget,
+  TokenBudgets,
+  ResponseQuirks,
+  CurrentUserLookup,
+} from './providers/provider.js'
+export { zoho, zohoAccountsServerFor } from './providers/zoho.js'
+export type { ZohoKind } from './providers/zoho.js'
+export {
+  dataCenterOf,
+  environmentForCallback,
+  UnknownAccountsServerError,
+} from './providers/zoho-accounts.js'
+export type { CallbackOptions } from './providers/zoho-accounts.js'
+export { DiscoveryError } from './providers/discover.js'
+export type { DiscoverOptions, DiscoveryFailure } from './providers/discover.js'
 export { Initializer, Session } from './session.js'
 export type { GrantExchange, InitializeOptions, RefreshOptions, SessionConfig } from './session.js'
 export { purgeTokens, revokeTokens } from './policies.js'

@@ -1,6 +1,7 @@
 import { appendFileSync, closeSync, openSync } from 'node:fs'
 import { InvalidArgumentError } from './errors.js'
 import { REDACTED } from './token.js'
+import { zoho } from './providers/zoho.js'
 
 /** Any logger with these four methods works: pino, winston, console, or {@link createLogger}'s. */
 export interface Logger {
@@ -79,8 +80,8 @@ const AUTH_SCHEME = String.raw`(?:Bearer|Zoho-oauthtoken|Basic)`
  * after it becomes {@link REDACTED}, quotes around it kept.
  */
 const PATTERNS: readonly RegExp[] = [
-  // Zoho's `1000.<hex>.<hex>` tokens and codes, wherever they are.
-  /()\b1000\.[0-9a-f]{16,}\.[0-9a-f]{16,}\b/gi,
+  // The built-in providers' tokens and codes (Zoho's `1000.<hex>.<hex>`), wherever they are.
+  ...zoho.tokenPatterns.map((p) => new RegExp(`()(?:${p.source})`, p.flags)),
   // `Bearer x`, `Zoho-oauthtoken "x"`, `Basic x` (also `Bearer%20x` and `Bearer+x` in a URL).
   new RegExp(String.raw`(\b${AUTH_SCHEME}(?:\s+|%20|\+))${VALUE}`, 'gi'),
   // `Authorization: x` without a scheme.
@@ -93,6 +94,19 @@ const PATTERNS: readonly RegExp[] = [
   // Form and query fields: `code=x`, `token=x` (not JSON's `"code":"TOKEN_STORE"`).
   new RegExp(String.raw`((?<![A-Za-z_])(?:code|token)(?:=|%(?:25)*3[Dd]))${VALUE}`, 'gi'),
 ]
+
+/**
+ * Token patterns of the other providers in use: an {@link Environment} adds its provider's, so
+ * that a provider defined in a file of its own is redacted like a built-in one. Only ever grows,
+ * and only adds redaction.
+ */
+const providerPatterns = new Map<string, RegExp>()
+
+/** Redacts text matching these patterns (global RegExps matching a whole token) from now on. */
+export function redactTokenPatterns(patterns: readonly RegExp[]): void {
+  for (const p of patterns)
+    providerPatterns.set(String(p), new RegExp(`()(?:${p.source})`, p.flags))
+}
 
 /** The quote a value starts with, when it is quoted (no letters in it, so no case to fold). */
 const OPENING = new RegExp(`^${QUOTE}`)
@@ -164,11 +178,13 @@ export function scrub(text: string, secrets: Iterable<string> = []): string {
     if (secret.length >= 4) out = out.split(secret).join(REDACTED)
   }
   out = maskCredentials(out)
-  for (const pattern of PATTERNS) {
-    out = out.replace(
-      pattern,
-      (match, prefix: string) => prefix + redactValue(match.slice(prefix.length)),
-    )
+  for (const patterns of [PATTERNS, providerPatterns.values()]) {
+    for (const pattern of patterns) {
+      out = out.replace(
+        pattern,
+        (match, prefix: string) => prefix + redactValue(match.slice(prefix.length)),
+      )
+    }
   }
   return out
 }

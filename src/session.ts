@@ -53,9 +53,9 @@ export interface SessionConfig {
   retries: number
   /** The first wait before trying again (ms), doubled each time, with jitter; default 250. */
   retryDelayMs: number
-  /** After a new token, look the user up (`/crm/v8/users?type=CurrentUser`) to name the row. */
+  /** After a new token, look the user up (the provider's look-up; Zoho's `/crm/v8/users?type=CurrentUser`) to name the row. */
   findUser: boolean
-  /** What precedes the access token in the Authorization header; `'Bearer '` for OAuth 2.0. */
+  /** What precedes the access token in the Authorization header; default the provider's (Zoho's `'Zoho-oauthtoken '`, standard `'Bearer '`). */
   authHeaderPrefix: string
   /** The fetch to use for every request. */
   fetch: typeof globalThis.fetch
@@ -69,7 +69,8 @@ const DEFAULTS: SessionConfig = {
   refreshSkewMs: 60_000,
   ...CLIENT_DEFAULTS,
   findUser: false,
-  authHeaderPrefix: 'Zoho-oauthtoken ',
+  // Replaced by the environment's provider's prefix (see resolveConfig); here for its type.
+  authHeaderPrefix: 'Bearer ',
   fetch: (input, init) => globalThis.fetch(input, init),
   now: () => Date.now(),
   lockTimeoutMs: 10_000,
@@ -139,12 +140,13 @@ const STORE_METHODS = [
   'deleteTokens',
 ] as const
 
-function resolveConfig(config: unknown): SessionConfig {
-  if (config === undefined) return DEFAULTS
+function resolveConfig(config: unknown, environment: Environment): SessionConfig {
+  const defaults = { ...DEFAULTS, authHeaderPrefix: environment.provider.authHeaderPrefix }
+  if (config === undefined) return defaults
   if (typeof config !== 'object' || config === null) {
     throw new InvalidArgumentError('config', 'config must be an object')
   }
-  const resolved: Record<string, unknown> = { ...DEFAULTS }
+  const resolved: Record<string, unknown> = defaults
   refuseUnknownOptions('config', config, Object.keys(DEFAULTS), 'config.')
   for (const [key, value] of Object.entries(config)) {
     if (value === undefined) continue
@@ -247,7 +249,7 @@ export const Initializer = Object.freeze({
         "exchange: 'always' needs a grantToken: the code to exchange at the accounts server",
       )
     }
-    const config = resolveConfig(options.config)
+    const config = resolveConfig(options.config, options.environment)
     const log = new SafeLog(options.logger)
     const context: Context = {
       environment: options.environment,
@@ -577,21 +579,28 @@ export class Session {
     await this.#save(this.#token)
   }
 
-  /** Looks up who the token belongs to, as the official SDKs do, to name its row. */
+  /** Looks up who the token belongs to (the provider's look-up), as the official SDKs do, to name its row. */
   async #findUser(): Promise<void> {
-    const response = await this.fetch('/crm/v8/users?type=CurrentUser')
+    const { provider } = this.#context.environment
+    const lookup = provider.currentUser
+    if (lookup === undefined) {
+      throw new SDKException(
+        'USER_LOOKUP_FAILED',
+        `provider ${provider.name} has no current-user look-up: give the token a userSignature, or leave config.findUser off`,
+      )
+    }
+    const response = await this.fetch(lookup.path)
     if (!response.ok) {
       throw new SDKException(
         'USER_LOOKUP_FAILED',
         `looking up the current user failed with HTTP ${response.status}`,
       )
     }
-    const body = (await response.json()) as { users?: { email?: unknown }[] }
-    const email = body.users?.[0]?.email
-    if (typeof email !== 'string' || email.length === 0) {
-      throw new SDKException('USER_LOOKUP_FAILED', 'the current user lookup gave no e-mail address')
+    const name = lookup.name(await response.json())
+    if (name === undefined) {
+      throw new SDKException('USER_LOOKUP_FAILED', 'the current user lookup gave no user name')
     }
-    this.#token.userSignature = new UserSignature(email)
+    this.#token.userSignature = new UserSignature(name)
   }
 
   #adopt(token: OAuthToken): void {

@@ -333,3 +333,84 @@ describe('revoke', () => {
     )
   })
 })
+
+describe('client authentication, as the environment says', () => {
+  const basicClient = (url: string, clientAuth: 'client_secret_basic' | 'client_secret_post') =>
+    new AccountsClient(
+      new Environment({ name: 'test', apiDomain: url, accountsUrl: url, clientAuth }),
+      {
+        fetch: (i, init) => globalThis.fetch(i, init),
+        now: () => 0,
+        log: new SafeLog(undefined),
+        ...CLIENT_DEFAULTS,
+        retryDelayMs: 1,
+      },
+    )
+  // RFC 6749 §2.3.1: id and secret are form-encoded before joining, so ':' cannot move the split.
+  const credentials = { clientId: 'id:with space', clientSecret: 'se:cr+et/é' }
+  const decoded = (header: string | undefined) => {
+    const [id, secret] = Buffer.from(header!.replace(/^Basic /, ''), 'base64')
+      .toString('utf8')
+      .split(':')
+      .map((part) => decodeURIComponent(part.replace(/\+/g, '%20')))
+    return { id, secret }
+  }
+
+  it('client_secret_basic: every request carries Basic, and no body names the client', async () => {
+    const server = await serve(tokens({ refresh_token: '1000.r' }), tokens(), reply(200))
+    const c = basicClient(server.url, 'client_secret_basic')
+    await c.exchangeGrant({
+      ...credentials,
+      grantToken: '1000.code',
+      redirectUrl: 'https://x.example/cb',
+    })
+    await c.refresh({ ...credentials, refreshToken: '1000.r' })
+    await c.revoke('1000.r', credentials)
+    expect(server.received.map((r) => r.url)).toEqual([
+      '/oauth/v2/token',
+      '/oauth/v2/token',
+      '/oauth/v2/token/revoke',
+    ])
+    for (const r of server.received) {
+      expect(decoded(r.headers.authorization)).toEqual({
+        id: 'id:with space',
+        secret: 'se:cr+et/é',
+      })
+      expect(r.form).not.toHaveProperty('client_id')
+      expect(r.form).not.toHaveProperty('client_secret')
+    }
+    expect(server.received[0]!.form).toEqual({
+      grant_type: 'authorization_code',
+      code: '1000.code',
+      redirect_uri: 'https://x.example/cb',
+    })
+    expect(server.received[2]!.form).toEqual({ token: '1000.r' })
+  })
+
+  it('client_secret_post (Zoho): the client in the form, no Authorization header', async () => {
+    const server = await serve(tokens())
+    await basicClient(server.url, 'client_secret_post').refresh({
+      ...credentials,
+      refreshToken: '1000.r',
+    })
+    const [r] = server.received
+    expect(r!.headers.authorization).toBeUndefined()
+    expect(r!.form).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: '1000.r',
+      client_id: 'id:with space',
+      client_secret: 'se:cr+et/é',
+    })
+  })
+
+  it('keeps the secret out of errors whichever way it was sent', async () => {
+    const server = await serve(
+      reply(401, { error: 'invalid_client', error_description: 'bad se:cr+et/é' }),
+    )
+    const err = (await basicClient(server.url, 'client_secret_basic')
+      .refresh({ ...credentials, refreshToken: '1000.r' })
+      .catch((e: unknown) => e)) as Error
+    expect(err).toMatchObject({ code: 'INVALID_TOKEN_ERROR', serverError: 'invalid_client' })
+    expect(err.message).not.toContain('se:cr+et/é')
+  })
+})

@@ -13,6 +13,7 @@ import type { Environment } from './environments.js'
 import { parseTokenResponse, type TokenGrant } from './messages.js'
 import { discard, readCapped, retryAfterMs } from './response.js'
 import { rememberLifetime } from '../token.js'
+import { basicCredentials } from '../providers/provider.js'
 
 /** How every accounts client (a session's, maintenance's) talks to the server by default. */
 export const CLIENT_DEFAULTS = { requestTimeoutMs: 30_000, retries: 2, retryDelayMs: 250 } as const
@@ -45,10 +46,17 @@ class Retryable extends Error {
   }
 }
 
+/** The client credentials of a request, sent as the environment's `clientAuth` says. */
+interface Client {
+  clientId?: string | undefined
+  clientSecret?: string | undefined
+}
+
 /**
  * The client of the accounts server: grant exchange (`authorization_code`), refresh and revoke,
- * at `{accountsUrl}/oauth/v2/token` and `/oauth/v2/token/revoke`. It sends form-encoded bodies,
- * reads Zoho's answers and standard OAuth 2.0 ones, times out each request, and tries again with
+ * at the environment's token and revocation endpoints. It sends form-encoded bodies with the
+ * client authenticated as the environment says (`client_secret_post` or `client_secret_basic`),
+ * reads answers as its provider writes them, times out each request, and tries again with
  * exponential backoff and jitter after network failures, HTTP 5xx and 429 only, never after a
  * definite refusal such as `invalid_code`.
  *
@@ -76,13 +84,11 @@ export class AccountsClient {
   }): Promise<TokenGrant> {
     const form: Record<string, string> = {
       grant_type: 'authorization_code',
-      client_id: params.clientId,
-      client_secret: params.clientSecret,
       code: params.grantToken,
     }
     if (params.redirectUrl) form.redirect_uri = params.redirectUrl
     if (params.codeVerifier) form.code_verifier = params.codeVerifier
-    return this.#token('exchange', form, [params.clientSecret, params.grantToken])
+    return this.#token('exchange', form, params, [params.grantToken])
   }
 
   /** Gets a new access token with a refresh token. */
@@ -93,13 +99,9 @@ export class AccountsClient {
   }): Promise<TokenGrant> {
     return this.#token(
       'refresh',
-      {
-        grant_type: 'refresh_token',
-        client_id: params.clientId,
-        client_secret: params.clientSecret,
-        refresh_token: params.refreshToken,
-      },
-      [params.clientSecret, params.refreshToken],
+      { grant_type: 'refresh_token', refresh_token: params.refreshToken },
+      params,
+      [params.refreshToken],
     )
   }
 
@@ -107,18 +109,13 @@ export class AccountsClient {
    * Revokes a refresh token (and with it its access tokens) or an access token. An answer of
    * HTTP 200 is success, whatever the body says of an unknown token (RFC 7009).
    */
-  async revoke(
-    token: string,
-    credentials?: { clientId?: string | undefined; clientSecret?: string | undefined },
-  ): Promise<void> {
-    const form: Record<string, string> = { token }
-    if (credentials?.clientId) form.client_id = credentials.clientId
-    if (credentials?.clientSecret) form.client_secret = credentials.clientSecret
+  async revoke(token: string, credentials?: Client): Promise<void> {
     await this.#send(
       'revoke',
       this.#environment.revokeUrl,
-      form,
-      [token, credentials?.clientSecret ?? ''],
+      { token },
+      credentials ?? {},
+      [token],
       (status, body) => {
         if (status >= 200 && status < 300) return
         // A refusal of the token itself (400) means it is already unusable: the goal is reached.
@@ -134,14 +131,18 @@ export class AccountsClient {
   async #token(
     purpose: Purpose,
     form: Record<string, string>,
+    client: Client,
     secrets: string[],
   ): Promise<TokenGrant> {
+    const { quirks } = this.#environment.provider
+    const all = [...secrets, client.clientSecret ?? '']
     const grant = await this.#send(
       purpose,
-      this.#environment.tokenUrl,
+      this.#environment.endpoints.token,
       form,
+      client,
       secrets,
-      (status, body) => parseTokenResponse(status, body, this.#options.now(), secrets),
+      (status, body) => parseTokenResponse(status, body, this.#options.now(), all, quirks),
     )
     rememberLifetime(grant.accessToken, grant.lifetimeMs)
     const { apiDomain } = grant
@@ -163,13 +164,28 @@ export class AccountsClient {
     purpose: Purpose,
     url: string,
     form: Record<string, string>,
+    client: Client,
     secrets: string[],
     read: (status: number, body: string) => T,
   ): Promise<T> {
     const { retries, retryDelayMs, log } = this.#options
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    }
+    const body = { ...form }
+    const { clientId, clientSecret } = client
+    if (this.#environment.clientAuth === 'client_secret_basic' && clientId && clientSecret) {
+      headers.authorization = `Basic ${basicCredentials(clientId, clientSecret)}`
+    } else {
+      if (clientId) body.client_id = clientId
+      if (clientSecret) body.client_secret = clientSecret
+    }
+    const request = { headers, body: new URLSearchParams(body).toString() }
+    const hidden = [...secrets, clientSecret ?? '']
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await this.#attempt(purpose, url, form, secrets, read)
+        return await this.#attempt(purpose, url, request, hidden, read)
       } catch (err) {
         if (!(err instanceof Retryable)) throw err
         if (attempt >= retries) throw err.final
@@ -189,7 +205,7 @@ export class AccountsClient {
   async #attempt<T>(
     purpose: Purpose,
     url: string,
-    form: Record<string, string>,
+    request: { headers: Record<string, string>; body: string },
     secrets: string[],
     read: (status: number, body: string) => T,
   ): Promise<T> {
@@ -198,11 +214,8 @@ export class AccountsClient {
     try {
       response = await this.#options.fetch(url, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body: new URLSearchParams(form).toString(),
+        headers: request.headers,
+        body: request.body,
         signal: AbortSignal.timeout(requestTimeoutMs),
         // A redirect would carry the form (client secret, tokens) wherever it points.
         redirect: 'manual',

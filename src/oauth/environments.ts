@@ -1,4 +1,22 @@
 import { InvalidArgumentError, refuseUnknownOptions, UntrustedOriginError } from '../errors.js'
+import { redactTokenPatterns } from '../log.js'
+import { discoverEnvironment, type DiscoverOptions } from '../providers/discover.js'
+import {
+  checkBudgets,
+  checkClientAuth,
+  checkProvider,
+  type ClientAuthMethod,
+  type Endpoints,
+  type Provider,
+  type TokenBudgets,
+} from '../providers/provider.js'
+import {
+  ZOHO_REGIONS,
+  zoho,
+  zohoApiDomain,
+  zohoApiOrigins,
+  type ZohoKind,
+} from '../providers/zoho.js'
 
 /** What {@link Environment} is made of. */
 export interface EnvironmentInit {
@@ -13,6 +31,14 @@ export interface EnvironmentInit {
    * `apiDomain`'s: where a token's stored `api_domain` or an absolute `fetch` URL may point.
    */
   readonly allowedApiOrigins?: readonly string[] | undefined
+  /** Whose accounts server it is; default Zoho's (`zoho`), `oauth2` for a standard one. */
+  readonly provider?: Provider | undefined
+  /** Endpoints that differ from the provider's (all of them, for a provider without paths). */
+  readonly endpoints?: Partial<Endpoints> | undefined
+  /** How the client authenticates, when not as the provider does. */
+  readonly clientAuth?: ClientAuthMethod | undefined
+  /** Limits on the token endpoint that differ from the provider's, each replacing its own. */
+  readonly budgets?: TokenBudgets | undefined
 }
 
 const INIT_KEYS: ReadonlySet<string> = new Set([
@@ -20,6 +46,10 @@ const INIT_KEYS: ReadonlySet<string> = new Set([
   'apiDomain',
   'accountsUrl',
   'allowedApiOrigins',
+  'provider',
+  'endpoints',
+  'clientAuth',
+  'budgets',
 ])
 
 /**
@@ -89,11 +119,37 @@ function checkOrigins(value: unknown): string[] {
   })
 }
 
+function checkEndpoints(value: unknown, provider: Provider, accountsUrl: string): Endpoints {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw new InvalidArgumentError(
+      'endpoints',
+      'endpoints must be { authorization, token, revocation? }',
+    )
+  }
+  const given = (value ?? {}) as Partial<Endpoints>
+  refuseUnknownOptions('endpoints', given, ['authorization', 'token', 'revocation'], 'endpoints.')
+  const own = provider.endpoints?.(accountsUrl)
+  const pick = (key: keyof Endpoints): string | undefined => {
+    const url = given[key] ?? own?.[key]
+    return url === undefined ? undefined : checkUrl(url, `endpoints.${key}`)
+  }
+  const authorization = pick('authorization')
+  const token = pick('token')
+  if (authorization === undefined || token === undefined) {
+    throw new InvalidArgumentError(
+      'endpoints',
+      `provider ${provider.name} has no endpoint paths of its own: give endpoints { authorization, token, revocation? }, or use Environment.discover(issuer)`,
+    )
+  }
+  return Object.freeze({ authorization, token, revocation: pick('revocation') })
+}
+
 /**
- * Where a token is obtained and used: the accounts server (token endpoint
- * `{accountsUrl}/oauth/v2/token`, revocation `/oauth/v2/token/revoke`, consent `/oauth/v2/auth`)
- * and the API domain. `DataCenter` has Zoho's; make one for a local accounts server, another
- * region or another OAuth 2.0 provider.
+ * Where a token is obtained and used: the accounts server, its endpoints and its provider's ways
+ * (Zoho's by default: token endpoint `{accountsUrl}/oauth/v2/token`, revocation
+ * `/oauth/v2/token/revoke`, consent `/oauth/v2/auth`), and the API domain. `DataCenter` has
+ * Zoho's; make one for a local accounts server or another region, give a `provider` for another
+ * OAuth 2.0 provider, or let {@link Environment.discover} read a server's metadata.
  *
  * Secrets go only where the environment says: the client secret and refresh token to
  * `accountsUrl`, the access token to `apiDomain`'s origin and `allowedApiOrigins`. Every one of
@@ -108,6 +164,26 @@ export class Environment {
   readonly accountsUrl: string
   /** Every origin the access token may be sent to, `apiDomain`'s first. */
   readonly allowedApiOrigins: readonly string[]
+  /** The provider: how to authenticate, read answers, call APIs and look the user up. */
+  readonly provider: Provider
+  /** Where the consent page, token and revocation endpoints are. */
+  readonly endpoints: Endpoints
+  /** How the client authenticates at the token and revocation endpoints. */
+  readonly clientAuth: ClientAuthMethod
+  /** The provider's limits on its token endpoint, as this environment has them. */
+  readonly budgets: TokenBudgets
+
+  /**
+   * An environment for any OAuth 2.0 server that publishes RFC 8414 or OpenID Connect discovery
+   * metadata: its endpoints and the client authentication it supports, checked (the issuer
+   * must match exactly, every URL be https or loopback http).
+   *
+   * @example
+   * const env = await Environment.discover('https://login.example.com')
+   */
+  static discover(issuer: string, options?: DiscoverOptions): Promise<Environment> {
+    return discoverEnvironment(issuer, options, (init) => new Environment(init))
+  }
 
   constructor(init: EnvironmentInit) {
     if (typeof init !== 'object' || init === null) {
@@ -124,22 +200,34 @@ export class Environment {
     this.allowedApiOrigins = Object.freeze([
       ...new Set([own, ...checkOrigins(init.allowedApiOrigins)]),
     ])
+    this.provider = checkProvider(init.provider, zoho)
+    this.endpoints = checkEndpoints(init.endpoints, this.provider, this.accountsUrl)
+    this.clientAuth = checkClientAuth(init.clientAuth, this.provider)
+    this.budgets = checkBudgets(init.budgets, this.provider)
+    redactTokenPatterns(this.provider.tokenPatterns)
     Object.freeze(this)
   }
 
   /** The token endpoint. */
   get tokenUrl(): string {
-    return `${this.accountsUrl}/oauth/v2/token`
+    return this.endpoints.token
   }
 
-  /** The revocation endpoint. */
+  /**
+   * The revocation endpoint. An environment without one (see `endpoints.revocation`) throws an
+   * {@link InvalidArgumentError} that says so.
+   */
   get revokeUrl(): string {
-    return `${this.accountsUrl}/oauth/v2/token/revoke`
+    if (this.endpoints.revocation !== undefined) return this.endpoints.revocation
+    throw new InvalidArgumentError(
+      'environment',
+      `environment ${this.name} has no revocation endpoint, so a token cannot be revoked there; delete it from the store, and revoke it in the provider's console if it must stop working now`,
+    )
   }
 
   /** The consent page. */
   get authorizeUrl(): string {
-    return `${this.accountsUrl}/oauth/v2/auth`
+    return this.endpoints.authorization
   }
 
   /**
@@ -214,24 +302,20 @@ export interface DataCenterEnvironments {
   readonly DEVELOPER: Environment
 }
 
-function region(code: string, tld: string, accountsUrl: string): DataCenterEnvironments {
-  // Zoho's API hosts of this data center: an answer's api_domain or a file API (content.)
-  // may name any of them; none of another data center's, and https only.
-  const origins = ['www', 'sandbox', 'developer', 'content'].map(
-    (host) => `https://${host}.zohoapis.${tld}`,
-  )
-  origins.push(`https://zohoapis.${tld}`)
-  const make = (kind: 'PRODUCTION' | 'SANDBOX' | 'DEVELOPER', host: string) =>
+function region(code: (typeof ZOHO_REGIONS)[number]['code']): DataCenterEnvironments {
+  const zone = ZOHO_REGIONS.find((r) => r.code === code)!
+  const make = (kind: ZohoKind) =>
     new Environment({
       name: `${code}.${kind}`,
-      apiDomain: `https://${host}.zohoapis.${tld}`,
-      accountsUrl,
-      allowedApiOrigins: origins,
+      apiDomain: zohoApiDomain(zone, kind),
+      accountsUrl: zone.accountsUrl,
+      allowedApiOrigins: zohoApiOrigins(zone),
+      provider: zoho,
     })
   return Object.freeze({
-    PRODUCTION: make('PRODUCTION', 'www'),
-    SANDBOX: make('SANDBOX', 'sandbox'),
-    DEVELOPER: make('DEVELOPER', 'developer'),
+    PRODUCTION: make('PRODUCTION'),
+    SANDBOX: make('SANDBOX'),
+    DEVELOPER: make('DEVELOPER'),
   })
 }
 
@@ -244,14 +328,14 @@ function region(code: string, tld: string, accountsUrl: string): DataCenterEnvir
  * DataCenter.EU.PRODUCTION.apiDomain // 'https://www.zohoapis.eu'
  */
 export const DataCenter = Object.freeze({
-  US: region('US', 'com', 'https://accounts.zoho.com'),
-  EU: region('EU', 'eu', 'https://accounts.zoho.eu'),
-  IN: region('IN', 'in', 'https://accounts.zoho.in'),
-  CN: region('CN', 'com.cn', 'https://accounts.zoho.com.cn'),
-  JP: region('JP', 'jp', 'https://accounts.zoho.jp'),
-  AU: region('AU', 'com.au', 'https://accounts.zoho.com.au'),
-  CA: region('CA', 'ca', 'https://accounts.zohocloud.ca'),
-  SA: region('SA', 'sa', 'https://accounts.zoho.sa'),
+  US: region('US'),
+  EU: region('EU'),
+  IN: region('IN'),
+  CN: region('CN'),
+  JP: region('JP'),
+  AU: region('AU'),
+  CA: region('CA'),
+  SA: region('SA'),
 })
 
 /** A data center's code, for example `'EU'`. */

@@ -1,12 +1,12 @@
 import { InvalidResponseError, InvalidTokenError, RateLimitError } from '../errors.js'
 import { scrub } from '../log.js'
 import { MAX_LIFETIME_MS } from '../token.js'
+import type { ResponseQuirks } from '../providers/provider.js'
 
 /**
- * The token endpoint's answer, as the server writes it: Zoho's fields (`expires_in` in seconds,
- * or in milliseconds beside `expires_in_sec` in older answers; `api_domain`; errors in an HTTP
- * 200 body) and standard OAuth 2.0's (`token_type`, a rotated `refresh_token`, errors with
- * 400/401).
+ * The token endpoint's answer, as the server writes it: standard OAuth 2.0's fields
+ * (`token_type`, a rotated `refresh_token`, errors) and those a provider adds (Zoho's
+ * `api_domain` and `expires_in_sec`; how to read them is the provider's {@link ResponseQuirks}).
  */
 export interface TokenResponseWire {
   access_token?: unknown
@@ -47,9 +47,6 @@ export function isTokenText(value: string): boolean {
   return /^[\x20-\x7e]+$/.test(value)
 }
 
-/** The `token_type` values whose tokens the session knows how to send. */
-const USABLE_TOKEN_TYPES: ReadonlySet<string> = new Set(['bearer', 'zoho-oauthtoken'])
-
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined
 }
@@ -72,17 +69,13 @@ function count(value: unknown): number {
 
 /**
  * The lifetime an answer gives, in milliseconds, brought within {@link MIN_LIFETIME_MS} and
- * {@link MAX_LIFETIME_MS}. Without one, an hour (Zoho's). A lifetime that is not a finite,
- * non-negative number is an {@link InvalidResponseError}: guessing could keep a dead token or
- * refresh on every call.
+ * {@link MAX_LIFETIME_MS}, from the field the provider names. Without one, an hour (Zoho's, and
+ * RFC 6749 leaves it to the server). A lifetime that is not a finite, non-negative number is an
+ * {@link InvalidResponseError}: guessing could keep a dead token or refresh on every call.
  */
-function lifetimeMs(wire: TokenResponseWire, status: number): number {
-  // Older Zoho answers: expires_in in milliseconds, expires_in_sec beside it; the latter rules.
-  // A null expires_in_sec is no value (as a null expires_in is), not a reason to ignore a valid
-  // expires_in: servers that write null for fields they lack write today's seconds beside it.
-  const sec = wire.expires_in_sec
-  const field = sec !== undefined && sec !== null ? 'expires_in_sec' : 'expires_in'
-  const value = wire[field]
+function lifetimeMs(wire: TokenResponseWire, status: number, quirks: ResponseQuirks): number {
+  const field = quirks.lifetimeField(wire as Record<string, unknown>)
+  const value = (wire as Record<string, unknown>)[field]
   if (value === undefined || value === null) return DEFAULT_LIFETIME_MS
   const n = count(value)
   if (!Number.isFinite(n) || n < 0) {
@@ -100,21 +93,17 @@ function describeValue(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
-/** Zoho's answer when a refresh token has made too many access tokens in a short time. */
-function isZohoRateLimit(error: string, description: string | undefined): boolean {
-  // Stryker disable next-line StringLiteral: any fallback without the phrase reads the same
-  return /access denied/i.test(error) && /too many requests/i.test(description ?? '')
-}
-
 /**
- * Reads a token endpoint's answer. `secrets` are the values the request carried: any of them
- * that the server echoes is removed from error messages.
+ * Reads a token endpoint's answer, as the provider's `quirks` say its answers are written.
+ * `secrets` are the values the request carried: any of them that the server echoes is removed
+ * from error messages.
  */
 export function parseTokenResponse(
   status: number,
   body: string,
   now: number,
   secrets: readonly string[],
+  quirks: ResponseQuirks,
 ): TokenGrant {
   let parsed: unknown
   try {
@@ -127,11 +116,15 @@ export function parseTokenResponse(
   }
   const wire: TokenResponseWire = parsed
   const error = text(wire.error)
+  if (error !== undefined && status >= 200 && status < 300 && !quirks.errorsInSuccess) {
+    // RFC 6749 §5.2 sends errors with 400/401: a success holding one is a broken server.
+    throw invalid(status, 'an error code in a success answer, which this provider never sends')
+  }
   if (error !== undefined) {
     const description = text(wire.error_description)
     const safeError = scrub(error, secrets)
     const safeDescription = description === undefined ? undefined : scrub(description, secrets)
-    if (isZohoRateLimit(error, description)) {
+    if (quirks.isRateLimit(error, description)) {
       throw new RateLimitError(
         `the accounts server limits the rate: ${safeDescription ?? safeError}`,
       )
@@ -161,7 +154,7 @@ export function parseTokenResponse(
     )
   }
   const tokenType = text(wire.token_type)
-  if (tokenType !== undefined && !USABLE_TOKEN_TYPES.has(tokenType.toLowerCase())) {
+  if (tokenType !== undefined && !quirks.tokenTypes.includes(tokenType.toLowerCase())) {
     // A DPoP, MAC or other token needs more than a header to be used: refuse it rather than
     // send it as a bearer token the API would reject (or accept, against its type).
     const shown = isTokenText(tokenType) && tokenType.length <= 40 ? `'${tokenType}'` : 'an unknown'
@@ -171,7 +164,7 @@ export function parseTokenResponse(
       `a token of type ${scrub(shown, [...secrets, accessToken, refreshToken ?? ''])}, which tokenkeeper cannot use (it sends Bearer tokens)`,
     )
   }
-  const lifetime = lifetimeMs(wire, status)
+  const lifetime = lifetimeMs(wire, status, quirks)
   return {
     accessToken,
     refreshToken,

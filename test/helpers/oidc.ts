@@ -42,7 +42,17 @@ export interface OidcProviderOptions {
   rotateRefreshTokens?: boolean
   /** `expires_in` of access tokens, in seconds. Default 3600, like Zoho. */
   accessTokenTtlSec?: number
+  /**
+   * How the client must authenticate at the token and revocation endpoints; the first is the
+   * client's registered method, and only these are offered in the metadata. Default
+   * `['client_secret_post', 'client_secret_basic']` (as Zoho's client does: in the form body).
+   */
+  clientAuthMethods?: readonly ('client_secret_post' | 'client_secret_basic')[]
+  /** Endpoint paths other than Zoho's (which are the default). */
+  routes?: Partial<Paths>
 }
+
+type Paths = { -readonly [K in keyof typeof PATHS]: string }
 
 const PATHS = {
   authorization: '/oauth/v2/auth',
@@ -65,12 +75,13 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     })
   })
   const { port } = server.address() as AddressInfo
+  const paths: Paths = { ...PATHS, ...options.routes }
   const issuer = `http://127.0.0.1:${port}`
   const clientId = `1000.${randomBytes(8).toString('hex').toUpperCase()}`
   const clientSecret = randomBytes(24).toString('hex')
 
   const provider = withoutProviderNotices(
-    () => new Provider(issuer, configuration(clientId, clientSecret, options)),
+    () => new Provider(issuer, configuration(clientId, clientSecret, options, paths)),
   )
 
   const counts: Record<string, number> = {
@@ -90,7 +101,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   provider.use(async (ctx, next) => {
     await next()
     const { oidc } = ctx as unknown as Partial<KoaContextWithOIDC>
-    if (ctx.method === 'POST' && ctx.path === PATHS.token) {
+    if (ctx.method === 'POST' && ctx.path === paths.token) {
       const grantType = oidc?.params?.grant_type
       if (grantType === 'authorization_code') bump('exchange')
       else if (grantType === 'refresh_token') bump('refresh')
@@ -100,10 +111,10 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   const handle = provider.callback()
   server.on('request', (req, res) => {
     const path = new URL(req.url ?? '/', issuer).pathname
-    if (path === PATHS.token) bump('token')
-    else if (path === PATHS.revocation) bump('revoke')
-    else if (path === PATHS.userinfo) bump('userinfo')
-    else if (path === PATHS.authorization || path.startsWith(`${PATHS.authorization}/`))
+    if (path === paths.token) bump('token')
+    else if (path === paths.revocation) bump('revoke')
+    else if (path === paths.userinfo) bump('userinfo')
+    else if (path === paths.authorization || path.startsWith(`${paths.authorization}/`))
       bump('auth')
     void handle(req, res)
   })
@@ -115,11 +126,11 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     clientId,
     clientSecret,
     redirectUri,
-    userinfoUrl: `${issuer}${PATHS.userinfo}`,
+    userinfoUrl: `${issuer}${paths.userinfo}`,
     counts,
     obtainCode: (opts = {}) =>
       obtainCode({
-        authorizationUrl: `${issuer}${PATHS.authorization}`,
+        authorizationUrl: `${issuer}${paths.authorization}`,
         clientId,
         redirectUri,
         user: opts.user ?? 'user-1',
@@ -138,13 +149,15 @@ function configuration(
   clientId: string,
   clientSecret: string,
   options: OidcProviderOptions,
+  paths: Paths,
 ): Configuration {
+  const methods = options.clientAuthMethods ?? ['client_secret_post', 'client_secret_basic']
   // A key of our own (EC, quick to make) so the provider does not fall back to its shared dev keys.
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const signingKey = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig' }
   return {
     adapter: memoryAdapter(),
-    routes: PATHS,
+    routes: paths,
     clients: [
       {
         client_id: clientId,
@@ -152,12 +165,12 @@ function configuration(
         redirect_uris: [REDIRECT_URI],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
-        // Our client sends client_id and client_secret in the form body, at every endpoint.
-        token_endpoint_auth_method: 'client_secret_post',
+        // By default our client sends client_id and client_secret in the form body, as Zoho's.
+        token_endpoint_auth_method: methods[0],
         id_token_signed_response_alg: 'ES256',
       },
     ],
-    clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
+    clientAuthMethods: [...methods],
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     scopes: ['openid', 'offline_access'],
