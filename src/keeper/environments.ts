@@ -1,13 +1,7 @@
-import { DataCenter, type Environment } from '../oauth/environments.js'
+import type { Environment } from '../oauth/environments.js'
+import { dataCenterOf } from '../providers/zoho-accounts.js'
 import type { OAuthToken } from '../token.js'
 import { SDKException } from '../errors.js'
-
-/** Every Zoho environment, each data center's production, sandbox and developer. */
-const ZOHO_ENVIRONMENTS: readonly Environment[] = Object.values(DataCenter).flatMap((dc) => [
-  dc.PRODUCTION,
-  dc.SANDBOX,
-  dc.DEVELOPER,
-])
 
 /**
  * The environment whose accounts server issued a token, known from its API domain (each Zoho
@@ -25,10 +19,7 @@ export function environmentOf(token: OAuthToken, fixed: Environment | undefined)
         'it is left alone: keep it with the environment that issued it',
     )
   }
-  const found =
-    apiDomain === undefined
-      ? undefined
-      : ZOHO_ENVIRONMENTS.find((e) => e.allowsApiOrigin(apiDomain))
+  const found = dataCenterOf(token)
   if (found) return found
   throw new SDKException(
     'ENVIRONMENT_UNKNOWN',
