@@ -24,6 +24,7 @@ export {
   rowMatches,
   winningRow,
 } from '../store.js'
+export { LOOKUP_COLUMNS } from './columns.js'
 export type {
   AsyncRowLookups,
   Column,

@@ -390,7 +390,9 @@ await describeWithService('redis', 'RedisStore', () => {
     await lock.release()
     await lock.release() // twice is harmless
     const next = await waiting
-    await expect(a.lockToken('tokenid001', { timeoutMs: 50 })).rejects.toThrow(/stayed locked/)
+    await expect(a.lockToken('tokenid001', { timeoutMs: 50 })).rejects.toThrow(
+      /could not lock token tokenid001 within 50 ms/,
+    )
     await next.release()
     await (await a.lockToken('tokenid001', { timeoutMs: 0 })).release()
   })

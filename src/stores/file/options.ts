@@ -1,6 +1,7 @@
 /** The options of the file store, and how they are checked. */
-import { InvalidArgumentError, refuseUnknownOptions } from '../errors.js'
-import type { EncryptionOptions } from '../crypto.js'
+import { InvalidArgumentError } from '../../errors.js'
+import { checkOptions, shaped, text, type OptionRule } from '../../store-kit/index.js'
+import type { EncryptionOptions } from '../../crypto.js'
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -25,14 +26,24 @@ export interface FileStoreOptions {
   lockLeaseMs?: number
 }
 
-/** The keys {@link FileStoreOptions} has: any other key is refused, never ignored. */
-const OPTION_KEYS: ReadonlySet<string> = new Set<keyof FileStoreOptions>([
-  'encryption',
-  'path',
-  'lockTimeoutMs',
-  'staleLockMs',
-  'lockLeaseMs',
-])
+// Not `number()`: a wait may be Infinity, as it always could.
+const positive = shaped<number>(
+  'a positive number',
+  (v): v is number => typeof v === 'number' && v > 0,
+)
+
+/** The options, in the order a refusal lists them. */
+const SPEC = {
+  encryption: shaped<EncryptionOptions>(
+    'encryption options',
+    (_v): _v is EncryptionOptions => true,
+  ),
+  path: text({ nonEmpty: true }).or('./sdk_tokens.txt'),
+  lockTimeoutMs: positive,
+  staleLockMs: positive,
+  // Checked by leaseOption where the store reads it, the rule every store's lease follows.
+  lockLeaseMs: shaped<number>('a number', (_v): _v is number => true),
+} satisfies Record<keyof FileStoreOptions, OptionRule<unknown>>
 
 /**
  * The options of `new FileStore(path)`, `new FileStore(options)` or `new FileStore(path,
@@ -64,17 +75,8 @@ export function fileStoreOptions(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'FileStore expects a path or an options object')
   }
-  refuseUnknownOptions('FileStore', options, OPTION_KEYS)
-  const checked = options as FileStoreOptions
-  const path = checked.path ?? './sdk_tokens.txt'
-  if (typeof path !== 'string' || path.length === 0) {
-    throw new InvalidArgumentError('path', 'FileStore path must be a non-empty string')
-  }
-  for (const key of ['lockTimeoutMs', 'staleLockMs'] as const) {
-    const value = checked[key]
-    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
-      throw new InvalidArgumentError(key, `FileStore ${key} must be a positive number`)
-    }
-  }
-  return { ...checked, path }
+  const checked = checkOptions('FileStore', options, SPEC)
+  return Object.fromEntries(
+    Object.entries(checked).filter(([, value]) => value !== undefined),
+  ) as unknown as FileStoreOptions & { readonly path: string }
 }

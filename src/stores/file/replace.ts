@@ -1,7 +1,7 @@
 import { closeSync, constants, fsyncSync, openSync, promises as fsp } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { explainFsError, shortWriteError } from './fs-errors.js'
+import { explainFsError, shortWriteError } from '../fs-errors.js'
 
 /** What became of the previous version of the file: the `old` name holds it, or not. */
 export type Previous = 'kept' | 'none' | 'not-kept'

@@ -2,17 +2,17 @@
  * The file store's incremental reload: when another process changed the token file, only the
  * records where the old and new text differ are read again (see {@link reloadChanged}).
  */
-import { COLUMNS, type StoredRow } from '../store.js'
-import { countNewlines, parseRecords } from './csv.js'
+import { COLUMNS, type StoredRow } from '../../store.js'
+import { countNewlines, parseRecords } from '../csv.js'
 import {
   moveSource,
   readRecord,
   type BadRow,
   type FileRow,
-  type Reading,
   type Snapshot,
   type Span,
-} from './file-snapshot.js'
+} from './snapshot.js'
+import type { Reading } from './layout.js'
 
 /** How the file was read again when it changed: whole, or only where it changed. */
 export const reloadCount = { full: 0, partial: 0 }
