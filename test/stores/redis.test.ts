@@ -6,7 +6,7 @@ import { inspect, promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { OAuthToken, UserSignature, createStore, type TokenStore } from '../../src/index.ts'
-import { COLUMNS, numericIdValue, type LookupColumn } from '../../src/store.ts'
+import { COLUMNS, numericIdValue, parseExpiry, type LookupColumn } from '../../src/store.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
 import { SERVICES, describeWithService } from '../services.ts'
@@ -51,7 +51,7 @@ async function keysMatching(pattern: string): Promise<string[]> {
 
 /**
  * Reads every key under a prefix with a client of its own, checks that the id set, the numbers
- * set and the index keys agree exactly with the hashes (no entry missing, none left behind, no
+ * set, the due index and the index keys agree exactly with the hashes (no entry missing, none left behind, no
  * stray key, no claim left), and returns the hashes as rows.
  */
 async function readConsistent(prefix: string): Promise<RawRow[]> {
@@ -63,7 +63,9 @@ async function readConsistent(prefix: string): Promise<RawRow[]> {
     if (rest.startsWith('token:')) rows.set(rest.slice('token:'.length), await admin.hgetall(key))
     else if (rest.startsWith('idx:')) indexes.push(key)
     else {
-      const known = ['ids', 'seq', 'numbers', 'numbered'].includes(rest) || rest.startsWith('lock:')
+      const known =
+        ['ids', 'seq', 'numbers', 'numbered', 'due', 'due:indexed'].includes(rest) ||
+        rest.startsWith('lock:')
       expect(known, `stray key ${key}`).toBe(true)
     }
   }
@@ -97,6 +99,16 @@ async function readConsistent(prefix: string): Promise<RawRow[]> {
     if (value !== undefined) expectedNumbers.set(id, value)
   }
   expect(numbered, 'the numbers set names exactly the numeric ids').toEqual(expectedNumbers)
+  // The due index holds exactly the rows that have an expiry, each scored by it.
+  const due = await admin.zrange(`${prefix}due`, 0, -1, 'WITHSCORES')
+  const indexedDue = new Map<string, number>()
+  for (let i = 0; i < due.length; i += 2) indexedDue.set(due[i]!, Number(due[i + 1]))
+  const expectedDue = new Map<string, number>()
+  for (const [id, row] of rows) {
+    const expiry = parseExpiry(row.expiry_time ?? null)
+    if (expiry !== undefined) expectedDue.set(id, expiry)
+  }
+  expect(indexedDue, 'the due index names exactly the rows with an expiry').toEqual(expectedDue)
   // And every index entry names a row that has that value.
   expect(new Set(indexes), 'no index key is left behind').toEqual(expected)
   for (const key of indexes) {

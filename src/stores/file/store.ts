@@ -6,14 +6,19 @@ import {
   assertId,
   assertLookupToken,
   assertToken,
+  checkDueScanOptions,
   leaseOption,
   lockOptions,
   lockTokenFile,
   lookupOf,
+  parseExpiry,
+  selectDue,
   tokenFromRow,
   tokensOfRows,
   wrapStoreError,
   type ConditionalSave,
+  type DueScan,
+  type DueScanOptions,
   type IterateOptions,
   type LockOptions,
   type TokenIteration,
@@ -61,7 +66,7 @@ export interface FileStoreProblem {
  * await store.saveToken(token)
  * const found = await store.findTokenById(token.id!)
  */
-class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration {
+class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan {
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
@@ -130,6 +135,21 @@ class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenItera
 
   async getTokens(): Promise<OAuthToken[]> {
     return Array.from(this.#current('getTokens').table.rows(), tokenFromRow)
+  }
+
+  /**
+   * The tokens due by `before` (see `DueScan`): the kit's `selectDue` over the rows the store
+   * holds in memory, the file read again only when another process changed it. Only rows whose
+   * expiry is due are made into tokens.
+   */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    const { before } = checkDueScanOptions(options)
+    const due: OAuthToken[] = []
+    for (const row of this.#current('getTokens').table.rows()) {
+      const expiry = parseExpiry(row.expiry_time)
+      if (expiry !== undefined && expiry <= before) due.push(tokenFromRow(row))
+    }
+    return selectDue(due, options)
   }
 
   async saveToken(token: OAuthToken): Promise<void> {

@@ -5,6 +5,7 @@ import {
   LOOKUP_COLUMNS,
   MAX_TOKEN_ID,
   numericIdValue,
+  parseExpiry,
   type LookupColumn,
   type TokenRow,
 } from '../../store-kit/index.js'
@@ -17,7 +18,9 @@ export type Hash = Record<string, string>
  * of the ids that have the value, the row `compareRowIds` picks first, see {@link rankOf}),
  * `ids` (sorted set of ids by insertion), `seq` (the insertion counter), `numbers` (sorted set of
  * the numeric ids by value, for the numbering rule of `nextTokenId`), `numbered` (marks
- * `numbers` complete), `claims` (numbers taken by inserts in flight), `lock:<id>` (locks).
+ * `numbers` complete), `claims` (numbers taken by inserts in flight), `due` (sorted set of the
+ * ids of rows with an expiry, by expiry: the due scan), `due:indexed` (marks `due` complete; a
+ * store written before it is indexed once, by its first scan), `lock:<id>` (locks).
  */
 export class RedisKeys {
   readonly tokenPrefix: string
@@ -26,6 +29,8 @@ export class RedisKeys {
   readonly numbers: string
   readonly numbered: string
   readonly claims: string
+  readonly due: string
+  readonly dueIndexed: string
 
   constructor(readonly prefix: string) {
     this.tokenPrefix = `${prefix}token:`
@@ -34,6 +39,8 @@ export class RedisKeys {
     this.numbers = `${prefix}numbers`
     this.numbered = `${prefix}numbered`
     this.claims = `${prefix}claims`
+    this.due = `${prefix}due`
+    this.dueIndexed = `${prefix}due:indexed`
   }
 
   token(id: string): string {
@@ -49,9 +56,9 @@ export class RedisKeys {
     return `${this.prefix}idx:${column}:${createHash('sha256').update(value).digest('hex')}`
   }
 
-  /** The first keys of the commit script: the row, the id set, the counter, numbers, claims. */
+  /** The first keys of the commit script: the row, the id set, counter, numbers, claims, due. */
   row(id: string): string[] {
-    return [this.token(id), this.ids, this.seq, this.numbers, this.claims]
+    return [this.token(id), this.ids, this.seq, this.numbers, this.claims, this.due]
   }
 }
 
@@ -78,6 +85,12 @@ export function numberOf(id: string): string {
 export function rankOf(id: string): string {
   const value = numericIdValue(id)
   return String(value === undefined ? 0 : value - (MAX_TOKEN_ID + 1))
+}
+
+/** A row's score in the due index: its expiry (the kit's `parseExpiry`), or '' when it has none. */
+export function dueScoreOf(expiry: string | null): string {
+  const value = parseExpiry(expiry)
+  return value === undefined ? '' : String(value)
 }
 
 /** The index of the user name holds one id; the token indexes may name several rows. */

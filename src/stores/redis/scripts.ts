@@ -156,15 +156,17 @@ return 1
  * changes nothing otherwise, and the caller reads again and decides again.
  *
  * KEYS: the row's hash, the id set, the sequence counter, the numbers set (score: an id's
- * numeric value, member: the id), the claims set, then the index keys of the checks, of the
- * entries to remove and of the entries to add, in that order.
+ * numeric value, member: the id), the claims set, the due index (score: the row's expiry), then
+ * the index keys of the checks, of the entries to remove and of the entries to add, in that
+ * order.
  * ARGV: mode ('put' | 'putif' | 'del'), id, '0' (the row must not exist) or '1' (it must exist
  * with these lookup values:) or '2' (as '1', and hold no sealed value: a store without keys
  * never replaces a sealed row; returns 2 when it does) user_name, access_token, grant_token,
  * refresh_token ('' = absent),
  * the numbers of checks, removals and additions, the id's numeric value ('' when it has none),
  * the claim the id was taken under ('' none), the id's score in the token indexes
- * ({@link rankOf}), for 'putif' the access_token, refresh_token
+ * ({@link rankOf}), the row's score in the due index ('' when it has no expiry: no entry), for
+ * 'putif' the access_token, refresh_token
  * and expiry_time the row must still hold as read ('' = absent), then per check its kind ('u' |
  * 'z') and the id it must find first ('' = none), per removal and per addition its kind, and
  * for 'put' and 'putif' the row's fields and values.
@@ -196,7 +198,7 @@ else
   end
 end
 local checks, removals, additions = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local a, k = 14, 6
+local a, k = 15, 7
 if ARGV[1] == 'putif' then
   local held = redis.call('HMGET', KEYS[1], 'access_token', 'refresh_token', 'expiry_time')
   for i = 1, 3 do
@@ -227,6 +229,7 @@ if ARGV[1] == 'del' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZREM', KEYS[4], id)
+  redis.call('ZREM', KEYS[6], id)
   return 1
 end
 local score = redis.call('ZSCORE', KEYS[2], id)
@@ -244,6 +247,7 @@ for i = 1, additions do
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, a))
+if ARGV[14] == '' then redis.call('ZREM', KEYS[6], id) else redis.call('ZADD', KEYS[6], ARGV[14], id) end
 if ARGV[11] ~= '' then redis.call('ZADD', KEYS[4], ARGV[11], id) end
 if ARGV[12] ~= '' then redis.call('ZREM', KEYS[5], ARGV[12]) end
 return 1
@@ -281,6 +285,42 @@ return 0
 export const RELEASE = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+`)
+
+/**
+ * One range of the due index, at most ARGV[1] entries with their scores, in the index's order
+ * (expiry, then id by its bytes), from a cursor: after the entry of id ARGV[3] when it is still
+ * there with expiry ARGV[2], else from the first entry of that expiry (the caller skips the ties
+ * up to the cursor's id); from the start when ARGV[2] is ''. Ranks and counts are O(log n): the
+ * scan reads only the entries it returns.
+ */
+export const DUE_RANGE = script(`
+local start = 0
+if ARGV[2] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
+  if score and tonumber(score) == tonumber(ARGV[2]) then
+    start = redis.call('ZRANK', KEYS[1], ARGV[3]) + 1
+  else
+    start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[2])
+  end
+end
+return redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[1]) - 1, 'WITHSCORES')
+`)
+
+/**
+ * Part of building the due index of rows written before it: ARGV[1] the token key prefix, then
+ * per row its id, the expiry_time it was read with, and its score. An entry is added only while
+ * the row still holds that expiry: a row written since was indexed by its own commit, and one
+ * deleted since stays out.
+ */
+export const DUE_ADD = script(`
+for i = 2, #ARGV, 3 do
+  local held = redis.call('HGET', ARGV[1] .. ARGV[i], 'expiry_time')
+  if held and held == ARGV[i + 1] and ARGV[i + 2] ~= '' then
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+  end
+end
+return 1
 `)
 
 /** Runs a script by its SHA-1, sending its text only when the server does not have it. */

@@ -13,6 +13,8 @@ import {
   takeLease,
   tokenFromRow,
   type ConditionalSave,
+  type DueScan,
+  type DueScanOptions,
   type IterateOptions,
   type LockOptions,
   type TokenIteration,
@@ -25,6 +27,7 @@ import type { OAuthToken } from '../../token.js'
 import { withEncryption, type EncryptingStoreClass } from '../encrypted.js'
 import { TrackedCache } from './cache.js'
 import { RedisConnection } from './connection.js'
+import { buildDueIndex, findDue } from './due.js'
 import { RedisKeys, kindOf, rowFromHash, rowFromReply, settled, type Hash } from './keys.js'
 import { STORE, redisSettings, type RedisSettings, type RedisStoreOptions } from './options.js'
 import {
@@ -56,7 +59,7 @@ import { RedisWrites, untilDecided, type Claim } from './writes.js'
  * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
  * try { ... } finally { await lock.release() }
  */
-class RedisStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+class RedisStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, DueScan {
   /** What every key of the store begins with. */
   readonly prefix: string
   readonly #settings: RedisSettings
@@ -64,6 +67,9 @@ class RedisStore implements TokenStore, TokenIteration, TokenLocking, Conditiona
   readonly #writes: RedisWrites
   readonly #connection: RedisConnection
   readonly #cache: TrackedCache | undefined
+  /** Whether the due index is known to be complete; the build this process runs, if any. */
+  #dueIndexed = false
+  #dueBuild: Promise<void> | undefined
 
   constructor(options: RedisStoreOptions = {}) {
     const settings = redisSettings(options)
@@ -332,6 +338,36 @@ class RedisStore implements TokenStore, TokenIteration, TokenLocking, Conditiona
       { ...lockOptions(STORE, options), leaseMs, pollMs: LOCK_POLL_MS },
       async () => ((await lock(ACQUIRE, [value, lease])) === 1 ? hold : { retryInMs: leaseMs }),
     )
+  }
+
+  /**
+   * The tokens whose access token expires by `before` (see `DueScan`), in the order of expiry,
+   * then id, a page of at most `limit` after the cursor `after`. Read from the due index, a
+   * sorted set of ids by expiry that every save and delete keeps in the same script as the row:
+   * a scan reads its page's entries and their rows, whatever the store holds. A store written
+   * before the index existed is indexed once, by its first scan (see `buildDueIndex`).
+   */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    return this.#connection.run('getTokens', async (client) => {
+      await this.#dueIndexReady(client)
+      return findDue(client, this.#keys, options)
+    })
+  }
+
+  /** Builds the due index once when the store has none yet; this process's scans share it. */
+  async #dueIndexReady(client: Redis): Promise<void> {
+    if (this.#dueIndexed) return
+    this.#dueBuild ??= (async () => {
+      try {
+        if ((await client.exists(this.#keys.dueIndexed)) === 0) {
+          await buildDueIndex(client, this.#keys)
+        }
+        this.#dueIndexed = true
+      } finally {
+        this.#dueBuild = undefined
+      }
+    })()
+    await this.#dueBuild
   }
 
   /** Closes the store's own connection (a later call opens another); a given client stays open. */

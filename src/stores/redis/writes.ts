@@ -19,6 +19,7 @@ import {
 import type { OAuthToken } from '../../token.js'
 import {
   ABSENT,
+  dueScoreOf,
   expectation,
   kindOf,
   lookupValues,
@@ -194,6 +195,7 @@ export class RedisWrites {
         numberOf(id),
         plan.id === undefined ? claim!.member! : '',
         rankOf(id),
+        dueScoreOf(row.expiry_time),
         ...(fence
           ? [fence.access_token ?? '', fence.refresh_token ?? '', fence.expiry_time ?? '']
           : []),
@@ -317,6 +319,7 @@ export class RedisWrites {
         '0',
         String(removals.length),
         '0',
+        '',
         '',
         '',
         '',
