@@ -3,6 +3,7 @@ import { promises as fsp, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { retry } from '../store-kit/retry.js'
 import { Lease, type LeaseHold } from './lease.js'
 
 /** How a {@link FileLock} waits and how long its lease lasts. */
@@ -144,20 +145,20 @@ async function markerAbandoned(breaker: string): Promise<boolean> {
 }
 
 /**
- * Runs a removal, trying again after a transient failure (EIO); a file already gone (ENOENT)
- * is done. Rethrows the last failure.
+ * Runs a removal, trying again after a transient failure (EIO) with the kit's retry; a file
+ * already gone (ENOENT) is done. Rethrows the last failure.
  */
 async function retrying(removal: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await removal()
-      return
-    } catch (err) {
-      if (code(err) === 'ENOENT') return
-      if (attempt >= 3) throw err
-      await sleep(10 * attempt)
-    }
-  }
+  await retry(
+    async () => {
+      try {
+        await removal()
+      } catch (err) {
+        if (code(err) !== 'ENOENT') throw err
+      }
+    },
+    { retryable: () => true, attempts: 3, baseDelayMs: 10, maxDelayMs: 20 },
+  )
 }
 
 /** Temporary files of this process that could not be removed: tried again at the next lock. */
