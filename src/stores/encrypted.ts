@@ -1,4 +1,5 @@
 import { DEFAULT_LOCK_WAIT_MS } from './lease.js'
+import { supportsDueScan, type DueScanOptions } from '../due.js'
 import { withTokenLock } from '../refresh/lease.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
@@ -223,6 +224,15 @@ export function withEncryption<S extends TokenStore>(
     },
     saveToken,
     ...(conditional ? { saveTokenIf } : {}),
+    // The due scan reads the store's sealed rows (expiry and id are never sealed) and opens them.
+    ...(supportsDueScan(store)
+      ? {
+          async findDueTokens(scan: DueScanOptions) {
+            const due = await withSealedRows(() => store.findDueTokens(scan))
+            return due.map((token) => cipher.openRow(token))
+          },
+        }
+      : {}),
     async rekey(rekeyOptions: RekeyOptions = {}): Promise<RekeyResult> {
       const { lockTimeoutMs: timeoutMs, onProgress } = checkRekeyOptions(rekeyOptions)
       let rekeyed = 0

@@ -1,5 +1,6 @@
 // FileStore's due scan: the published suite, and the scan over the file as it is now (written by
 // another process, in the official SDKs' older layout, with rows that cannot be read).
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { FileStore, OAuthToken, UserSignature } from '../../src/index.ts'
@@ -26,6 +27,12 @@ describe('FileStore due scan', () => {
   })) {
     it(t.name, t.run)
   }
+
+  describe('with encryption: the rows are opened', () => {
+    const encryption = { keys: { k1: randomBytes(32) }, activeKeyId: 'k1' }
+    const create = () => new FileStore(scratchPath(dir, 'sealed.csv'), { encryption })
+    for (const t of dueScanConformance({ create })) it(t.name, t.run)
+  })
 
   it('sees what another process wrote since its last read', async () => {
     const path = scratchPath(dir, 'shared.csv')

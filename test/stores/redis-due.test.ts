@@ -85,6 +85,20 @@ await describeWithService('redis', 'RedisStore due scan', () => {
     for (const t of dueScanConformance({ create: () => open() })) it(t.name, t.run)
   })
 
+  describe('the published suite, with encryption: the rows are opened', () => {
+    const encryption = { keys: { k1: randomBytes(32) }, activeKeyId: 'k1' }
+    const create = () => {
+      const store = new RedisStore({
+        url: URL_,
+        prefix: `${FILE_PREFIX}${(prefixes += 1)}:`,
+        encryption,
+      })
+      opened.push(store)
+      return store
+    }
+    for (const t of dueScanConformance({ create })) it(t.name, t.run)
+  })
+
   it('keeps the index in the commit of each write: save, change of expiry, no expiry, delete', async () => {
     const store = open()
     const due = `${store.prefix}due`
