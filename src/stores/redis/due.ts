@@ -78,7 +78,7 @@ function utf8(text: string): Buffer {
  * deleted stays out). Two processes building at once add the same entries; the mark is set
  * when a pass is complete, and a scan waits for it.
  */
-export async function buildDueIndex(client: Redis, keys: RedisKeys): Promise<void> {
+async function buildDueIndex(client: Redis, keys: RedisKeys): Promise<void> {
   let cursor = '0'
   do {
     const [next, page] = await client.zscan(keys.ids, cursor, 'COUNT', BATCH)
@@ -97,4 +97,27 @@ export async function buildDueIndex(client: Redis, keys: RedisKeys): Promise<voi
     if (args.length > 1) await evalScript(client, DUE_ADD, [keys.due], args)
   } while (cursor !== '0')
   await client.set(keys.dueIndexed, '1')
+}
+
+/** The due index of one store, as this process knows it: built once, its scans sharing the build. */
+export class DueIndex {
+  #complete = false
+  #build: Promise<void> | undefined
+
+  constructor(readonly keys: RedisKeys) {}
+
+  /** Resolves once the index is complete, building it first when the store has none yet. */
+  async ready(client: Redis): Promise<void> {
+    if (this.#complete) return
+    this.#build ??= (async () => {
+      try {
+        if ((await client.exists(this.keys.dueIndexed)) === 0)
+          await buildDueIndex(client, this.keys)
+        this.#complete = true
+      } finally {
+        this.#build = undefined
+      }
+    })()
+    await this.#build
+  }
 }

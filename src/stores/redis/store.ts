@@ -27,7 +27,7 @@ import type { OAuthToken } from '../../token.js'
 import { withEncryption, type EncryptingStoreClass } from '../encrypted.js'
 import { TrackedCache } from './cache.js'
 import { RedisConnection } from './connection.js'
-import { buildDueIndex, findDue } from './due.js'
+import { DueIndex, findDue } from './due.js'
 import { RedisKeys, kindOf, rowFromHash, rowFromReply, settled, type Hash } from './keys.js'
 import { STORE, redisSettings, type RedisSettings, type RedisStoreOptions } from './options.js'
 import {
@@ -67,9 +67,7 @@ class RedisStore implements TokenStore, TokenIteration, TokenLocking, Conditiona
   readonly #writes: RedisWrites
   readonly #connection: RedisConnection
   readonly #cache: TrackedCache | undefined
-  /** Whether the due index is known to be complete; the build this process runs, if any. */
-  #dueIndexed = false
-  #dueBuild: Promise<void> | undefined
+  readonly #dueIndex: DueIndex
 
   constructor(options: RedisStoreOptions = {}) {
     const settings = redisSettings(options)
@@ -77,6 +75,7 @@ class RedisStore implements TokenStore, TokenIteration, TokenLocking, Conditiona
     this.prefix = settings.prefix
     this.#keys = new RedisKeys(settings.prefix)
     this.#writes = new RedisWrites(this.#keys)
+    this.#dueIndex = new DueIndex(this.#keys)
     this.#connection = new RedisConnection(settings)
     this.#cache =
       settings.cacheEntries === undefined
@@ -349,25 +348,9 @@ class RedisStore implements TokenStore, TokenIteration, TokenLocking, Conditiona
    */
   async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
     return this.#connection.run('getTokens', async (client) => {
-      await this.#dueIndexReady(client)
+      await this.#dueIndex.ready(client)
       return findDue(client, this.#keys, options)
     })
-  }
-
-  /** Builds the due index once when the store has none yet; this process's scans share it. */
-  async #dueIndexReady(client: Redis): Promise<void> {
-    if (this.#dueIndexed) return
-    this.#dueBuild ??= (async () => {
-      try {
-        if ((await client.exists(this.#keys.dueIndexed)) === 0) {
-          await buildDueIndex(client, this.#keys)
-        }
-        this.#dueIndexed = true
-      } finally {
-        this.#dueBuild = undefined
-      }
-    })()
-    await this.#dueBuild
   }
 
   /** Closes the store's own connection (a later call opens another); a given client stays open. */
