@@ -37,6 +37,8 @@ export type {
   TokenRow,
 } from '../store.js'
 
+export { LOOKUP_COLUMNS } from './columns.js'
+
 // Rows and tokens, and the checks of every method's arguments.
 export {
   assertConditionalSave,

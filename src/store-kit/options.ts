@@ -142,7 +142,8 @@ export function checkOptions<S extends OptionSpec>(
     if (count !== 1) {
       throw new InvalidArgumentError(
         count === 0 ? group[0]! : group.filter(present)[1]!,
-        `${store} needs exactly one of ${group.join(', ')}, got ${count}`,
+        `${store} needs exactly one of ${group.join(', ')}, got ${count}; ` +
+          `set exactly one of ${group.slice(0, -1).join(', ')} and ${group.at(-1)!}`,
       )
     }
   }

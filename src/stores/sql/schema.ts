@@ -1,32 +1,68 @@
-import type { LookupColumn } from '../../store.js'
+import { TokenStoreError } from '../../errors.js'
+import { COLUMNS } from '../../store.js'
+import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
+import { DIALECTS, type DialectName } from './dialect.js'
 import { quoteIdentifier } from './identifiers.js'
 
-/** The SQL dialects tokenkeeper writes. */
-export type Dialect = 'sqlite'
-
 /**
- * The table the official SDKs and the reference create, column for column, so that a
- * database made by either keeps working with tokenkeeper and the other way round.
+ * The table tokenkeeper creates when it is missing, with the official SDKs' columns, so that a
+ * database made by either keeps working with the other. SQLite's is the reference's, column for
+ * column; the servers' hold values of any length (text) and compare ids by their bytes.
  */
-export function createTableSql(_dialect: Dialect, table: string): string {
-  return (
-    `CREATE TABLE ${quoteIdentifier(table)} (id varchar(10) NOT NULL, user_name varchar(255), ` +
-    'client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), ' +
-    'access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), ' +
-    'redirect_url varchar(255), api_domain varchar(255), primary key (id))'
+export function createTableSql(dialect: DialectName, table: string): string {
+  quoteIdentifier(table)
+  const name = DIALECTS[dialect].quote(table)
+  if (dialect === 'sqlite') {
+    return (
+      `CREATE TABLE ${name} (id varchar(10) NOT NULL, user_name varchar(255), ` +
+      'client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), ' +
+      'access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), ' +
+      'redirect_url varchar(255), api_domain varchar(255), primary key (id))'
+    )
+  }
+  const columns = COLUMNS.map((column) =>
+    column === 'id'
+      ? 'id varchar(10) NOT NULL PRIMARY KEY'
+      : column === 'expiry_time'
+        ? 'expiry_time varchar(20)'
+        : `${column} text`,
   )
+  const charset = dialect === 'mysql' ? ' CHARACTER SET utf8mb4 COLLATE utf8mb4_bin' : ''
+  return `CREATE TABLE IF NOT EXISTS ${name} (${columns.join(', ')})${charset}`
 }
 
-const LOOKUP_COLUMNS: readonly LookupColumn[] = [
-  'user_name',
-  'access_token',
-  'grant_token',
-  'refresh_token',
-]
+/** The one column an older table may lack, added in place (`ALTER TABLE ... ADD COLUMN`). */
+export function addApiDomainSql(dialect: DialectName, table: string): string {
+  const name = DIALECTS[dialect].quote(table)
+  return dialect === 'postgres'
+    ? `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS api_domain text`
+    : `ALTER TABLE ${name} ADD COLUMN api_domain varchar(255)`
+}
 
 /**
- * The indexes tokenkeeper adds: one on every lookup column, unique on the user name. Where a
- * legacy table already holds a user twice, `fallbackSql` makes a plain index instead.
+ * Checks the columns an existing table has (lower-cased names): every official column but
+ * `api_domain` must be there (a table of something else is never changed); resolves whether
+ * `api_domain` must be added.
+ */
+export function lacksApiDomain(
+  store: string,
+  table: string,
+  present: ReadonlySet<string>,
+): boolean {
+  const missing = COLUMNS.filter((column) => !present.has(column))
+  if (missing.some((column) => column !== 'api_domain')) {
+    throw new TokenStoreError(
+      store,
+      'open',
+      `table ${table} lacks the columns ${missing.join(', ')}`,
+    )
+  }
+  return missing.length > 0
+}
+
+/**
+ * SQLite's indexes on the lookup columns, unique on the user name. Where a legacy table already
+ * holds a user twice, `fallbackSql` makes a plain index instead.
  */
 export function lookupIndexes(table: string): { sql: string; fallbackSql?: string }[] {
   const name = quoteIdentifier(table)
