@@ -1,0 +1,393 @@
+import type Pg from 'pg'
+import type { Pool, PoolConfig } from 'pg'
+import { SDKException, TokenStoreError, type StoreOperation } from '../../errors.js'
+import type { EncryptionOptions } from '../../crypto.js'
+import {
+  keysetPages,
+  pageSizeOf,
+  type IterateOptions,
+  type TokenIteration,
+} from '../../iteration.js'
+import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
+import { storeCall, wrapStoreError } from '../../store-kit/errors.js'
+import { checkOptions, number, shaped, text } from '../../store-kit/options.js'
+import { StoreConflict, retry } from '../../store-kit/retry.js'
+import { assertToken, type OAuthToken } from '../../token.js'
+import {
+  assertConditionalSave,
+  assertId,
+  assertLookupToken,
+  lookupOf,
+  tokenFromRow,
+  type ConditionalSave,
+  type LockOptions,
+  type LookupColumn,
+  type StoredRow,
+  type TokenLock,
+  type TokenLocking,
+  type TokenStore,
+} from '../../store.js'
+import { LookupBatcher } from '../batch.js'
+import { loadDriver } from '../driver.js'
+import { withEncryption } from '../encrypted.js'
+import { lockOptions } from '../lease.js'
+import { SERVER_OPTIONS } from '../sql/options.js'
+import { Unretryable, bind, explain, retryable } from './client.js'
+import { HeldLock, lockToken } from './locks.js'
+import { saveOnce } from './save.js'
+import { STORE, prepare, type Ready } from './schema.js'
+
+/**
+ * The part of a `pg.Pool` that {@link PostgresStore} uses. A `pg.Pool` fits; the type is kept
+ * this small so that the declarations of tokenkeeper need no driver types.
+ */
+export interface PostgresPool {
+  connect(): Promise<unknown>
+  query: (...args: never[]) => unknown
+}
+
+/** Options of {@link PostgresStore}: give `connectionString` or `pool`. */
+export interface PostgresStoreOptions {
+  /**
+   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
+   * in the store, lookups still work, and rows written under an older key stay readable.
+   */
+  encryption?: EncryptionOptions | undefined
+  /**
+   * A PostgreSQL URL such as `postgres://user:password@127.0.0.1:5432/zohooauth`; the store then
+   * owns a pool of connections and `close()` ends it.
+   */
+  connectionString?: string
+  /**
+   * An existing `pg.Pool` to use instead; `close()` leaves it open. Give it an `'error'`
+   * listener, as for any pg.Pool, so that a connection lost while idle does not end the process.
+   */
+  pool?: PostgresPool
+  /** The table; default `oauthtoken`. Created when missing; an existing one is used in place. */
+  table?: string
+  /** With `connectionString`: the most connections the store's pool opens; default 10. */
+  poolSize?: number
+  /** With `connectionString`: how long opening a connection may take (ms); default 10000. */
+  connectTimeoutMs?: number
+  /** With `connectionString`: the `application_name` the connections report; default `tokenkeeper`. */
+  applicationName?: string
+}
+
+/** Every option of {@link PostgresStore}: the compiler keeps this list complete. */
+
+/** The rules of {@link PostgresStoreOptions}, key for key. */
+const OPTIONS = {
+  ...SERVER_OPTIONS,
+  connectionString: text({ nonEmpty: true }),
+  pool: shaped(
+    'a pg.Pool',
+    (v): v is PostgresPool =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as PostgresPool).connect === 'function' &&
+      typeof (v as PostgresPool).query === 'function',
+  ),
+  connectTimeoutMs: number({ above: 0 }).or(10_000),
+  applicationName: text().or('tokenkeeper'),
+} satisfies Record<keyof PostgresStoreOptions, unknown>
+
+/** How often a save is tried in all after it lost a race (unique key, deadlock, lost connection). */
+const SAVE_ATTEMPTS = 6
+/** How often any other operation is tried in all after a lost connection. */
+const CONNECTION_ATTEMPTS = 3
+
+/**
+ * Tokens in a PostgreSQL table (node-postgres): the official SDKs' columns, one row per user.
+ * It creates the table when it is missing and otherwise works on the existing one in place,
+ * changing it only by adding (a missing `api_domain`, indexes on md5 of every lookup column,
+ * unique on the user name, and a partial index on the numeric ids). Every statement is
+ * parameterized; look-ups are one indexed query; a save is one transaction that locks the rows
+ * it reads. A new id is the next after the largest numeric id (`nextTokenId`), read from that
+ * index under a transaction-level advisory lock per table, so that concurrent savers never take
+ * one id. It also offers {@link TokenLocking}:
+ * a session advisory lock per token that the server frees when its holder's connection ends.
+ *
+ * @example
+ * import { PostgresStore } from 'tokenkeeper/stores/postgres'
+ * const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:5432/zohooauth' })
+ * await store.saveToken(token)
+ * const lock = await store.lockToken(token.id!)
+ * try { ... } finally { await lock.release() }
+ */
+export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+  /** The table's name. */
+  readonly table: string
+  readonly #connectionString: string | undefined
+  readonly #givenPool: Pool | undefined
+  readonly #poolSize: number
+  readonly #connectTimeoutMs: number
+  readonly #applicationName: string
+  #pool: Pool | undefined
+  #ready: Promise<Ready> | undefined
+  readonly #locks = new Set<HeldLock>()
+
+  constructor(options: PostgresStoreOptions) {
+    const checked = checkOptions(STORE, options, OPTIONS, {
+      exactlyOne: [['connectionString', 'pool']],
+    })
+    this.table = checked.table
+    this.#connectionString = checked.connectionString
+    this.#givenPool = checked.pool as unknown as Pool | undefined
+    this.#poolSize = checked.poolSize
+    this.#connectTimeoutMs = checked.connectTimeoutMs
+    this.#applicationName = checked.applicationName
+    if (checked.encryption) return withEncryption(this, checked.encryption)
+  }
+
+  /**
+   * The `pg.Pool` in use: the one given, or the store's own (created on first use). Typed as
+   * `unknown` so that the declarations need no driver types: cast it to `pg.Pool`.
+   */
+  get pool(): unknown {
+    return this.#poolFor('open')
+  }
+
+  async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    assertLookupToken(token)
+    const lookup = lookupOf(token)
+    if (lookup === undefined) return null
+    const row = await this.#batchers[lookup.column].load(lookup.value)
+    return row ? tokenFromRow(row) : null
+  }
+
+  async findTokenById(id: string): Promise<OAuthToken | null> {
+    assertId(id)
+    const row = await this.#batchers.id.load(id)
+    return row ? tokenFromRow(row) : null
+  }
+
+  /**
+   * Look-ups that arrive together go to the server as one query (see LookupBatcher): under
+   * concurrent callers, many answers per round trip.
+   */
+  readonly #batchers: Record<LookupColumn | 'id', LookupBatcher<StoredRow>> = (() => {
+    const batcher = (column: LookupColumn | 'id') =>
+      new LookupBatcher<StoredRow>(async (values) => {
+        const operation = column === 'id' ? 'findTokenById' : 'findToken'
+        const result = await this.#run(operation, CONNECTION_ATTEMPTS, (r) =>
+          r.pool.query<StoredRow>(
+            column === 'id'
+              ? bind(r.statements.byIds, [values])
+              : values.length === 1
+                ? // A lone look-up takes the simpler plan.
+                  bind(r.statements.find[column], values)
+                : bind(r.statements.findMany[column], [values]),
+          ),
+        )
+        const found = new Map<string, StoredRow>()
+        for (const row of result.rows) {
+          const value = row[column]
+          if (value !== null && !found.has(value)) found.set(value, row)
+        }
+        return found
+      })
+    const columns = ['id', ...LOOKUP_COLUMNS] as const
+    return Object.fromEntries(columns.map((c) => [c, batcher(c)])) as Record<
+      LookupColumn | 'id',
+      LookupBatcher<StoredRow>
+    >
+  })()
+
+  async saveToken(token: OAuthToken): Promise<void> {
+    assertToken(token)
+    const id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) =>
+      saveOnce(ready, this.table, token),
+    )
+    token.id = id!
+  }
+
+  /**
+   * Replaces row `token.id` only while it still holds `expected`'s values (see `rowHolds`):
+   * one transaction locks the row, checks it and writes. `false`, and nothing written, otherwise.
+   */
+  async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
+    assertConditionalSave(token, expected)
+    const id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) =>
+      saveOnce(ready, this.table, token, expected),
+    )
+    return id !== undefined
+  }
+
+  async deleteToken(id: string): Promise<void> {
+    assertId(id)
+    await this.#run('deleteToken', CONNECTION_ATTEMPTS, (r) =>
+      r.pool.query(bind(r.statements.delete, [id])),
+    )
+  }
+
+  async getTokens(): Promise<OAuthToken[]> {
+    const result = await this.#run('getTokens', CONNECTION_ATTEMPTS, (r) =>
+      r.pool.query<StoredRow>(bind(r.statements.all, [])),
+    )
+    return result.rows.map((row) => tokenFromRow(row))
+  }
+
+  /**
+   * Every token, a page at a time in the order of their ids: each page is one short read on the
+   * primary key (`WHERE id > last ORDER BY id LIMIT pageSize`), so a pass holds one page in
+   * memory and no transaction between pages. The comparison and the order are both in the id
+   * column's own collation, the one its primary key index is built in.
+   */
+  iterateTokens(options?: IterateOptions): AsyncIterable<OAuthToken> {
+    return keysetPages(
+      pageSizeOf(options),
+      async (after, size) =>
+        (
+          await this.#run('getTokens', CONNECTION_ATTEMPTS, (r) =>
+            r.pool.query<StoredRow>(
+              after === undefined
+                ? bind(r.statements.firstPage, [size])
+                : bind(r.statements.pageAfter, [after, size]),
+            ),
+          )
+        ).rows,
+      (row) => row.id,
+      tokenFromRow,
+    )
+  }
+
+  async deleteTokens(): Promise<void> {
+    await this.#run('deleteTokens', CONNECTION_ATTEMPTS, (r) =>
+      r.pool.query(bind(r.statements.clear, [])),
+    )
+  }
+
+  /**
+   * A lease on one token across processes and machines until `release()`: a session-level
+   * advisory lock, keyed by table and id, on a connection of the pool kept for the holder. It
+   * lasts as long as that connection: if the holder dies, its connection closes and the server
+   * frees the lock; a holder that is only paused keeps it, and the others wait. `renew()`
+   * confirms the connection still holds it (`pg_locks`); there is no time limit to push back,
+   * so `autoRenew` changes nothing. Not had within `timeoutMs` (default 10000) is a
+   * `TokenStoreError` with operation `'lock'`. Each held lock occupies one connection of the
+   * pool until it is released.
+   *
+   * @example
+   * const lock = await store.lockToken(token.id!, { timeoutMs: 5000 })
+   * try { ... } finally { await lock.release() }
+   */
+  async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
+    assertId(id)
+    const { timeoutMs } = lockOptions(STORE, options)
+    const ready = await this.#open('lock')
+    const { lease, held } = await lockToken(ready.pool, {
+      store: STORE,
+      table: this.table,
+      id,
+      timeoutMs,
+      explain: (err) => explain(err, this.#connectTimeoutMs),
+      onDone: (lock) => this.#locks.delete(lock),
+    })
+    this.#locks.add(held)
+    return lease
+  }
+
+  /**
+   * Releases the locks still held, and ends the store's own pool (a pool given in the options is
+   * left open). A later call opens the store again.
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.#locks].map((lock) => lock.release()))
+    const pool = this.#pool
+    const ready = this.#ready
+    this.#pool = undefined
+    this.#ready = undefined
+    await ready?.catch(() => undefined)
+    if (pool && pool !== this.#givenPool) {
+      await storeCall(STORE, 'close', () => pool.end(), this.#wording)
+    }
+  }
+
+  /**
+   * Runs `body` on the open store, again after a lost connection (the pool replaces it) or a
+   * lost race, up to `attempts` times in all; any other failure becomes a TokenStoreError.
+   */
+  async #run<T>(
+    operation: StoreOperation,
+    attempts: number,
+    body: (ready: Ready) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await retry(async () => body(await this.#open(operation)), {
+        // tokenkeeper's own errors are final, whatever their message says.
+        retryable: (err) => !(err instanceof SDKException) && retryable(err),
+        attempts,
+        maxDelayMs: 50,
+      })
+    } catch (err) {
+      throw this.#wrap(operation, err)
+    }
+  }
+
+  #poolFor(operation: StoreOperation): Pool {
+    if (this.#pool) return this.#pool
+    if (this.#givenPool) {
+      this.#pool = this.#givenPool
+      return this.#pool
+    }
+    const { Pool: PoolClass } = loadDriver<typeof Pg>(STORE, 'pg')
+    const config: PoolConfig = {
+      connectionString: this.#connectionString!,
+      max: this.#poolSize,
+      connectionTimeoutMillis: this.#connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      application_name: this.#applicationName,
+      keepAlive: true,
+      allowExitOnIdle: true,
+    }
+    let pool: Pool
+    try {
+      pool = new PoolClass(config)
+    } catch (err) {
+      throw this.#wrap(operation, err)
+    }
+    // An idle connection that breaks (server restart, terminated backend) is dropped by the
+    // pool, which then emits 'error': without a listener that would end the process.
+    pool.on('error', () => undefined)
+    this.#pool = pool
+    return pool
+  }
+
+  /** The table made ready, once; a failure is not kept, so a later call tries again. */
+  async #open(operation: StoreOperation): Promise<Ready> {
+    if (!this.#ready) {
+      const pool = this.#poolFor(operation)
+      const ready = prepare(pool, this.table)
+      this.#ready = ready
+      ready.catch(() => {
+        if (this.#ready === ready) this.#ready = undefined
+      })
+    }
+    try {
+      return await this.#ready
+    } catch (err) {
+      throw this.#wrap(operation, err)
+    }
+  }
+
+  /** How a driver error is worded: in one line, without any value. */
+  readonly #wording = { explain: (err: unknown) => explain(err, this.#connectTimeoutMs) }
+
+  #wrap(operation: StoreOperation, err: unknown): Error {
+    if (err instanceof Unretryable) {
+      return wrapStoreError(STORE, operation, err.cause, {
+        explain: (cause) =>
+          'the connection was lost while the save was committing, so it may or may not have ' +
+          `been written (${explain(cause, this.#connectTimeoutMs)})`,
+      })
+    }
+    if (err instanceof StoreConflict) {
+      return new TokenStoreError(
+        STORE,
+        operation,
+        `gave up after ${SAVE_ATTEMPTS} attempts: other saves kept changing the same rows`,
+      )
+    }
+    return wrapStoreError(STORE, operation, err, this.#wording)
+  }
+}
