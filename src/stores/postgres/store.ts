@@ -33,7 +33,8 @@ import { withEncryption } from '../encrypted.js'
 import { lockOptions } from '../lease.js'
 import { SERVER_OPTIONS } from '../sql/options.js'
 import { Unretryable, bind, explain, retryable } from './client.js'
-import { HeldLock, lockToken } from './locks.js'
+import type { HeldLock} from './locks.js';
+import { lockToken } from './locks.js'
 import { saveOnce } from './save.js'
 import { STORE, prepare, type Ready } from './schema.js'
 
