@@ -31,12 +31,14 @@ export function createTableSql(dialect: DialectName, table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${name} (${columns.join(', ')})${charset}`
 }
 
-/** The one column an older table may lack, added in place (`ALTER TABLE ... ADD COLUMN`). */
+/** The one column an older table may lack, as `ADD COLUMN` declares it. */
+export const apiDomainColumn = (dialect: DialectName): string =>
+  dialect === 'postgres' ? 'api_domain text' : 'api_domain varchar(255)'
+
+/** Adds that column to an older table, in place. */
 export function addApiDomainSql(dialect: DialectName, table: string): string {
-  const name = DIALECTS[dialect].quote(table)
-  return dialect === 'postgres'
-    ? `ALTER TABLE ${name} ADD COLUMN IF NOT EXISTS api_domain text`
-    : `ALTER TABLE ${name} ADD COLUMN api_domain varchar(255)`
+  const exists = dialect === 'postgres' ? 'IF NOT EXISTS ' : ''
+  return `ALTER TABLE ${DIALECTS[dialect].quote(table)} ADD COLUMN ${exists}${apiDomainColumn(dialect)}`
 }
 
 /**
