@@ -81,6 +81,7 @@ export type StoreOperation =
   | 'saveToken'
   | 'deleteToken'
   | 'getTokens'
+  | 'findDueTokens'
   | 'deleteTokens'
   | 'close'
   | 'lock'

@@ -3,7 +3,9 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { TokenStoreError, describeCause, type StoreOperation } from '../../errors.js'
 import { loadDriver } from '../driver.js'
 import { explainSqliteStorageError } from '../fs-errors.js'
+import { COLUMNS } from '../../store.js'
 import { SQLITE, numberedId } from '../sql/dialect.js'
+import { EXPIRY_DIGITS, expiryKey, type DueColumns } from '../sql/due.js'
 import { quoteIdentifier } from '../sql/identifiers.js'
 import { addApiDomainSql, createTableSql, lacksApiDomain, lookupIndexes } from '../sql/schema.js'
 
@@ -137,24 +139,42 @@ function ensureTable(db: Database, table: string): void {
       db.exec(index.fallbackSql)
     }
   }
-  try {
-    db.exec(
-      `CREATE INDEX IF NOT EXISTS ${numericIdIndex(table)} ON ${name} ` +
-        `(CAST(id AS INTEGER)) WHERE ${numberedId(SQLITE)}`,
-    )
-  } catch (err) {
-    // The name is taken by another kind of object: new ids are still right, found by a scan.
-    if ((err as { code?: unknown }).code !== 'SQLITE_ERROR') throw err
+  const due = dueColumns(table)
+  for (const index of [
+    // The numbered ids by value: the largest is the last entry, found in O(log n).
+    `${indexName(table, 'numeric_id')} ON ${name} (CAST(id AS INTEGER)) WHERE ${numberedId(SQLITE)}`,
+    // The due scan's order: one range of it holds exactly the due tokens, in order.
+    `${indexName(table, 'expiry')} ON ${name} (${due.key}, ${due.id}) WHERE ${due.indexed}`,
+  ]) {
+    try {
+      db.exec(`CREATE INDEX IF NOT EXISTS ${index}`)
+    } catch (err) {
+      // The name is taken by another kind of object: the answers are still right, found by a
+      // scan.
+      if ((err as { code?: unknown }).code !== 'SQLITE_ERROR') throw err
+    }
   }
 }
 
 /**
- * The partial index on the numbered ids' values: the largest is its last entry, found in
- * O(log n). The name is not cut at 63 like the lookup indexes' (SQLite has no such limit), so
- * it never takes the table's own name. The look-up of the largest id uses the index's
- * condition as it is written here, so that the planner matches them.
+ * How the due scan reads the table: the expiry's value where it is digits, and the id in
+ * byte order (code-point order, as UTF-8 sorts), the same text in the index and the query.
  */
-function numericIdIndex(table: string): string {
+export function dueColumns(table: string): DueColumns {
+  return {
+    name: quoteIdentifier(table),
+    list: COLUMNS.join(', '),
+    key: expiryKey(SQLITE),
+    indexed: SQLITE.digits('expiry_time', EXPIRY_DIGITS),
+    id: SQLITE.binary('id'),
+  }
+}
+
+/**
+ * The name of one of the partial indexes tokenkeeper adds. It is not cut at 63 like the lookup
+ * indexes' (SQLite has no such limit), so it never takes the table's own name.
+ */
+function indexName(table: string, what: string): string {
   // `table` passed quoteIdentifier: the suffix keeps it a plain identifier.
-  return `"${table}_numeric_id_idx"`
+  return `"${table}_${what}_idx"`
 }

@@ -29,6 +29,8 @@ export interface Statements {
   save: (token: OAuthToken) => StoredRow
   /** The save, in the same transaction as the check that row `token.id` holds `expected`. */
   saveIf: (token: OAuthToken, expected: OAuthToken) => boolean
+  /** A statement built at run time (the due scan's few shapes), prepared once per text. */
+  prepared: (text: string) => Statement
 }
 
 /** A row read in raw mode (values in COLUMNS order) as a row object. */
@@ -77,7 +79,17 @@ export function prepareStatements(db: Database, table: string): Statements {
     save(token)
     return true
   })
+  const cache = new Map<string, Statement>()
+  const prepared = (text: string): Statement => {
+    let found = cache.get(text)
+    if (!found) {
+      found = db.prepare<unknown[], (string | null)[]>(text).raw(true)
+      cache.set(text, found)
+    }
+    return found
+  }
   return {
+    prepared,
     byId,
     byColumn,
     all: select('ORDER BY rowid'),

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import type { StoreOperation } from '../../errors.js'
 import type { EncryptionOptions } from '../../crypto.js'
+import type { DueScan, DueScanOptions } from '../../due.js'
 import {
   keysetPages,
   pageSizeOf,
@@ -25,9 +26,11 @@ import {
 } from '../../store.js'
 import { withEncryption } from '../encrypted.js'
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS, lockOptions } from '../lease.js'
+import { SQLITE } from '../sql/dialect.js'
+import { dueQuery, type DueColumns } from '../sql/due.js'
 import { SQL_OPTIONS } from '../sql/options.js'
 import { InProcessLocks, lockTokenFile } from '../token-locks.js'
-import { STORE, explain, openDatabase, type Database } from './schema.js'
+import { STORE, dueColumns, explain, openDatabase, type Database } from './schema.js'
 import { prepareStatements, type Statements } from './statements.js'
 
 /** Options of {@link SQLiteStore}. */
@@ -73,7 +76,7 @@ const OPTIONS = {
  * await store.saveToken(token)
  */
 export class SQLiteStore
-  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, Compaction
+  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, Compaction, DueScan
 {
   /** The database file, or `':memory:'`. */
   readonly path: string
@@ -84,6 +87,7 @@ export class SQLiteStore
   #db: Database | undefined
   #statements: Statements | undefined
   readonly #memoryLocks = new InProcessLocks()
+  readonly #due: DueColumns
 
   constructor(options: SQLiteStoreOptions = {}) {
     const checked = checkOptions(STORE, options, OPTIONS)
@@ -91,6 +95,7 @@ export class SQLiteStore
     this.table = checked.table
     this.#busyTimeoutMs = checked.busyTimeoutMs
     this.#leaseMs = checked.lockLeaseMs
+    this.#due = dueColumns(this.table)
     if (checked.encryption) return withEncryption(this, checked.encryption)
   }
 
@@ -144,6 +149,20 @@ export class SQLiteStore
         ),
       // A NULL id (only in a table made without NOT NULL) sorts first: the pass goes on after it.
       (values) => values[0] ?? '',
+      tokenFromValues,
+    )
+  }
+
+  /**
+   * The tokens due by `before`, soonest first (see `DueScan`): one range of a partial index on
+   * (expiry, id), so a pass costs in proportion to the tokens due, not to all stored. An expiry
+   * that is not 1 to 15 digits (the epoch milliseconds every SDK writes) is never due. The index
+   * is added on open, except on a read-only database, where the same query reads every row.
+   */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    const query = dueQuery(SQLITE, this.#due, options)
+    if (query === undefined) return []
+    return this.#use('findDueTokens', (s) => s.prepared(query.text).all(...query.values)).map(
       tokenFromValues,
     )
   }
