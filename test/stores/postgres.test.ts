@@ -164,6 +164,7 @@ await describeWithService('postgres', 'PostgresStore', () => {
       const indexes = await indexesOf(store.table)
       expect(indexes.map((i) => [i.name, i.unique])).toEqual([
         [`${store.table}_access_token_md5_idx`, false],
+        [`${store.table}_expiry_idx`, false],
         [`${store.table}_grant_token_md5_idx`, false],
         [`${store.table}_id_number_idx`, false],
         [`${store.table}_pkey`, true],
@@ -214,6 +215,7 @@ await describeWithService('postgres', 'PostgresStore', () => {
     expect(await columnTypes(table)).toEqual({ ...before, api_domain: 'text' })
     expect((await indexesOf(table)).map((i) => [i.name, i.unique])).toEqual([
       [`${table}_access_token_md5_idx`, false],
+      [`${table}_expiry_idx`, false],
       [`${table}_grant_token_md5_idx`, false],
       [`${table}_id_number_idx`, false],
       [`${table}_pkey`, true],
@@ -412,7 +414,7 @@ await describeWithService('postgres', 'PostgresStore', () => {
     try {
       await Promise.all(stores.map((store, i) => store.saveToken(user(`opener${i}@example.com`))))
       expect(await count(table)).toBe(8)
-      expect(await indexesOf(table)).toHaveLength(6)
+      expect(await indexesOf(table)).toHaveLength(7)
     } finally {
       await Promise.all(stores.map((store) => store.close()))
     }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto'
 import type { Pool, PoolClient } from 'pg'
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
 import { COLUMNS, type LookupColumn } from '../../store.js'
+import { retry } from '../../store-kit/retry.js'
 import { POSTGRES, numberedId } from '../sql/dialect.js'
+import { EXPIRY_DIGITS, expiryKey, type DueColumns } from '../sql/due.js'
 import { quoteIdentifier } from '../sql/identifiers.js'
 import { limitsOf, type ColumnLimits } from '../sql/limits.js'
 import { addApiDomainSql, createTableSql, lacksApiDomain } from '../sql/schema.js'
@@ -21,8 +23,9 @@ export interface Ready {
   readonly limits: ColumnLimits
 }
 
-function indexName(table: string, column: LookupColumn | 'id'): string {
-  const suffix = column === 'id' ? `_id_number_idx` : `_${column}_md5_idx`
+function indexName(table: string, column: LookupColumn | 'id' | 'expiry'): string {
+  const suffix =
+    column === 'id' ? `_id_number_idx` : column === 'expiry' ? '_expiry_idx' : `_${column}_md5_idx`
   if (table.length + suffix.length <= 63) return `${table}${suffix}`
   const hash = createHash('sha1').update(table).digest('hex').slice(0, 8)
   return `${table.slice(0, 63 - suffix.length - 9)}_${hash}${suffix}`
@@ -72,25 +75,20 @@ function complete(facts: TableFacts, table: string): boolean {
 export async function prepare(pool: Pool, table: string): Promise<Ready> {
   const facts = await withClient(pool, async (client) => {
     let found = await inspect(client, table)
-    if (complete(found, table)) return found
-    for (let attempt = 1; ; attempt += 1) {
+    if (!complete(found, table)) {
+      await change(client, table, () => ensureTable(client, table))
+      found = await inspect(client, table)
+    }
+    // The due scan's index is added apart, and only where the server lets this role: without it
+    // the scan gives the same answers, reading every row.
+    if (!found.indexes.has(indexName(table, 'expiry')) && !(await readOnly(client))) {
       try {
-        await client.query('BEGIN')
-        await client.query(bind(XACT_LOCK, [`tokenkeeper:schema:${table}`]))
-        await ensureTable(client, table)
-        await client.query('COMMIT')
-        break
+        await change(client, table, () => client.query(dueIndexSql(table)))
       } catch (err) {
-        // Someone without the advisory lock created the same object at the same moment.
-        const code = (err as { code?: unknown }).code
-        if (attempt < 3 && (code === '23505' || code === '42P07' || code === '42710')) {
-          await client.query('ROLLBACK')
-          continue
-        }
-        throw err
+        // 42501: a role that may read and write rows but not add an index (not the owner).
+        if ((err as { code?: unknown }).code !== '42501') throw err
       }
     }
-    found = await inspect(client, table)
     return found
   })
   return {
@@ -99,6 +97,69 @@ export async function prepare(pool: Pool, table: string): Promise<Ready> {
     uniqueUsers: facts.indexes.get(indexName(table, 'user_name')) === true,
     limits: limitsOf(facts.columns),
   }
+}
+
+/**
+ * Runs a change of the schema in one transaction under the table's advisory lock, so that
+ * processes opening a new database together make it once; tried again when someone without the
+ * lock made the same object at the same moment.
+ */
+async function change(
+  client: PoolClient,
+  table: string,
+  body: () => Promise<unknown>,
+): Promise<void> {
+  await retry(
+    async () => {
+      try {
+        await client.query('BEGIN')
+        await client.query(bind(XACT_LOCK, [`tokenkeeper:schema:${table}`]))
+        await body()
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw err
+      }
+    },
+    {
+      retryable: (err) =>
+        ['23505', '42P07', '42710'].includes(String((err as { code?: unknown }).code)),
+      attempts: 3,
+    },
+  )
+}
+
+/** Whether this session may not write (a hot standby, a read-only default): nothing is added. */
+async function readOnly(client: PoolClient): Promise<boolean> {
+  const { rows } = await client.query<{ ro: boolean }>(
+    "SELECT current_setting('transaction_read_only') = 'on' AS ro",
+  )
+  return rows[0]?.ro === true
+}
+
+/**
+ * How the due scan reads the table: the expiry's value where it is digits, and the id in byte
+ * order; the same text in the index and the query, so that the planner matches them.
+ */
+export function dueColumns(table: string): DueColumns {
+  const name = quoteIdentifier(table)
+  return {
+    name,
+    list: COLUMNS.map((c) => `${c}::text AS ${c}`).join(', '),
+    key: `(${expiryKey(POSTGRES)})`,
+    indexed: POSTGRES.digits('expiry_time', EXPIRY_DIGITS),
+    id: POSTGRES.binary(`${name}.id`),
+  }
+}
+
+/** The due scan's partial index on (expiry, id): one range of it is the due tokens, in order. */
+function dueIndexSql(table: string): string {
+  const due = dueColumns(table)
+  const index = quoteIdentifier(indexName(table, 'expiry'), 'table')
+  return (
+    `CREATE INDEX IF NOT EXISTS ${index} ON ${due.name} ` +
+    `(${due.key}, (${POSTGRES.binary('id')})) WHERE ${due.indexed}`
+  )
 }
 
 async function ensureTable(client: PoolClient, table: string): Promise<void> {

@@ -2,6 +2,7 @@ import type Pg from 'pg'
 import type { Pool, PoolConfig } from 'pg'
 import { SDKException, TokenStoreError, type StoreOperation } from '../../errors.js'
 import type { EncryptionOptions } from '../../crypto.js'
+import type { DueScan, DueScanOptions } from '../../due.js'
 import {
   keysetPages,
   pageSizeOf,
@@ -31,12 +32,14 @@ import { LookupBatcher } from '../batch.js'
 import { loadDriver } from '../driver.js'
 import { withEncryption } from '../encrypted.js'
 import { lockOptions } from '../lease.js'
+import { POSTGRES } from '../sql/dialect.js'
+import { dueQuery, type DueColumns } from '../sql/due.js'
 import { SERVER_OPTIONS } from '../sql/options.js'
-import { Unretryable, bind, explain, retryable } from './client.js'
-import type { HeldLock} from './locks.js';
+import { Unretryable, bind, explain, retryable, statement } from './client.js'
+import type { HeldLock } from './locks.js'
 import { lockToken } from './locks.js'
 import { saveOnce } from './save.js'
-import { STORE, prepare, type Ready } from './schema.js'
+import { STORE, dueColumns, prepare, type Ready } from './schema.js'
 
 /**
  * The part of a `pg.Pool` that {@link PostgresStore} uses. A `pg.Pool` fits; the type is kept
@@ -115,7 +118,9 @@ const CONNECTION_ATTEMPTS = 3
  * const lock = await store.lockToken(token.id!)
  * try { ... } finally { await lock.release() }
  */
-export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+export class PostgresStore
+  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, DueScan
+{
   /** The table's name. */
   readonly table: string
   readonly #connectionString: string | undefined
@@ -126,6 +131,7 @@ export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, 
   #pool: Pool | undefined
   #ready: Promise<Ready> | undefined
   readonly #locks = new Set<HeldLock>()
+  readonly #due: DueColumns
 
   constructor(options: PostgresStoreOptions) {
     const checked = checkOptions(STORE, options, OPTIONS, {
@@ -137,6 +143,7 @@ export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, 
     this.#poolSize = checked.poolSize
     this.#connectTimeoutMs = checked.connectTimeoutMs
     this.#applicationName = checked.applicationName
+    this.#due = dueColumns(this.table)
     if (checked.encryption) return withEncryption(this, checked.encryption)
   }
 
@@ -250,6 +257,22 @@ export class PostgresStore implements TokenStore, TokenIteration, TokenLocking, 
       (row) => row.id,
       tokenFromRow,
     )
+  }
+
+  /**
+   * The tokens due by `before`, soonest first (see `DueScan`): one range of a partial expression
+   * index on (expiry, id), so a pass costs in proportion to the tokens due, not to all stored.
+   * An expiry that is not 1 to 15 digits (the epoch milliseconds every SDK writes) is never due.
+   * The index is added on open where the role may (not on a read-only server, nor by a role
+   * that does not own the table); without it the same query reads every row.
+   */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    const query = dueQuery(POSTGRES, this.#due, options)
+    if (query === undefined) return []
+    const result = await this.#run('findDueTokens', CONNECTION_ATTEMPTS, (r) =>
+      r.pool.query<StoredRow>(bind(statement(query.text), query.values)),
+    )
+    return result.rows.map((row) => tokenFromRow(row))
   }
 
   async deleteTokens(): Promise<void> {
