@@ -1,6 +1,7 @@
 import type * as MySQL from 'mysql2/promise'
 import type { StoreOperation } from '../../errors.js'
 import type { EncryptionOptions } from '../../crypto.js'
+import { checkDueScanOptions, type DueScan, type DueScanOptions } from '../../due.js'
 import {
   keysetPages,
   pageSizeOf,
@@ -26,6 +27,8 @@ import {
 } from '../../store.js'
 import { withEncryption } from '../encrypted.js'
 import { lockOptions } from '../lease.js'
+import { MYSQL } from '../sql/dialect.js'
+import { dueQuery } from '../sql/due.js'
 import { identifier } from '../sql/identifiers.js'
 import { SERVER_OPTIONS } from '../sql/options.js'
 import { createDatabase, createPool, lockToken } from './connections.js'
@@ -104,7 +107,7 @@ type Checked = CheckedOptions<typeof OPTIONS>
  * import { DBStore } from 'tokenkeeper/stores/mysql'
  * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
  */
-export class DBStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave {
+export class DBStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, DueScan {
   /** The table's name. */
   readonly table: string
   readonly #options: Checked
@@ -180,6 +183,24 @@ export class DBStore implements TokenStore, TokenIteration, TokenLocking, Condit
       (row) => row.id,
       tokenFromRow,
     )
+  }
+
+  /**
+   * The tokens due by `before`, soonest first (see `DueScan`): one range of an index on an
+   * invisible virtual column of the expiry and the id, so a pass costs in proportion to the
+   * tokens due, not to all stored. An expiry that is not 1 to 15 digits (the epoch milliseconds
+   * every SDK writes) is never due. The column and index are added on open where the server
+   * lets this user; without them the same query reads every row.
+   */
+  async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
+    checkDueScanOptions(options)
+    const rows = await this.#run('findDueTokens', async (schema) => {
+      const query = dueQuery(MYSQL, schema.due, options)
+      if (query === undefined) return []
+      const [result] = await this.#pool!.execute(query.text, query.values)
+      return result as StoredRow[]
+    })
+    return rows.map((row) => tokenFromRow(row))
   }
 
   async deleteTokens(): Promise<void> {

@@ -38,16 +38,16 @@ export function dueQuery(
   d: Dialect,
   columns: DueColumns,
   options: DueScanOptions,
-): { text: string; values: unknown[] } | undefined {
+): { text: string; values: (string | number)[] } | undefined {
   const { before, limit, after } = checkDueScanOptions(options)
   // Expiries are whole numbers from 0: a fractional bound is its floor, and bounds past the
   // largest are the largest, so that every value bound is an integer the index compares.
   const until = Math.min(Math.floor(before), LARGEST)
   if (until < 0) return undefined
   const { key, id } = columns
-  const values: unknown[] = []
+  const values: (string | number)[] = []
   // Each use binds its value anew: `?` parameters are positional.
-  const bind = (value: unknown): string => {
+  const bind = (value: string | number): string => {
     values.push(value)
     return d.param(values.length)
   }
@@ -63,7 +63,7 @@ export function dueQuery(
     }
   }
   // MySQL refuses a prepared LIMIT bound as a double: the checked whole number is written in.
-  const count = d.name === 'mysql' ? String(limit) : bind(limit)
+  const count = d.name === 'mysql' ? String(limit) : bind(Number(limit))
   return {
     text: `SELECT ${columns.list} FROM ${columns.name} WHERE ${where} ORDER BY ${key}, ${id} LIMIT ${count}`,
     values,
