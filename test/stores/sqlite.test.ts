@@ -111,6 +111,7 @@ describe('SQLiteStore databases', () => {
     ).map((r) => r.name)
     expect(indexes.sort()).toEqual([
       'oauthtoken_access_token_idx',
+      'oauthtoken_expiry_idx',
       'oauthtoken_grant_token_idx',
       'oauthtoken_numeric_id_idx',
       'oauthtoken_refresh_token_idx',

@@ -3,10 +3,10 @@ import type * as MySQL from 'mysql2/promise'
 import { TokenStoreError } from '../../errors.js'
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
 import type { Lookup, LookupColumn, StoredRow } from '../../store.js'
-import { LookupBatcher } from '../batch.js'
 import { MYSQL, numberedId, tableSql, winnerFirst, type TableSql } from '../sql/dialect.js'
 import { EXPIRY_DIGITS, expiryKey, type DueColumns } from '../sql/due.js'
 import type { ColumnLimits } from '../sql/limits.js'
+import { lookupBatchers, type LookupBatchers } from '../sql/lookups.js'
 import { STORE } from './errors.js'
 
 type Pool = MySQL.Pool
@@ -66,7 +66,7 @@ export class Schema {
   readonly #allocationLock: string
 
   /** Look-ups through the pool, batched: by id and by each lookup column. */
-  readonly batchers: Record<LookupColumn | 'id', LookupBatcher<StoredRow>>
+  readonly batchers: LookupBatchers
 
   constructor(pool: Pool, facts: TableFacts) {
     const { table, columns } = facts
@@ -111,30 +111,17 @@ export class Schema {
         `SELECT ${list} FROM ${this.name} WHERE ${hashColumn(column)} = UNHEX(SHA2(?, 256)) AND ${column} = ? ${order} LIMIT 1`,
       ]),
     ) as Record<LookupColumn, string>
-    const batcher = (column: LookupColumn | 'id') =>
-      new LookupBatcher<StoredRow>(async (values) => {
-        const where =
-          column === 'id'
-            ? `id IN (${values.map(() => '?').join(', ')})`
-            : `${hashColumn(column)} IN (${values.map(() => 'UNHEX(SHA2(?, 256))').join(', ')})`
-        const [rows] = await pool.execute(
-          `SELECT ${list} FROM ${this.name} WHERE ${where}${column === 'id' ? '' : ` ${order}`}`,
-          values,
-        )
-        const found = new Map<string, StoredRow>()
-        // The hash narrows; the value itself decides. The first row of a value, the winner in
-        // that order, answers for it.
-        for (const row of rows as StoredRow[]) {
-          const value = row[column]
-          if (value !== null && !found.has(value)) found.set(value, row)
-        }
-        return found
-      })
-    const keys = ['id', ...LOOKUP_COLUMNS] as const
-    this.batchers = Object.fromEntries(keys.map((c) => [c, batcher(c)])) as Record<
-      LookupColumn | 'id',
-      LookupBatcher<StoredRow>
-    >
+    this.batchers = lookupBatchers(async (key, values) => {
+      const where =
+        key === 'id'
+          ? `id IN (${values.map(() => '?').join(', ')})`
+          : `${hashColumn(key)} IN (${values.map(() => 'UNHEX(SHA2(?, 256))').join(', ')})`
+      const [rows] = await pool.execute(
+        `SELECT ${list} FROM ${this.name} WHERE ${where}${key === 'id' ? '' : ` ${order}`}`,
+        values,
+      )
+      return rows as StoredRow[]
+    })
   }
 
   /**

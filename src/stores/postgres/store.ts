@@ -9,7 +9,6 @@ import {
   type IterateOptions,
   type TokenIteration,
 } from '../../iteration.js'
-import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
 import { storeCall, wrapStoreError } from '../../store-kit/errors.js'
 import { checkOptions, number, shaped, text } from '../../store-kit/options.js'
 import { StoreConflict, retry } from '../../store-kit/retry.js'
@@ -22,18 +21,17 @@ import {
   tokenFromRow,
   type ConditionalSave,
   type LockOptions,
-  type LookupColumn,
   type StoredRow,
   type TokenLock,
   type TokenLocking,
   type TokenStore,
 } from '../../store.js'
-import { LookupBatcher } from '../batch.js'
 import { loadDriver } from '../driver.js'
 import { withEncryption } from '../encrypted.js'
 import { lockOptions } from '../lease.js'
 import { POSTGRES } from '../sql/dialect.js'
 import { dueQuery, type DueColumns } from '../sql/due.js'
+import { lookupBatchers } from '../sql/lookups.js'
 import { SERVER_OPTIONS } from '../sql/options.js'
 import { Unretryable, bind, explain, retryable, statement } from './client.js'
 import type { HeldLock } from './locks.js'
@@ -173,33 +171,20 @@ export class PostgresStore
    * Look-ups that arrive together go to the server as one query (see LookupBatcher): under
    * concurrent callers, many answers per round trip.
    */
-  readonly #batchers: Record<LookupColumn | 'id', LookupBatcher<StoredRow>> = (() => {
-    const batcher = (column: LookupColumn | 'id') =>
-      new LookupBatcher<StoredRow>(async (values) => {
-        const operation = column === 'id' ? 'findTokenById' : 'findToken'
-        const result = await this.#run(operation, CONNECTION_ATTEMPTS, (r) =>
-          r.pool.query<StoredRow>(
-            column === 'id'
-              ? bind(r.statements.byIds, [values])
-              : values.length === 1
-                ? // A lone look-up takes the simpler plan.
-                  bind(r.statements.find[column], values)
-                : bind(r.statements.findMany[column], [values]),
-          ),
-        )
-        const found = new Map<string, StoredRow>()
-        for (const row of result.rows) {
-          const value = row[column]
-          if (value !== null && !found.has(value)) found.set(value, row)
-        }
-        return found
-      })
-    const columns = ['id', ...LOOKUP_COLUMNS] as const
-    return Object.fromEntries(columns.map((c) => [c, batcher(c)])) as Record<
-      LookupColumn | 'id',
-      LookupBatcher<StoredRow>
-    >
-  })()
+  readonly #batchers = lookupBatchers(async (key, values) => {
+    const operation = key === 'id' ? 'findTokenById' : 'findToken'
+    const result = await this.#run(operation, CONNECTION_ATTEMPTS, (r) =>
+      r.pool.query<StoredRow>(
+        key === 'id'
+          ? bind(r.statements.byIds, [values])
+          : values.length === 1
+            ? // A lone look-up takes the simpler plan.
+              bind(r.statements.find[key], values)
+            : bind(r.statements.findMany[key], [values]),
+      ),
+    )
+    return result.rows
+  })
 
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
