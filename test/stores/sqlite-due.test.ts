@@ -2,6 +2,7 @@
 // (expiry, id) that makes a pass cost what is due (EXPLAIN QUERY PLAN shows one range of it, in
 // its order); a table the reference's code still writes; and a read-only open that adds nothing.
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
@@ -36,6 +37,15 @@ const user = (name: string, expiryTime?: number): OAuthToken =>
 
 describe('SQLiteStore due scan, in memory', () => {
   for (const t of dueScanConformance({ create: () => new SQLiteStore({ path: ':memory:' }) })) {
+    it(t.name, t.run)
+  }
+})
+
+describe('SQLiteStore due scan, with encryption: the expiry in the clear, each token opened', () => {
+  const encryption = { keys: { k1: randomBytes(32) }, activeKeyId: 'k1' }
+  for (const t of dueScanConformance({
+    create: () => new SQLiteStore({ path: ':memory:', encryption }),
+  })) {
     it(t.name, t.run)
   }
 })
