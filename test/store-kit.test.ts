@@ -2,6 +2,7 @@
 // waiting), each on its own; the rules it re-exports are tested where they are written.
 import { describe, expect, it } from 'vitest'
 import { EncryptionError } from '../src/crypto.ts'
+import { OAuthToken, UserSignature } from '../src/index.ts'
 import { InvalidArgumentError, SDKException, TokenStoreError } from '../src/errors.ts'
 import * as rules from '../src/store.ts'
 import * as kit from '../src/store-kit/index.ts'
@@ -56,6 +57,30 @@ describe('store-kit exports the rules where they are written, not copies', () =>
     ] as const) {
       expect(kit[name], name).toBe(rules[name])
     }
+  })
+
+  it('lists the lookup columns in the matching rule’s order', () => {
+    expect(kit.LOOKUP_COLUMNS).toEqual([
+      'user_name',
+      'access_token',
+      'grant_token',
+      'refresh_token',
+    ])
+    // The order is lookupOf's: a token holding every value is looked up by the first.
+    const token = new OAuthToken({
+      userSignature: new UserSignature('ada@example.com'),
+      accessToken: 'a',
+      grantToken: 'g',
+      refreshToken: 'r',
+    })
+    const seen: string[] = []
+    for (const column of kit.LOOKUP_COLUMNS) {
+      seen.push(kit.lookupOf(token)!.column)
+      if (column === 'user_name') token.userSignature = undefined
+      if (column === 'access_token') token.accessToken = undefined
+      if (column === 'grant_token') token.grantToken = undefined
+    }
+    expect(seen).toEqual(kit.LOOKUP_COLUMNS)
   })
 })
 
@@ -137,7 +162,10 @@ describe('checkOptions', () => {
       thrown(() => checkOptions('S', { url: 'a', client: 'b', pool: 'p' }, both, groups)),
     ).toSatisfy(invalid('client', /S takes only one of url, client/))
     expect(thrown(() => checkOptions('S', {}, both, groups))).toSatisfy(
-      invalid('connectionString', /needs exactly one of connectionString, pool, got 0/),
+      invalid(
+        'connectionString',
+        /needs exactly one of connectionString, pool, got 0; set exactly one of connectionString and pool/,
+      ),
     )
     expect(
       thrown(() => checkOptions('S', { connectionString: 'c', pool: 'p' }, both, groups)),
