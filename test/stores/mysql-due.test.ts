@@ -193,6 +193,41 @@ await describeWithService('mariadb', 'DBStore due scan (MariaDB)', () => {
     }
   })
 
+  it('a user that may not change the table: nothing added, the scan still answers', async () => {
+    const table = newTable()
+    const writer = new DBStore({ url: URL_BASE, table })
+    await writer.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com'), expiryTime: 5 }),
+    )
+    await writer.close()
+    // A table as the previous version of the store left it: no expiry column.
+    await admin.query(
+      `ALTER TABLE \`${table}\` DROP INDEX \`${table}_expiry_idx\`, DROP COLUMN expiry_number`,
+    )
+    const user = `tk_due_${process.pid}`
+    await admin.query(`CREATE USER IF NOT EXISTS '${user}'@'127.0.0.1' IDENTIFIED BY 'due-pw'`)
+    // Rows, and CREATE for the store's CREATE TABLE IF NOT EXISTS; no ALTER, no INDEX.
+    await admin.query(
+      `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON ${DATABASE}.\`${table}\` TO '${user}'@'127.0.0.1'`,
+    )
+    const url = new URL(URL_BASE)
+    url.username = user
+    url.password = 'due-pw'
+    const reader = new DBStore({ url: url.toString(), table })
+    try {
+      expect((await reader.findDueTokens({ before: 10 })).map((t) => t.id)).toEqual(['1'])
+      const [columns] = (await admin.query(
+        'SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS ' +
+          "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'expiry_number'",
+        [table],
+      )) as unknown as [unknown[]]
+      expect(columns).toEqual([])
+    } finally {
+      await reader.close()
+      await admin.query(`DROP USER IF EXISTS '${user}'@'127.0.0.1'`)
+    }
+  })
+
   it('a legacy table with case-insensitive ids: the scan orders ids by their bytes', async () => {
     const table = newTable()
     await admin.query(
