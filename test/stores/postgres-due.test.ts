@@ -171,6 +171,32 @@ await describeWithService('postgres', 'PostgresStore due scan', () => {
     }
   })
 
+  it('a role that does not own the table adds no index, and the scan still answers', async () => {
+    const table = newTable()
+    const writer = new PostgresStore({ connectionString: PG_URL, table })
+    await writer.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('ada@example.com'), expiryTime: 5 }),
+    )
+    await writer.close()
+    // A table as the previous version of the store left it: no expiry index.
+    await admin().query(`DROP INDEX "${table}_expiry_idx"`)
+    const role = `tk_due_${process.pid}`
+    await admin().query(`DROP ROLE IF EXISTS ${role}`)
+    await admin().query(`CREATE ROLE ${role} LOGIN`)
+    await admin().query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${table}" TO ${role}`)
+    const url = new URL(PG_URL)
+    url.username = role
+    const user = new PostgresStore({ connectionString: url.toString(), table })
+    try {
+      expect((await user.findDueTokens({ before: 10 })).map((t) => t.id)).toEqual(['1'])
+      expect((await indexesOf(table)).filter((n) => n.includes('expiry'))).toEqual([])
+    } finally {
+      await user.close()
+      await admin().query(`REVOKE ALL ON "${table}" FROM ${role}`)
+      await admin().query(`DROP ROLE IF EXISTS ${role}`)
+    }
+  })
+
   it('a read-only session adds no index, and the scan still answers', async () => {
     const table = newTable()
     const writer = new PostgresStore({ connectionString: PG_URL, table })
