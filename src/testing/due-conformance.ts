@@ -109,6 +109,25 @@ export function dueScanConformance(options: DueScanConformanceOptions): Conforma
     assert.deepEqual(await store.findDueTokens({ before: NOW }), [])
   })
 
+  test('bounds that are not whole expiries: fractional, negative, past any expiry', async (store) => {
+    const saved = await fill(store, [-1000, 0, 1000])
+    const cases = [
+      { before: -1 },
+      { before: NOW + 0.5 },
+      { before: 1e300 },
+      { before: 1e300, after: { expiryTime: NOW - 0.5, id: '' } },
+      { before: 1e300, after: { expiryTime: 1e300, id: '' } },
+      { before: NOW, after: { expiryTime: -5, id: 'x' } },
+    ]
+    for (const options of cases) {
+      assert.deepEqual(
+        ids(await store.findDueTokens(options)),
+        ids(selectDue(saved, options)),
+        `findDueTokens(${JSON.stringify(options)})`,
+      )
+    }
+  })
+
   test('an empty store has nothing due', async (store) => {
     assert.deepEqual(await store.findDueTokens({ before: NOW + 10 ** 12 }), [])
   })
