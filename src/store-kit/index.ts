@@ -37,8 +37,6 @@ export type {
   TokenRow,
 } from '../store.js'
 
-export { LOOKUP_COLUMNS } from './columns.js'
-
 // Rows and tokens, and the checks of every method's arguments.
 export {
   assertConditionalSave,
@@ -109,5 +107,10 @@ export { checkDueScanOptions, compareDue, dueCursor, selectDue, supportsDueScan 
 export type { DueCursor, DueScan, DueScanOptions } from '../due.js'
 
 // Token health: the record a store keeps beside each token, and the check of what it is given.
-export { assertHealthIds, assertHealthRecord, MAX_HEALTH_LENGTH, supportsHealth } from '../health.js'
+export {
+  assertHealthIds,
+  assertHealthRecord,
+  MAX_HEALTH_LENGTH,
+  supportsHealth,
+} from '../health.js'
 export type { HealthTracking } from '../health.js'

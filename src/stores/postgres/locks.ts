@@ -5,6 +5,9 @@ import type { TokenLock } from '../../store.js'
 import { Lease, type LeaseHold } from '../lease.js'
 import { Deadline, bind, connectBefore, isConnectionError, statement, toError } from './client.js'
 
+/** How long a lease may take to check a connection out, even one tried without waiting (ms). */
+const CONNECT_GRACE_MS = 2000
+
 /** Where a token lock is taken, and what it is for. */
 export interface LockRequest {
   readonly store: string
@@ -37,7 +40,10 @@ export async function lockToken(
     )
   const wrap = (err: unknown): Error =>
     wrapStoreError(store, 'lock', err, { explain: request.explain })
-  const client = await connectBefore(pool, deadline).catch((err: unknown) => {
+  // A lease tried without waiting (timeoutMs 0) still gets time to check a connection out:
+  // the wait it refuses is for another holder of the token, not for the pool.
+  const connectBy = Math.max(deadline, Date.now() + CONNECT_GRACE_MS)
+  const client = await connectBefore(pool, connectBy).catch((err: unknown) => {
     throw err instanceof Deadline ? timedOut() : wrap(err)
   })
   const held = new HeldLock(client, `${table}:${id}`, request.onDone)
