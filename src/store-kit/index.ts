@@ -114,3 +114,7 @@ export {
   supportsHealth,
 } from '../health.js'
 export type { HealthTracking } from '../health.js'
+
+// Budgets: the checks of takeBudget's arguments and the sliding-window rule, written once.
+export { assertBudgetArguments, decideBudget, supportsBudgets, BudgetLog } from '../budget.js'
+export type { Budget, BudgetAnswer, BudgetCounting } from '../budget.js'

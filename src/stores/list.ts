@@ -26,6 +26,7 @@ import { inMemoryOptions, type InMemoryStoreOptions } from './memory.js'
 import { InProcessLocks } from './token-locks.js'
 import { selectDue, type DueScan, type DueScanOptions } from '../due.js'
 import type { HealthTracking } from '../health.js'
+import { BudgetLog, type Budget, type BudgetAnswer, type BudgetCounting } from '../budget.js'
 import { HealthRecords } from './health-records.js'
 
 /** One record of a {@link ListStore}: the values in the official column order. */
@@ -49,12 +50,20 @@ function toRow(record: TokenRecord): StoredRow {
  * store.records // [['k3Jx0aQ9Zt', 'ada@example.com', '1000.CLIENT', ...]]
  */
 export class ListStore
-  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan, HealthTracking
+  implements
+    TokenStore,
+    TokenLocking,
+    ConditionalSave,
+    TokenIteration,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
 {
   /** The records themselves, in the official column order. */
   readonly records: TokenRecord[] = []
   readonly #locks = new InProcessLocks()
   readonly #health = new HealthRecords()
+  readonly #budgets = new BudgetLog()
   readonly #leaseMs: number
 
   constructor(options: InMemoryStoreOptions = {}) {
@@ -161,6 +170,11 @@ export class ListStore
   /** Keeps a token's health record beside it, or removes it with `null`. */
   saveHealth(id: string, record: string | null): Promise<void> {
     return this.#health.save(id, record, (id) => this.records.some((record) => record[0] === id))
+  }
+
+  /** Takes one use of a budget (see `BudgetCounting`), counted in this process. */
+  takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    return this.#budgets.take(key, budget, now)
   }
 
   async close(): Promise<void> {}

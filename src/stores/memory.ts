@@ -20,6 +20,7 @@ import { tokensOfRows, type IterateOptions, type TokenIteration } from '../itera
 import { InProcessLocks } from './token-locks.js'
 import { selectDue, type DueScan, type DueScanOptions } from '../due.js'
 import type { HealthTracking } from '../health.js'
+import { BudgetLog, type Budget, type BudgetAnswer, type BudgetCounting } from '../budget.js'
 import { HealthRecords } from './health-records.js'
 
 /** Options of the in-memory stores. */
@@ -46,11 +47,19 @@ export function inMemoryOptions(store: string, options: unknown): { leaseMs: num
  * await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ada@example.com'), accessToken: 'at' }))
  */
 export class MemoryStore
-  implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan, HealthTracking
+  implements
+    TokenStore,
+    TokenLocking,
+    ConditionalSave,
+    TokenIteration,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
 {
   readonly #table = new RowTable()
   readonly #locks = new InProcessLocks()
   readonly #health = new HealthRecords()
+  readonly #budgets = new BudgetLog()
   readonly #leaseMs: number
 
   constructor(options: InMemoryStoreOptions = {}) {
@@ -130,6 +139,11 @@ export class MemoryStore
   /** Keeps a token's health record beside it, or removes it with `null`. */
   saveHealth(id: string, record: string | null): Promise<void> {
     return this.#health.save(id, record, (id) => this.#table.get(id) !== undefined)
+  }
+
+  /** Takes one use of a budget (see `BudgetCounting`), counted in this process. */
+  takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    return this.#budgets.take(key, budget, now)
   }
 
   async close(): Promise<void> {}
