@@ -262,6 +262,13 @@ export class RateLimitError extends SDKException {
 }
 
 /**
+ * A refresh or exchange would exceed the provider's budget on its token endpoint (counted in
+ * the store for every process sharing it), and there is no valid token to answer instead:
+ * nothing was sent. A {@link RateLimitError}, with `retryAfterMs`.
+ */
+export class BudgetExceededError extends RateLimitError {}
+
+/**
  * The token's refresh token was refused for good by the accounts server (revoked,
  * `invalid_grant`, `invalid_code`): the token is kept, marked `reauth_required`, and not sent to
  * the server again until the user consents anew (a new grant replaces the refresh token).

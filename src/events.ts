@@ -53,6 +53,7 @@ export interface TokenEvents {
     failed: number
     reauthRequired: number
     deferred: number
+    limited: number
     skipped: number
     startedAt: number
     durationMs: number

@@ -101,6 +101,7 @@ export {
   TokenConflictError,
   IdCollisionError,
   ReauthRequiredError,
+  BudgetExceededError,
 } from './errors.js'
 export type { StoreOperation } from './errors.js'
 export {

@@ -1,4 +1,5 @@
 import {
+  BudgetExceededError,
   InvalidArgumentError,
   refuseUnknownOptions,
   InvalidHeaderError,
@@ -16,6 +17,7 @@ import { Environment, originRefusal, requireApiUrl } from './oauth/environments.
 import { isTokenText } from './oauth/messages.js'
 import { refreshStoredToken, who, withGrant } from './refresh/coordinator.js'
 import { traced } from './telemetry/tracing.js'
+import { budgetKey, supportsBudgets } from './budget.js'
 import { revokeStoredToken } from './revocation.js'
 import type { TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
@@ -541,6 +543,7 @@ export class Session {
     if (given.grantToken) {
       const started = performance.now()
       const grantToken = given.grantToken
+      await this.#takeExchangeBudget(given.clientId!)
       const grant = await traced('exchange', 'tokenkeeper.exchange', {}, () =>
         client.exchangeGrant({
           clientId: given.clientId!,
@@ -577,6 +580,23 @@ export class Session {
     this.#adopt(token)
     if (config.findUser && !token.userSignature) await this.#findUser()
     await this.#save(this.#token)
+  }
+
+  /**
+   * Takes one grant exchange from the client's budget (the provider's limit, counted in the
+   * store for every process sharing it); a spent budget is a `BudgetExceededError`, and the
+   * code is not sent (it stays usable until it expires).
+   */
+  async #takeExchangeBudget(clientId: string): Promise<void> {
+    const { store, environment, config } = this.#context
+    const budget = environment.budgets.grantExchangesPerClient
+    if (!budget || !supportsBudgets(store)) return
+    const answer = await store.takeBudget(budgetKey('exchange', clientId), budget, config.now())
+    if (answer.granted) return
+    throw new BudgetExceededError(
+      `the client has exchanged ${budget.limit} grant codes in ${Math.round(budget.windowMs / 1000)} s, the provider's limit; the code was not sent: try again in ${Math.ceil(answer.retryAfterMs / 1000)} s`,
+      answer.retryAfterMs,
+    )
   }
 
   /** Looks up who the token belongs to (the provider's look-up), as the official SDKs do, to name its row. */
@@ -638,6 +658,7 @@ export class Session {
         now: config.now,
         refreshSkewMs: config.refreshSkewMs,
         lockTimeoutMs: config.lockTimeoutMs,
+        budget: this.#context.environment.budgets.accessTokensPerRefreshToken,
       },
       {
         held: this.#token,

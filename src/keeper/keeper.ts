@@ -1,4 +1,9 @@
-import { InvalidArgumentError, RateLimitError, ReauthRequiredError } from '../errors.js'
+import {
+  BudgetExceededError,
+  InvalidArgumentError,
+  RateLimitError,
+  ReauthRequiredError,
+} from '../errors.js'
 import { healthOf } from '../health.js'
 import { emit } from '../events.js'
 import { SafeLog, type Logger } from '../log.js'
@@ -79,6 +84,8 @@ export interface KeeperPassSummary {
   readonly reauthRequired: number
   /** Failing, and not yet due for another try (their backoff runs). */
   readonly deferred: number
+  /** Over the provider's budget of access tokens for their refresh token: tried again later. */
+  readonly limited: number
   /** Not tried: the pass was stopping. */
   readonly skipped: number
   /** When the pass started (epoch ms) and how long it took (ms). */
@@ -246,6 +253,7 @@ export class TokenKeeper {
       failed: 0,
       reauthRequired: 0,
       deferred: 0,
+      limited: 0,
     }
     let skipped = 0
     for await (const page of dueTokenPages(store, startedAt + refreshAheadMs, pageSize)) {
@@ -284,12 +292,14 @@ export class TokenKeeper {
   /** Refreshes one due token; says how it went. */
   async #keep(
     token: OAuthToken,
-  ): Promise<'refreshed' | 'fresh' | 'busy' | 'failed' | 'reauthRequired'> {
+  ): Promise<'refreshed' | 'fresh' | 'busy' | 'limited' | 'failed' | 'reauthRequired'> {
     const { refreshAheadMs, now } = this.#options
     try {
+      const environment = environmentOf(token, this.#options.environment)
       const context: RefreshContext = {
         store: this.#store,
-        client: this.#client(environmentOf(token, this.#options.environment)),
+        client: this.#client(environment),
+        budget: environment.budgets.accessTokensPerRefreshToken,
         log: this.#log,
         now,
         refreshSkewMs: refreshAheadMs,
@@ -298,11 +308,19 @@ export class TokenKeeper {
       }
       const outcome = await refreshStoredToken(context, { held: token, lease: 'try' })
       if (outcome.status === 'busy') return 'busy'
+      if (outcome.status === 'limited') return 'limited'
       return outcome.status === 'refreshed' ? 'refreshed' : 'fresh'
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'UNKNOWN'
       const fields = { ...who(token), code }
       if (err instanceof ReauthRequiredError) return 'reauthRequired'
+      if (err instanceof BudgetExceededError) {
+        this.#log.info('over the refresh budget; the next pass tries again', {
+          ...fields,
+          retryAfterMs: err.retryAfterMs,
+        })
+        return 'limited'
+      }
       const retryAfterMs = err instanceof RateLimitError ? err.retryAfterMs : undefined
       this.#log.warn('refresh failed; the next pass tries again', { ...fields, retryAfterMs })
       return 'failed'

@@ -1,4 +1,5 @@
 import {
+  BudgetExceededError,
   InvalidResponseError,
   InvalidTokenError,
   MandatoryValueError,
@@ -23,6 +24,7 @@ import type { SafeLog } from '../log.js'
 import type { AccountsClient } from '../oauth/client.js'
 import type { TokenGrant } from '../oauth/messages.js'
 import { saveOver, withTokenLock } from './lease.js'
+import { budgetKey, supportsBudgets, type Budget } from '../budget.js'
 import { storeOp, traced } from '../telemetry/tracing.js'
 import type { TokenLock, TokenStore } from '../store.js'
 import { needsRefresh, type OAuthToken } from '../token.js'
@@ -40,6 +42,11 @@ export interface RefreshContext {
   readonly refreshSkewMs: number
   /** How long to wait for another holder's lease on the token (ms). */
   readonly lockTimeoutMs: number
+  /**
+   * The provider's limit on access tokens per refresh token, counted in the store (where it
+   * counts budgets) for every process sharing it; absent: no limit is kept here.
+   */
+  readonly budget?: Budget | undefined
   /** Told of every change of a token's health this refresh made (for webhooks). */
   readonly onHealthChange?: ((change: HealthChange) => void) | undefined
 }
@@ -82,10 +89,15 @@ export interface RefreshRequest {
  * How a refresh ended. `refreshed`: this call spent the refresh token and saved the answer;
  * `reused`: the store already held a token good enough (another caller or process refreshed
  * it); `superseded`: another holder saved a newer token while this one refreshed, and that one
- * stands; `busy`: with `lease: 'try'`, another holder has the token's lease.
+ * stands; `limited`: the provider's budget for this refresh token is spent, and the current
+ * access token, still valid, answers; `busy`: with `lease: 'try'`, another holder has the
+ * token's lease.
  */
 export type RefreshOutcome =
-  | { readonly status: 'refreshed' | 'reused' | 'superseded'; readonly token: OAuthToken }
+  | {
+      readonly status: 'refreshed' | 'reused' | 'superseded' | 'limited'
+      readonly token: OAuthToken
+    }
   | { readonly status: 'busy' }
 
 /** The fields a log line or event names a token by: never a secret. */
@@ -222,6 +234,7 @@ async function refreshLocked(
   }
   const spend = async (from: OAuthToken): Promise<TokenGrant> => {
     await confirmLease(lock)
+    await takeBudget(context, from)
     return client.refresh({
       clientId: from.clientId!,
       clientSecret: from.clientSecret!,
@@ -234,7 +247,7 @@ async function refreshLocked(
     try {
       grant = await spend(base)
     } catch (err) {
-      if (err instanceof LeaseLost) throw err
+      if (err instanceof LeaseLost || err instanceof BudgetSpent) throw err
       emit('token.refresh_failed', {
         ...who(current),
         code: (err as { code?: string }).code ?? 'UNKNOWN',
@@ -254,6 +267,18 @@ async function refreshLocked(
       grant = await spend(base)
     }
   } catch (err) {
+    if (err instanceof BudgetSpent) {
+      // Over the provider's limit: the current access token answers while it is valid.
+      const held = stored ?? base
+      if (held.accessToken !== undefined && !needsRefresh(held, now(), 0)) {
+        log.info('the refresh budget is spent; the current access token answers', who(held))
+        return { status: 'limited', token: credentials(held) }
+      }
+      throw new BudgetExceededError(
+        `token ${current.id ?? '(new)'} has used its budget of ${err.budget.limit} access tokens in ${Math.round(err.budget.windowMs / 1000)} s, and its access token has expired: try again in ${Math.ceil(err.retryAfterMs / 1000)} s`,
+        err.retryAfterMs,
+      )
+    }
     if (err instanceof LeaseLost || !stored?.id) throw err
     throw await recordFailure(context, base, health, err)
   }
@@ -279,6 +304,28 @@ async function refreshLocked(
   log.warn('another process saved a newer token meanwhile; using the stored one', who(winner))
   emit('token.superseded', { id: winner.id!, user: winner.userSignature?.name })
   return { status: 'superseded', token: credentials(winner) }
+}
+
+/** The provider's budget for a refresh token is spent; nothing was sent. */
+class BudgetSpent extends Error {
+  constructor(
+    readonly budget: Budget,
+    readonly retryAfterMs: number,
+  ) {
+    super('the refresh budget is spent')
+  }
+}
+
+/**
+ * Takes one access token from the refresh token's budget, where a budget is set and the store
+ * counts budgets; a spent budget is {@link BudgetSpent}, and nothing is sent.
+ */
+async function takeBudget(context: RefreshContext, from: OAuthToken): Promise<void> {
+  const { store, budget, now } = context
+  if (!budget || !supportsBudgets(store) || !from.refreshToken) return
+  const key = budgetKey('refresh', from.refreshToken)
+  const answer = await storeOp(store, 'takeBudget', () => store.takeBudget(key, budget, now()))
+  if (!answer.granted) throw new BudgetSpent(budget, answer.retryAfterMs)
 }
 
 /** Reads a stored token by id, traced. */

@@ -171,6 +171,7 @@ export async function instrumentTokenkeeper(
       'failed',
       'reauthRequired',
       'deferred',
+      'limited',
       'skipped',
     ] as const) {
       if (e[what] > 0) passTokens.add(e[what], { 'tokenkeeper.keeper.result': what })

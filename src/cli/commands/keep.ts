@@ -34,6 +34,7 @@ function passLine(pass: number, s: KeeperPassSummary): string {
     ...(s.failed ? [`${s.failed} failed`] : []),
     ...(s.reauthRequired ? [`${s.reauthRequired} need the user to sign in again`] : []),
     ...(s.deferred ? [`${s.deferred} failing, tried again later`] : []),
+    ...(s.limited ? [`${s.limited} over the provider's budget, tried again later`] : []),
     ...(s.skipped ? [`${s.skipped} left for later (stopping)`] : []),
   ]
   return `keep: pass ${pass}: ${parts.join(', ')} (${s.durationMs} ms)`
