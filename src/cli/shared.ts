@@ -6,6 +6,7 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError as CommanderArgumentError, Option, type Command } from 'commander'
 import { InvalidArgumentError, SDKException } from '../errors.js'
 import { DataCenter, Environment } from '../oauth/environments.js'
+import { environmentOf } from '../providers/token-environment.js'
 import type { TokenStore } from '../store.js'
 import { createStore, localStorePath } from '../stores/create.js'
 import { withEncryption } from '../stores/encrypted.js'
@@ -285,6 +286,28 @@ export function environmentFrom(
     )
   }
   return undefined
+}
+
+/**
+ * The environment a stored token is refreshed or revoked in: `--accounts-url`'s as given; the
+ * data center `--dc` names, which must be the token's own (a usage error otherwise, before
+ * anything is sent); or without either, the Zoho data center its API domain names.
+ */
+export function tokenEnvironment(token: OAuthToken, options: EnvironmentOptions): Environment {
+  const given = environmentFrom(options, false)
+  // A custom accounts server (a proxy, the emulator) is the user's explicit word: taken as given.
+  if (options.accountsUrl !== undefined && given) return given
+  try {
+    return environmentOf(token, given)
+  } catch (err) {
+    if (err instanceof SDKException && err.code === 'ENVIRONMENT_MISMATCH') {
+      throw usage(`${err.message} (drop --dc/--accounts-url, or name the token's own)`)
+    }
+    if (err instanceof SDKException && err.code === 'ENVIRONMENT_UNKNOWN') {
+      throw usage(err.message.replace('the environment option', '--dc or --accounts-url'))
+    }
+    throw err
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import { needsRefresh, type OAuthToken } from '../token.js'
 import { dueTokenPages } from './due-tokens.js'
 import { WebhookSender, type WebhookSenderOptions } from './webhook.js'
 import type { WebhookEventType } from './webhook-signature.js'
-import { environmentOf } from './environments.js'
+import { environmentOf } from '../providers/token-environment.js'
 
 /** What {@link TokenKeeper} takes. */
 export interface TokenKeeperOptions {

@@ -5,12 +5,12 @@ import { OAuthToken } from '../../token.js'
 import {
   CliError,
   countdown,
-  environmentFrom,
   environmentOptions,
   examples,
   globals,
   say,
   tokenById,
+  tokenEnvironment,
   withStore,
   type EnvironmentOptions,
 } from '../shared.js'
@@ -35,9 +35,10 @@ export function registerRefresh(program: Command): void {
     )
     .action(async (id: string, _options: EnvironmentOptions, command: Command) => {
       const options = globals<EnvironmentOptions>(command)
-      const environment = environmentFrom(options, true)
       await withStore(options, async (store) => {
         const before = await tokenById(store, id)
+        // The accounts server that issued the token: a --dc that contradicts it is refused.
+        const environment = tokenEnvironment(before, options)
         if (!before.refreshToken || !before.clientId || !before.clientSecret) {
           throw new CliError(
             `token '${id}' cannot be refreshed: it needs a refresh token, a client id and a client secret; ` +

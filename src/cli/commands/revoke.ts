@@ -12,6 +12,7 @@ import {
   notFound,
   say,
   tokenById,
+  tokenEnvironment,
   usage,
   withStore,
   type EnvironmentOptions,
@@ -52,12 +53,12 @@ export function registerRevoke(program: Command): void {
       if (chosen.length !== 1) {
         throw usage('revoke takes exactly one of <id>, --user <name>, --client <id>')
       }
-      const environment = environmentFrom(options, true)
       await withStore(options, async (store) => {
         let revoked: string[]
         let failed: { id: string; code: string }[]
         if (id !== undefined) {
-          await tokenById(store, id)
+          // Revoked at the accounts server that issued it: a --dc that contradicts it is refused.
+          const environment = tokenEnvironment(await tokenById(store, id), options)
           await noticeIfBusy(store, id)
           const { client, log } = revocationClient(environment)
           try {
@@ -73,7 +74,7 @@ export function registerRevoke(program: Command): void {
           }
         } else {
           ;({ revoked, failed } = await revokeTokens(store, {
-            environment,
+            environment: environmentFrom(options, true),
             onProgress: passProgress((n) => `revoke: ${n} tokens examined`),
             ...(options.user === undefined ? {} : { userName: options.user }),
             ...(options.client === undefined ? {} : { clientId: options.client }),

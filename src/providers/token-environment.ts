@@ -1,5 +1,5 @@
 import type { Environment } from '../oauth/environments.js'
-import { dataCenterOf } from '../providers/zoho-accounts.js'
+import { dataCenterOf } from './zoho-accounts.js'
 import type { OAuthToken } from '../token.js'
 import { SDKException } from '../errors.js'
 
