@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import { InvalidArgumentError } from './errors.js'
+import { emit } from './events.js'
+import { storeOp } from './telemetry/tracing.js'
 import type { Budget } from './providers/provider.js'
 import type { TokenStore } from './store.js'
 
@@ -88,4 +90,28 @@ export class BudgetLog {
     this.#uses.set(key, times)
     return answer
   }
+}
+
+/**
+ * Takes one use of a budget in the store, for a refresh (`of` the refresh token) or an exchange
+ * (`of` the client id): the one way the session and the refresh coordination take, told as an
+ * event. Resolves to `undefined` when no budget is kept (none set, or the store counts none).
+ */
+export async function takeFromBudget(
+  store: TokenStore,
+  kind: 'refresh' | 'exchange',
+  of: string,
+  budget: Budget | undefined,
+  now: number,
+): Promise<BudgetAnswer | undefined> {
+  if (!budget || !supportsBudgets(store)) return undefined
+  const key = budgetKey(kind, of)
+  const answer = await storeOp(store, 'takeBudget', () => store.takeBudget(key, budget, now))
+  emit('budget.taken', {
+    kind,
+    granted: answer.granted,
+    remaining: answer.granted ? answer.remaining : 0,
+    retryAfterMs: answer.granted ? 0 : answer.retryAfterMs,
+  })
+  return answer
 }

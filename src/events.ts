@@ -44,6 +44,16 @@ export interface TokenEvents {
   'token.recovered': { id: string; user: string | undefined }
   /** The accounts server refused a token's refresh token for good: the user must sign in again. */
   'token.reauthRequired': { id: string; user: string | undefined; code: string }
+  /**
+   * A use was taken from a provider budget (`refresh`: access tokens per refresh token;
+   * `exchange`: grant codes per client), or refused.
+   */
+  'budget.taken': {
+    kind: 'refresh' | 'exchange'
+    granted: boolean
+    remaining: number
+    retryAfterMs: number
+  }
   /** A keeper pass ended: what it found due and what became of each token. */
   'keeper.pass': {
     due: number

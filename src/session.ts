@@ -17,7 +17,7 @@ import { Environment, originRefusal, requireApiUrl } from './oauth/environments.
 import { isTokenText } from './oauth/messages.js'
 import { refreshStoredToken, who, withGrant } from './refresh/coordinator.js'
 import { traced } from './telemetry/tracing.js'
-import { budgetKey, supportsBudgets } from './budget.js'
+import { takeFromBudget } from './budget.js'
 import { revokeStoredToken } from './revocation.js'
 import type { TokenStore } from './store.js'
 import { FileStore } from './stores/file.js'
@@ -590,9 +590,8 @@ export class Session {
   async #takeExchangeBudget(clientId: string): Promise<void> {
     const { store, environment, config } = this.#context
     const budget = environment.budgets.grantExchangesPerClient
-    if (!budget || !supportsBudgets(store)) return
-    const answer = await store.takeBudget(budgetKey('exchange', clientId), budget, config.now())
-    if (answer.granted) return
+    const answer = await takeFromBudget(store, 'exchange', clientId, budget, config.now())
+    if (!budget || !answer || answer.granted) return
     throw new BudgetExceededError(
       `the client has exchanged ${budget.limit} grant codes in ${Math.round(budget.windowMs / 1000)} s, the provider's limit; the code was not sent: try again in ${Math.ceil(answer.retryAfterMs / 1000)} s`,
       answer.retryAfterMs,

@@ -136,6 +136,13 @@ describe('instrumentTokenkeeper', () => {
       ])
       expect(metrics.has('tokenkeeper.keeper.pass.duration')).toBe(true)
       expect(metrics.has('tokenkeeper.tokens')).toBe(true)
+      // The exchange and each refresh took from Zoho's budgets (the emulator's environment has them).
+      expect(metrics.get('tokenkeeper.budget.remaining')).toEqual(
+        expect.arrayContaining([
+          { attributes: { 'tokenkeeper.budget.kind': 'exchange' }, value: 1 },
+          { attributes: { 'tokenkeeper.budget.kind': 'refresh' }, value: 2 },
+        ]),
+      )
 
       const everything = JSON.stringify({
         spans: exporter

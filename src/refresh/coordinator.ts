@@ -24,7 +24,7 @@ import type { SafeLog } from '../log.js'
 import type { AccountsClient } from '../oauth/client.js'
 import type { TokenGrant } from '../oauth/messages.js'
 import { saveOver, withTokenLock } from './lease.js'
-import { budgetKey, supportsBudgets, type Budget } from '../budget.js'
+import { takeFromBudget, type Budget } from '../budget.js'
 import { storeOp, traced } from '../telemetry/tracing.js'
 import type { TokenLock, TokenStore } from '../store.js'
 import { needsRefresh, type OAuthToken } from '../token.js'
@@ -322,10 +322,9 @@ class BudgetSpent extends Error {
  */
 async function takeBudget(context: RefreshContext, from: OAuthToken): Promise<void> {
   const { store, budget, now } = context
-  if (!budget || !supportsBudgets(store) || !from.refreshToken) return
-  const key = budgetKey('refresh', from.refreshToken)
-  const answer = await storeOp(store, 'takeBudget', () => store.takeBudget(key, budget, now()))
-  if (!answer.granted) throw new BudgetSpent(budget, answer.retryAfterMs)
+  if (!budget || !from.refreshToken) return
+  const answer = await takeFromBudget(store, 'refresh', from.refreshToken, budget, now())
+  if (answer && !answer.granted) throw new BudgetSpent(budget, answer.retryAfterMs)
 }
 
 /** Reads a stored token by id, traced. */

@@ -162,6 +162,18 @@ export async function instrumentTokenkeeper(
   on('token.reauthRequired', () =>
     stateChanges.add(1, { 'tokenkeeper.token.state': 'reauth_required' }),
   )
+  const budgetRemaining = meter.createHistogram('tokenkeeper.budget.remaining', {
+    description: "Uses left in a provider budget's window after each use taken",
+    unit: '{use}',
+  })
+  const budgetRefusals = meter.createCounter('tokenkeeper.budget.refusals', {
+    description: 'Uses refused because a provider budget was spent (nothing was sent)',
+    unit: '{use}',
+  })
+  on('budget.taken', (e) => {
+    if (e.granted) budgetRemaining.record(e.remaining, { 'tokenkeeper.budget.kind': e.kind })
+    else budgetRefusals.add(1, { 'tokenkeeper.budget.kind': e.kind })
+  })
   on('keeper.pass', (e) => {
     passDuration.record(e.durationMs / 1000)
     for (const what of [
