@@ -80,8 +80,6 @@ const AUTH_SCHEME = String.raw`(?:Bearer|Zoho-oauthtoken|Basic)`
  * after it becomes {@link REDACTED}, quotes around it kept.
  */
 const PATTERNS: readonly RegExp[] = [
-  // The built-in providers' tokens and codes (Zoho's `1000.<hex>.<hex>`), wherever they are.
-  ...zoho.tokenPatterns.map((p) => new RegExp(`()(?:${p.source})`, p.flags)),
   // `Bearer x`, `Zoho-oauthtoken "x"`, `Basic x` (also `Bearer%20x` and `Bearer+x` in a URL).
   new RegExp(String.raw`(\b${AUTH_SCHEME}(?:\s+|%20|\+))${VALUE}`, 'gi'),
   // `Authorization: x` without a scheme.
@@ -96,9 +94,9 @@ const PATTERNS: readonly RegExp[] = [
 ]
 
 /**
- * Token patterns of the other providers in use: an {@link Environment} adds its provider's, so
- * that a provider defined in a file of its own is redacted like a built-in one. Only ever grows,
- * and only adds redaction.
+ * Token patterns of the providers in use: Zoho's from the start, and each {@link Environment}
+ * adds its provider's, so that a provider defined in a file of its own is redacted like the
+ * built-in one. Only ever grows, and only adds redaction.
  */
 const providerPatterns = new Map<string, RegExp>()
 
@@ -107,6 +105,10 @@ export function redactTokenPatterns(patterns: readonly RegExp[]): void {
   for (const p of patterns)
     providerPatterns.set(String(p), new RegExp(`()(?:${p.source})`, p.flags))
 }
+
+// Zoho's `1000.<hex>.<hex>` tokens and codes, wherever they are, from the start: the default
+// provider's tokens are redacted before any environment exists.
+redactTokenPatterns(zoho.tokenPatterns)
 
 /** The quote a value starts with, when it is quoted (no letters in it, so no case to fold). */
 const OPENING = new RegExp(`^${QUOTE}`)
@@ -178,7 +180,8 @@ export function scrub(text: string, secrets: Iterable<string> = []): string {
     if (secret.length >= 4) out = out.split(secret).join(REDACTED)
   }
   out = maskCredentials(out)
-  for (const patterns of [PATTERNS, providerPatterns.values()]) {
+  // Providers' token shapes first: a token is redacted wherever it is, named or not.
+  for (const patterns of [providerPatterns.values(), PATTERNS]) {
     for (const pattern of patterns) {
       out = out.replace(
         pattern,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { DataCenter, Environment, InvalidArgumentError } from '../src/index.ts'
 import { isLoopback } from '../src/oauth/environments.ts'
 import { isTokenText, parseTokenResponse as parse } from '../src/oauth/messages.ts'
+import { STANDARD_QUIRKS } from '../src/providers/provider.ts'
 import { zoho } from '../src/providers/zoho.ts'
 
 /** Zoho's answers, read as the Zoho provider (every environment's default) reads them. */
@@ -468,5 +469,58 @@ describe('loopback', () => {
       'http://[::ffff:127.0.0.1]',
     ])
       expect(isLoopback(new URL(url)), url).toBe(false)
+  })
+})
+
+describe('a standard server’s answers (the oauth2 provider’s quirks)', () => {
+  const standard = (status: number, body: string) => parse(status, body, 0, [], STANDARD_QUIRKS)
+  const error = JSON.stringify({ error: 'invalid_grant', access_token: 'a' })
+
+  it('refuses an error inside a success (2xx) as malformed, and reads one outside it', () => {
+    for (const status of [200, 201, 299]) {
+      expect(() => standard(status, error), String(status)).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_RESPONSE',
+          message: `the accounts server answered HTTP ${status} with an error code in a success answer, which this provider never sends`,
+        }) as Error,
+      )
+    }
+    for (const status of [199, 300, 400, 401]) {
+      expect(() => standard(status, error), String(status)).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_TOKEN_ERROR',
+          serverError: 'invalid_grant',
+          status,
+        }) as Error,
+      )
+    }
+    // Zoho's provider reads the same 200 as the refusal it is.
+    expect(() => parseTokenResponse(200, error, 0, [])).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_TOKEN_ERROR',
+        serverError: 'invalid_grant',
+      }) as Error,
+    )
+  })
+
+  it('reads expires_in only, knows no rate-limit text, and takes Bearer tokens only', () => {
+    const grant = standard(
+      200,
+      JSON.stringify({ access_token: 'a', expires_in: 60, expires_in_sec: 7200 }),
+    )
+    expect(grant.lifetimeMs).toBe(60_000)
+    const limited = JSON.stringify({
+      error: 'Access Denied',
+      error_description: 'too many requests',
+    })
+    expect(() => standard(400, limited)).toThrow(
+      expect.objectContaining({ code: 'INVALID_TOKEN_ERROR' }) as Error,
+    )
+    expect(() =>
+      standard(200, JSON.stringify({ access_token: 'a', token_type: 'Zoho-oauthtoken' })),
+    ).toThrow(/a token of type 'Zoho-oauthtoken'/)
+    expect(
+      standard(200, JSON.stringify({ access_token: 'a', token_type: 'bEaReR' })).tokenType,
+    ).toBe('bEaReR')
   })
 })
