@@ -84,7 +84,11 @@ export const ZOHO_REGIONS = [
 ] as const satisfies readonly ZohoRegion[]
 
 /** The kinds of environment in each data center, and the API host of each. */
-export const ZOHO_KINDS = { PRODUCTION: 'www', SANDBOX: 'sandbox', DEVELOPER: 'developer' } as const
+export const ZOHO_KINDS: Readonly<Record<ZohoKind, string>> = {
+  PRODUCTION: 'www',
+  SANDBOX: 'sandbox',
+  DEVELOPER: 'developer',
+}
 
 /** The API domain of a data center's environment: `https://sandbox.zohoapis.eu`. */
 export function zohoApiDomain(region: ZohoRegion, kind: ZohoKind): string {
@@ -104,7 +108,7 @@ export function zohoApiOrigins(region: ZohoRegion): string[] {
 }
 
 /** A kind of Zoho environment: `PRODUCTION`, `SANDBOX` or `DEVELOPER`. */
-export type ZohoKind = keyof typeof ZOHO_KINDS
+export type ZohoKind = 'PRODUCTION' | 'SANDBOX' | 'DEVELOPER'
 
 /** Zoho's `location` callback values (`us`, `eu`, ...) are the data center codes in lower case. */
 export function zohoRegionOfLocation(location: string): ZohoRegion | undefined {

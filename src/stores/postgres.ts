@@ -4,7 +4,7 @@ import { PostgresStore as Store } from './postgres/store.js'
 export type { PostgresPool, PostgresStoreOptions } from './postgres/store.js'
 
 /**
- * {@link Store | PostgresStore}, typed so that a store built with `encryption` has `rekey()`
+ * The PostgreSQL store (`./postgres/store.ts`), typed so that a store built with `encryption` has `rekey()`
  * (the constructor returns the encrypting store then; see `withEncryption`).
  */
 const PostgresStore = Store as EncryptingStoreClass<typeof Store>
