@@ -5,9 +5,8 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { Initializer, OAuthToken, UserSignature } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
-import { startAccountsEmulator } from '../src/testing/index.ts'
+import { signIn, startAccountsEmulator } from '../src/testing/index.ts'
 
 const CHILD = fileURLToPath(new URL('./children/keeper.ts', import.meta.url))
 
@@ -63,25 +62,14 @@ export async function benchKeeper(
   const path = join(work, `keeper-${keepers}-${Date.now()}.db`)
   const store = new SQLiteStore({ path })
   try {
-    const { clientId, clientSecret } = emulator.clients[0]!
     const ids: string[] = []
     let next = 0
     // Sign the users in 16 at a time, as a fleet of logins would.
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (next < tokens) {
-          const i = next++
-          const session = await Initializer.initialize({
-            environment: emulator.environment,
-            store,
-            token: new OAuthToken({
-              clientId,
-              clientSecret,
-              grantToken: emulator.issueGrantCode(),
-              userSignature: new UserSignature(`keep${i}@zylker.example`),
-            }),
-          })
-          ids.push(session.id!)
+          const user = `keep${next++}@zylker.example`
+          ids.push((await signIn(emulator, { store, user })).id!)
         }
       }),
     )

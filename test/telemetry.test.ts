@@ -15,7 +15,7 @@ import {
   UserSignature,
   instrumentTokenkeeper,
 } from '../src/index.ts'
-import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
+import { signIn, startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
 
 /** A reader collected on demand. */
 class Reader extends MetricReader {
@@ -65,18 +65,12 @@ describe('instrumentTokenkeeper', () => {
     })
     const secrets: string[] = []
     try {
-      const { clientId, clientSecret } = emulator.clients[0]!
-      const session = await Initializer.initialize({
-        environment: emulator.environment,
-        store,
-        token: new OAuthToken({
-          clientId,
-          clientSecret,
-          grantToken: emulator.issueGrantCode(),
-          userSignature: new UserSignature('otel@example.com'),
-        }),
-      })
-      secrets.push(clientSecret, session.token.refreshToken!, session.token.accessToken!)
+      const session = await signIn(emulator, { store, user: 'otel@example.com' })
+      secrets.push(
+        emulator.clients[0]!.clientSecret,
+        session.token.refreshToken!,
+        session.token.accessToken!,
+      )
       const refreshed = await session.refresh({ force: true })
       secrets.push(refreshed.refreshToken!, refreshed.accessToken!)
 

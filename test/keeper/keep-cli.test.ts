@@ -2,11 +2,11 @@
 // it did; four keepers on one store refresh each due token once between them; SIGTERM during a
 // pass lets the refreshes in flight finish and be saved.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Initializer, OAuthToken, UserSignature, type TokenStore } from '../../src/index.ts'
+import type { TokenStore } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
-import { startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
+import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 import { scratchDir, scratchPath } from '../helpers.ts'
 import { cli } from '../helpers/cli-child.ts'
 import { SERVICES, describeWithService } from '../services.ts'
@@ -27,20 +27,9 @@ async function dueTokens(
   store: TokenStore,
   count: number,
 ): Promise<string[]> {
-  const { clientId, clientSecret } = at.clients[0]!
   const ids: string[] = []
   for (let i = 0; i < count; i += 1) {
-    const user = `keep-${Date.now()}-${i}@example.com`
-    const session = await Initializer.initialize({
-      environment: at.environment,
-      store,
-      token: new OAuthToken({
-        clientId,
-        clientSecret,
-        grantToken: at.issueGrantCode(),
-        userSignature: new UserSignature(user),
-      }),
-    })
+    const session = await signIn(at, { store, user: `keep-${Date.now()}-${i}@example.com` })
     const token = session.token
     token.expiryTime = Date.now() - 1000
     await store.saveToken(token)

@@ -9,10 +9,9 @@ import {
   MemoryStore,
   OAuthToken,
   TokenKeeper,
-  UserSignature,
   type TokenStore,
 } from '../../src/index.ts'
-import { startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
+import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 import { ReauthRequiredError } from '../../src/errors.ts'
 import { verifyWebhook } from '../../src/keeper/webhook.ts'
 import { channel, type TokenEventName, type TokenEvents } from '../../src/events.ts'
@@ -33,22 +32,10 @@ afterAll(async () => {
 })
 
 /** Signs `count` users in through the emulator, each token saved to `store`; returns their ids. */
-async function signIn(store: TokenStore, count: number, tag: string): Promise<string[]> {
-  const { clientId, clientSecret } = emulator.clients[0]!
+async function signInMany(store: TokenStore, count: number, tag: string): Promise<string[]> {
   const ids: string[] = []
   for (let i = 0; i < count; i += 1) {
-    const user = `${tag}-${i}@example.com`
-    const session = await Initializer.initialize({
-      environment: emulator.environment,
-      store,
-      token: new OAuthToken({
-        clientId,
-        clientSecret,
-        grantToken: emulator.issueGrantCode(),
-        userSignature: new UserSignature(user),
-      }),
-    })
-    ids.push(session.id!)
+    ids.push((await signIn(emulator, { store, user: `${tag}-${i}@example.com` })).id!)
   }
   return ids
 }
@@ -75,7 +62,7 @@ const keeperFor = (store: TokenStore, extra: object = {}): TokenKeeper =>
 describe('TokenKeeper pass', () => {
   it('refreshes exactly the due tokens, and saves them', async () => {
     const store = new MemoryStore()
-    const ids = await signIn(store, 6, 'pass')
+    const ids = await signInMany(store, 6, 'pass')
     const now = Date.now()
     await expireAt(store, ids.slice(0, 2), now - 1000) // expired
     await expireAt(store, ids.slice(2, 4), now + 60_000) // within the 5 minutes ahead
@@ -105,7 +92,7 @@ describe('TokenKeeper pass', () => {
 
   it('a refused refresh token goes to reauth_required after one refusal, and is not sent again', async () => {
     const store = new MemoryStore()
-    const [revoked] = await signIn(store, 1, 'refused')
+    const [revoked] = await signInMany(store, 1, 'refused')
     await expireAt(store, [revoked!], Date.now() - 1000)
     const token = (await store.findTokenById(revoked!))!
     const answer = await fetch(
@@ -149,7 +136,7 @@ describe('TokenKeeper pass', () => {
     const { port } = receiver.address() as AddressInfo
     try {
       const store = new MemoryStore()
-      const [id] = await signIn(store, 1, 'failing')
+      const [id] = await signInMany(store, 1, 'failing')
       await expireAt(store, [id!], Date.now() - 1000)
       const failing = listen('token.failing')
       const recovered = listen('token.recovered')
@@ -191,7 +178,7 @@ describe('TokenKeeper pass', () => {
 
   it('leaves a token of another environment alone, with its secrets', async () => {
     const store = new MemoryStore()
-    const [id] = await signIn(store, 1, 'elsewhere')
+    const [id] = await signInMany(store, 1, 'elsewhere')
     const token = (await store.findTokenById(id!))!
     token.apiDomain = 'https://www.zohoapis.eu'
     token.expiryTime = Date.now() - 1000
@@ -204,26 +191,15 @@ describe('TokenKeeper pass', () => {
 
   it('stop() lets the refreshes in flight finish and be saved, and starts no new one', async () => {
     const store = new MemoryStore()
-    const ids = await signIn(store, 4, 'stop')
+    const ids = await signInMany(store, 4, 'stop')
     await expireAt(store, ids, Date.now() - 1000)
     const slow = await startAccountsEmulator({ latencyMs: 300, accessTokenLimit: false })
     try {
       // The same tokens, kept at an emulator that answers slowly: re-issue them there.
       const slowStore = new MemoryStore()
       const slowIds: string[] = []
-      const { clientId, clientSecret } = slow.clients[0]!
       for (let i = 0; i < 4; i += 1) {
-        const session = await Initializer.initialize({
-          environment: slow.environment,
-          store: slowStore,
-          token: new OAuthToken({
-            clientId,
-            clientSecret,
-            grantToken: slow.issueGrantCode(),
-            userSignature: new UserSignature(`slow-${i}@example.com`),
-          }),
-        })
-        slowIds.push(session.id!)
+        slowIds.push((await signIn(slow, { store: slowStore, user: `slow-${i}@example.com` })).id!)
       }
       await expireAt(slowStore, slowIds, Date.now() - 1000)
       slow.resetCounts()
@@ -267,7 +243,7 @@ function fourKeepers(name: string, open: () => TokenStore): void {
   it(`${name}: four keepers refresh each due token exactly once`, async () => {
     const stores = Array.from({ length: 4 }, open)
     try {
-      const ids = await signIn(stores[0]!, 12, `four-${name}-${Date.now()}`)
+      const ids = await signInMany(stores[0]!, 12, `four-${name}-${Date.now()}`)
       await expireAt(stores[0]!, ids, Date.now() - 1000)
       const before = emulator.counts.refresh
       const summaries = await Promise.all(stores.map((store) => keeperFor(store).runOnce()))
