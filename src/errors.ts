@@ -86,6 +86,9 @@ export type StoreOperation =
   | 'close'
   | 'lock'
   | 'compact'
+  | 'findHealth'
+  | 'saveHealth'
+  | 'takeBudget'
 
 /**
  * A token store could not do what was asked: the backend failed, the data it holds is

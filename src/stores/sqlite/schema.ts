@@ -7,6 +7,7 @@ import { COLUMNS } from '../../store.js'
 import { SQLITE, numberedId } from '../sql/dialect.js'
 import { EXPIRY_DIGITS, expiryKey, type DueColumns } from '../sql/due.js'
 import { quoteIdentifier } from '../sql/identifiers.js'
+import { HEALTH_COLUMN, createBudgetTableSql, healthColumnSql } from '../sql/health.js'
 import { addApiDomainSql, createTableSql, lacksApiDomain, lookupIndexes } from '../sql/schema.js'
 
 export type Database = BetterSqlite3.Database
@@ -129,6 +130,11 @@ function ensureTable(db: Database, table: string): void {
     ),
   )
   if (lacksApiDomain(STORE, table, present)) db.exec(addApiDomainSql('sqlite', table))
+  // Each token's health in its row, and the budget uses beside the table: both additive.
+  if (!present.has(HEALTH_COLUMN)) {
+    db.exec(`ALTER TABLE ${name} ADD COLUMN ${healthColumnSql('sqlite')}`)
+  }
+  for (const sql of createBudgetTableSql('sqlite', table)) db.exec(sql)
   for (const index of lookupIndexes(table)) {
     try {
       db.exec(index.sql)

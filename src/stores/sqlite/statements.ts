@@ -11,6 +11,7 @@ import {
 import type { OAuthToken } from '../../token.js'
 import { SQLITE, numberedId, tableSql, winnerFirst } from '../sql/dialect.js'
 import { quoteIdentifier } from '../sql/identifiers.js'
+import { prepareHealth, type HealthStatements } from './health.js'
 import { STORE, type Database } from './schema.js'
 
 /** A look-up in raw mode: the values in COLUMNS order, with no object made per row. */
@@ -31,6 +32,8 @@ export interface Statements {
   saveIf: (token: OAuthToken, expected: OAuthToken) => boolean
   /** A statement built at run time (the due scan's few shapes), prepared once per text. */
   prepared: (text: string) => Statement
+  /** The health column's and the budget table's, where the database has them. */
+  health: HealthStatements
 }
 
 /** A row read in raw mode (values in COLUMNS order) as a row object. */
@@ -90,6 +93,7 @@ export function prepareStatements(db: Database, table: string): Statements {
   }
   return {
     prepared,
+    health: prepareHealth(db, table),
     byId,
     byColumn,
     all: select('ORDER BY rowid'),

@@ -24,6 +24,14 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../../store.js'
+import {
+  BudgetLog,
+  assertBudgetArguments,
+  type Budget,
+  type BudgetAnswer,
+  type BudgetCounting,
+} from '../../budget.js'
+import { assertHealthIds, assertHealthRecord, type HealthTracking } from '../../health.js'
 import { withEncryption } from '../encrypted.js'
 import { DEFAULT_LEASE_MS, MIN_LEASE_MS, lockOptions } from '../lease.js'
 import { SQLITE } from '../sql/dialect.js'
@@ -76,7 +84,15 @@ const OPTIONS = {
  * await store.saveToken(token)
  */
 export class SQLiteStore
-  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, Compaction, DueScan
+  implements
+    TokenStore,
+    TokenIteration,
+    TokenLocking,
+    ConditionalSave,
+    Compaction,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
 {
   /** The database file, or `':memory:'`. */
   readonly path: string
@@ -88,6 +104,8 @@ export class SQLiteStore
   #statements: Statements | undefined
   readonly #memoryLocks = new InProcessLocks()
   readonly #due: DueColumns
+  /** Budgets of a read-only database that predates the budget table: counted in the process. */
+  readonly #budgetLog = new BudgetLog()
 
   constructor(options: SQLiteStoreOptions = {}) {
     const checked = checkOptions(STORE, options, OPTIONS)
@@ -208,6 +226,35 @@ export class SQLiteStore
     const held = { ...lockOptions(STORE, options), leaseMs: this.#leaseMs }
     if (this.path === ':memory:') return this.#memoryLocks.lock(STORE, id, held)
     return lockTokenFile(STORE, resolve(this.path), id, held)
+  }
+
+  /**
+   * The health records of these tokens (see `HealthTracking`), from the `tk_health` column of
+   * their rows, in one query. A read-only database that predates the column keeps none.
+   */
+  async findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    assertHealthIds(ids)
+    if (ids.length === 0) return new Map()
+    return this.#use('findHealth', (s) => s.health.find?.(ids) ?? new Map<string, string>())
+  }
+
+  /** Keeps a token's health record in its row (`null` clears it); a missing row is left missing. */
+  async saveHealth(id: string, record: string | null): Promise<void> {
+    assertId(id)
+    assertHealthRecord(record)
+    this.#use('saveHealth', (s) => s.health.save?.(id, record))
+  }
+
+  /**
+   * Takes one use of a budget (see `BudgetCounting`): one immediate transaction on the budget
+   * table beside the token table, so every process sharing the file counts the same uses. A
+   * read-only database that predates the table counts in this process only.
+   */
+  async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    assertBudgetArguments(key, budget, now)
+    const take = this.#use('takeBudget', (s) => s.health.take)
+    if (!take) return this.#budgetLog.take(key, budget, now)
+    return this.#use('takeBudget', () => take(key, budget, now))
   }
 
   /** Closes the database; a later call opens it again. */
