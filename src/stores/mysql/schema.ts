@@ -1,9 +1,11 @@
 import type * as MySQL from 'mysql2/promise'
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
 import { MYSQL } from '../sql/dialect.js'
+import { HEALTH_COLUMN } from '../sql/health.js'
 import { limitsOf } from '../sql/limits.js'
 import { apiDomainColumn, createTableSql, lacksApiDomain } from '../sql/schema.js'
 import { STORE, errorCode, ignoreRace } from './errors.js'
+import { prepareHealth } from './health.js'
 import {
   EXPIRY_NUMBER,
   EXPIRY_NUMBER_SQL,
@@ -46,6 +48,7 @@ export async function prepare(pool: Pool, table: string): Promise<Schema> {
     }
   }
   if (!columns.has(EXPIRY_NUMBER)) await addDueIndex(pool, table)
+  const budgets = await prepareHealth(pool, table, columns, REFUSALS)
   columns = await readColumns(pool, table)
   await ensureIndexes(pool, table, columns.has(ID_NUMBER))
   const [[current]] = (await pool.query('SELECT DATABASE() AS db')) as unknown as [
@@ -62,6 +65,8 @@ export async function prepare(pool: Pool, table: string): Promise<Schema> {
     binaryIds: /_bin$/.test(id?.collation ?? ''),
     limits: limitsOf(columns),
     database: current?.db ?? '',
+    health: columns.has(HEALTH_COLUMN),
+    budgets,
   })
 }
 

@@ -25,6 +25,14 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../../store.js'
+import {
+  BudgetLog,
+  assertBudgetArguments,
+  type Budget,
+  type BudgetAnswer,
+  type BudgetCounting,
+} from '../../budget.js'
+import { assertHealthIds, assertHealthRecord, type HealthTracking } from '../../health.js'
 import { withEncryption } from '../encrypted.js'
 import { lockOptions } from '../lease.js'
 import { MYSQL } from '../sql/dialect.js'
@@ -33,6 +41,7 @@ import { identifier } from '../sql/identifiers.js'
 import { SERVER_OPTIONS } from '../sql/options.js'
 import { createDatabase, createPool, lockToken } from './connections.js'
 import { STORE, errorCode, isConnectionError } from './errors.js'
+import * as health from './health.js'
 import { save } from './save.js'
 import { prepare } from './schema.js'
 import type { Schema } from './table.js'
@@ -107,12 +116,23 @@ type Checked = CheckedOptions<typeof OPTIONS>
  * import { DBStore } from 'tokenkeeper/stores/mysql'
  * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
  */
-export class DBStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, DueScan {
+export class DBStore
+  implements
+    TokenStore,
+    TokenIteration,
+    TokenLocking,
+    ConditionalSave,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
+{
   /** The table's name. */
   readonly table: string
   readonly #options: Checked
   #pool: Pool | undefined
   #ready: Promise<Schema> | undefined
+  /** Budgets where this user may not create the budget table: counted in the process. */
+  readonly #budgetLog = new BudgetLog()
 
   constructor(options: DBStoreOptions = {}) {
     this.#options = checkOptions(STORE, options, OPTIONS)
@@ -228,6 +248,35 @@ export class DBStore implements TokenStore, TokenIteration, TokenLocking, Condit
     } catch (err) {
       throw this.#wrap('lock', err)
     }
+  }
+
+  /**
+   * The health records of these tokens (see `HealthTracking`), from the `tk_health` column of
+   * their rows, in one query. Where the user may not add the column, none is kept.
+   */
+  async findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    assertHealthIds(ids)
+    return this.#run('findHealth', (schema) => health.findHealth(this.#pool!, schema, ids))
+  }
+
+  /** Keeps a token's health record in its row (`null` clears it); a missing row is left missing. */
+  async saveHealth(id: string, record: string | null): Promise<void> {
+    assertId(id)
+    assertHealthRecord(record)
+    await this.#run('saveHealth', (schema) => health.saveHealth(this.#pool!, schema, id, record))
+  }
+
+  /**
+   * Takes one use of a budget (see `BudgetCounting`), counted in a table beside the token table
+   * under a `GET_LOCK` per key, so every process and machine on this table shares it. Where the
+   * user may not create that table, budgets are counted in this process only.
+   */
+  async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    assertBudgetArguments(key, budget, now)
+    const answer = await this.#run('takeBudget', async (schema) =>
+      schema.budgets ? health.takeBudget(this.#pool!, schema, key, budget, now) : undefined,
+    )
+    return answer ?? this.#budgetLog.take(key, budget, now)
   }
 
   /** Ends the store's own pool; a pool given to it is left open. */

@@ -6,6 +6,7 @@ import type { Lookup, LookupColumn, StoredRow } from '../../store.js'
 import { MYSQL, numberedId, tableSql, winnerFirst, type TableSql } from '../sql/dialect.js'
 import { EXPIRY_DIGITS, expiryKey, type DueColumns } from '../sql/due.js'
 import type { ColumnLimits } from '../sql/limits.js'
+import { healthSql, type HealthSql } from '../sql/health.js'
 import { lookupBatchers, type LookupBatchers } from '../sql/lookups.js'
 import { STORE } from './errors.js'
 
@@ -46,6 +47,9 @@ export interface TableFacts {
   readonly limits: ColumnLimits
   /** The current database, which names the table's locks. */
   readonly database: string
+  /** Whether the table has the health column, and the budget table is there. */
+  readonly health: boolean
+  readonly budgets: boolean
 }
 
 /** The table as found (or made): its columns' limits and the statements for it. */
@@ -56,6 +60,12 @@ export class Schema {
   readonly sql: TableSql
   /** How the due scan reads the table. */
   readonly due: DueColumns
+  /** Whether health is kept (the column is there) and budgets are counted in the table. */
+  readonly health: boolean
+  readonly budgets: boolean
+  readonly healthSql: HealthSql
+  /** The database and table, which name the budget locks. */
+  readonly scope: string
   readonly #selectBy: Record<LookupColumn, string>
   readonly #largestSql: string
   readonly #pool: Pool
@@ -74,6 +84,10 @@ export class Schema {
     this.name = MYSQL.quote(table)
     this.limits = facts.limits
     this.sql = tableSql(MYSQL, this.name)
+    this.health = facts.health
+    this.budgets = facts.budgets
+    this.healthSql = healthSql('mysql', table)
+    this.scope = `${facts.database}.${table}`
     const list = this.sql.list
     // Without the column (a server older than MariaDB 10.3 or MySQL 8.0.23) the same value
     // comes from a scan of every id: correct, but its cost grows with the table.
