@@ -160,6 +160,8 @@ await describeWithService('postgres', 'PostgresStore', () => {
         expiry_time: 'character varying(20)',
         redirect_url: 'text',
         api_domain: 'text',
+        // Tokenkeeper's own: each token's health record, which the official SDKs never name.
+        tk_health: 'character varying(200)',
       })
       const indexes = await indexesOf(store.table)
       expect(indexes.map((i) => [i.name, i.unique])).toEqual([
@@ -211,8 +213,12 @@ await describeWithService('postgres', 'PostgresStore', () => {
     } finally {
       await store.close()
     }
-    // Every existing column keeps its type; api_domain is the one column added.
-    expect(await columnTypes(table)).toEqual({ ...before, api_domain: 'text' })
+    // Every existing column keeps its type; api_domain and the health column are the ones added.
+    expect(await columnTypes(table)).toEqual({
+      ...before,
+      api_domain: 'text',
+      tk_health: 'character varying(200)',
+    })
     expect((await indexesOf(table)).map((i) => [i.name, i.unique])).toEqual([
       [`${table}_access_token_md5_idx`, false],
       [`${table}_expiry_idx`, false],

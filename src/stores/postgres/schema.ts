@@ -9,6 +9,7 @@ import { quoteIdentifier } from '../sql/identifiers.js'
 import { limitsOf, type ColumnLimits } from '../sql/limits.js'
 import { addApiDomainSql, createTableSql, lacksApiDomain } from '../sql/schema.js'
 import { XACT_LOCK, bind, withClient } from './client.js'
+import { prepareHealth, type HealthReady } from './health.js'
 import { prepareStatements, type Statements } from './statements.js'
 
 export const STORE = 'PostgresStore'
@@ -21,6 +22,8 @@ export interface Ready {
   readonly uniqueUsers: boolean
   /** The columns with a length limit (a legacy `varchar(255)` table), by column. */
   readonly limits: ColumnLimits
+  /** The health column and the budget table, where they are. */
+  readonly health: HealthReady
 }
 
 function indexName(table: string, column: LookupColumn | 'id' | 'expiry'): string {
@@ -89,13 +92,21 @@ export async function prepare(pool: Pool, table: string): Promise<Ready> {
         if ((err as { code?: unknown }).code !== '42501') throw err
       }
     }
-    return found
+    const health = await prepareHealth(
+      client,
+      table,
+      found.columns,
+      () => readOnly(client),
+      (body) => change(client, table, body),
+    )
+    return { ...found, health }
   })
   return {
     pool,
     statements: prepareStatements(table),
     uniqueUsers: facts.indexes.get(indexName(table, 'user_name')) === true,
     limits: limitsOf(facts.columns),
+    health: facts.health,
   }
 }
 

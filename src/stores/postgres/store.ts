@@ -1,7 +1,6 @@
 import type Pg from 'pg'
 import type { Pool, PoolConfig } from 'pg'
 import { SDKException, TokenStoreError, type StoreOperation } from '../../errors.js'
-import type { EncryptionOptions } from '../../crypto.js'
 import type { DueScan, DueScanOptions } from '../../due.js'
 import {
   keysetPages,
@@ -10,7 +9,7 @@ import {
   type TokenIteration,
 } from '../../iteration.js'
 import { storeCall, wrapStoreError } from '../../store-kit/errors.js'
-import { checkOptions, number, shaped, text } from '../../store-kit/options.js'
+import { checkOptions } from '../../store-kit/options.js'
 import { StoreConflict, retry } from '../../store-kit/retry.js'
 import { assertToken, type OAuthToken } from '../../token.js'
 import {
@@ -27,71 +26,28 @@ import {
   type TokenStore,
 } from '../../store.js'
 import { loadDriver } from '../driver.js'
+import {
+  BudgetLog,
+  assertBudgetArguments,
+  type Budget,
+  type BudgetAnswer,
+  type BudgetCounting,
+} from '../../budget.js'
+import { assertHealthIds, assertHealthRecord, type HealthTracking } from '../../health.js'
 import { withEncryption } from '../encrypted.js'
 import { lockOptions } from '../lease.js'
 import { POSTGRES } from '../sql/dialect.js'
 import { dueQuery, type DueColumns } from '../sql/due.js'
 import { lookupBatchers } from '../sql/lookups.js'
-import { SERVER_OPTIONS } from '../sql/options.js'
+import { OPTIONS, type PostgresStoreOptions } from './options.js'
 import { Unretryable, bind, explain, retryable, statement } from './client.js'
+import { takeBudget } from './health.js'
 import type { HeldLock } from './locks.js'
 import { lockToken } from './locks.js'
 import { saveOnce } from './save.js'
 import { STORE, dueColumns, prepare, type Ready } from './schema.js'
 
-/**
- * The part of a `pg.Pool` that {@link PostgresStore} uses. A `pg.Pool` fits; the type is kept
- * this small so that the declarations of tokenkeeper need no driver types.
- */
-export interface PostgresPool {
-  connect(): Promise<unknown>
-  query: (...args: never[]) => unknown
-}
-
-/** Options of {@link PostgresStore}: give `connectionString` or `pool`. */
-export interface PostgresStoreOptions {
-  /**
-   * Encryption at rest: 32-byte keys by id and the active key's id. Secrets are then unreadable
-   * in the store, lookups still work, and rows written under an older key stay readable.
-   */
-  encryption?: EncryptionOptions | undefined
-  /**
-   * A PostgreSQL URL such as `postgres://user:password@127.0.0.1:5432/zohooauth`; the store then
-   * owns a pool of connections and `close()` ends it.
-   */
-  connectionString?: string
-  /**
-   * An existing `pg.Pool` to use instead; `close()` leaves it open. Give it an `'error'`
-   * listener, as for any pg.Pool, so that a connection lost while idle does not end the process.
-   */
-  pool?: PostgresPool
-  /** The table; default `oauthtoken`. Created when missing; an existing one is used in place. */
-  table?: string
-  /** With `connectionString`: the most connections the store's pool opens; default 10. */
-  poolSize?: number
-  /** With `connectionString`: how long opening a connection may take (ms); default 10000. */
-  connectTimeoutMs?: number
-  /** With `connectionString`: the `application_name` the connections report; default `tokenkeeper`. */
-  applicationName?: string
-}
-
-/** Every option of {@link PostgresStore}: the compiler keeps this list complete. */
-
-/** The rules of {@link PostgresStoreOptions}, key for key. */
-const OPTIONS = {
-  ...SERVER_OPTIONS,
-  connectionString: text({ nonEmpty: true }),
-  pool: shaped(
-    'a pg.Pool',
-    (v): v is PostgresPool =>
-      typeof v === 'object' &&
-      v !== null &&
-      typeof (v as PostgresPool).connect === 'function' &&
-      typeof (v as PostgresPool).query === 'function',
-  ),
-  connectTimeoutMs: number({ above: 0 }).or(10_000),
-  applicationName: text().or('tokenkeeper'),
-} satisfies Record<keyof PostgresStoreOptions, unknown>
+export type { PostgresPool, PostgresStoreOptions } from './options.js'
 
 /** How often a save is tried in all after it lost a race (unique key, deadlock, lost connection). */
 const SAVE_ATTEMPTS = 6
@@ -117,7 +73,14 @@ const CONNECTION_ATTEMPTS = 3
  * try { ... } finally { await lock.release() }
  */
 export class PostgresStore
-  implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, DueScan
+  implements
+    TokenStore,
+    TokenIteration,
+    TokenLocking,
+    ConditionalSave,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
 {
   /** The table's name. */
   readonly table: string
@@ -130,6 +93,8 @@ export class PostgresStore
   #ready: Promise<Ready> | undefined
   readonly #locks = new Set<HeldLock>()
   readonly #due: DueColumns
+  /** Budgets where this role may not create the budget table: counted in the process. */
+  readonly #budgetLog = new BudgetLog()
 
   constructor(options: PostgresStoreOptions) {
     const checked = checkOptions(STORE, options, OPTIONS, {
@@ -264,6 +229,42 @@ export class PostgresStore
     await this.#run('deleteTokens', CONNECTION_ATTEMPTS, (r) =>
       r.pool.query(bind(r.statements.clear, [])),
     )
+  }
+
+  /**
+   * The health records of these tokens (see `HealthTracking`), from the `tk_health` column of
+   * their rows, in one query. Where the role may not add the column, none is kept.
+   */
+  async findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    assertHealthIds(ids)
+    const { rows } = await this.#run('findHealth', CONNECTION_ATTEMPTS, async (r) =>
+      r.health.health && ids.length > 0
+        ? r.pool.query<{ id: string; record: string }>(bind(r.health.find, [ids]))
+        : { rows: [] },
+    )
+    return new Map(rows.map((row) => [row.id, row.record]))
+  }
+
+  /** Keeps a token's health record in its row (`null` clears it); a missing row is left missing. */
+  async saveHealth(id: string, record: string | null): Promise<void> {
+    assertId(id)
+    assertHealthRecord(record)
+    await this.#run('saveHealth', CONNECTION_ATTEMPTS, async (r) => {
+      if (r.health.health) await r.pool.query(bind(r.health.save, [record, id]))
+    })
+  }
+
+  /**
+   * Takes one use of a budget (see `BudgetCounting`), counted in a table beside the token table
+   * under an advisory lock per key, so every process and machine on the database shares it.
+   * Where the role may not create that table, budgets are counted in this process only.
+   */
+  async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    assertBudgetArguments(key, budget, now)
+    const answer = await this.#run('takeBudget', CONNECTION_ATTEMPTS, async (r) =>
+      r.health.budgets ? takeBudget(r.pool, r.health, this.table, key, budget, now) : undefined,
+    )
+    return answer ?? this.#budgetLog.take(key, budget, now)
   }
 
   /**
