@@ -1,5 +1,7 @@
 import { DEFAULT_LOCK_WAIT_MS } from './lease.js'
 import { supportsDueScan, type DueScanOptions } from '../due.js'
+import { supportsHealth } from '../health.js'
+import { supportsBudgets } from '../budget.js'
 import { withTokenLock } from '../refresh/lease.js'
 import { TokenCipher, type EncryptionOptions } from '../crypto.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from '../errors.js'
@@ -233,6 +235,12 @@ export function withEncryption<S extends TokenStore>(
           },
         }
       : {}),
+    // Health records and budget keys hold no secret (a short digest of the refresh token, of
+    // what a budget limits) and are never sealed: they go to the store as they are.
+    ...(supportsHealth(store)
+      ? { findHealth: store.findHealth.bind(store), saveHealth: store.saveHealth.bind(store) }
+      : {}),
+    ...(supportsBudgets(store) ? { takeBudget: store.takeBudget.bind(store) } : {}),
     async rekey(rekeyOptions: RekeyOptions = {}): Promise<RekeyResult> {
       const { lockTimeoutMs: timeoutMs, onProgress } = checkRekeyOptions(rekeyOptions)
       let rekeyed = 0

@@ -67,6 +67,28 @@ describe('SQLiteStore health column', () => {
     }
   })
 
+  it('with encryption, the record is stored as it is (it holds no secret), the tokens sealed', async () => {
+    const path = scratchPath(dir, 'sealed.db')
+    const store = new SQLiteStore({ path, encryption })
+    try {
+      const token = user('ada@example.com')
+      await store.saveToken(token)
+      const record = encodeHealth(token, { state: 'reauth_required', attempts: 1, since: 7 })
+      await store.saveHealth(token.id!, record)
+      const raw = new Database(path, { readonly: true })
+      const row = raw.prepare('select refresh_token, tk_health from oauthtoken').get() as {
+        refresh_token: string
+        tk_health: string
+      }
+      raw.close()
+      expect(row.tk_health).toBe(record)
+      expect(row.refresh_token).not.toContain('1000.r.ada')
+      expect((await store.findHealth([token.id!])).get(token.id!)).toBe(record)
+    } finally {
+      await store.close()
+    }
+  })
+
   it('a read-only database of the previous version: nothing added, no health kept, budgets in the process', () => {
     const sub = scratchPath(dir, 'ro')
     mkdirSync(sub, { mode: 0o755 })
