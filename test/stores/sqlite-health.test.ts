@@ -2,7 +2,7 @@
 // table beside it: the published suites with a second connection on the same file (and with
 // encryption, which passes both through), the official upsert keeping the column, and a
 // read-only database that predates both: nothing added, no health kept, budgets in the process.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,7 @@ import { scratchDir, scratchPath } from '../helpers.ts'
 
 const dir = scratchDir()
 const CHILD = fileURLToPath(new URL('../children/sqlite-health-readonly.ts', import.meta.url))
+const TAKER = fileURLToPath(new URL('../children/sqlite-budget-taker.ts', import.meta.url))
 const encryption = { keys: { k1: randomBytes(32) }, activeKeyId: 'k1' }
 
 for (const [title, options] of [
@@ -38,6 +39,32 @@ const user = (name: string, refreshToken = `1000.r.${name}`): OAuthToken =>
     accessToken: `1000.a.${name}`,
     expiryTime: 1_900_000_000_000,
   })
+
+describe('SQLiteStore budgets across processes', () => {
+  it('4 processes taking from one budget at once are granted exactly its limit', async () => {
+    const path = scratchPath(dir, 'budget-processes.db')
+    await new SQLiteStore({ path }).close()
+    const env = { ...process.env, START_AT: String(Date.now() + 3000) }
+    const run = () =>
+      new Promise<number>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', TAKER, path, 'refresh:k', '400', '300'],
+          {
+            env,
+          },
+        )
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+        child.on('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(err))))
+      })
+    const granted = await Promise.all([run(), run(), run(), run()])
+    // Each process alone would be granted all 300: together, exactly 300.
+    expect(granted.reduce((a, b) => a + b, 0)).toBe(300)
+  }, 30_000)
+})
 
 describe('SQLiteStore health column', () => {
   it("saves of the same user, ours and the reference's UPDATE, keep the record", async () => {
