@@ -9,6 +9,7 @@ import { dueCursor } from '../../src/due.ts'
 import { DBStore } from '../../src/stores/mysql.ts'
 import { dueScanConformance } from '../../src/testing/index.ts'
 import { SERVICES, describeWithService } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const DATABASE = 'tokenkeeper_test'
 const URL_BASE = `${SERVICES.mariadb.url}/${DATABASE}`
@@ -48,7 +49,8 @@ await describeWithService('mariadb', 'DBStore due scan (MariaDB)', () => {
     await admin.query(`USE ${DATABASE}`)
   })
   afterAll(async () => {
-    for (const table of tables) await admin.query(`DROP TABLE IF EXISTS \`${table}\``)
+    for (const table of tables)
+      await admin.query(`DROP TABLE IF EXISTS \`${table}\`, \`${budgetTable(table)}\``)
     await admin.end()
   })
 

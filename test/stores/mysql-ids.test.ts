@@ -9,6 +9,7 @@ import { OAuthToken, UserSignature } from '../../src/index.ts'
 import { COLUMNS, numericIdValue } from '../../src/store.ts'
 import { DBStore } from '../../src/stores/mysql.ts'
 import { describeWithService, SERVICES } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const run = promisify(execFile)
 const CHILD = fileURLToPath(new URL('../children/mysql-save-many.ts', import.meta.url))
@@ -87,7 +88,9 @@ await describeWithService('mariadb', 'DBStore ids (MariaDB)', () => {
   })
   afterAll(async () => {
     for (const table of tables) {
-      await admin.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_ready\``)
+      await admin.query(
+        `DROP TABLE IF EXISTS \`${table}\`, \`${table}_ready\`, \`${budgetTable(table)}\``,
+      )
     }
     await Promise.all(pools.map((p) => p.end()))
     await admin.end()

@@ -14,6 +14,7 @@ import {
 import { supportsIteration } from '../../src/iteration.ts'
 import { DBStore } from '../../src/stores/mysql.ts'
 import { describeWithService, SERVICES } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const DATABASE = 'tokenkeeper_test'
 const URL_BASE = `${SERVICES.mariadb.url}/${DATABASE}`
@@ -68,7 +69,8 @@ await describeWithService('mariadb', 'DBStore.iterateTokens', () => {
     await admin.query(`USE ${DATABASE}`)
   })
   afterAll(async () => {
-    for (const table of tables) await admin.query(`DROP TABLE IF EXISTS \`${table}\``)
+    for (const table of tables)
+      await admin.query(`DROP TABLE IF EXISTS \`${table}\`, \`${budgetTable(table)}\``)
     await Promise.all(pools.map((pool) => pool.end()))
     await admin.end()
   })

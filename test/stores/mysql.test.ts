@@ -8,6 +8,7 @@ import { COLUMNS } from '../../src/store.ts'
 import { DBStore } from '../../src/stores/mysql.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
 import { describeWithService, SERVICES } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const run = promisify(execFile)
 const CHILD = fileURLToPath(new URL('../children/mysql-save-many.ts', import.meta.url))
@@ -26,7 +27,9 @@ await describeWithService('mariadb', 'DBStore (MariaDB)', () => {
   })
   afterAll(async () => {
     for (const table of tables) {
-      await admin.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_ready\``)
+      await admin.query(
+        `DROP TABLE IF EXISTS \`${table}\`, \`${table}_ready\`, \`${budgetTable(table)}\``,
+      )
     }
     await admin.end()
   })

@@ -9,6 +9,7 @@ import { dueCursor } from '../../src/due.ts'
 import { PostgresStore, type PostgresPool } from '../../src/stores/postgres.ts'
 import { dueScanConformance } from '../../src/testing/index.ts'
 import { SERVICES, describeWithService } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const PG_URL = SERVICES.postgres.url
 const NOW = 1_900_000_000_000
@@ -55,7 +56,8 @@ function watched(pool: pg.Pool, seen: { text: string; values: unknown[] }[]): Po
 
 await describeWithService('postgres', 'PostgresStore due scan', () => {
   afterAll(async () => {
-    for (const table of tables) await admin().query(`DROP TABLE IF EXISTS "${table}"`)
+    for (const table of tables)
+      await admin().query(`DROP TABLE IF EXISTS "${table}", "${budgetTable(table)}"`)
     await adminPool?.end()
   })
 

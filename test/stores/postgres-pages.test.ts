@@ -16,6 +16,7 @@ import {
 import { supportsIteration } from '../../src/iteration.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
 import { describeWithService, SERVICES } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const PG_URL = SERVICES.postgres.url
 const KEYS = { keys: { k1: randomBytes(32) }, activeKeyId: 'k1' }
@@ -76,7 +77,8 @@ async function insertIds(table: string, ids: readonly string[]): Promise<void> {
 
 await describeWithService('postgres', 'PostgresStore.iterateTokens', () => {
   afterAll(async () => {
-    for (const table of tables) await admin().query(`DROP TABLE IF EXISTS "${table}"`)
+    for (const table of tables)
+      await admin().query(`DROP TABLE IF EXISTS "${table}", "${budgetTable(table)}"`)
     await Promise.all(pools.map((pool) => pool.end()))
     await adminPool?.end()
   })

@@ -7,6 +7,7 @@ import { OAuthToken, TokenStoreError, UserSignature } from '../../src/index.ts'
 import { PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.ts'
 import { tokenStoreConformance, type RawRow } from '../../src/testing/index.ts'
 import { SERVICES, describeWithService } from '../services.ts'
+import { budgetTable } from '../../src/stores/sql/health.ts'
 
 const PG_URL = SERVICES.postgres.url
 const CHILD = fileURLToPath(new URL('../children/postgres-no-driver.ts', import.meta.url))
@@ -128,7 +129,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 await describeWithService('postgres', 'PostgresStore', () => {
   afterAll(async () => {
-    for (const table of tables) await admin().query(`DROP TABLE IF EXISTS "${table}"`)
+    for (const table of tables)
+      await admin().query(`DROP TABLE IF EXISTS "${table}", "${budgetTable(table)}"`)
     await adminPool?.end()
   })
 
