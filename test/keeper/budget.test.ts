@@ -15,7 +15,6 @@ import {
   type TokenStore,
 } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { supportsBudgets } from '../../src/budget.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 import { scratchDir, scratchPath } from '../helpers.ts'
 
@@ -101,55 +100,50 @@ describe('budgets', () => {
   })
 })
 
-const sqliteCounts = supportsBudgets(new SQLiteStore({ path: ':memory:' }))
-
 describe('a budget storm across processes', () => {
-  it.skipIf(!sqliteCounts)(
-    '8 processes forcing refreshes of two tokens: 0 refusals; the current token or BudgetExceededError',
-    async () => {
-      // A window of its own at the emulator, whose clock is the tests' (the processes count the
-      // store's budgets by the real clock).
-      clock += 3_600_000
-      const path = scratchPath(dir, 'storm.db')
-      const store = new SQLiteStore({ path })
-      const ids = [
-        await signInAt(store, 'storm-a@example.com'),
-        await signInAt(store, 'storm-b@example.com'),
-      ]
-      await store.close()
-      emulator.resetCounts()
-      const barrier = join(dir, 'storm-barrier')
-      writeFileSync(barrier, '')
-      const run = promisify(execFile)
-      const outputs = await Promise.all(
-        Array.from({ length: 8 }, () =>
-          run(process.execPath, [
-            '--import',
-            'tsx',
-            CHILD,
-            `sqlite:${path}`,
-            emulator.url,
-            ids.join(','),
-            '5',
-            '8',
-            barrier,
-          ]),
-        ),
-      )
-      const answers = outputs.flatMap(
-        ({ stdout }) =>
-          JSON.parse(stdout) as { accessToken?: string; code?: string; retryAfterMs?: number }[],
-      )
-      expect(answers).toHaveLength(8 * 2 * 5)
-      expect(emulator.counts.rejected).toBe(0)
-      // 80 forced refreshes of two tokens: the budget lets 10 of each reach the server.
-      expect(emulator.counts.refresh).toBe(20)
-      for (const answer of answers) {
-        if (answer.accessToken === undefined) {
-          expect(answer).toMatchObject({ code: 'RATE_LIMIT_ERROR' })
-          expect(answer.retryAfterMs).toBeGreaterThan(0)
-        }
+  it('8 processes forcing refreshes of two tokens: 0 refusals; the current token or BudgetExceededError', async () => {
+    // A window of its own at the emulator, whose clock is the tests' (the processes count the
+    // store's budgets by the real clock).
+    clock += 3_600_000
+    const path = scratchPath(dir, 'storm.db')
+    const store = new SQLiteStore({ path })
+    const ids = [
+      await signInAt(store, 'storm-a@example.com'),
+      await signInAt(store, 'storm-b@example.com'),
+    ]
+    await store.close()
+    emulator.resetCounts()
+    const barrier = join(dir, 'storm-barrier')
+    writeFileSync(barrier, '')
+    const run = promisify(execFile)
+    const outputs = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        run(process.execPath, [
+          '--import',
+          'tsx',
+          CHILD,
+          `sqlite:${path}`,
+          emulator.url,
+          ids.join(','),
+          '5',
+          '8',
+          barrier,
+        ]),
+      ),
+    )
+    const answers = outputs.flatMap(
+      ({ stdout }) =>
+        JSON.parse(stdout) as { accessToken?: string; code?: string; retryAfterMs?: number }[],
+    )
+    expect(answers).toHaveLength(8 * 2 * 5)
+    expect(emulator.counts.rejected).toBe(0)
+    // 80 forced refreshes of two tokens: the budget lets 10 of each reach the server.
+    expect(emulator.counts.refresh).toBe(20)
+    for (const answer of answers) {
+      if (answer.accessToken === undefined) {
+        expect(answer).toMatchObject({ code: 'RATE_LIMIT_ERROR' })
+        expect(answer.retryAfterMs).toBeGreaterThan(0)
       }
-    },
-  )
+    }
+  })
 })

@@ -99,20 +99,38 @@ describe('the status of a store', () => {
   it('tokenkeeper status --json has the documented shape; the text says the same', async () => {
     const path = scratchPath(scratchDir(), 'status.db')
     const store = new SQLiteStore({ path })
-    for (let i = 0; i < 3; i += 1) await store.saveToken(token(i, 3_600_000 * (i + 1)))
+    const saved = Array.from({ length: 3 }, (_, i) => token(i, 3_600_000 * (i + 1)))
+    for (const t of saved) await store.saveToken(t)
+    // The SQLite store keeps health beside each row: one token needs its user again.
+    await store.saveHealth(
+      saved[2]!.id!,
+      encodeHealth(saved[2]!, { state: 'reauth_required', attempts: 1, since: Date.now() }),
+    )
     await store.close()
     const json = await cli(['status', '--json', '--store', `sqlite:${path}`]).done
     expect(json.code, json.stderr).toBe(0)
     const status = JSON.parse(json.stdout) as { tokens: number; states: Record<string, number> }
     expect(status).toMatchObject({
       tokens: 3,
-      states: { active: 3, failing: 0, reauth_required: 0 },
+      states: { active: 2, failing: 0, reauth_required: 1 },
     })
     const text = await cli(['status', '--store', `sqlite:${path}`]).done
     expect(text.code, text.stderr).toBe(0)
-    expect(text.stdout).toContain('3 tokens: 3 active, 0 failing, 0 reauth_required')
+    expect(text.stdout).toContain('3 tokens: 2 active, 0 failing, 1 reauth_required')
+    expect(text.stdout).toContain('need their user to sign in again')
     const list = await cli(['list', '--state', 'failing', '--store', `sqlite:${path}`]).done
     expect(list.stdout.trim()).toBe('no failing tokens')
+    const refused = await cli([
+      'list',
+      '--state',
+      'reauth_required',
+      '--json',
+      '--store',
+      `sqlite:${path}`,
+    ]).done
+    expect(JSON.parse(refused.stdout)).toMatchObject([
+      { id: saved[2]!.id, health: 'reauth_required' },
+    ])
     const bad = await cli(['list', '--state', 'dead', '--store', `sqlite:${path}`]).done
     expect(bad.code).toBe(2)
   })
