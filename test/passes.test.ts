@@ -37,6 +37,8 @@ function listedBefore(tokens: OAuthToken[], json: boolean): string {
       ...t.toJSON(),
       clientId: t.clientId ? '1000.AB…XY' : t.clientId,
       state: tokenState(t, NOW),
+      // Each token's health (no record here: every one is active).
+      health: 'active',
     })
     return `${jsonText(tokens.map(shown))}\n`
   }
