@@ -23,6 +23,8 @@ import {
   type TokenStore,
 } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
+import { COLUMNS } from '../src/store.ts'
+import { decodeHealth, supportsHealth } from '../src/health.ts'
 import { startAccountsEmulator, type EmulatorFault } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 import { errorTexts } from './leak-capture.ts'
@@ -143,7 +145,8 @@ async function setup(kind: FaultKind, storeKind: StoreKind, onFinished: OnFinish
 function readSqlite(path: string): unknown[] {
   const db = new Database(path, { readonly: true })
   try {
-    return db.prepare('SELECT * FROM oauthtoken ORDER BY id').all()
+    // The token's own columns: the health column beside them records the failure (checked apart).
+    return db.prepare(`SELECT ${COLUMNS.join(', ')} FROM oauthtoken ORDER BY id`).all()
   } finally {
     db.close()
   }
@@ -299,6 +302,15 @@ describe('accounts-server faults at the refresh (getAccessToken after expiry)', 
       expect(await snapshot()).toEqual(before)
       expect(fieldsOf(session.token)).toEqual(inMemory)
       expect(emulator.isValid(stored.refreshToken!)).toBe(true)
+      // Where the store keeps token health, the failure is recorded: failing, with its code.
+      if (supportsHealth(store)) {
+        const health = decodeHealth(stored, (await store.findHealth([stored.id!])).get(stored.id!))
+        expect(health).toMatchObject({
+          state: 'failing',
+          attempts: 1,
+          lastErrorCode: expected.code,
+        })
+      }
 
       // The fault has cleared: the next call refreshes, once, and saves.
       const fresh = await session.getAccessToken()
