@@ -13,6 +13,13 @@ import {
 export type Hash = Record<string, string>
 
 /**
+ * The field of a token's hash that holds its health record (see `HealthTracking`): not a
+ * column, so rows never show it; the commit script keeps it across saves and deletes it with
+ * the row.
+ */
+export const HEALTH_FIELD = 'tokenkeeper:health'
+
+/**
  * The keys of one store, after its prefix: `token:<id>` (hash), `idx:user_name:<sha256 of the
  * name>` (the id), `idx:access_token|grant_token|refresh_token:<sha256 of the value>` (sorted set
  * of the ids that have the value, the row `compareRowIds` picks first, see {@link rankOf}),
@@ -20,7 +27,9 @@ export type Hash = Record<string, string>
  * the numeric ids by value, for the numbering rule of `nextTokenId`), `numbered` (marks
  * `numbers` complete), `claims` (numbers taken by inserts in flight), `due` (sorted set of the
  * ids of rows with an expiry, by expiry: the due scan), `due:indexed` (marks `due` complete; a
- * store written before it is indexed once, by its first scan), `lock:<id>` (locks).
+ * store written before it is indexed once, by its first scan), `lock:<id>` (locks),
+ * `budget:<key>` (sorted set of a budget's uses by time, see `takeBudget`). A token's health
+ * record is the field {@link HEALTH_FIELD} of its hash.
  */
 export class RedisKeys {
   readonly tokenPrefix: string
@@ -45,6 +54,10 @@ export class RedisKeys {
 
   token(id: string): string {
     return this.tokenPrefix + id
+  }
+
+  budget(key: string): string {
+    return `${this.prefix}budget:${key}`
   }
 
   lock(id: string): string {

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { FORMAT_V1, FORMAT_V2 } from '../../sealed.js'
+import { HEALTH_FIELD } from './keys.js'
 
 /** A Lua script, sent by its SHA-1 and loaded again when the server has forgotten it. */
 export interface Script {
@@ -11,7 +12,7 @@ export interface Script {
   readonly sha: string
 }
 
-function script(lua: string): Script {
+export function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') }
 }
 
@@ -169,7 +170,8 @@ return 1
  * 'putif' the access_token, refresh_token
  * and expiry_time the row must still hold as read ('' = absent), then per check its kind ('u' |
  * 'z') and the id it must find first ('' = none), per removal and per addition its kind, and
- * for 'put' and 'putif' the row's fields and values.
+ * for 'put' and 'putif' the row's fields and values. A put keeps the row's health record (the
+ * field `HEALTH_FIELD`, see `saveHealth`); a delete removes it with the hash.
  */
 export const COMMIT = script(`${WINNER}
 local id = ARGV[2]
@@ -245,8 +247,11 @@ for i = 1, additions do
   end
   a, k = a + 1, k + 1
 end
+-- The token's health record lives in its hash: kept across saves, deleted with the row.
+local health = redis.call('HGET', KEYS[1], '${HEALTH_FIELD}')
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, a))
+if health then redis.call('HSET', KEYS[1], '${HEALTH_FIELD}', health) end
 if ARGV[14] == '' then redis.call('ZREM', KEYS[6], id) else redis.call('ZADD', KEYS[6], ARGV[14], id) end
 if ARGV[11] ~= '' then redis.call('ZADD', KEYS[4], ARGV[11], id) end
 if ARGV[12] ~= '' then redis.call('ZREM', KEYS[5], ARGV[12]) end

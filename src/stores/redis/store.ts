@@ -24,6 +24,14 @@ import {
   type TokenStore,
 } from '../../store-kit/index.js'
 import type { OAuthToken } from '../../token.js'
+import {
+  assertBudgetArguments,
+  type Budget,
+  type BudgetAnswer,
+  type BudgetCounting,
+} from '../../budget.js'
+import { assertHealthIds, assertHealthRecord, type HealthTracking } from '../../health.js'
+import * as keeping from './keeping.js'
 import { withEncryption, type EncryptingStoreClass } from '../encrypted.js'
 import { TrackedCache } from './cache.js'
 import { RedisConnection } from './connection.js'
@@ -59,7 +67,16 @@ import { RedisWrites, untilDecided, type Claim } from './writes.js'
  * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
  * try { ... } finally { await lock.release() }
  */
-class RedisStore implements TokenStore, TokenIteration, TokenLocking, ConditionalSave, DueScan {
+class RedisStore
+  implements
+    TokenStore,
+    TokenIteration,
+    TokenLocking,
+    ConditionalSave,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
+{
   /** What every key of the store begins with. */
   readonly prefix: string
   readonly #settings: RedisSettings
@@ -351,6 +368,31 @@ class RedisStore implements TokenStore, TokenIteration, TokenLocking, Conditiona
       await this.#dueIndex.ready(client)
       return findDue(client, this.#keys, options)
     })
+  }
+
+  /** The health records of these tokens (see `HealthTracking`, `keeping.ts`): one round trip. */
+  async findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    assertHealthIds(ids)
+    return this.#connection.run('findHealth', (client) =>
+      keeping.findHealth(client, this.#keys, ids),
+    )
+  }
+
+  /** Keeps a token's health record in its hash while the row exists, or removes it (`null`). */
+  async saveHealth(id: string, record: string | null): Promise<void> {
+    assertId(id)
+    assertHealthRecord(record)
+    await this.#connection.run('saveHealth', (client) =>
+      keeping.saveHealth(client, this.#keys, id, record),
+    )
+  }
+
+  /** Takes one use of a budget (see `BudgetCounting`), in one script for every process. */
+  async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    assertBudgetArguments(key, budget, now)
+    return this.#connection.run('takeBudget', (client) =>
+      keeping.takeBudget(client, this.#keys, key, budget, now),
+    )
   }
 
   /** Closes the store's own connection (a later call opens another); a given client stays open. */
