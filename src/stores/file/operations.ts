@@ -4,6 +4,8 @@ import type { StoreOperation } from '../../errors.js'
 import { withRowFinisher, type RowFinisher } from '../../sealed.js'
 import { resolveSave, rowHolds } from '../../store-kit/index.js'
 import type { OAuthToken } from '../../token.js'
+import type { Budget, BudgetAnswer } from '../../budget.js'
+import { putHealth, takeUse, type Keeping } from './keeping.js'
 import { numbering, type Snapshot } from './snapshot.js'
 
 export const STORE = 'FileStore'
@@ -25,6 +27,26 @@ export type Operation =
     }
   | { readonly kind: 'delete'; readonly id: string }
   | { readonly kind: 'clear' }
+  /** Kept in the side file (see `keeping.ts`), decided on the rows as they are under the lock. */
+  | { readonly kind: 'health'; readonly id: string; readonly record: string | null }
+  | {
+      readonly kind: 'budget'
+      readonly key: string
+      readonly budget: Budget
+      readonly now: number
+      /** Set once the side file is written. */
+      readonly outcome: { answer?: BudgetAnswer }
+    }
+
+/** Whether an operation reads or changes the side file: it is read for the batch then. */
+export function touchesKeeping(op: Operation): boolean {
+  return op.kind === 'health' || op.kind === 'budget' || op.kind === 'delete' || op.kind === 'clear'
+}
+
+/** Whether an operation's outcome is the side file's write (it fails when that does). */
+export function keptAside(op: Operation): boolean {
+  return op.kind === 'health' || op.kind === 'budget'
+}
 
 export interface Pending {
   readonly op: Operation
@@ -33,12 +55,14 @@ export interface Pending {
 }
 
 /**
- * Applies one operation to the snapshot in memory: whether it changed anything, and what to
- * tell its caller once the file is written.
+ * Applies one operation to the snapshot in memory (and to the side file's content, read for
+ * the batch when one of its operations {@link touchesKeeping}): whether the token file changed,
+ * and what to tell its caller once the files are written.
  */
 export function applyOperation(
   snapshot: Snapshot,
   op: Operation,
+  keeping?: Keeping,
 ): { changed: boolean; apply?: () => void } {
   switch (op.kind) {
     case 'save': {
@@ -59,13 +83,27 @@ export function applyOperation(
       return { changed: true, apply: () => void (op.outcome.saved = true) }
     }
     case 'delete': {
+      // The record goes with the row at once: a save under the id in the same batch starts without.
+      if (keeping?.health.delete(op.id)) keeping.changed = true
       return { changed: snapshot.table.delete(op.id) }
     }
     case 'clear': {
       const changed = snapshot.table.size > 0 || snapshot.bad.length > 0
       snapshot.table.clear()
       snapshot.bad.length = 0
+      if (keeping && keeping.health.size > 0) {
+        keeping.health.clear()
+        keeping.changed = true
+      }
       return { changed }
+    }
+    case 'health': {
+      putHealth(keeping!, snapshot.table, op.id, op.record)
+      return { changed: false }
+    }
+    case 'budget': {
+      const answer = takeUse(keeping!, op.key, op.budget, op.now)
+      return { changed: false, apply: () => void (op.outcome.answer = answer) }
     }
   }
 }
@@ -78,5 +116,9 @@ export function batchOperation(batch: readonly Pending[]): StoreOperation {
     ? 'saveToken'
     : kind === 'delete'
       ? 'deleteToken'
-      : 'deleteTokens'
+      : kind === 'clear'
+        ? 'deleteTokens'
+        : kind === 'health'
+          ? 'saveHealth'
+          : 'takeBudget'
 }

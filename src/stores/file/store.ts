@@ -1,4 +1,11 @@
 import { statSync } from 'node:fs'
+import {
+  assertBudgetArguments,
+  type Budget,
+  type BudgetAnswer,
+  type BudgetCounting,
+} from '../../budget.js'
+import { assertHealthIds, assertHealthRecord, type HealthTracking } from '../../health.js'
 import { resolve } from 'node:path'
 import type { StoreOperation } from '../../errors.js'
 import {
@@ -33,9 +40,19 @@ import { FileLock, LockTimeoutError } from '../file-lock.js'
 import { explainFsError } from '../fs-errors.js'
 import { fileStoreOptions, type FileStoreOptions } from './options.js'
 import {
+  dropOrphans,
+  keepingPath,
+  keptHealth,
+  readKeeping,
+  writeKeeping,
+  type Keeping,
+} from './keeping.js'
+import {
   STORE,
   applyOperation,
   batchOperation,
+  keptAside,
+  touchesKeeping,
   type Operation,
   type Pending,
 } from './operations.js'
@@ -43,6 +60,9 @@ import { fail, readFile, versionNow, versionOf } from './read.js'
 import { ReplaceError, replaceFile, type Previous } from './replace.js'
 import { SideFiles } from './side-files.js'
 import { naiveIdIs, naiveMatches, snapshotBuffers, type BadRow, type Snapshot } from './snapshot.js'
+
+/** What each queued operation is told once its batch is written. */
+type Outcomes = Map<Pending, { error: unknown } | { apply?: () => void }>
 
 /** A row of the file that could not be read. It is kept in the file as it is. */
 export interface FileStoreProblem {
@@ -66,7 +86,16 @@ export interface FileStoreProblem {
  * await store.saveToken(token)
  * const found = await store.findTokenById(token.id!)
  */
-class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenIteration, DueScan {
+class FileStore
+  implements
+    TokenStore,
+    TokenLocking,
+    ConditionalSave,
+    TokenIteration,
+    DueScan,
+    HealthTracking,
+    BudgetCounting
+{
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
@@ -190,6 +219,34 @@ class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenItera
   }
 
   /**
+   * The health records of these tokens (see `HealthTracking`), from the side file beside the
+   * token file (`<path>.keeper.json`); a record of a row the file no longer holds is left out.
+   */
+  async findHealth(ids: readonly string[]): Promise<Map<string, string>> {
+    assertHealthIds(ids)
+    if (ids.length === 0) return new Map()
+    return keptHealth(this.#absolute, this.#current('findHealth').table, ids)
+  }
+
+  /** Keeps a token's health record in the side file, under the write lock, or removes it (`null`). */
+  async saveHealth(id: string, record: string | null): Promise<void> {
+    assertId(id)
+    assertHealthRecord(record)
+    return this.#enqueue({ kind: 'health', id, record })
+  }
+
+  /**
+   * Takes one use of a budget (see `BudgetCounting`) for every process using this file: the
+   * uses are in the side file, read, decided and written under the write lock.
+   */
+  async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
+    assertBudgetArguments(key, budget, now)
+    const outcome: { answer?: BudgetAnswer } = {}
+    await this.#enqueue({ kind: 'budget', key, budget, now, outcome })
+    return outcome.answer!
+  }
+
+  /**
    * A lease on one token between the processes of this machine, for a coordinated refresh: a
    * file beside the token file, renewed while held (`lockLeaseMs`). A holder that died, or
    * whose pid now names another process, is taken over at once.
@@ -277,13 +334,17 @@ class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenItera
     }
     // Outcomes are settled once the lock is released, so that a caller who has its answer
     // never finds the file still locked by its own write.
-    const outcomes = new Map<Pending, { error: unknown } | { apply?: () => void }>()
+    const outcomes: Outcomes = new Map()
+    let keeping: Keeping | undefined
     try {
       const snapshot = this.#current(operation)
+      if (batch.some((pending) => touchesKeeping(pending.op))) {
+        keeping = await readKeeping(keepingPath(this.#absolute))
+      }
       let changed = snapshot.upgrade
       for (const pending of batch) {
         try {
-          const result = applyOperation(snapshot, pending.op)
+          const result = applyOperation(snapshot, pending.op, keeping)
           // Changed in memory, the rows no longer are what the text says.
           if (result.changed) snapshot.exact = false
           changed ||= result.changed
@@ -293,6 +354,7 @@ class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenItera
         }
       }
       if (changed) await this.#write(snapshot, operation)
+      if (keeping) await this.#writeKeeping(keeping, snapshot, batch, outcomes)
     } catch (err) {
       // The file was not replaced: forget what was applied in memory, read it again next time.
       this.#snapshot = undefined
@@ -312,6 +374,21 @@ class FileStore implements TokenStore, TokenLocking, ConditionalSave, TokenItera
       } else {
         outcome.apply?.()
         pending.resolve()
+      }
+    }
+  }
+
+  /**
+   * Writes the side file after the token file, when the batch changed it. Its failure fails
+   * only the operations kept in it: the tokens are written (see `writeKeeping`).
+   */
+  async #writeKeeping(keeping: Keeping, snapshot: Snapshot, batch: Pending[], outcomes: Outcomes) {
+    dropOrphans(keeping, snapshot.table)
+    if (!keeping.changed) return
+    const failed = await writeKeeping(this.#absolute, this.#sideFiles, keeping)
+    for (const pending of batch) {
+      if (failed && keptAside(pending.op) && !('error' in outcomes.get(pending)!)) {
+        outcomes.set(pending, { error: failed(batchOperation([pending])) })
       }
     }
   }
