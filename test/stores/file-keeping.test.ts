@@ -120,6 +120,18 @@ describe('FileStore health and budgets', () => {
     await Promise.all([store.close(), other.close()])
   })
 
+  it('a row deleted and saved again under its id in one write starts without the record', async () => {
+    const store = open()
+    const one = token(1)
+    await store.saveToken(one)
+    await store.saveHealth(one.id!, 'record-one')
+    // Started in the same turn: one batch, one write of each file.
+    await Promise.all([store.deleteToken(one.id!), store.saveToken(one)])
+    expect((await store.findTokenById(one.id!))?.accessToken).toBe('1000.access.1')
+    expect(await store.findHealth([one.id!])).toEqual(new Map())
+    await store.close()
+  })
+
   it('a side file that cannot be written fails the health and budget calls only', async () => {
     const store = open()
     const one = token(1)
@@ -131,9 +143,14 @@ describe('FileStore health and budgets', () => {
     await expect(store.takeBudget('refresh:one', budget, T)).rejects.toMatchObject({
       operation: 'takeBudget',
     })
-    // The tokens are untouched and still written.
+    // The tokens are untouched and still written, also in the same batch as a refused record.
     one.accessToken = '1000.access.new'
-    await store.saveToken(one)
+    const [saved, kept] = await Promise.allSettled([
+      store.saveToken(one),
+      store.saveHealth(one.id!, 'record-one'),
+    ])
+    expect(saved.status).toBe('fulfilled')
+    expect(kept.status).toBe('rejected')
     expect((await share(store).findTokenById(one.id!))?.accessToken).toBe('1000.access.new')
     await store.close()
   })

@@ -82,20 +82,11 @@ export function isEmpty(keeping: Keeping): boolean {
   return keeping.health.size === 0 && keeping.budgets.size === 0
 }
 
-/** Keeps (or with `null` removes) a token's record; a row the file does not hold keeps none. */
-export function putHealth(
-  keeping: Keeping,
-  table: RowTable,
-  id: string,
-  record: string | null,
-): void {
-  if (record !== null && table.get(id) !== undefined) {
-    if (keeping.health.get(id) === record) return
-    keeping.health.set(id, record)
-    keeping.changed = true
-  } else if (keeping.health.delete(id)) {
-    keeping.changed = true
-  }
+/** Keeps (or with `null` removes) a token's record; one of a missing row goes by {@link dropOrphans}. */
+export function putHealth(keeping: Keeping, id: string, record: string | null): void {
+  if (record === null ? !keeping.health.delete(id) : keeping.health.get(id) === record) return
+  if (record !== null) keeping.health.set(id, record)
+  keeping.changed = true
 }
 
 /**

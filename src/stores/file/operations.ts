@@ -98,7 +98,7 @@ export function applyOperation(
       return { changed }
     }
     case 'health': {
-      putHealth(keeping!, snapshot.table, op.id, op.record)
+      putHealth(keeping!, op.id, op.record)
       return { changed: false }
     }
     case 'budget': {
