@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs'
 import {
   assertBudgetArguments,
   type Budget,
@@ -56,10 +55,10 @@ import {
   type Operation,
   type Pending,
 } from './operations.js'
-import { fail, readFile, versionNow, versionOf } from './read.js'
-import { ReplaceError, replaceFile, type Previous } from './replace.js'
+import { fail, readFile, versionNow } from './read.js'
 import { SideFiles } from './side-files.js'
-import { naiveIdIs, naiveMatches, snapshotBuffers, type BadRow, type Snapshot } from './snapshot.js'
+import { naiveIdIs, naiveMatches, type BadRow, type Snapshot } from './snapshot.js'
+import { writeSnapshot } from './write.js'
 
 /** What each queued operation is told once its batch is written. */
 type Outcomes = Map<Pending, { error: unknown } | { apply?: () => void }>
@@ -353,7 +352,10 @@ class FileStore
           outcomes.set(pending, { error: err })
         }
       }
-      if (changed) await this.#write(snapshot, operation)
+      if (changed) {
+        const file = { absolute: this.#absolute, label: this.path }
+        this.#snapshot = await writeSnapshot(file, this.#sideFiles, snapshot, operation)
+      }
       if (keeping) await this.#writeKeeping(keeping, snapshot, batch, outcomes)
     } catch (err) {
       // The file was not replaced: forget what was applied in memory, read it again next time.
@@ -390,63 +392,6 @@ class FileStore
       if (failed && keptAside(pending.op) && !('error' in outcomes.get(pending)!)) {
         outcomes.set(pending, { error: failed(batchOperation([pending])) })
       }
-    }
-  }
-
-  /**
-   * Writes the snapshot as the new file (see {@link replaceFile}: each step checked; on a
-   * failure the file is as it was and the error names the cause and the step).
-   */
-  async #write(snapshot: Snapshot, operation: StoreOperation): Promise<void> {
-    const buffers = snapshotBuffers(snapshot)
-    this.#assertWritable(operation)
-    await this.#sideFiles.prepare()
-    // The old version keeps a second name until the new one is in place: freeing its blocks
-    // happens after the callers have their answer, and a failed directory sync can put it back.
-    const old = this.#sideFiles.name('old')
-    let previous: Previous
-    try {
-      previous = await replaceFile(
-        {
-          path: this.#absolute,
-          label: this.path,
-          temp: this.#sideFiles.name('tmp'),
-          old,
-          remove: (path) => this.#sideFiles.remove(path),
-        },
-        buffers,
-      )
-    } catch (err) {
-      if (!(err instanceof ReplaceError)) throw err
-      throw fail(
-        operation,
-        `cannot write ${this.path} (${err.step}): ${explainFsError(err.cause, this.path)}. ${err.state}`,
-        err.cause,
-      )
-    }
-    if (previous === 'kept') this.#sideFiles.removeLater(old)
-    try {
-      this.#snapshot = {
-        ...snapshot,
-        version: versionOf(statSync(this.#absolute)),
-        upgrade: false,
-        exact: false,
-      }
-    } catch {
-      // The file is written; it is read again on the next call.
-      this.#snapshot = undefined
-    }
-  }
-
-  #assertWritable(operation: StoreOperation): void {
-    let mode: number
-    try {
-      mode = statSync(this.#absolute).mode
-    } catch {
-      return
-    }
-    if ((mode & 0o222) === 0) {
-      throw fail(operation, `${this.path} is read-only; it was left as it is`)
     }
   }
 }
