@@ -97,6 +97,25 @@ await describeWithService('redis', 'RedisStore health and budgets', () => {
     }
   })
 
+  it('finds the records of more ids than one script reads at once', async () => {
+    const store = open()
+    try {
+      const stored = [token(1), token(2), token(3)]
+      for (const t of stored) await store.saveToken(t)
+      for (const t of stored) await store.saveHealth(t.id!, `record-${t.id!}`)
+      // 2500 ids (three batches), the stored ones on both sides of the first batch's end, and last.
+      const ids = Array.from({ length: 2500 }, (_, i) => `${900_000 + i}`)
+      ids[999] = stored[0]!.id!
+      ids[1000] = stored[1]!.id!
+      ids[2499] = stored[2]!.id!
+      expect(await store.findHealth(ids)).toEqual(
+        new Map(stored.map((t) => [t.id!, `record-${t.id!}`])),
+      )
+    } finally {
+      await store.close()
+    }
+  })
+
   it('the budget script decides as decideBudget does, over random takes', async () => {
     const store = open()
     const reference = new BudgetLog()
