@@ -5,6 +5,7 @@ import { OAuthToken } from '../../token.js'
 import {
   CliError,
   countdown,
+  environmentFrom,
   environmentOptions,
   examples,
   globals,
@@ -35,6 +36,8 @@ export function registerRefresh(program: Command): void {
     )
     .action(async (id: string, _options: EnvironmentOptions, command: Command) => {
       const options = globals<EnvironmentOptions>(command)
+      // Options that name two accounts servers are refused before the store is opened.
+      environmentFrom(options, false)
       await withStore(options, async (store) => {
         const before = await tokenById(store, id)
         // The accounts server that issued the token: a --dc that contradicts it is refused.

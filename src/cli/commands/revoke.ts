@@ -53,6 +53,8 @@ export function registerRevoke(program: Command): void {
       if (chosen.length !== 1) {
         throw usage('revoke takes exactly one of <id>, --user <name>, --client <id>')
       }
+      // Options that name two accounts servers are refused before the store is opened.
+      environmentFrom(options, false)
       await withStore(options, async (store) => {
         let revoked: string[]
         let failed: { id: string; code: string }[]
