@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict'
 import { budgetKey, supportsBudgets, type BudgetCounting } from '../budget.js'
-import { InvalidArgumentError } from '../errors.js'
 import type { TokenStore } from '../store.js'
 import { expectCode, type ConformanceTest } from './conformance.js'
+import { capabilitySuite, type SuiteStores } from './suite.js'
 
 /** A store that counts the provider's budgets. */
 export type BudgetStore = TokenStore & BudgetCounting
 
 /** How {@link budgetConformance} gets stores to test. */
-export interface BudgetConformanceOptions {
-  /** A fresh, empty store; called once per test. */
-  readonly create: () => BudgetStore | Promise<BudgetStore>
-  /** A second store on the same data, as another process would open it; default the store. */
-  readonly share?: (store: BudgetStore) => BudgetStore | Promise<BudgetStore>
-}
+export type BudgetConformanceOptions = SuiteStores<BudgetStore>
 
 /**
  * The contract of {@link BudgetCounting}, as tests any runner can run: uses are granted up to
@@ -25,30 +20,10 @@ export interface BudgetConformanceOptions {
  * for (const t of budgetConformance({ create: () => new MyStore() })) it(t.name, t.run)
  */
 export function budgetConformance(options: BudgetConformanceOptions): ConformanceTest[] {
-  if (typeof options !== 'object' || options === null || typeof options.create !== 'function') {
-    throw new InvalidArgumentError(
-      'options.create',
-      'budgetConformance needs { create: () => a new, empty store }',
-    )
-  }
-  const tests: ConformanceTest[] = []
-  const test = (name: string, body: (a: BudgetStore, b: BudgetStore) => Promise<void>): void => {
-    tests.push({
-      name: `budget: ${name}`,
-      run: async () => {
-        const a = await options.create()
-        let b = a
-        try {
-          assert.ok(supportsBudgets(a), 'the store has no takeBudget')
-          if (options.share) b = await options.share(a)
-          await body(a, b)
-        } finally {
-          if (b !== a) await b.close?.()
-          await a.close?.()
-        }
-      },
-    })
-  }
+  const { tests, test } = capabilitySuite('budgetConformance', options, {
+    name: 'budget',
+    offered: supportsBudgets,
+  })
   const T = 1_900_000_000_000
   const budget = { limit: 3, windowMs: 10_000 }
   let serial = 0

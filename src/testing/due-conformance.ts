@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict'
 import { dueCursor, selectDue, supportsDueScan, type DueScan } from '../due.js'
-import { InvalidArgumentError } from '../errors.js'
 import type { TokenStore } from '../store.js'
 import type { OAuthToken } from '../token.js'
 import { expectCode, sample, type ConformanceTest } from './conformance.js'
+import { capabilitySuite, type SuiteStores } from './suite.js'
 
 /** A store that finds its due tokens by an index on their expiry. */
 export type DueScanStore = TokenStore & DueScan
 
 /** How {@link dueScanConformance} gets stores to test. */
-export interface DueScanConformanceOptions {
-  /** A fresh, empty store; called once per test. */
-  readonly create: () => DueScanStore | Promise<DueScanStore>
-}
+export type DueScanConformanceOptions = SuiteStores<DueScanStore>
 
 const ids = (tokens: readonly OAuthToken[]): string[] => tokens.map((t) => t.id!)
 
@@ -30,27 +27,12 @@ const ids = (tokens: readonly OAuthToken[]): string[] => tokens.map((t) => t.id!
  * })
  */
 export function dueScanConformance(options: DueScanConformanceOptions): ConformanceTest[] {
-  if (typeof options !== 'object' || options === null || typeof options.create !== 'function') {
-    throw new InvalidArgumentError(
-      'options.create',
-      'dueScanConformance needs { create: () => a new, empty store }',
-    )
-  }
-  const tests: ConformanceTest[] = []
-  const test = (name: string, body: (store: DueScanStore) => Promise<void>): void => {
-    tests.push({
-      name: `due scan: ${name}`,
-      run: async () => {
-        const store = await options.create()
-        try {
-          assert.ok(supportsDueScan(store), 'the store has no findDueTokens')
-          await body(store)
-        } finally {
-          await store.close?.()
-        }
-      },
-    })
-  }
+  const { tests, test: both } = capabilitySuite('dueScanConformance', options, {
+    name: 'due scan',
+    offered: supportsDueScan,
+  })
+  const test = (name: string, body: (store: DueScanStore) => Promise<void>): void =>
+    both(name, (store) => body(store))
   const NOW = 1_900_000_000_000
   /** Stores tokens expiring at `NOW + offset` for each offset (undefined: no expiry). */
   const fill = async (

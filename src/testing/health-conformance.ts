@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict'
-import { InvalidArgumentError } from '../errors.js'
 import { encodeHealth, supportsHealth, type HealthTracking } from '../health.js'
 import type { TokenStore } from '../store.js'
 import { expectCode, sample, type ConformanceTest } from './conformance.js'
+import { capabilitySuite, type SuiteStores } from './suite.js'
 
 /** A store that keeps each token's health beside it. */
 export type HealthStore = TokenStore & HealthTracking
 
 /** How {@link healthConformance} gets stores to test. */
-export interface HealthConformanceOptions {
-  /** A fresh, empty store; called once per test. */
-  readonly create: () => HealthStore | Promise<HealthStore>
-  /**
-   * A second store on the same data, as another process would open it. Default: the store
-   * itself.
-   */
-  readonly share?: (store: HealthStore) => HealthStore | Promise<HealthStore>
-}
+export type HealthConformanceOptions = SuiteStores<HealthStore>
 
 /**
  * The contract of {@link HealthTracking}, as tests any runner can run: a record is kept per
@@ -28,30 +20,10 @@ export interface HealthConformanceOptions {
  * for (const t of healthConformance({ create: () => new MyStore() })) it(t.name, t.run)
  */
 export function healthConformance(options: HealthConformanceOptions): ConformanceTest[] {
-  if (typeof options !== 'object' || options === null || typeof options.create !== 'function') {
-    throw new InvalidArgumentError(
-      'options.create',
-      'healthConformance needs { create: () => a new, empty store }',
-    )
-  }
-  const tests: ConformanceTest[] = []
-  const test = (name: string, body: (a: HealthStore, b: HealthStore) => Promise<void>): void => {
-    tests.push({
-      name: `health: ${name}`,
-      run: async () => {
-        const a = await options.create()
-        let b = a
-        try {
-          assert.ok(supportsHealth(a), 'the store has no findHealth/saveHealth')
-          if (options.share) b = await options.share(a)
-          await body(a, b)
-        } finally {
-          if (b !== a) await b.close?.()
-          await a.close?.()
-        }
-      },
-    })
-  }
+  const { tests, test } = capabilitySuite('healthConformance', options, {
+    name: 'health',
+    offered: supportsHealth,
+  })
   const failing = (attempts: number) =>
     ({
       state: 'failing',
