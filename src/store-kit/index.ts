@@ -118,3 +118,8 @@ export type { HealthTracking } from '../health.js'
 // Budgets: the checks of takeBudget's arguments and the sliding-window rule, written once.
 export { assertBudgetArguments, decideBudget, supportsBudgets, BudgetLog } from '../budget.js'
 export type { Budget, BudgetAnswer, BudgetCounting } from '../budget.js'
+
+// A store kept in the process: every rule over rows a subclass keeps as it likes (MemoryStore's
+// map with indexes, ListStore's scanned list).
+export { InProcessStore } from '../stores/in-process.js'
+export type { InProcessRows } from '../stores/in-process.js'

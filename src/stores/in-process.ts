@@ -32,7 +32,7 @@ export interface InMemoryStoreOptions {
 }
 
 /**
- * The rows of an in-process store: what {@link MemoryStore} and {@link ListStore} differ in (a
+ * The rows of an in-process store: what `MemoryStore` and `ListStore` differ in (a
  * map with indexes, or a list scanned each time). Each row is a {@link StoredRow}.
  */
 export interface InProcessRows extends RowLookups {
