@@ -20,7 +20,6 @@ import {
   type TokenIteration,
   type TokenLock,
   type TokenLocking,
-  type TokenRow,
   type TokenStore,
 } from '../../store-kit/index.js'
 import type { OAuthToken } from '../../token.js'
@@ -36,7 +35,7 @@ import { withEncryption, type EncryptingStoreClass } from '../encrypted.js'
 import { TrackedCache } from './cache.js'
 import { RedisConnection } from './connection.js'
 import { DueIndex, findDue } from './due.js'
-import { RedisKeys, kindOf, rowFromHash, rowFromReply, settled, type Hash } from './keys.js'
+import { RedisKeys, kindOf, rowFromHash, rowFromReply } from './keys.js'
 import { STORE, redisSettings, type RedisSettings, type RedisStoreOptions } from './options.js'
 import {
   ACQUIRE,
@@ -50,6 +49,7 @@ import {
   loadScript,
 } from './scripts.js'
 import { RedisWrites, untilDecided, type Claim } from './writes.js'
+import { readAll, readPage } from './pages.js'
 
 /**
  * Tokens in Redis (ioredis), shared by every process and machine that uses the same server
@@ -208,19 +208,9 @@ class RedisStore
   }
 
   async getTokens(): Promise<OAuthToken[]> {
-    return this.#connection.run('getTokens', async (client) => {
-      const tokens: OAuthToken[] = []
-      await this.#writes.eachPage(client, async (ids) => {
-        const pipeline = client.pipeline()
-        for (const id of ids) pipeline.hgetall(this.#keys.token(id))
-        const results = settled(await pipeline.exec())
-        for (const [i, hash] of results.entries()) {
-          const row = rowFromHash(hash as Hash, ids[i]!)
-          if (row !== null) tokens.push(tokenFromRow(row))
-        }
-      })
-      return tokens
-    })
+    return this.#connection.run('getTokens', async (client) =>
+      (await readAll(client, this.#keys, this.#writes)).map(tokenFromRow),
+    )
   }
 
   /**
@@ -240,7 +230,7 @@ class RedisStore
     let after = '-inf'
     for (;;) {
       const page = await this.#connection.run('getTokens', (client) =>
-        this.#page(client, after, pageSize),
+        readPage(client, this.#keys, after, pageSize),
       )
       for (const row of page.rows) {
         // Made as it is given: the sealed-row guard runs in the context of the caller's step.
@@ -255,44 +245,6 @@ class RedisStore
       if (page.last === undefined) return
       after = `(${page.last}`
     }
-  }
-
-  /**
-   * One page of rows after score `after`, and the last score listed when the page was full. A
-   * row whose score changed since it was listed (deleted and saved again under its id: a new
-   * row, with a later number) is left to the page of its new score, so it is not given twice.
-   */
-  async #page(
-    client: Redis,
-    after: string,
-    pageSize: number,
-  ): Promise<{ rows: TokenRow[]; last: string | undefined }> {
-    const ids = this.#keys.ids
-    const listed = await client.zrangebyscore(
-      ids,
-      after,
-      '+inf',
-      'WITHSCORES',
-      'LIMIT',
-      0,
-      pageSize,
-    )
-    if (listed.length === 0) return { rows: [], last: undefined }
-    const pipeline = client.pipeline()
-    for (let i = 0; i < listed.length; i += 2) {
-      pipeline.hgetall(this.#keys.token(listed[i]!))
-      pipeline.zscore(ids, listed[i]!)
-    }
-    const results = settled(await pipeline.exec())
-    const rows: TokenRow[] = []
-    for (let i = 0; i < listed.length; i += 2) {
-      // Read after the row: the same score then means the row read is the one listed.
-      if (results[i + 1] !== listed[i + 1]) continue
-      const row = rowFromHash(results[i] as Hash, listed[i]!)
-      if (row !== null) rows.push(row)
-    }
-    const full = listed.length === 2 * pageSize
-    return { rows, last: full ? listed[listed.length - 1] : undefined }
   }
 
   /**
