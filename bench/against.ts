@@ -22,22 +22,33 @@ if (!existsSync(join(there, 'node_modules')))
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 type Row = { store: string; operation: string; tokens: number; callers: number; median: number }
 const seen = new Map<string, { base: number[]; head: number[] }>()
+const failures: string[] = []
 try {
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const [side, root] of [
       ['base', there],
       ['head', here],
     ] as const) {
-      const out = execFileSync(
-        process.execPath,
-        [
-          join(here, 'node_modules/tsx/dist/cli.mjs'),
-          join(here, 'bench/children/rows.ts'),
-          root,
-          ...(only ? [only] : []),
-        ],
-        { cwd: here, encoding: 'utf8', maxBuffer: 1 << 24 },
-      )
+      let out: string
+      try {
+        out = execFileSync(
+          process.execPath,
+          [
+            join(here, 'node_modules/tsx/dist/cli.mjs'),
+            join(here, 'bench/children/rows.ts'),
+            root,
+            ...(only ? [only] : []),
+          ],
+          { cwd: here, encoding: 'utf8', maxBuffer: 1 << 24 },
+        )
+      } catch (err) {
+        // A failed round keeps the rows it printed; the others still run.
+        const failed = err as { stdout?: string; stderr?: string; message: string }
+        out = failed.stdout ?? ''
+        failures.push(
+          `round ${round + 1} ${side}: ${(failed.stderr ?? failed.message).trim().split('\n').slice(0, 6).join(' ')}`,
+        )
+      }
       for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
         const row = JSON.parse(line) as Row
         const key = `${row.store} | ${row.operation} | ${row.tokens} | ${row.callers}`
@@ -57,9 +68,19 @@ const median = (values: number[]) =>
 console.log(`| store | operation | tokens | callers | ${rev} | this checkout | ratio |`)
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
 for (const [key, { base, head }] of seen) {
+  if (base.length === 0 || head.length === 0) {
+    console.log(
+      `| ${key} | ${base.length ? formatRate(median(base)) : 'failed'} | ${head.length ? formatRate(median(head)) : 'failed'} | – |`,
+    )
+    continue
+  }
   const ratio = median(head) / median(base)
   const flag = ratio < 0.9 ? ' (worse by more than 10%)' : ''
   console.log(
     `| ${key} | ${formatRate(median(base))} | ${formatRate(median(head))} | ${ratio.toFixed(2)}×${flag} |`,
   )
+}
+if (failures.length > 0) {
+  console.log(`\n${failures.length} round(s) failed; their rows have fewer samples:`)
+  for (const failure of failures) console.log(`- ${failure}`)
 }
