@@ -1,19 +1,17 @@
 // The portal's pages: the layout every page shares (style, icon, the countdown script) and the
 // bodies of the welcome page and the dashboard, with its tables of leads and tokens.
+import { EMULATOR_ICON, EMULATOR_PAGE_STYLE } from 'tokenkeeper/testing'
 import { html, raw, type SafeHtml } from './html.ts'
 
-// The same font, colours and icon as the accounts emulator's pages (src/testing/emulator/pages.ts),
-// so that signing in does not look like leaving for another site.
-const STYLE = `
-body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #1d2733; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+// The emulator's look (font, colours, buttons, icon: one source, in tokenkeeper/testing), so that
+// signing in does not look like leaving for another site; then what only the portal has.
+const STYLE = `${EMULATOR_PAGE_STYLE}
+body { max-width: 70rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 .table-box { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #dde3ea; vertical-align: top; }
-code { font-size: .9em; overflow-wrap: anywhere; } .muted { color: #667; } .notice { background: #eef7ee; padding: .5rem .8rem; border-radius: 4px; }
+.notice { background: #eef7ee; padding: .5rem .8rem; border-radius: 4px; }
 .timestamp, .countdown, code.client-id { white-space: nowrap; overflow-wrap: normal; }
-.error { background: #fdecec; padding: .5rem .8rem; border-radius: 4px; }
-.button, button { display: inline-block; background: #0b62d6; color: #fff; border: 0; border-radius: 4px; padding: .45rem .9rem; font: inherit; text-decoration: none; cursor: pointer; }
-button.danger { background: #c0392b; } button.plain { background: #667; }
+button.danger { background: #c0392b; }
 form.inline { display: inline; margin: 0 .2rem 0 0; } td.actions form.inline { display: inline-block; margin: 0 .2rem .2rem 0; }
 @media (max-width: 40rem) {
   table.cards thead { display: none; }
@@ -24,11 +22,6 @@ form.inline { display: inline; margin: 0 .2rem 0 0; } td.actions form.inline { d
 }
 header { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: space-between; align-items: center; }
 `
-
-/** A key on the portal's blue, inline so that it needs no request (the CSP allows data: images). */
-const ICON = `data:image/svg+xml,${encodeURIComponent(
-  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0b62d6"/><circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h10v5M23 16v4" fill="none" stroke="#fff" stroke-width="3"/></svg>',
-)}`
 
 // Updates every countdown each second from its absolute expiry (epoch ms in data-expiry).
 const COUNTDOWN = `
@@ -60,7 +53,7 @@ export function page(
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title}</title>
-        <link rel="icon" type="image/svg+xml" href="${ICON}" />
+        <link rel="icon" type="image/svg+xml" href="${EMULATOR_ICON}" />
         <style nonce="${nonce}">
           ${raw(STYLE)}
         </style>

@@ -14,6 +14,7 @@
  */
 export { startAccountsEmulator } from './emulator/server.js'
 export { EMULATOR_FAULTS } from './emulator/faults.js'
+export { EMULATOR_ICON, EMULATOR_PAGE_STYLE } from './emulator/pages.js'
 export type {
   AccountsEmulator,
   AccountsEmulatorOptions,

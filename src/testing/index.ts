@@ -5,6 +5,8 @@ export type { LockingConformanceOptions, LockingStore } from './locking-conforma
 export {
   startAccountsEmulator,
   EMULATOR_FAULTS,
+  EMULATOR_ICON,
+  EMULATOR_PAGE_STYLE,
   type AccountsEmulator,
   type AccountsEmulatorOptions,
   type EmulatorClient,

@@ -3,19 +3,44 @@
 import { isReply, redirect, type Context, type Reply } from './http.js'
 import type { User } from './settings.js'
 
-// The demo portal's font, colours and icon (examples/portal/views.ts), so that a sign-in through
-// the emulator looks like one product.
-const STYLE = [
+/**
+ * The look of the emulator's pages (consent, errors), which the demo portal (examples/portal)
+ * also uses, so that a sign-in through the emulator looks like one product: the font, colours,
+ * headings, code, buttons (`button` or `.button`, `button.plain` for a secondary one), `.muted`
+ * text and `.error` boxes. Plain CSS; a page adds its own rules after it (a later rule wins).
+ *
+ * @example
+ * ```ts
+ * const style = `${EMULATOR_PAGE_STYLE}\nbody { max-width: 70rem; }`
+ * ```
+ */
+export const EMULATOR_PAGE_STYLE = [
   'body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; padding: 0 1rem; color: #1d2733; }',
-  'h1 { font-size: 1.5rem; } code { font-size: .9em; overflow-wrap: anywhere; } ul { padding-left: 1.2rem; }',
-  'label { display: block; margin: 1rem 0; } select { font: inherit; max-width: 100%; }',
-  'button { display: inline-block; background: #0b62d6; color: #fff; border: 0; border-radius: 4px; padding: .45rem .9rem; font: inherit; cursor: pointer; margin-right: .4rem; }',
-  'button[value="deny"] { background: #667; }',
+  'h1 { font-size: 1.5rem; } code { font-size: .9em; overflow-wrap: anywhere; } .muted { color: #667; }',
+  '.error { background: #fdecec; padding: .5rem .8rem; border-radius: 4px; }',
+  '.button, button { display: inline-block; background: #0b62d6; color: #fff; border: 0; border-radius: 4px; padding: .45rem .9rem; font: inherit; text-decoration: none; cursor: pointer; }',
+  'button.plain { background: #667; }',
 ].join('\n')
 
-const ICON = `data:image/svg+xml,${encodeURIComponent(
+/**
+ * The icon of the emulator's pages and the demo portal: a white key on the buttons' blue, as an
+ * inline SVG `data:` URL, so that it needs no request (a CSP allows it with `img-src data:`).
+ *
+ * @example
+ * ```ts
+ * const head = `<link rel="icon" type="image/svg+xml" href="${EMULATOR_ICON}">`
+ * ```
+ */
+export const EMULATOR_ICON = `data:image/svg+xml,${encodeURIComponent(
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#0b62d6"/><circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h10v5M23 16v4" fill="none" stroke="#fff" stroke-width="3"/></svg>',
 )}`
+
+// The shared look, and what only the consent form needs.
+const STYLE = [
+  EMULATOR_PAGE_STYLE,
+  'ul { padding-left: 1.2rem; } label { display: block; margin: 1rem 0; } select { font: inherit; max-width: 100%; }',
+  'button { margin-right: .4rem; }',
+].join('\n')
 
 /** An HTML page with a title and its content (already escaped). */
 export function html(status: number, title: string, content: string): Reply {
@@ -24,7 +49,7 @@ export function html(status: number, title: string, content: string): Reply {
     '<html lang="en">',
     '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${escapeHtml(title)}</title>`,
-    `<link rel="icon" type="image/svg+xml" href="${ICON}">`,
+    `<link rel="icon" type="image/svg+xml" href="${EMULATOR_ICON}">`,
     `<style>\n${STYLE}\n</style></head>`,
     `<body>\n<h1>${escapeHtml(title)}</h1>\n${content}\n</body>`,
     '</html>',
@@ -136,7 +161,7 @@ export class ConsentPages {
         ),
       `<label>Sign in as <select name="user">${options.join('')}</select></label>`,
       '<button type="submit" name="decision" value="accept">Accept</button>',
-      '<button type="submit" name="decision" value="deny">Deny</button>',
+      '<button type="submit" name="decision" value="deny" class="plain">Deny</button>',
       '</form>',
     ].join('\n')
   }
