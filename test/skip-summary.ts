@@ -1,6 +1,6 @@
 // A reporter beside the default one: after its summary, one line saying how many tests were
 // skipped and why. Tests that need a server or a browser skip with `(skipped: <why>)` in the
-// title of their suite (test/services.ts, test/portal-browser.test.ts); the default summary only
+// title of their suite (test/services.ts, test/portal/browser.test.ts); the default summary only
 // counts them, and the warning each file prints scrolls away.
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
 

@@ -6,8 +6,8 @@ import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startPortal, type Portal } from '../examples/portal/app.ts'
-import { scratchDir } from './helpers.ts'
+import { startPortal, type Portal } from '../../examples/portal/app.ts'
+import { scratchDir } from '../helpers.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const available = existsSync(CHROMIUM)
