@@ -93,6 +93,25 @@ export function secret(value: string | undefined): string {
   return value ? '[redacted]' : '—'
 }
 
+/**
+ * A table with its header row. On a phone each row becomes a card (see STYLE), each cell
+ * labelled by its `data-label`; the box only scrolls if a card cannot fit.
+ */
+function cardTable(id: string, headers: readonly string[], rows: readonly SafeHtml[]): SafeHtml {
+  return html`<div class="table-box">
+    <table id="${id}" class="cards">
+      <thead>
+        <tr>
+          ${headers.map((header) => html`<th>${header}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`
+}
+
 /** What a row of a token table shows; secrets only as present or absent. */
 export interface TokenRowView {
   readonly id: string
@@ -161,27 +180,18 @@ export function tokenTable(
       }
     </tr>`
   })
-  // On a phone each row becomes a card (see STYLE); the box only scrolls if a card cannot fit.
-  return html`<div class="table-box">
-    <table id="${tableId}" class="cards">
-      <thead>
-        <tr>
-          <th>Id</th>
-          <th>User</th>
-          <th>Client id</th>
-          <th>Client secret</th>
-          <th>Refresh token</th>
-          <th>Access token</th>
-          <th>Expires in</th>
-          <th>Refreshes</th>
-          ${actions ? html`<th></th>` : ''}
-        </tr>
-      </thead>
-      <tbody>
-        ${rows}
-      </tbody>
-    </table>
-  </div>`
+  const headers = [
+    'Id',
+    'User',
+    'Client id',
+    'Client secret',
+    'Refresh token',
+    'Access token',
+    'Expires in',
+    'Refreshes',
+  ]
+  // The actions column has no heading.
+  return cardTable(tableId, actions ? [...headers, ''] : headers, rows)
 }
 
 /** The page of a visitor who is not signed in. */
@@ -214,20 +224,7 @@ export function leadsTable(leads: readonly Record<string, unknown>[]): SafeHtml 
         <td data-label="E-mail">${text(lead.Email)}</td>
       </tr>`,
   )
-  return html`<div class="table-box">
-    <table id="leads" class="cards">
-      <thead>
-        <tr>
-          <th>Last name</th>
-          <th>Company</th>
-          <th>E-mail</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${rows}
-      </tbody>
-    </table>
-  </div>`
+  return cardTable('leads', ['Last name', 'Company', 'E-mail'], rows)
 }
 
 /** The signed-in user's page: their leads, their own token and, for admins, every token. */
