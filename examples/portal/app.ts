@@ -18,7 +18,7 @@ import type { AccountsEmulator } from 'tokenkeeper/testing'
 import { startKeptEmulator } from './accounts.ts'
 import { addAuthRoutes } from './auth.ts'
 import type { AccountsLink, PortalContext } from './context.ts'
-import { describe, problem } from './respond.ts'
+import { describeError, problem } from './respond.ts'
 import { addTokenRoutes, countRefreshes } from './routes.ts'
 import { PortalSessions } from './sessions.ts'
 import { adminNames, loadKey, publicOrigin, zohoSettings } from './settings.ts'
@@ -125,8 +125,8 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
   app.get('/favicon.ico', (c) => c.body(null, 204))
   app.notFound((c) => problem(c, 404, 'Not found', 'There is no such page.'))
   app.onError((err, c) => {
-    console.error('portal: request failed:', describe(err))
-    return problem(c, 502, 'Something went wrong', describe(err))
+    console.error('portal: request failed:', describeError(err))
+    return problem(c, 502, 'Something went wrong', describeError(err))
   })
 
   const server = await new Promise<Server>((done, fail) => {

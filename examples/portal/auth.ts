@@ -6,7 +6,7 @@ import type { Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { Initializer, InvalidTokenError, OAuthToken, type Session } from 'tokenkeeper'
 import type { PortalContext } from './context.ts'
-import { describe, problem } from './respond.ts'
+import { describeError, problem } from './respond.ts'
 import { sameSecret, type PortalSession } from './sessions.ts'
 
 /** What the portal asks the user to consent to: the leads, and who they are. */
@@ -140,7 +140,7 @@ export function addAuthRoutes(app: Hono, ctx: PortalContext): void {
           `The accounts server refused the authorization code (${err.serverError}): it was already used, has expired, or belongs to another sign-in. Start again from the portal.`,
         )
       }
-      return problem(c, 502, 'Sign-in failed', `The token exchange failed: ${describe(err)}`)
+      return problem(c, 502, 'Sign-in failed', `The token exchange failed: ${describeError(err)}`)
     }
     // A new session at every sign-in; whatever this browser had before ends.
     ctx.sessions.end(getCookie(c, SESSION_COOKIE))

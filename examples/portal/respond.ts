@@ -50,7 +50,7 @@ export function problem(
 }
 
 /** What a page may say about an error: tokenkeeper's code and message (never a secret), else nothing. */
-export function describe(err: unknown): string {
+export function describeError(err: unknown): string {
   return err instanceof SDKException
     ? `${err.code}: ${err.message}`
     : 'an unexpected error (see the server log)'

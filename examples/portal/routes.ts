@@ -7,7 +7,7 @@ import { Initializer, OAuthToken, SDKException, type Session } from 'tokenkeeper
 import { authorizePost, clearSessionCookie, signedIn } from './auth.ts'
 import type { PortalContext } from './context.ts'
 import { html, type SafeHtml } from './html.ts'
-import { describe, problem, sendPage } from './respond.ts'
+import { describeError, problem, sendPage } from './respond.ts'
 import type { PortalSession } from './sessions.ts'
 import { dashboardBody, leadsTable, tokenTable, welcomeBody, type TokenRowView } from './views.ts'
 
@@ -67,7 +67,7 @@ async function fetchLeads(session: Session): Promise<SafeHtml> {
     const body = (await response.json()) as { data?: Record<string, unknown>[] }
     return leadsTable(body.data ?? [])
   } catch (err) {
-    return html`<p class="error">The leads could not be fetched: ${describe(err)}</p>`
+    return html`<p class="error">The leads could not be fetched: ${describeError(err)}</p>`
   }
 }
 
@@ -100,7 +100,7 @@ export function addTokenRoutes(app: Hono, ctx: PortalContext): void {
             'Token unusable',
             () =>
               html`<h1>Your token cannot be used</h1>
-                <p class="error">${describe(err)}</p>
+                <p class="error">${describeError(err)}</p>
                 <form method="post" action="/logout">
                   <input type="hidden" name="csrf" value="${me.csrf}" /><button type="submit">
                     Sign out
@@ -166,7 +166,7 @@ export function addTokenRoutes(app: Hono, ctx: PortalContext): void {
       // Loading refreshed a token that was due; one still valid is refreshed now, by force.
       if (session.token.accessToken === before) await session.refresh({ force: true })
     } catch (err) {
-      return problem(c, 502, 'Refresh failed', describe(err))
+      return problem(c, 502, 'Refresh failed', describeError(err))
     }
     return c.redirect('/?notice=refreshed', 303)
   })
@@ -178,7 +178,7 @@ export function addTokenRoutes(app: Hono, ctx: PortalContext): void {
       const session = await sessionFor(ctx, me.tokenId)
       await session.revoke()
     } catch (err) {
-      return problem(c, 502, 'Revoke failed', describe(err))
+      return problem(c, 502, 'Revoke failed', describeError(err))
     }
     refreshes.delete(me.tokenId)
     // The token is gone: every browser signed in with it is signed out.
