@@ -21,7 +21,6 @@ import {
   selectDue,
   tokenFromRow,
   tokensOfRows,
-  wrapStoreError,
   type ConditionalSave,
   type DueScan,
   type DueScanOptions,
@@ -35,33 +34,14 @@ import {
 import type { OAuthToken } from '../../token.js'
 import { currentRowFinisher } from '../../sealed.js'
 import { withEncryption, type EncryptedStore, type WithKeys } from '../encrypted.js'
-import { FileLock, LockTimeoutError } from '../file-lock.js'
-import { explainFsError } from '../fs-errors.js'
+import { FileLock } from '../file-lock.js'
 import { fileStoreOptions, type FileStoreOptions } from './options.js'
-import {
-  dropOrphans,
-  keepingPath,
-  keptHealth,
-  readKeeping,
-  writeKeeping,
-  type Keeping,
-} from './keeping.js'
-import {
-  STORE,
-  applyOperation,
-  batchOperation,
-  keptAside,
-  touchesKeeping,
-  type Operation,
-  type Pending,
-} from './operations.js'
+import { keptHealth } from './keeping.js'
+import { STORE } from './operations.js'
 import { fail, readFile, versionNow } from './read.js'
 import { SideFiles } from './side-files.js'
 import { naiveIdIs, naiveMatches, type BadRow, type Snapshot } from './snapshot.js'
-import { writeSnapshot } from './write.js'
-
-/** What each queued operation is told once its batch is written. */
-type Outcomes = Map<Pending, { error: unknown } | { apply?: () => void }>
+import { BatchWriter } from './writer.js'
 
 /** A row of the file that could not be read. It is kept in the file as it is. */
 export interface FileStoreProblem {
@@ -98,13 +78,12 @@ class FileStore
   /** The token file's path, as given. */
   readonly path: string
   readonly #absolute: string
-  readonly #lock: FileLock
   readonly #staleLockMs: number
   readonly #leaseMs: number
   #snapshot: Snapshot | undefined
-  #queue: Pending[] = []
-  #flushing = false
   readonly #sideFiles: SideFiles
+  /** Saves, deletes and side-file changes go through it, batched (see `writer.ts`). */
+  readonly #writer: BatchWriter
 
   /**
    * @param pathOrOptions The token file's path, or all the options (path included).
@@ -120,9 +99,17 @@ class FileStore
     this.#sideFiles = new SideFiles(this.#absolute)
     this.#staleLockMs = resolved.staleLockMs ?? 30_000
     this.#leaseMs = leaseOption(STORE, resolved.lockLeaseMs)
-    this.#lock = new FileLock(`${this.#absolute}.lock`, {
-      timeoutMs: resolved.lockTimeoutMs ?? 10_000,
-      staleMs: this.#staleLockMs,
+    this.#writer = new BatchWriter({
+      file: { absolute: this.#absolute, label: this.path },
+      lock: new FileLock(`${this.#absolute}.lock`, {
+        timeoutMs: resolved.lockTimeoutMs ?? 10_000,
+        staleMs: this.#staleLockMs,
+      }),
+      sideFiles: this.#sideFiles,
+      current: (operation) => this.#current(operation),
+      replace: (snapshot) => {
+        this.#snapshot = snapshot
+      },
     })
     if (resolved.encryption) return withEncryption(this, resolved.encryption)
   }
@@ -183,7 +170,7 @@ class FileStore
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
     // The token is copied now: what is written is what it held when saveToken was called.
-    return this.#enqueue({
+    return this.#writer.enqueue({
       kind: 'save',
       token: token.clone(),
       target: token,
@@ -193,11 +180,11 @@ class FileStore
 
   async deleteToken(id: string): Promise<void> {
     assertId(id)
-    return this.#enqueue({ kind: 'delete', id })
+    return this.#writer.enqueue({ kind: 'delete', id })
   }
 
   deleteTokens(): Promise<void> {
-    return this.#enqueue({ kind: 'clear' })
+    return this.#writer.enqueue({ kind: 'clear' })
   }
 
   /**
@@ -208,7 +195,7 @@ class FileStore
   async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
     assertConditionalSave(token, expected)
     const outcome = { saved: false }
-    await this.#enqueue({
+    await this.#writer.enqueue({
       kind: 'saveIf',
       token: token.clone(),
       expected: expected.clone(),
@@ -231,7 +218,7 @@ class FileStore
   async saveHealth(id: string, record: string | null): Promise<void> {
     assertId(id)
     assertHealthRecord(record)
-    return this.#enqueue({ kind: 'health', id, record })
+    return this.#writer.enqueue({ kind: 'health', id, record })
   }
 
   /**
@@ -241,7 +228,7 @@ class FileStore
   async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
     assertBudgetArguments(key, budget, now)
     const outcome: { answer?: BudgetAnswer } = {}
-    await this.#enqueue({ kind: 'budget', key, budget, now, outcome })
+    await this.#writer.enqueue({ kind: 'budget', key, budget, now, outcome })
     return outcome.answer!
   }
 
@@ -263,9 +250,7 @@ class FileStore
    * no open file between operations.
    */
   async close(): Promise<void> {
-    while (this.#flushing || this.#queue.length > 0) {
-      await new Promise((done) => setImmediate(done))
-    }
+    await this.#writer.idle()
     await this.#sideFiles.settle()
   }
 
@@ -287,112 +272,6 @@ class FileStore
     if (this.#snapshot?.version === version) return this.#snapshot
     this.#snapshot = readFile(file, version, this.#snapshot, operation)
     return this.#snapshot
-  }
-
-  #enqueue(op: Operation): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ op, resolve, reject })
-      if (!this.#flushing) {
-        this.#flushing = true
-        // From the next microtask: operations started in the same turn share one write.
-        queueMicrotask(() => void this.#flush())
-      }
-    })
-  }
-
-  /** Writes queued operations, all that arrived meanwhile together, until none is left. */
-  async #flush(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue
-        this.#queue = []
-        await this.#writeBatch(batch)
-      }
-    } finally {
-      this.#flushing = false
-    }
-  }
-
-  async #writeBatch(batch: Pending[]): Promise<void> {
-    const operation = batchOperation(batch)
-    let release: () => Promise<void>
-    try {
-      release = await this.#lock.acquire()
-    } catch (err) {
-      const error =
-        err instanceof LockTimeoutError
-          ? fail('lock', `${this.path}: ${err.message}`, err)
-          : fail(
-              'lock',
-              `cannot create the write lock beside ${this.path}: ${explainFsError(err, this.path)}; ` +
-                'nothing was written',
-              err,
-            )
-      for (const pending of batch) pending.reject(error)
-      return
-    }
-    // Outcomes are settled once the lock is released, so that a caller who has its answer
-    // never finds the file still locked by its own write.
-    const outcomes: Outcomes = new Map()
-    let keeping: Keeping | undefined
-    try {
-      const snapshot = this.#current(operation)
-      if (batch.some((pending) => touchesKeeping(pending.op))) {
-        keeping = await readKeeping(keepingPath(this.#absolute))
-      }
-      let changed = snapshot.upgrade
-      for (const pending of batch) {
-        try {
-          const result = applyOperation(snapshot, pending.op, keeping)
-          // Changed in memory, the rows no longer are what the text says.
-          if (result.changed) snapshot.exact = false
-          changed ||= result.changed
-          outcomes.set(pending, result.apply ? { apply: result.apply } : {})
-        } catch (err) {
-          outcomes.set(pending, { error: err })
-        }
-      }
-      if (changed) {
-        const file = { absolute: this.#absolute, label: this.path }
-        this.#snapshot = await writeSnapshot(file, this.#sideFiles, snapshot, operation)
-      }
-      if (keeping) await this.#writeKeeping(keeping, snapshot, batch, outcomes)
-    } catch (err) {
-      // The file was not replaced: forget what was applied in memory, read it again next time.
-      this.#snapshot = undefined
-      const error = wrapStoreError(STORE, operation, err, {
-        explain: (e) => `cannot write ${this.path}: ${explainFsError(e, this.path)}`,
-      })
-      for (const pending of batch) {
-        const outcome = outcomes.get(pending)
-        if (!outcome || !('error' in outcome)) outcomes.set(pending, { error })
-      }
-    }
-    await release().catch(() => undefined)
-    for (const pending of batch) {
-      const outcome = outcomes.get(pending)!
-      if ('error' in outcome) {
-        pending.reject(outcome.error)
-      } else {
-        outcome.apply?.()
-        pending.resolve()
-      }
-    }
-  }
-
-  /**
-   * Writes the side file after the token file, when the batch changed it. Its failure fails
-   * only the operations kept in it: the tokens are written (see `writeKeeping`).
-   */
-  async #writeKeeping(keeping: Keeping, snapshot: Snapshot, batch: Pending[], outcomes: Outcomes) {
-    dropOrphans(keeping, snapshot.table)
-    if (!keeping.changed) return
-    const failed = await writeKeeping(this.#absolute, this.#sideFiles, keeping)
-    for (const pending of batch) {
-      if (failed && keptAside(pending.op) && !('error' in outcomes.get(pending)!)) {
-        outcomes.set(pending, { error: failed(batchOperation([pending])) })
-      }
-    }
   }
 }
 
