@@ -1,6 +1,4 @@
-import type Pg from 'pg'
-import type { Pool, PoolConfig } from 'pg'
-import { SDKException, TokenStoreError, type StoreOperation } from '../../errors.js'
+import type { Pool } from 'pg'
 import type { DueScan, DueScanOptions } from '../../due.js'
 import {
   keysetPages,
@@ -8,9 +6,7 @@ import {
   type IterateOptions,
   type TokenIteration,
 } from '../../iteration.js'
-import { storeCall, wrapStoreError } from '../../store-kit/errors.js'
 import { checkOptions } from '../../store-kit/options.js'
-import { StoreConflict, retry } from '../../store-kit/retry.js'
 import { assertToken, type OAuthToken } from '../../token.js'
 import {
   assertConditionalSave,
@@ -25,7 +21,6 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../../store.js'
-import { loadDriver } from '../driver.js'
 import {
   BudgetLog,
   assertBudgetArguments,
@@ -40,19 +35,15 @@ import { POSTGRES } from '../sql/dialect.js'
 import { dueQuery, type DueColumns } from '../sql/due.js'
 import { lookupBatchers } from '../sql/lookups.js'
 import { OPTIONS, type PostgresStoreOptions } from './options.js'
-import { Unretryable, bind, explain, retryable, statement } from './client.js'
+import { bind, statement } from './client.js'
 import { takeBudget } from './health.js'
 import type { HeldLock } from './locks.js'
 import { lockToken } from './locks.js'
 import { saveOnce } from './save.js'
-import { STORE, dueColumns, prepare, type Ready } from './schema.js'
+import { CONNECTION_ATTEMPTS, SAVE_ATTEMPTS, StorePool } from './pool.js'
+import { STORE, dueColumns } from './schema.js'
 
 export type { PostgresPool, PostgresStoreOptions } from './options.js'
-
-/** How often a save is tried in all after it lost a race (unique key, deadlock, lost connection). */
-const SAVE_ATTEMPTS = 6
-/** How often any other operation is tried in all after a lost connection. */
-const CONNECTION_ATTEMPTS = 3
 
 /**
  * Tokens in a PostgreSQL table (node-postgres): the official SDKs' columns, one row per user.
@@ -84,13 +75,8 @@ export class PostgresStore
 {
   /** The table's name. */
   readonly table: string
-  readonly #connectionString: string | undefined
-  readonly #givenPool: Pool | undefined
-  readonly #poolSize: number
-  readonly #connectTimeoutMs: number
-  readonly #applicationName: string
-  #pool: Pool | undefined
-  #ready: Promise<Ready> | undefined
+  /** The pool, the table made ready, retries and error wording (see `pool.ts`). */
+  readonly #pool: StorePool
   readonly #locks = new Set<HeldLock>()
   readonly #due: DueColumns
   /** Budgets where this role may not create the budget table: counted in the process. */
@@ -101,11 +87,14 @@ export class PostgresStore
       exactlyOne: [['connectionString', 'pool']],
     })
     this.table = checked.table
-    this.#connectionString = checked.connectionString
-    this.#givenPool = checked.pool as unknown as Pool | undefined
-    this.#poolSize = checked.poolSize
-    this.#connectTimeoutMs = checked.connectTimeoutMs
-    this.#applicationName = checked.applicationName
+    this.#pool = new StorePool({
+      table: this.table,
+      connectionString: checked.connectionString,
+      pool: checked.pool as unknown as Pool | undefined,
+      poolSize: checked.poolSize,
+      connectTimeoutMs: checked.connectTimeoutMs,
+      applicationName: checked.applicationName,
+    })
     this.#due = dueColumns(this.table)
     if (checked.encryption) return withEncryption(this, checked.encryption)
   }
@@ -115,7 +104,7 @@ export class PostgresStore
    * `unknown` so that the declarations need no driver types: cast it to `pg.Pool`.
    */
   get pool(): unknown {
-    return this.#poolFor('open')
+    return this.#pool.pool('open')
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
@@ -138,7 +127,7 @@ export class PostgresStore
    */
   readonly #batchers = lookupBatchers(async (key, values) => {
     const operation = key === 'id' ? 'findTokenById' : 'findToken'
-    const result = await this.#run(operation, CONNECTION_ATTEMPTS, (r) =>
+    const result = await this.#pool.run(operation, CONNECTION_ATTEMPTS, (r) =>
       r.pool.query<StoredRow>(
         key === 'id'
           ? bind(r.statements.byIds, [values])
@@ -153,7 +142,7 @@ export class PostgresStore
 
   async saveToken(token: OAuthToken): Promise<void> {
     assertToken(token)
-    const id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) =>
+    const id = await this.#pool.run('saveToken', SAVE_ATTEMPTS, (ready) =>
       saveOnce(ready, this.table, token),
     )
     token.id = id!
@@ -165,7 +154,7 @@ export class PostgresStore
    */
   async saveTokenIf(token: OAuthToken, expected: OAuthToken): Promise<boolean> {
     assertConditionalSave(token, expected)
-    const id = await this.#run('saveToken', SAVE_ATTEMPTS, (ready) =>
+    const id = await this.#pool.run('saveToken', SAVE_ATTEMPTS, (ready) =>
       saveOnce(ready, this.table, token, expected),
     )
     return id !== undefined
@@ -173,13 +162,13 @@ export class PostgresStore
 
   async deleteToken(id: string): Promise<void> {
     assertId(id)
-    await this.#run('deleteToken', CONNECTION_ATTEMPTS, (r) =>
+    await this.#pool.run('deleteToken', CONNECTION_ATTEMPTS, (r) =>
       r.pool.query(bind(r.statements.delete, [id])),
     )
   }
 
   async getTokens(): Promise<OAuthToken[]> {
-    const result = await this.#run('getTokens', CONNECTION_ATTEMPTS, (r) =>
+    const result = await this.#pool.run('getTokens', CONNECTION_ATTEMPTS, (r) =>
       r.pool.query<StoredRow>(bind(r.statements.all, [])),
     )
     return result.rows.map((row) => tokenFromRow(row))
@@ -196,7 +185,7 @@ export class PostgresStore
       pageSizeOf(options),
       async (after, size) =>
         (
-          await this.#run('getTokens', CONNECTION_ATTEMPTS, (r) =>
+          await this.#pool.run('getTokens', CONNECTION_ATTEMPTS, (r) =>
             r.pool.query<StoredRow>(
               after === undefined
                 ? bind(r.statements.firstPage, [size])
@@ -219,14 +208,14 @@ export class PostgresStore
   async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
     const query = dueQuery(POSTGRES, this.#due, options)
     if (query === undefined) return []
-    const result = await this.#run('findDueTokens', CONNECTION_ATTEMPTS, (r) =>
+    const result = await this.#pool.run('findDueTokens', CONNECTION_ATTEMPTS, (r) =>
       r.pool.query<StoredRow>(bind(statement(query.text), query.values)),
     )
     return result.rows.map((row) => tokenFromRow(row))
   }
 
   async deleteTokens(): Promise<void> {
-    await this.#run('deleteTokens', CONNECTION_ATTEMPTS, (r) =>
+    await this.#pool.run('deleteTokens', CONNECTION_ATTEMPTS, (r) =>
       r.pool.query(bind(r.statements.clear, [])),
     )
   }
@@ -237,7 +226,7 @@ export class PostgresStore
    */
   async findHealth(ids: readonly string[]): Promise<Map<string, string>> {
     assertHealthIds(ids)
-    const { rows } = await this.#run('findHealth', CONNECTION_ATTEMPTS, async (r) =>
+    const { rows } = await this.#pool.run('findHealth', CONNECTION_ATTEMPTS, async (r) =>
       r.health.health && ids.length > 0
         ? r.pool.query<{ id: string; record: string }>(bind(r.health.find, [ids]))
         : { rows: [] },
@@ -249,7 +238,7 @@ export class PostgresStore
   async saveHealth(id: string, record: string | null): Promise<void> {
     assertId(id)
     assertHealthRecord(record)
-    await this.#run('saveHealth', CONNECTION_ATTEMPTS, async (r) => {
+    await this.#pool.run('saveHealth', CONNECTION_ATTEMPTS, async (r) => {
       if (r.health.health) await r.pool.query(bind(r.health.save, [record, id]))
     })
   }
@@ -261,7 +250,7 @@ export class PostgresStore
    */
   async takeBudget(key: string, budget: Budget, now: number): Promise<BudgetAnswer> {
     assertBudgetArguments(key, budget, now)
-    const answer = await this.#run('takeBudget', CONNECTION_ATTEMPTS, async (r) =>
+    const answer = await this.#pool.run('takeBudget', CONNECTION_ATTEMPTS, async (r) =>
       r.health.budgets ? takeBudget(r.pool, r.health, this.table, key, budget, now) : undefined,
     )
     return answer ?? this.#budgetLog.take(key, budget, now)
@@ -284,13 +273,13 @@ export class PostgresStore
   async lockToken(id: string, options?: LockOptions): Promise<TokenLock> {
     assertId(id)
     const { timeoutMs } = lockOptions(STORE, options)
-    const ready = await this.#open('lock')
+    const ready = await this.#pool.open('lock')
     const { lease, held } = await lockToken(ready.pool, {
       store: STORE,
       table: this.table,
       id,
       timeoutMs,
-      explain: (err) => explain(err, this.#connectTimeoutMs),
+      explain: (err) => this.#pool.explain(err),
       onDone: (lock) => this.#locks.delete(lock),
     })
     this.#locks.add(held)
@@ -303,101 +292,6 @@ export class PostgresStore
    */
   async close(): Promise<void> {
     await Promise.all([...this.#locks].map((lock) => lock.release()))
-    const pool = this.#pool
-    const ready = this.#ready
-    this.#pool = undefined
-    this.#ready = undefined
-    await ready?.catch(() => undefined)
-    if (pool && pool !== this.#givenPool) {
-      await storeCall(STORE, 'close', () => pool.end(), this.#wording)
-    }
-  }
-
-  /**
-   * Runs `body` on the open store, again after a lost connection (the pool replaces it) or a
-   * lost race, up to `attempts` times in all; any other failure becomes a TokenStoreError.
-   */
-  async #run<T>(
-    operation: StoreOperation,
-    attempts: number,
-    body: (ready: Ready) => Promise<T>,
-  ): Promise<T> {
-    try {
-      return await retry(async () => body(await this.#open(operation)), {
-        // tokenkeeper's own errors are final, whatever their message says.
-        retryable: (err) => !(err instanceof SDKException) && retryable(err),
-        attempts,
-        maxDelayMs: 50,
-      })
-    } catch (err) {
-      throw this.#wrap(operation, err)
-    }
-  }
-
-  #poolFor(operation: StoreOperation): Pool {
-    if (this.#pool) return this.#pool
-    if (this.#givenPool) {
-      this.#pool = this.#givenPool
-      return this.#pool
-    }
-    const { Pool: PoolClass } = loadDriver<typeof Pg>(STORE, 'pg')
-    const config: PoolConfig = {
-      connectionString: this.#connectionString!,
-      max: this.#poolSize,
-      connectionTimeoutMillis: this.#connectTimeoutMs,
-      idleTimeoutMillis: 30_000,
-      application_name: this.#applicationName,
-      keepAlive: true,
-      allowExitOnIdle: true,
-    }
-    let pool: Pool
-    try {
-      pool = new PoolClass(config)
-    } catch (err) {
-      throw this.#wrap(operation, err)
-    }
-    // An idle connection that breaks (server restart, terminated backend) is dropped by the
-    // pool, which then emits 'error': without a listener that would end the process.
-    pool.on('error', () => undefined)
-    this.#pool = pool
-    return pool
-  }
-
-  /** The table made ready, once; a failure is not kept, so a later call tries again. */
-  async #open(operation: StoreOperation): Promise<Ready> {
-    if (!this.#ready) {
-      const pool = this.#poolFor(operation)
-      const ready = prepare(pool, this.table)
-      this.#ready = ready
-      ready.catch(() => {
-        if (this.#ready === ready) this.#ready = undefined
-      })
-    }
-    try {
-      return await this.#ready
-    } catch (err) {
-      throw this.#wrap(operation, err)
-    }
-  }
-
-  /** How a driver error is worded: in one line, without any value. */
-  readonly #wording = { explain: (err: unknown) => explain(err, this.#connectTimeoutMs) }
-
-  #wrap(operation: StoreOperation, err: unknown): Error {
-    if (err instanceof Unretryable) {
-      return wrapStoreError(STORE, operation, err.cause, {
-        explain: (cause) =>
-          'the connection was lost while the save was committing, so it may or may not have ' +
-          `been written (${explain(cause, this.#connectTimeoutMs)})`,
-      })
-    }
-    if (err instanceof StoreConflict) {
-      return new TokenStoreError(
-        STORE,
-        operation,
-        `gave up after ${SAVE_ATTEMPTS} attempts: other saves kept changing the same rows`,
-      )
-    }
-    return wrapStoreError(STORE, operation, err, this.#wording)
+    await this.#pool.close()
   }
 }
