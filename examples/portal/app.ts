@@ -129,17 +129,20 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     return problem(c, 502, 'Something went wrong', describeError(err))
   })
 
-  const server = await new Promise<Server>((done, fail) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: host }, () =>
-      done(s as Server),
-    )
-    s.once('error', fail)
-  })
-  const port = (server.address() as AddressInfo).port
-  const origin = `http://${host}:${port}`
+  // From here on, a failed start (its port taken, an emulator that cannot start) releases what
+  // it holds before it throws: the store, the refresh counting and the emulator it started. The
+  // portal may run inside another process, which lives on after the error.
+  let server: Server | undefined
   let accounts: AccountsEmulator | undefined = options.accounts
   let ownsAccounts = false
   try {
+    server = await new Promise<Server>((done, fail) => {
+      const s = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: host }, () =>
+        done(s as Server),
+      )
+      s.once('error', fail)
+    })
+    const origin = `http://${host}:${(server.address() as AddressInfo).port}`
     let environment: Environment
     let client: AccountsLink['client']
     let publicUrl: string
@@ -163,26 +166,29 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     const secure = new URL(publicUrl).protocol === 'https:'
     link = { environment, client, origin, publicUrl, secure }
   } catch (err) {
-    server.close()
-    await store.close()
     stopCounting()
+    server?.close()
+    await store.close()
+    if (ownsAccounts) await accounts?.close()
     throw err
   }
   resolveReady()
 
   let stopping: Promise<void> | undefined
+  // A const: stop() runs later, where a `let` is no longer known to be set.
+  const listening = server
   return {
-    url: origin,
+    url: link.origin,
     publicUrl: link.publicUrl,
-    port,
+    port: (listening.address() as AddressInfo).port,
     environment: link.environment,
     accounts,
     stop() {
       stopping ??= (async () => {
         stopCounting()
         await new Promise<void>((done) => {
-          server.close(() => done())
-          server.closeAllConnections()
+          listening.close(() => done())
+          listening.closeAllConnections()
         })
         await store.close()
         if (ownsAccounts) await accounts?.close()
