@@ -43,9 +43,44 @@ export function renderScaleMarkdown(figures: readonly ScaleFigures[]): string[] 
     'its whole process (`/usr/bin/time -v`).',
     '',
     ...tables,
+    ...growthTable(figures, sizes),
     'What the first open builds:',
     '',
     ...stores.map((f) => `- ${f.store}: ${f.firstOpenNote}. Fill: ${f.fillNote}.`),
+    '',
+  ]
+}
+
+/**
+ * Whether each cost grows in proportion to the rows: per store, the time per row at the largest
+ * size over that at the smallest (1.00 is linear; a reader that is quadratic shows the size
+ * ratio, 10 for 100,000 → 1,000,000). Measured here, not in `npm test`: a loaded machine makes
+ * any timed threshold flaky there.
+ */
+export function growthTable(figures: readonly ScaleFigures[], sizes: readonly number[]): string[] {
+  if (sizes.length < 2) return []
+  const [small, large] = [Math.min(...sizes), Math.max(...sizes)]
+  const perRow = (f: ScaleFigures | undefined, value: (f: ScaleFigures) => number) =>
+    f === undefined ? undefined : value(f) / f.rows
+  const ratio = (store: string, value: (f: ScaleFigures) => number): string => {
+    const at = (rows: number) => figures.find((f) => f.store === store && f.rows === rows)
+    const a = perRow(at(small), value)
+    const b = perRow(at(large), value)
+    if (a === undefined || b === undefined || a <= 0) return '–'
+    const r = b / a
+    return `${r.toFixed(2)}${r < 2 ? '' : ' (grows faster than the rows)'}`
+  }
+  const stores = [...new Set(figures.map((f) => f.store))]
+  return [
+    `**Growth, ${count(small)} → ${count(large)} tokens:** time per row at the larger size over`,
+    'the time per row at the smaller (1.00 is linear; under 2 counts as linear here).',
+    '',
+    '| store | first open | later open | pass: iterateTokens |',
+    '|---|---:|---:|---:|',
+    ...stores.map(
+      (store) =>
+        `| ${store} | ${ratio(store, (f) => f.firstOpenMs)} | ${ratio(store, (f) => f.openMs)} | ${ratio(store, (f) => f.iterate.ms)} |`,
+    ),
     '',
   ]
 }

@@ -2,6 +2,8 @@
 // results of a run.
 import { describe, expect, it } from 'vitest'
 import { renderMarkdown, targetFor, type BenchReport, type BenchResult } from '../bench/report.ts'
+import { growthTable } from '../bench/scale-report.ts'
+import type { ScaleFigures } from '../bench/scale.ts'
 
 const result = (
   store: string,
@@ -101,5 +103,32 @@ describe('a benchmark run with a failed section', () => {
     expect(markdown).toContain('**Sections that failed in this run**')
     expect(markdown).toContain('- official SDK: refresh storm: a process was not ready')
     expect(markdown).toContain('| findToken, file store | 10,000 | 150/s | 300,000/s |')
+  })
+})
+
+describe('the scale section says whether each cost grows with the rows', () => {
+  // Only what the growth table reads; the other figures do not enter it.
+  const figures = (store: string, rows: number, firstOpenMs: number, iterateMs: number) =>
+    ({
+      store,
+      rows,
+      firstOpenMs,
+      openMs: 5,
+      iterate: { ms: iterateMs },
+      firstOpenNote: 'reads the file',
+      fillNote: 'bulk',
+    }) as unknown as ScaleFigures
+
+  it('gives the time per row at the larger size over that at the smaller, and flags growth', () => {
+    const lines = growthTable(
+      [figures('FileStore', 100_000, 1000, 200), figures('FileStore', 1_000_000, 10_500, 30_000)],
+      [100_000, 1_000_000],
+    ).filter((line) => line.startsWith('| FileStore |') && line.split('|').length === 6)
+    // First open: 10.5 s / 1M over 1 s / 100k = 1.05; the pass: 30 s / 1M over 0.2 s / 100k = 15.
+    expect(lines).toEqual(['| FileStore | 1.05 | 0.10 | 15.00 (grows faster than the rows) |'])
+  })
+
+  it('has no growth table for one size', () => {
+    expect(growthTable([figures('FileStore', 10_000, 100, 20)], [10_000])).toEqual([])
   })
 })
