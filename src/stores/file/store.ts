@@ -53,18 +53,7 @@ export interface FileStoreProblem {
   readonly reason: string
 }
 
-/**
- * The official SDKs' CSV token file, done right: it reads every header the official SDKs
- * write and keeps the file readable by them; each write goes to a temporary file that is
- * flushed to disk and renamed over the old one; writers in other processes wait for each other
- * through a lock file; reads are served from an index, and the file is read again only when
- * another process has changed it. Saves that arrive together are written together.
- *
- * @example
- * const store = new FileStore('./sdk_tokens.txt')
- * await store.saveToken(token)
- * const found = await store.findTokenById(token.id!)
- */
+// Documented where it is exported, typed for encryption (see the `FileStore` constant).
 class FileStore
   implements
     TokenStore,
@@ -276,8 +265,23 @@ class FileStore
 }
 
 /**
- * {@link FileStore}, typed so that a store built with `encryption` has `rekey()` (the
- * constructor returns the encrypting store then; see `withEncryption`).
+ * The official SDKs' CSV token file, done right: it reads every header the official SDKs
+ * write and keeps the file readable by them; each write goes to a temporary file that is
+ * flushed to disk and renamed over the old one; writers in other processes wait for each other
+ * through a lock file; reads are served from an index, and the file is read again only when
+ * another process has changed it. Saves that arrive together are written together.
+ *
+ * Built with `encryption`, the store also has `rekey()`: the constructor returns the
+ * encrypting store then (see `withEncryption`), and its type says so.
+ *
+ * @class
+ * @typeParam _NotForExtends - Never given: it keeps the encrypting constructor out of
+ * `class X extends FileStore`, which must see one base constructor.
+ *
+ * @example
+ * const store = new FileStore('./sdk_tokens.txt')
+ * await store.saveToken(token)
+ * const found = await store.findTokenById(token.id!)
  */
 const EncryptingFileStore = FileStore as {
   // The unused type parameters hide these from `class X extends FileStore` (see EncryptingStoreClass).

@@ -101,21 +101,7 @@ const OPTIONS = {
 
 type Checked = CheckedOptions<typeof OPTIONS>
 
-/**
- * Tokens in MySQL or MariaDB (mysql2): the official SDKs' database store, done right. It keeps
- * the official table and column names, so that the official SDK can go on using the same table,
- * and it creates the database and the table when they are missing. Each lookup column gets a
- * stored SHA-256 column with an index (unique for user names), so values of any length are
- * found exactly and fast; every change to an existing table is additive. Statements are
- * prepared and parameterized; a pool of connections serves concurrent callers; a value too long
- * for a legacy column is an error, never truncated. A new id is the next after the largest numeric
- * id (`nextTokenId`), read from an index under a lock that every tokenkeeper process on the
- * server respects, so that concurrent savers never take one id.
- *
- * @example
- * import { DBStore } from 'tokenkeeper/stores/mysql'
- * const store = new DBStore({ host: '127.0.0.1', user: 'root', database: 'zohooauth' })
- */
+// Documented where it is exported, typed for encryption (see the `DBStore` constant).
 export class DBStore
   implements
     TokenStore,

@@ -45,24 +45,7 @@ import { STORE, dueColumns } from './schema.js'
 
 export type { PostgresPool, PostgresStoreOptions } from './options.js'
 
-/**
- * Tokens in a PostgreSQL table (node-postgres): the official SDKs' columns, one row per user.
- * It creates the table when it is missing and otherwise works on the existing one in place,
- * changing it only by adding (a missing `api_domain`, indexes on md5 of every lookup column,
- * unique on the user name, and a partial index on the numeric ids). Every statement is
- * parameterized; look-ups are one indexed query; a save is one transaction that locks the rows
- * it reads. A new id is the next after the largest numeric id (`nextTokenId`), read from that
- * index under a transaction-level advisory lock per table, so that concurrent savers never take
- * one id. It also offers {@link TokenLocking}:
- * a session advisory lock per token that the server frees when its holder's connection ends.
- *
- * @example
- * import { PostgresStore } from 'tokenkeeper/stores/postgres'
- * const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:5432/zohooauth' })
- * await store.saveToken(token)
- * const lock = await store.lockToken(token.id!)
- * try { ... } finally { await lock.release() }
- */
+// Documented where it is exported, typed for encryption (see the `PostgresStore` constant).
 export class PostgresStore
   implements
     TokenStore,

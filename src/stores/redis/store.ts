@@ -51,22 +51,7 @@ import {
 import { RedisWrites, untilDecided, type Claim } from './writes.js'
 import { readAll, readPage } from './pages.js'
 
-/**
- * Tokens in Redis (ioredis), shared by every process and machine that uses the same server
- * and prefix. One hash per token under the official column names, an index key per lookup
- * value, and a sorted set of ids; every write is one Lua script that first checks that what
- * the upsert decision read is unchanged, so concurrent saves from many processes never give
- * a user two rows or leave an index entry behind. `findToken` is one round trip. The keys are
- * listed in `RedisKeys`. Meant for a standalone server (or one with replicas), without
- * eviction of keys (`maxmemory-policy noeviction`).
- *
- * @example
- * import { RedisStore } from 'tokenkeeper/stores/redis'
- * const store = new RedisStore({ url: 'redis://127.0.0.1:6379/0' })
- * await store.saveToken(token)
- * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
- * try { ... } finally { await lock.release() }
- */
+// Documented where it is exported, typed for encryption (see the `RedisStore` constant).
 class RedisStore
   implements
     TokenStore,
@@ -374,8 +359,27 @@ const SAVE_RACE = 'other writers kept changing the rows this save depends on'
 const LOCK_POLL_MS = 25
 
 /**
- * {@link RedisStore}, typed so that a store built with `encryption` has `rekey()` (the
- * constructor returns the encrypting store then; see `withEncryption`).
+ * Tokens in Redis (ioredis), shared by every process and machine that uses the same server
+ * and prefix. One hash per token under the official column names, an index key per lookup
+ * value, and a sorted set of ids; every write is one Lua script that first checks that what
+ * the upsert decision read is unchanged, so concurrent saves from many processes never give
+ * a user two rows or leave an index entry behind. `findToken` is one round trip. The keys are
+ * listed in `RedisKeys`. Meant for a standalone server (or one with replicas), without
+ * eviction of keys (`maxmemory-policy noeviction`).
+ *
+ * Built with `encryption`, the store also has `rekey()`: the constructor returns the
+ * encrypting store then (see `withEncryption`), and its type says so.
+ *
+ * @class
+ * @typeParam _NotForExtends - Never given: it keeps the encrypting constructor out of
+ * `class X extends RedisStore`, which must see one base constructor.
+ *
+ * @example
+ * import { RedisStore } from 'tokenkeeper/stores/redis'
+ * const store = new RedisStore({ url: 'redis://127.0.0.1:6379/0' })
+ * await store.saveToken(token)
+ * const lock = await store.lockToken(token.id!) // coordinate a refresh between processes
+ * try { ... } finally { await lock.release() }
  */
 const EncryptingRedisStore = RedisStore as EncryptingStoreClass<typeof RedisStore>
 type EncryptingRedisStore = RedisStore

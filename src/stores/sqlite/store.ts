@@ -69,20 +69,7 @@ const OPTIONS = {
   lockLeaseMs: number({ min: MIN_LEASE_MS }).or(DEFAULT_LEASE_MS),
 } satisfies Record<keyof SQLiteStoreOptions, unknown>
 
-/**
- * Tokens in a SQLite database (better-sqlite3), on a file or in memory: the reference's
- * `CustomStoreSQLite` with its exact table, done right. It opens a database that the reference
- * created and keeps working on it, changing its schema only by adding (indexes, a missing
- * `api_domain` column). Statements are prepared once and parameterized; the database runs in
- * WAL mode; a save is one immediate transaction, so processes sharing the file never interleave.
- * A new row takes the next id after the largest numeric id (`nextTokenId`), read in that
- * transaction through a partial index, so its cost does not grow with the table.
- *
- * @example
- * import { SQLiteStore } from 'tokenkeeper/stores/sqlite'
- * const store = new SQLiteStore({ path: 'zohooauth.db' })
- * await store.saveToken(token)
- */
+// Documented where it is exported, typed for encryption (see the `SQLiteStore` constant).
 export class SQLiteStore
   implements
     TokenStore,
