@@ -21,6 +21,8 @@ export type {
   EmulatorClient,
   EmulatorCounter,
   EmulatorCounts,
+  EmulatorDataCenter,
+  EmulatorDataCenterOption,
   EmulatorEndpoint,
   EmulatorFault,
   EmulatorRefusal,

@@ -12,6 +12,8 @@ export {
   type EmulatorClient,
   type EmulatorCounter,
   type EmulatorCounts,
+  type EmulatorDataCenter,
+  type EmulatorDataCenterOption,
   type EmulatorEndpoint,
   type EmulatorFault,
   type EmulatorRefusal,

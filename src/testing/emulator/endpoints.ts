@@ -93,8 +93,13 @@ export class Endpoints {
             code: params.get('code'),
             redirectUri: params.get('redirect_uri'),
             codeVerifier: params.get('code_verifier'),
+            dataCenter: this.context.dataCenter,
           })
-        : this.context.ledger.refresh(clientId, params.get('refresh_token'))
+        : this.context.ledger.refresh(
+            clientId,
+            params.get('refresh_token'),
+            this.context.dataCenter,
+          )
     if (!outcome.ok) {
       return outcome.error === 'access_token_limit' || outcome.error === 'exchange_limit'
         ? { ...json(400, RATE_LIMITED_BODY), refusal: outcome.error }
@@ -124,7 +129,7 @@ export class Endpoints {
   revoke(params: Map<string, string>): Reply {
     const token = params.get('token')
     if (token === undefined || token === '') return this.tokenError('invalid_request')
-    this.context.ledger.revoke(token)
+    this.context.ledger.revoke(token, this.context.dataCenter)
     return json(200, { status: 'success' })
   }
 
@@ -134,7 +139,8 @@ export class Endpoints {
   private authorize(req: IncomingMessage): User | Reply {
     const token = bearerToken(req.headers.authorization)
     if (token === undefined) return json(401, AUTHENTICATION_FAILURE)
-    return this.context.ledger.accessTokenUser(token) ?? json(401, INVALID_TOKEN)
+    const user = this.context.ledger.accessTokenUser(token, this.context.dataCenter)
+    return user ?? json(401, INVALID_TOKEN)
   }
 
   /** `GET /crm/v{n}/users`: every user, or the token's own with `type=CurrentUser`. */

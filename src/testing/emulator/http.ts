@@ -10,8 +10,12 @@ import type { EmulatorCounter, EmulatorRefusal } from './types.js'
 export interface Context {
   readonly settings: Settings
   readonly ledger: Ledger
-  /** The emulator's own URL, for example `http://127.0.0.1:43121` (known once it listens). */
+  /** The data center this listener serves (`'us'` for the main one). */
+  readonly dataCenter: string
+  /** This listener's URL, for example `http://127.0.0.1:43121` (known once it listens). */
   origin(): string
+  /** The URL of the listener of a data center the emulator serves. */
+  originOf(dataCenter: string): string
 }
 
 const MAX_BODY_BYTES = 1024 * 1024

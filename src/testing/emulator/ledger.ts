@@ -4,7 +4,7 @@
 // server turns its outcomes into answers; its unit tests are test/emulator-ledger.test.ts.
 import { createHash, randomBytes } from 'node:crypto'
 import type { EmulatorClient, RevokeGrantsOptions } from './types.js'
-import type { RateLimit, Settings, User } from './settings.js'
+import { MAIN_DATA_CENTER, type RateLimit, type Settings, type User } from './settings.js'
 
 /** Everything descended from one grant code: its refresh and access tokens die together. */
 interface Grant {
@@ -126,18 +126,23 @@ export class Ledger {
     return client !== undefined && client.clientSecret === clientSecret
   }
 
-  /** Spends a grant code. A code is consumed only by a successful exchange. */
+  /**
+   * Spends a grant code. A code is consumed only by a successful exchange, at its user's data
+   * center (`dataCenter`, where the request came; default the main one): elsewhere it is unknown.
+   */
   exchange(request: {
     clientId: string
     code: string | undefined
     redirectUri: string | undefined
     codeVerifier: string | undefined
+    dataCenter?: string
   }): Outcome {
     const record = request.code === undefined ? undefined : this.codes.get(request.code)
     if (
       record === undefined ||
       record.used ||
       record.clientId !== request.clientId ||
+      record.user.dataCenter !== (request.dataCenter ?? MAIN_DATA_CENTER) ||
       this.settings.now() >= record.expiresAt
     ) {
       return { ok: false, error: 'invalid_code' }
@@ -174,9 +179,18 @@ export class Ledger {
     }
   }
 
-  refresh(clientId: string, refreshToken: string | undefined): Outcome {
+  /** A refresh at `dataCenter` (default the main one): another data center's token is unknown. */
+  refresh(
+    clientId: string,
+    refreshToken: string | undefined,
+    dataCenter = MAIN_DATA_CENTER,
+  ): Outcome {
     const record = refreshToken === undefined ? undefined : this.refreshTokens.get(refreshToken)
-    if (record === undefined || record.grant.clientId !== clientId) {
+    if (
+      record === undefined ||
+      record.grant.clientId !== clientId ||
+      record.grant.user.dataCenter !== dataCenter
+    ) {
       return { ok: false, error: 'invalid_code' }
     }
     if (!record.grant.alive) return { ok: false, error: record.grant.refusal }
@@ -214,16 +228,17 @@ export class Ledger {
 
   /**
    * Revokes an access token alone, or a refresh token with everything of its grant (with
-   * rotation, the grant's other refresh tokens too). Unknown tokens are ignored.
+   * rotation, the grant's other refresh tokens too). Unknown tokens, and those of another data
+   * center than `dataCenter` (default the main one), are ignored.
    */
-  revoke(token: string): void {
+  revoke(token: string, dataCenter = MAIN_DATA_CENTER): void {
     const refresh = this.refreshTokens.get(token)
-    if (refresh !== undefined) {
+    if (refresh !== undefined && refresh.grant.user.dataCenter === dataCenter) {
       refresh.state = 'revoked'
       refresh.grant.alive = false
     }
     const access = this.accessTokens.get(token)
-    if (access !== undefined) access.revoked = true
+    if (access !== undefined && access.grant.user.dataCenter === dataCenter) access.revoked = true
   }
 
   /**
@@ -256,15 +271,21 @@ export class Ledger {
     return token === undefined ? undefined : this.refreshTokens.get(token)?.grant.user
   }
 
-  /** The user of a valid access token. */
-  accessTokenUser(token: string): User | undefined {
+  /** The user of a valid access token, presented at `dataCenter` (default the main one). */
+  accessTokenUser(token: string, dataCenter = MAIN_DATA_CENTER): User | undefined {
+    const user = this.liveAccessTokenUser(token)
+    return user?.dataCenter === dataCenter ? user : undefined
+  }
+
+  private liveAccessTokenUser(token: string): User | undefined {
     const record = this.accessTokens.get(token)
     if (record === undefined || record.revoked || !record.grant.alive) return undefined
     return this.settings.now() < record.expiresAt ? record.grant.user : undefined
   }
 
+  /** Whether a token is valid, at whichever data center it belongs to. */
   isValid(token: string): boolean {
-    if (this.accessTokenUser(token) !== undefined) return true
+    if (this.liveAccessTokenUser(token) !== undefined) return true
     const refresh = this.refreshTokens.get(token)
     return refresh !== undefined && refresh.state === 'active' && refresh.grant.alive
   }

@@ -1,7 +1,7 @@
 // The emulator's pages: the consent page and its form (approve or deny, then back to the client
 // with a code or an error), the error pages, and the HTML they share.
 import { isReply, redirect, type Context, type Reply } from './http.js'
-import type { User } from './settings.js'
+import { MAIN_DATA_CENTER, type User } from './settings.js'
 
 /**
  * The look of the emulator's pages (consent, errors), which the demo portal (examples/portal)
@@ -145,9 +145,13 @@ export class ConsentPages {
       ['code_challenge_method', request.codeChallengeMethod],
     ]
     const scopes = request.scope.split(/[\s,]+/).filter((scope) => scope !== '')
+    // A user of another data center is labelled with it, as Zoho's sign-in tells where an
+    // account lives.
+    const label = (user: User): string =>
+      `${user.fullName} <${user.email}>` +
+      (user.dataCenter === MAIN_DATA_CENTER ? '' : ` (${user.dataCenter.toUpperCase()})`)
     const options = this.context.settings.users.map(
-      (user) =>
-        `<option value="${escapeHtml(user.email)}">${escapeHtml(`${user.fullName} <${user.email}>`)}</option>`,
+      (user) => `<option value="${escapeHtml(user.email)}">${escapeHtml(label(user))}</option>`,
     )
     return [
       `<p>The application <code>${escapeHtml(request.clientId)}</code> would like to access:</p>`,
@@ -187,20 +191,28 @@ export class ConsentPages {
       redirectUri: request.redirectUri,
       codeChallenge: request.codeChallenge,
     })
-    return redirect(this.redirectUrl(request, { code }))
+    return redirect(this.redirectUrl(request, { code }, user.dataCenter))
   }
 
   private redirectError(request: AuthRequest, error: string): Reply {
-    return redirect(this.redirectUrl(request, { error }), true)
+    return redirect(this.redirectUrl(request, { error }, this.context.dataCenter), true)
   }
 
-  /** The client's redirect URI with the answer, the state and Zoho's data center parameters. */
-  private redirectUrl(request: AuthRequest, answer: Record<string, string>): URL {
+  /**
+   * The client's redirect URI with the answer, the state and Zoho's data center parameters:
+   * where the code must be exchanged, that is the user's data center (Zoho's multi-data-center
+   * login), or for an error this listener's.
+   */
+  private redirectUrl(
+    request: AuthRequest,
+    answer: Record<string, string>,
+    dataCenter: string,
+  ): URL {
     const location = new URL(request.redirectUri)
     for (const [name, value] of Object.entries(answer)) location.searchParams.set(name, value)
     if (request.state !== undefined) location.searchParams.set('state', request.state)
-    location.searchParams.set('location', 'us')
-    location.searchParams.set('accounts-server', this.context.origin())
+    location.searchParams.set('location', dataCenter)
+    location.searchParams.set('accounts-server', this.context.originOf(dataCenter))
     return location
   }
 }

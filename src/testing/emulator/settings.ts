@@ -1,7 +1,13 @@
 // The emulator's settings: every option of startAccountsEmulator checked, with Zoho-like
 // defaults filled in, once, before the server starts.
 import { InvalidArgumentError, refuseUnknownOptions } from '../../errors.js'
-import type { AccountsEmulatorOptions, EmulatorClient, EmulatorUser } from './types.js'
+import { ZOHO_REGIONS } from '../../providers/zoho.js'
+import type {
+  AccountsEmulatorOptions,
+  EmulatorClient,
+  EmulatorDataCenterOption,
+  EmulatorUser,
+} from './types.js'
 
 /** The interface listened on when none is given. */
 export const DEFAULT_HOST = '127.0.0.1'
@@ -18,9 +24,19 @@ export const DEFAULT_EXCHANGE_LIMIT = { count: 10, windowMs: 600_000 } as const
 /** A real second: the clock is not compressed. */
 const REAL_SECOND_MS = 1000
 
+/** The main listener's data center, as Zoho's `location` names it. */
+export const MAIN_DATA_CENTER = 'us'
+/** Zoho's data centers' location codes, which the callback's `location` may carry. */
+const LOCATIONS: readonly string[] = ZOHO_REGIONS.map((region) => region.code.toLowerCase())
+
 /** A user with every field filled in. */
 export type User = Required<EmulatorUser>
 export type RateLimit = { count: number; windowMs: number }
+/** A data center served beside the main one, on its own listener. */
+export interface DataCenterSettings {
+  location: string
+  port: number
+}
 
 /**
  * The resolved options, as the ledger and the server use them. Every duration is in milliseconds
@@ -32,6 +48,8 @@ export interface Settings {
   port: number
   clients: EmulatorClient[]
   users: User[]
+  /** The data centers besides the main one. */
+  dataCenters: DataCenterSettings[]
   accessTokenLifetimeMs: number
   grantCodeLifetimeMs: number
   latencyMs: number
@@ -71,7 +89,33 @@ function checkClients(clients: EmulatorClient[] | undefined): EmulatorClient[] {
   return clients.map((client) => ({ ...client }))
 }
 
-function checkUsers(users: EmulatorUser[] | undefined): User[] {
+function checkDataCenters(given: EmulatorDataCenterOption[] | undefined): DataCenterSettings[] {
+  if (given === undefined) return []
+  if (!Array.isArray(given)) {
+    throw new InvalidArgumentError('dataCenters', "dataCenters must be an array such as ['eu']")
+  }
+  const seen = new Set<string>([MAIN_DATA_CENTER])
+  return given.map((entry) => {
+    const option = typeof entry === 'string' ? { location: entry } : entry
+    const location = (option as { location?: unknown } | null)?.location
+    if (typeof location !== 'string' || !LOCATIONS.includes(location)) {
+      throw new InvalidArgumentError(
+        'dataCenters',
+        `every data center is a Zoho location code (${LOCATIONS.join(', ')})`,
+      )
+    }
+    if (seen.has(location)) {
+      throw new InvalidArgumentError(
+        'dataCenters',
+        `data center '${location}' is given twice ('${MAIN_DATA_CENTER}' is the main listener's)`,
+      )
+    }
+    seen.add(location)
+    return { location, port: checkNumber(option.port, `dataCenters '${location}' port`, 0) }
+  })
+}
+
+function checkUsers(users: EmulatorUser[] | undefined, dataCenters: readonly string[]): User[] {
   const given = users ?? [DEFAULT_USER]
   if (!Array.isArray(given) || given.length === 0) {
     throw new InvalidArgumentError('users', 'users must be a non-empty array')
@@ -80,11 +124,19 @@ function checkUsers(users: EmulatorUser[] | undefined): User[] {
     if (typeof user?.email !== 'string' || user.email.length === 0) {
       throw new InvalidArgumentError('users', 'every user needs an email')
     }
+    const dataCenter = user.dataCenter ?? MAIN_DATA_CENTER
+    if (!dataCenters.includes(dataCenter)) {
+      throw new InvalidArgumentError(
+        'users',
+        `user ${user.email}'s dataCenter must be one the emulator serves: ${dataCenters.join(', ')}`,
+      )
+    }
     return {
       email: user.email,
       fullName: user.fullName ?? user.email.split('@')[0] ?? user.email,
       // Zoho CRM user ids are 19 digits.
       id: user.id ?? String(4876876000000300001n + BigInt(index)),
+      dataCenter,
     }
   })
 }
@@ -118,6 +170,7 @@ const OPTION_KEYS: ReadonlyArray<keyof AccountsEmulatorOptions> = [
   'port',
   'clients',
   'users',
+  'dataCenters',
   'accessTokenLifetimeSec',
   'grantCodeLifetimeSec',
   'latencyMs',
@@ -136,11 +189,14 @@ export function resolveSettings(options: AccountsEmulatorOptions): Settings {
   refuseUnknownOptions('startAccountsEmulator', options, OPTION_KEYS)
   // Real milliseconds per emulator millisecond: 0.01 when an emulator second lasts 10 ms.
   const scale = checkNumber(options.secondMs, 'secondMs', REAL_SECOND_MS, 1) / REAL_SECOND_MS
+  const dataCenters = checkDataCenters(options.dataCenters)
+  const served = [MAIN_DATA_CENTER, ...dataCenters.map((dc) => dc.location)]
   return {
     host: options.host ?? DEFAULT_HOST,
     port: checkNumber(options.port, 'port', 0),
     clients: checkClients(options.clients),
-    users: checkUsers(options.users),
+    users: checkUsers(options.users, served),
+    dataCenters,
     accessTokenLifetimeMs:
       checkNumber(options.accessTokenLifetimeSec, 'accessTokenLifetimeSec', 3600, 1) * 1000 * scale,
     grantCodeLifetimeMs:

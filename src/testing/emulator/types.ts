@@ -17,7 +17,20 @@ export interface EmulatorUser {
   fullName?: string
   /** The CRM user id; a Zoho-like 19-digit id is made up when absent. */
   id?: string
+  /**
+   * The user's data center, as Zoho's `location` names it: `'us'` (default, the emulator's main
+   * listener) or one of {@link AccountsEmulatorOptions.dataCenters}. The user signs in on the
+   * main consent page, and their code and tokens belong to that data center alone.
+   */
+  dataCenter?: string
 }
+
+/**
+ * A data center the emulator serves beside its main one (`'us'`): a location code of a Zoho data
+ * center (`'eu'`, `'in'`, `'cn'`, `'jp'`, `'au'`, `'ca'`, `'sa'`), and optionally the port of
+ * its own listener (default 0, a free port).
+ */
+export type EmulatorDataCenterOption = string | { location: string; port?: number }
 
 /**
  * A way to misbehave, given to {@link AccountsEmulator.fail}:
@@ -57,6 +70,24 @@ export interface AccountsEmulatorOptions {
   clients?: EmulatorClient[]
   /** The users who can consent; default `ada@zylker.example` (Ada Lovelace). */
   users?: EmulatorUser[]
+  /**
+   * More data centers, each on a listener of its own (its own port, so its own origin, as Zoho's
+   * `accounts.zoho.eu` is not `accounts.zoho.com`); default none. A user of one of them (see
+   * {@link EmulatorUser.dataCenter}) consents on the main page, and the callback then carries
+   * `location=<dc>` and `accounts-server=<that data center's origin>`, as Zoho's multi-data-center
+   * login does. The code is exchanged, and its tokens refreshed and revoked, at that data
+   * center only: elsewhere the code and the refresh token are `invalid_code` (and a revocation
+   * is answered success but changes nothing), and the access token is `INVALID_TOKEN` on the
+   * API. Their tokens carry that data center's origin as `api_domain`.
+   *
+   * @example
+   * const emulator = await startAccountsEmulator({
+   *   dataCenters: ['eu'],
+   *   users: [{ email: 'ada@zylker.example' }, { email: 'lise@zylker.example', dataCenter: 'eu' }],
+   * })
+   * const eu = emulator.dataCenter('eu') // eu.environment, eu.counts, eu.url
+   */
+  dataCenters?: EmulatorDataCenterOption[]
   /**
    * How long access tokens live, in emulator seconds (see {@link secondMs}); default 3600. Short
    * ones (a few seconds) make a keeper's every cycle quick to test.
@@ -173,6 +204,25 @@ export interface RevokeGrantsOptions {
   error?: 'invalid_code' | 'invalid_grant'
 }
 
+/**
+ * One data center of a running emulator: its own listener, environment and counters. The main
+ * one (`'us'`) shares them with the {@link AccountsEmulator} itself.
+ */
+export interface EmulatorDataCenter {
+  /** Its location code, as the callback's `location` names it: `'us'`, `'eu'`, … */
+  readonly location: string
+  /** Where it listens, for example `http://127.0.0.1:43122`: its accounts server and API domain. */
+  readonly url: string
+  /** An environment named `'emulator'` (the main one) or `'emulator-<location>'`, at {@link url}. */
+  readonly environment: Environment
+  /** Live counters of the requests this data center received. */
+  readonly counts: EmulatorCounts
+  /** Sets this data center's counters back to 0. */
+  resetCounts(): void
+  /** As {@link AccountsEmulator.fail}, for the requests this data center receives. */
+  fail(fault: EmulatorFault, options?: { times?: number; on?: EmulatorEndpoint }): void
+}
+
 /** A running emulator, from {@link startAccountsEmulator}. */
 export interface AccountsEmulator {
   /** Where it listens, for example `http://127.0.0.1:43121`. */
@@ -181,10 +231,18 @@ export interface AccountsEmulator {
   readonly environment: Environment
   /** The registered clients. */
   readonly clients: readonly EmulatorClient[]
-  /** Live counters of the requests received. */
+  /** Live counters of the requests received (by the main data center; see {@link dataCenters}). */
   readonly counts: EmulatorCounts
-  /** Sets every counter back to 0. */
+  /** Sets every counter of the main data center back to 0. */
   resetCounts(): void
+  /**
+   * Every data center it serves, the main one (`'us'`, at {@link url}) first, then those of
+   * {@link AccountsEmulatorOptions.dataCenters}. Their environments are what a web login's
+   * callback may name: `environmentForCallback(params, { also: dataCenters.map((d) => d.environment) })`.
+   */
+  readonly dataCenters: readonly EmulatorDataCenter[]
+  /** The data center of a location code (`'us'` is the main one); InvalidArgumentError if none. */
+  dataCenter(location: string): EmulatorDataCenter
   /** A grant code as Zoho's self-client console gives one, without the consent page. */
   issueGrantCode(options?: {
     clientId?: string
@@ -192,7 +250,10 @@ export interface AccountsEmulator {
     redirectUri?: string
     scope?: string
   }): string
-  /** The next `times` (default 1) requests to `on` (default 'any') get this fault instead of an answer. */
+  /**
+   * The next `times` (default 1) requests to `on` (default 'any') get this fault instead of an
+   * answer (requests to the main data center; see {@link EmulatorDataCenter.fail}).
+   */
   fail(fault: EmulatorFault, options?: { times?: number; on?: EmulatorEndpoint }): void
   /**
    * Revokes grants as a user removing the app in Zoho's console would: their access tokens stop
