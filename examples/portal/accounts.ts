@@ -1,7 +1,8 @@
-// The portal's own accounts emulator, on the same port and with the same client after a restart:
+// The portal's own accounts emulator, on the same ports and with the same client after a restart:
 // the rows in portal.db name that client and that server, so a new port or client would leave
 // them pointing at a server that is gone (NETWORK_ERROR) or a client it does not know
-// (invalid_client).
+// (invalid_client). It serves a second data center (EU) too, on a port of its own, so that the
+// demo shows Zoho's multi-data-center sign-in.
 import { randomBytes } from 'node:crypto'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,11 +11,24 @@ import { startAccountsEmulator, type AccountsEmulator } from 'tokenkeeper/testin
 /** The file, next to portal.db, holding the emulator's port and client (a secret: mode 0600). */
 export const EMULATOR_FILE = '.tokenkeeper-portal-emulator.json'
 
+/** The emulator's second data center, and its user, offered on the consent page. */
+export const OTHER_DATA_CENTER = 'eu'
+export const OTHER_DATA_CENTER_USER = {
+  email: 'lise@zylker.example',
+  fullName: 'Lise Meitner',
+  dataCenter: OTHER_DATA_CENTER,
+}
+
 interface Kept {
   port: number
+  /** The EU data center's port; absent in files written before it existed. */
+  euPort?: number
   clientId: string
   clientSecret: string
 }
+
+const isPort = (value: unknown): boolean =>
+  Number.isInteger(value) && (value as number) > 0 && (value as number) < 65536
 
 function read(path: string): Kept | undefined {
   let text: string
@@ -26,9 +40,8 @@ function read(path: string): Kept | undefined {
   }
   const kept = JSON.parse(text) as Partial<Kept>
   const valid =
-    Number.isInteger(kept.port) &&
-    kept.port! > 0 &&
-    kept.port! < 65536 &&
+    isPort(kept.port) &&
+    (kept.euPort === undefined || isPort(kept.euPort)) &&
     typeof kept.clientId === 'string' &&
     typeof kept.clientSecret === 'string'
   if (!valid) throw new Error(`${path} does not hold the emulator's port and client; delete it`)
@@ -36,8 +49,8 @@ function read(path: string): Kept | undefined {
 }
 
 /**
- * Starts the emulator with the port and client kept in `cwd`, or a free port and a new client
- * the first time (then kept). When the kept port is taken, a new one is chosen and kept: the
+ * Starts the emulator with the ports and client kept in `cwd`, or free ports and a new client
+ * the first time (then kept). When a kept port is taken, a new one is chosen and kept: the
  * signed-in users then sign in again, which the portal says.
  */
 export async function startKeptEmulator(
@@ -51,28 +64,42 @@ export async function startKeptEmulator(
     clientSecret: kept?.clientSecret ?? randomBytes(20).toString('hex'),
     redirectUris: [redirectUrl],
   }
-  const start = (port: number): Promise<AccountsEmulator> =>
+  const start = (port: number, euPort: number): Promise<AccountsEmulator> =>
     startAccountsEmulator({
       port,
       clients: [client],
       users: [
         { email: 'ada@zylker.example', fullName: 'Ada Lovelace' },
         { email: 'grace@zylker.example', fullName: 'Grace Hopper' },
+        OTHER_DATA_CENTER_USER,
       ],
+      dataCenters: [{ location: OTHER_DATA_CENTER, port: euPort }],
     })
-  let accounts: AccountsEmulator
-  try {
-    accounts = await start(kept?.port ?? 0)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
-    console.warn(
-      `portal: the accounts emulator's port ${kept?.port} is taken; using a new one (sign in again)`,
-    )
-    accounts = await start(0)
+  let ports = { main: kept?.port ?? 0, eu: kept?.euPort ?? 0 }
+  let accounts: AccountsEmulator | undefined
+  // At most one retry per kept port: the one taken (Node names it) is replaced by a free one.
+  for (let attempt = 0; accounts === undefined; attempt += 1) {
+    try {
+      accounts = await start(ports.main, ports.eu)
+    } catch (err) {
+      const { code, port } = err as NodeJS.ErrnoException & { port?: number }
+      if (code !== 'EADDRINUSE' || attempt >= 2) throw err
+      const which = port === ports.eu ? 'eu' : 'main'
+      console.warn(
+        `portal: the accounts emulator's port ${port} is taken; using a new one (sign in again)`,
+      )
+      ports = { ...ports, [which]: 0 }
+    }
   }
   const port = Number(new URL(accounts.url).port)
-  if (port !== kept?.port || kept.clientId !== client.clientId) {
-    const value: Kept = { port, clientId: client.clientId, clientSecret: client.clientSecret }
+  const euPort = Number(new URL(accounts.dataCenter(OTHER_DATA_CENTER).url).port)
+  if (port !== kept?.port || euPort !== kept.euPort || kept.clientId !== client.clientId) {
+    const value: Kept = {
+      port,
+      euPort,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+    }
     writeFileSync(path, JSON.stringify(value) + '\n', { mode: 0o600 })
     chmodSync(path, 0o600)
   }

@@ -164,7 +164,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     // Secure whenever browsers reach the portal over https. The portal never reads
     // X-Forwarded-Proto: any client that reaches its port directly could send one.
     const secure = new URL(publicUrl).protocol === 'https:'
-    link = { environment, client, origin, publicUrl, secure }
+    link = { environment, client, origin, publicUrl, secure, accounts }
   } catch (err) {
     stopCounting()
     server?.close()

@@ -4,10 +4,18 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
-import { Initializer, InvalidTokenError, OAuthToken, type Session } from 'tokenkeeper'
+import {
+  Initializer,
+  InvalidTokenError,
+  OAuthToken,
+  UnknownAccountsServerError,
+  type Environment,
+  type Session,
+} from 'tokenkeeper'
 import type { PortalContext } from './context.ts'
 import { describeError, problem } from './respond.ts'
 import { sameSecret, type PortalSession } from './sessions.ts'
+import { callbackEnvironment } from './settings.ts'
 
 /** What the portal asks the user to consent to: the leads, and who they are. */
 export const SCOPE = 'ZohoCRM.modules.ALL,ZohoCRM.users.READ'
@@ -82,7 +90,7 @@ export function addAuthRoutes(app: Hono, ctx: PortalContext): void {
   })
 
   app.get('/oauth/callback', async (c) => {
-    const { environment, client, secure } = ctx.link
+    const { client, secure } = ctx.link
     const cookie = getCookie(c, OAUTH_COOKIE)
     deleteCookie(c, OAUTH_COOKIE, { path: '/', secure })
     const [state, verifier, tag] = cookie?.split('.') ?? []
@@ -114,6 +122,21 @@ export function addAuthRoutes(app: Hono, ctx: PortalContext): void {
     }
     const code = c.req.query('code')
     if (!code) return problem(c, 400, 'Sign-in refused', 'The answer has no authorization code.')
+    // The code is exchanged at the user's data center, which the callback names; a server that
+    // is not a known accounts server never receives the client secret.
+    let environment: Environment
+    try {
+      environment = callbackEnvironment(ctx.link, new URL(c.req.url).searchParams)
+    } catch (err) {
+      if (!(err instanceof UnknownAccountsServerError)) throw err
+      const named = err.accountsServer === undefined ? '' : ` (${err.accountsServer})`
+      return problem(
+        c,
+        400,
+        'Sign-in refused',
+        `The answer names an accounts server this portal does not trust${named}, or one that disagrees with its location: it is not a Zoho data center's. The code was not exchanged and the client secret was not sent. Start again from the portal.`,
+      )
+    }
     let session: Session
     try {
       session = await Initializer.initialize({

@@ -2,6 +2,7 @@
 // refresh counts, and the accounts server, which is known once the portal listens.
 import type { Environment } from 'tokenkeeper'
 import type { SQLiteStore } from 'tokenkeeper/stores/sqlite'
+import type { AccountsEmulator } from 'tokenkeeper/testing'
 import type { PortalSessions } from './sessions.ts'
 import type { Client } from './settings.ts'
 
@@ -15,6 +16,8 @@ export interface AccountsLink {
   readonly publicUrl: string
   /** Whether cookies are `Secure`: browsers reach the portal over https. */
   readonly secure: boolean
+  /** The emulator, when the portal talks to one: its data centers are accounts servers too. */
+  readonly accounts: AccountsEmulator | undefined
 }
 
 /** The state every handler of one portal reads. */

@@ -24,7 +24,7 @@ const portal = await startPortal({ port }).catch((err: unknown) => {
 console.log(`tokenkeeper portal on ${portal.url} (tokens in portal.db)`)
 console.log(
   portal.accounts
-    ? `accounts emulator on ${portal.environment.accountsUrl}: sign in as ada@zylker.example or grace@zylker.example`
+    ? `accounts emulator on ${portal.environment.accountsUrl}: sign in as ada@zylker.example or grace@zylker.example, or lise@zylker.example of its EU data center`
     : `signing in with Zoho ${portal.environment.name} (${portal.environment.accountsUrl})`,
 )
 

@@ -9,6 +9,7 @@ import type { PortalContext } from './context.ts'
 import { html, type SafeHtml } from './html.ts'
 import { describeError, problem, sendPage } from './respond.ts'
 import type { PortalSession } from './sessions.ts'
+import { tokenEnvironment } from './settings.ts'
 import { dashboardBody, leadsTable, tokenTable, welcomeBody, type TokenRowView } from './views.ts'
 
 const REFRESHED = 'tokenkeeper:token.refreshed'
@@ -23,9 +24,10 @@ export function countRefreshes(refreshes: Map<string, number>): () => void {
   return () => diagnostics.unsubscribe(REFRESHED, onRefreshed)
 }
 
-const sessionFor = (ctx: PortalContext, id: string): Promise<Session> =>
+/** A session on a stored token, at the accounts server that issued it (its data center). */
+const sessionFor = async (ctx: PortalContext, id: string): Promise<Session> =>
   Initializer.initialize({
-    environment: ctx.link.environment,
+    environment: tokenEnvironment(ctx.link, await ctx.store.findTokenById(id)),
     token: new OAuthToken({ id }),
     store: ctx.store,
   })
@@ -145,7 +147,7 @@ export function addTokenRoutes(app: Hono, ctx: PortalContext): void {
           csrf: me.csrf,
           userName: session.userName,
           tokenId: session.id ?? '',
-          environmentName: environment.name,
+          environmentName: session.environment.name,
           leads,
           own: tokenTable('tokens', [view(session.token)], {
             ...shown,

@@ -3,7 +3,15 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { DataCenter, type DataCenterCode, type Environment } from 'tokenkeeper'
+import {
+  DataCenter,
+  dataCenterOf,
+  environmentForCallback,
+  type DataCenterCode,
+  type Environment,
+  type OAuthToken,
+} from 'tokenkeeper'
+import type { AccountsLink } from './context.ts'
 
 /** The file, in the working directory, holding the key that signs the sign-in's state cookie. */
 export const SECRET_FILE = '.tokenkeeper-portal-secret'
@@ -81,4 +89,32 @@ export function loadKey(cwd: string): Buffer {
   const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex')
   if (key.length < 32) throw new Error(`${path} does not hold a 32-byte hex key; delete it`)
   return key
+}
+
+/** The accounts servers of the emulator's data centers (none with real Zoho). */
+function emulatorEnvironments(link: AccountsLink): Environment[] {
+  return link.accounts?.dataCenters.map((dc) => dc.environment) ?? []
+}
+
+/**
+ * Where a sign-in's code is exchanged: where the callback's `location` and `accounts-server` say
+ * (Zoho's multi-data-center login), if that is one of Zoho's accounts servers or one of the
+ * emulator's data centers; anything else is an `UnknownAccountsServerError`, before the client
+ * secret goes anywhere. A callback without either parameter goes where the sign-in started.
+ */
+export function callbackEnvironment(link: AccountsLink, params: URLSearchParams): Environment {
+  if (!params.has('location') && !params.has('accounts-server')) return link.environment
+  return environmentForCallback(params, { also: emulatorEnvironments(link) })
+}
+
+/**
+ * Where a stored token is refreshed and revoked: the known accounts server whose API domain the
+ * token holds (the emulator's data centers, then Zoho's), else the portal's own. A row pointed
+ * elsewhere gets no secret sent there: only these accounts servers are ever chosen.
+ */
+export function tokenEnvironment(link: AccountsLink, token: OAuthToken | null): Environment {
+  const apiDomain = token?.apiDomain
+  if (token === null || apiDomain === undefined) return link.environment
+  const known = [link.environment, ...emulatorEnvironments(link)]
+  return known.find((e) => e.allowsApiOrigin(apiDomain)) ?? dataCenterOf(token) ?? link.environment
 }
