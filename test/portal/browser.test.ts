@@ -109,6 +109,41 @@ describe.runIf(available)(
       await context.close()
     })
 
+    it('signs in a user of the EU data center by clicking: exchanged, refreshed and revoked there', async () => {
+      const eu = portal.accounts!.dataCenter('eu')
+      const main = portal.accounts!
+      const before = { euExchange: eu.counts.exchange, mainExchange: main.counts.exchange }
+      const context = await browser.newContext()
+      const page = await context.newPage()
+      await page.goto(`${portal.url}/`)
+      await page.getByRole('link', { name: 'Login with Zoho' }).click()
+      await page.waitForURL(`${portal.environment.accountsUrl}/oauth/v2/auth?**`)
+      // `npm start` offers her on the consent page, labelled with her data center.
+      expect(await page.textContent('select[name="user"]')).toContain(
+        'Lise Meitner <lise@zylker.example> (EU)',
+      )
+      await page.selectOption('select[name="user"]', 'lise@zylker.example')
+      await page.getByRole('button', { name: 'Accept' }).click()
+
+      await page.waitForURL(`${portal.url}/`)
+      await expect.poll(() => page.textContent('#user')).toBe('lise@zylker.example')
+      expect(eu.counts.exchange).toBe(before.euExchange + 1)
+      expect(main.counts.exchange).toBe(before.mainExchange)
+      expect(await page.textContent('body')).toContain('emulator-eu')
+      expect(await page.locator('#leads tbody tr').count()).toBe(3)
+
+      const euRefreshes = eu.counts.refresh
+      const row = page.locator('#tokens tbody tr').first()
+      await row.getByRole('button', { name: 'Refresh' }).click()
+      await page.waitForURL(`${portal.url}/?notice=refreshed`)
+      expect(eu.counts.refresh).toBe(euRefreshes + 1)
+      await page.screenshot({ path: join(cwd, 'portal-eu.png'), fullPage: true })
+      await page.locator('#tokens tbody tr').first().getByRole('button', { name: 'Revoke' }).click()
+      await page.waitForURL(`${portal.url}/?notice=revoked`)
+      expect(eu.counts.revoke).toBe(1)
+      await context.close()
+    })
+
     it('fits from 390 px to 1280 px wide without sideways scrolling, and keeps values on one line', async () => {
       const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
       const page = await context.newPage()
