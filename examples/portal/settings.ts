@@ -1,5 +1,6 @@
-// The portal's settings: real Zoho from ZOHO_* variables, the public URL, the admins, and the
-// key that signs the sign-in's state cookie.
+// The portal's settings: real Zoho from ZOHO_* variables, the public URL, the admins, the key
+// that signs the sign-in's state cookie, and the accounts servers it trusts (where a callback's
+// code is exchanged, where a stored token is refreshed and revoked).
 import { randomBytes } from 'node:crypto'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
