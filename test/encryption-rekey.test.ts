@@ -293,3 +293,35 @@ describe('rekey over a store of any size', () => {
     await store.close()
   })
 })
+
+describe('which row wins while rows are under two keys', () => {
+  // The rule of every store (the oldest row, by the smallest numeric id) holds across keys: a
+  // look-up by a token value finds the rows sealed under each key and picks the winner among
+  // them, not the first key's row.
+  for (const [name, make] of [
+    ['MemoryStore', () => new MemoryStore()],
+    ['SQLiteStore', () => new SQLiteStore({ path: scratchPath(dir, 'two-keys.db') })],
+  ] as const) {
+    it(`${name}: the older row wins whichever key sealed it`, async () => {
+      const inner = make()
+      const shared = '1000.access.shared-by-two-rows'
+      const older = new OAuthToken({
+        userSignature: new UserSignature('old@zylker.example'),
+        accessToken: shared,
+      })
+      await withEncryption(inner, only1).saveToken(older)
+      const store = withEncryption(inner, both2)
+      const newer = new OAuthToken({
+        userSignature: new UserSignature('new@zylker.example'),
+        accessToken: shared,
+      })
+      await store.saveToken(newer)
+      expect([older.id, newer.id]).toEqual(['1', '2'])
+      // Sealed under k1 and under k2: both rows hold the value.
+      const found = await store.findToken(new OAuthToken({ accessToken: shared }))
+      expect(found?.id).toBe('1')
+      expect(found?.userSignature?.name).toBe('old@zylker.example')
+      await store.close?.()
+    })
+  }
+})

@@ -16,6 +16,7 @@ import {
   rowHolds,
   supportsCompaction,
   supportsConditionalSave,
+  winningRow,
   type LookupColumn,
   type TokenStore,
 } from '../store.js'
@@ -125,13 +126,20 @@ export function withEncryption<S extends TokenStore>(
       return withSealedRows(() => store.findToken(token))
     }
     const field = FIELD_OF[lookup.column]
-    for (const candidate of cipher.candidates(lookup.column, lookup.value)) {
-      const probe = token.clone()
-      probe[field] = candidate
-      const found = await withSealedRows(() => store.findToken(probe))
-      if (found) return found
-    }
-    return null
+    // Rows sealed under different keys may hold the value: each key's row is found, and the
+    // store's rule picks among them (the oldest), as it would among rows under one key.
+    const found = await Promise.all(
+      Array.from(cipher.candidates(lookup.column, lookup.value), (candidate) => {
+        const probe = token.clone()
+        probe[field] = candidate
+        return withSealedRows(() => store.findToken(probe))
+      }),
+    )
+    return (
+      winningRow(
+        found.filter((row): row is OAuthToken & { id: string } => row?.id !== undefined),
+      ) ?? null
+    )
   }
 
   const open = (stored: OAuthToken | null): OAuthToken | null => stored && cipher.openRow(stored)
