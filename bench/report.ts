@@ -1,4 +1,5 @@
 import { renderKeeperMarkdown, type KeeperFigures } from './keeper.ts'
+import { renderIdleMarkdown, type IdlePassFigures } from './keeper-idle.ts'
 // The benchmark report: the targets of the issues, and the tables and chart made from one run's
 // results. `npm run bench` writes it; `tsx bench/report.ts` writes it again from
 // bench/results.json.
@@ -32,6 +33,16 @@ export interface BenchReport {
   readonly scale?: readonly ScaleFigures[]
   /** The keeper rows (bench/keeper.ts); absent in reports written before them. */
   readonly keeper?: readonly KeeperFigures[]
+  /** The keeper's pass that finds nothing due, per store (bench/keeper-idle.ts). */
+  readonly keeperIdle?: readonly IdlePassFigures[]
+  /** The run the keeper rows are from, when `--only keeper` measured them apart from the rest. */
+  readonly keeperRun?: {
+    readonly date: string
+    readonly node: string
+    readonly cpus: string
+    readonly quick: boolean
+    readonly command: string
+  }
   /** Sections that failed in this run (their rows are missing); absent in older reports. */
   readonly problems?: readonly string[]
 }
@@ -228,6 +239,13 @@ export function renderMarkdown(report: BenchReport): string {
     '|---|---:|---:|---|',
     ...targets,
     '',
+    ...(report.keeperRun
+      ? [
+          `The keeper's rows are from a run of their own: ${report.keeperRun.cpus}, Node ${report.keeperRun.node}, ${report.keeperRun.date.slice(0, 10)}, \`${report.keeperRun.command}\`.`,
+          '',
+        ]
+      : []),
+    ...renderIdleMarkdown(report.keeperIdle ?? []),
     ...renderKeeperMarkdown(report.keeper ?? []),
     ...renderScaleMarkdown(report.scale ?? []),
     '**Every measurement:**',
