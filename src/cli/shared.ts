@@ -310,6 +310,14 @@ export function tokenEnvironment(token: OAuthToken, options: EnvironmentOptions)
   }
 }
 
+/**
+ * Whether two environments send to the same accounts server: Zoho's are one object each, and
+ * `--accounts-url` makes a new one for every token.
+ */
+export function sameServer(a: Environment, b: Environment): boolean {
+  return a === b || (a.accountsUrl === b.accountsUrl && a.apiDomain === b.apiDomain)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Formatting
 // ---------------------------------------------------------------------------------------------
