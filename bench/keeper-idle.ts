@@ -40,7 +40,10 @@ export interface IdlePassFigures {
   readonly store: string
   readonly tokens: number
   readonly how: string
-  /** The first pass after opening, which builds the store's schema or due index if it must. */
+  /**
+   * The first pass, with the store's first open: the SQL stores add their schema and indexes to
+   * the official table then, RedisStore builds its due index in its first scan.
+   */
   readonly firstPassMs: number
   /** Median, fastest and slowest of `passes` later passes, each finding nothing due. */
   readonly medianMs: number
@@ -187,7 +190,7 @@ export function renderIdleMarkdown(figures: readonly IdlePassFigures[]): string[
   return [
     `**The keeper's pass that finds nothing due** (${figures[0]!.tokens.toLocaleString('en-US')} stored tokens, each an hour from expiry; the default policy, due when 5 minutes are left; median of ${figures[0]!.passes} passes after the first, slowest beside it; "reading every token" is the same pass with the store's due scan hidden, as a store without one is kept):`,
     '',
-    '| store | finds due tokens by | first pass (builds the index if it must) | pass, median (slowest) | reading every token instead |',
+    '| store | finds due tokens by | first pass (with the first open, which builds the schema and indexes a store lacks) | pass, median (slowest) | reading every token instead |',
     '|---|---|---:|---:|---:|',
     ...figures.map(
       (f) =>

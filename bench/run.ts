@@ -292,13 +292,15 @@ try {
     await section(
       `keeper (${keepers})`,
       async () => {
-        keeper.push(
-          await benchKeeper(work, {
-            tokens: KEEPER_TOKENS,
-            keepers,
-            cycles: 3,
-            lifetimeSec: KEEPER_LIFETIME_SEC,
-          }),
+        const f = await benchKeeper(work, {
+          tokens: KEEPER_TOKENS,
+          keepers,
+          cycles: 3,
+          lifetimeSec: KEEPER_LIFETIME_SEC,
+        })
+        keeper.push(f)
+        console.log(
+          `keeper (${keepers}): ${f.tokens} tokens, ${Math.round(f.refreshesPerCycle)} refreshes per cycle, ${f.duplicates} duplicates, ${f.expiredReads} expired reads of ${f.callerReads}, ${f.cpuMsPerRefresh.toFixed(2)} ms CPU per refresh`,
         )
       },
       'keeper',
