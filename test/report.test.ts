@@ -130,5 +130,71 @@ describe('the scale section says whether each cost grows with the rows', () => {
 
   it('has no growth table for one size', () => {
     expect(growthTable([figures('FileStore', 10_000, 100, 20)], [10_000])).toEqual([])
+
+describe('the keeper rows', () => {
+  const keeperRows = {
+    keeperIdle: [
+      {
+        store: 'SQLiteStore',
+        tokens: 100_000,
+        how: 'index on (expiry, id)',
+        firstPassMs: 1561,
+        medianMs: 0.031,
+        minMs: 0.03,
+        maxMs: 0.105,
+        passes: 7,
+        fullReadMs: 748.4,
+        fullReadPasses: 3,
+      },
+    ],
+    keeper: [
+      {
+        keepers: 4,
+        tokens: 10_000,
+        cycles: 3,
+        lifetimeSec: 600,
+        signInMs: 9000,
+        refreshesPerCycle: 9721,
+        refreshedEveryCycle: 9163,
+        refreshedOnceLess: 837,
+        refreshedOtherwise: 0,
+        duplicates: 0,
+        expiredReads: 0,
+        callerReads: 133_385,
+        failed: 0,
+        cpuMsPerRefresh: 4.5,
+        maxRssMb: 138,
+        longestPassMs: 11_894,
+      },
+    ],
+  }
+
+  it('shows the idle pass per store and the kept tokens, in the run of the rest', () => {
+    const markdown = renderMarkdown({ ...report, ...keeperRows })
+    expect(markdown).toContain(
+      '| SQLiteStore | index on (expiry, id) | 1.56 s | 31 µs (105 µs) | 748.4 ms |',
+    )
+    expect(markdown).toContain(
+      '| 4 | 10,000 | 600 s (300 s) | 3 | 9,721 | 9,163 / 837 / 0 | 0 | 0 of 133,385 | 0 | 4.50 ms | 138 MB | 11,894 ms |',
+    )
+    expect(markdown).not.toContain('run of their own')
+  })
+
+  it('says which run they are from when --only keeper measured them apart', () => {
+    const markdown = renderMarkdown({
+      ...report,
+      ...keeperRows,
+      keeperRun: {
+        date: '2026-11-30T15:24:00.000Z',
+        node: 'v20.20.2',
+        cpus: '2 × other cpu',
+        quick: false,
+        command: 'npm run bench -- --only keeper',
+      },
+    })
+    expect(markdown).toContain(
+      "The keeper's rows are from a run of their own: 2 × other cpu, Node v20.20.2, 2026-11-30, `npm run bench -- --only keeper`.",
+    )
+    expect(markdown).toContain('One run on 2 × test cpu, Node v20.20.2, 2026-11-23.')
   })
 })
