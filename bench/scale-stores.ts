@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { COLUMNS, rowFromToken } from '../src/store.ts'
 import { formatRecord } from '../src/stores/csv.ts'
+import { budgetTable } from '../src/stores/sql/health.ts'
 import { createTableSql } from '../src/stores/sql/schema.ts'
 import { officialTable } from './official.ts'
 import { realisticToken, userName } from './data.ts'
@@ -165,7 +166,8 @@ async function fillMysql(dir: string, rows: number): Promise<FilledStore> {
     fillMs,
     fillNote: 'LOAD DATA LOCAL INFILE of the CSV into the official table',
     drop: async () => {
-      await admin.query(`DROP TABLE IF EXISTS \`${table}\``)
+      // The store's budget table beside it too (created when the store is opened).
+      await admin.query(`DROP TABLE IF EXISTS \`${table}\`, \`${budgetTable(table)}\``)
       await admin.end()
     },
   }
@@ -190,7 +192,7 @@ async function fillPostgres(dir: string, rows: number): Promise<FilledStore> {
     url: `${POSTGRES_URL}?table=${table}`,
     fillMs: performance.now() - started,
     fillNote: 'psql \\copy of the CSV into a table of the official columns, then VACUUM ANALYZE',
-    drop: async () => void psql(`DROP TABLE IF EXISTS ${table}`),
+    drop: async () => void psql(`DROP TABLE IF EXISTS ${table}, ${budgetTable(table)}`),
   }
 }
 
