@@ -130,6 +130,8 @@ describe('the scale section says whether each cost grows with the rows', () => {
 
   it('has no growth table for one size', () => {
     expect(growthTable([figures('FileStore', 10_000, 100, 20)], [10_000])).toEqual([])
+  })
+})
 
 describe('the keeper rows', () => {
   const keeperRows = {
