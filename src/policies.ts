@@ -2,8 +2,9 @@ import { withTokenLock } from './refresh/lease.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from './errors.js'
 import { emit } from './events.js'
 import { eachToken } from './iteration.js'
-import type { Logger } from './log.js'
+import { SafeLog, type Logger } from './log.js'
 import { Environment } from './oauth/environments.js'
+import { environmentOf } from './providers/token-environment.js'
 import { revocationClient, revokeStoredToken } from './revocation.js'
 import type { TokenStore } from './store.js'
 import type { OAuthToken } from './token.js'
@@ -172,8 +173,13 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
 
 /** Options of {@link revokeTokens}. */
 export interface RevokeOptions {
-  /** The accounts server to revoke at. */
-  environment: Environment
+  /**
+   * The only environment whose tokens are revoked. Default: each token's own, known from its
+   * API domain (any Zoho data center). Either way a token is revoked only at the accounts
+   * server that issued it: one of another environment, or of none known, is kept and reported
+   * in `failed` (`ENVIRONMENT_MISMATCH`, `ENVIRONMENT_UNKNOWN`), and nothing of it is sent.
+   */
+  environment?: Environment | undefined
   /** Revoke every token of this user… */
   userName?: string
   /** …or of this client. */
@@ -221,14 +227,13 @@ export async function revokeTokens(
   options: RevokeOptions,
 ): Promise<RevokeResult> {
   checkStore(store)
-  if (
-    typeof options !== 'object' ||
-    options === null ||
-    !(options.environment instanceof Environment)
-  ) {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'revokeTokens needs { userName } or { clientId }')
+  }
+  if (options.environment !== undefined && !(options.environment instanceof Environment)) {
     throw new InvalidArgumentError(
       'environment',
-      'revokeTokens needs an environment, such as DataCenter.US.PRODUCTION',
+      'environment must be an Environment, such as DataCenter.US.PRODUCTION, or left out',
     )
   }
   refuseUnknownOptions('revokeTokens', options, REVOKE_OPTIONS)
@@ -249,7 +254,15 @@ export async function revokeTokens(
   }
   checkLockTimeout(options.lockTimeoutMs)
   checkProgress(options.onProgress)
-  const { client, log } = revocationClient(options.environment, options)
+  // One client per accounts server met: each token goes only to the one that issued it.
+  const clients = new Map<Environment, ReturnType<typeof revocationClient>>()
+  const clientFor = (token: OAuthToken) => {
+    const environment = environmentOf(token, options.environment)
+    let made = clients.get(environment)
+    if (!made) clients.set(environment, (made = revocationClient(environment, options)))
+    return made
+  }
+  const log = new SafeLog(options.logger)
   const matches = (token: OAuthToken): boolean =>
     userName !== undefined ? token.userSignature?.name === userName : token.clientId === clientId
   const revoked: string[] = []
@@ -258,10 +271,11 @@ export async function revokeTokens(
     const id = token.id
     if (!matches(token) || !id) continue
     try {
+      const { client, log: clientLog } = clientFor(token)
       const done = await revokeStoredToken(store, id, client, {
         when: matches,
         lockTimeoutMs: options.lockTimeoutMs,
-        log,
+        log: clientLog,
       })
       if (done.outcome === 'revoked') revoked.push(id)
     } catch (err) {

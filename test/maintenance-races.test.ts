@@ -49,8 +49,10 @@ function races(kind: StoreKind): void {
     const first = session.token.refreshToken!
     const { refreshing } = await race.refreshInFlight(session, HOLD_MS)
 
+    // The environment that issued the token (through the proxy): revokeTokens sends a token's
+    // secrets only to the accounts server its API domain names.
     const result = await revokeTokens(theirs, {
-      environment: race.emulator.environment,
+      environment: race.link.environment,
       userName: USER,
     })
     await refreshing.catch(() => undefined)

@@ -342,3 +342,64 @@ describe('events', () => {
     }
   })
 })
+
+describe('revokeTokens sends each token only to the accounts server that issued it', () => {
+  it('a token of another environment, or of none known, is kept, reported, and not sent', async () => {
+    const emulator = await startAccountsEmulator()
+    emulators.push(emulator)
+    const store = new MemoryStore()
+    const client = emulator.clients[0]!
+    await Initializer.initialize({
+      environment: emulator.environment,
+      store,
+      token: new OAuthToken({
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        grantToken: emulator.issueGrantCode(),
+        userSignature: new UserSignature('ada'),
+      }),
+    })
+    // Same client, but issued by Zoho's EU data center (its API domain says so).
+    const eu = new OAuthToken({
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      refreshToken: '1000.eu-refresh-token',
+      apiDomain: 'https://www.zohoapis.eu',
+      userSignature: new UserSignature('grace'),
+    })
+    await store.saveToken(eu)
+
+    // Given the emulator's environment: the EU token is refused; the emulator's is revoked.
+    const fixed = await revokeTokens(store, {
+      environment: emulator.environment,
+      clientId: client.clientId,
+    })
+    expect(fixed.failed).toEqual([{ id: eu.id, code: 'ENVIRONMENT_MISMATCH' }])
+    expect(fixed.revoked).toHaveLength(1)
+    expect(emulator.counts.revoke).toBe(1)
+    expect((await store.findTokenById(eu.id!))?.refreshToken).toBe('1000.eu-refresh-token')
+
+    // Without one: the EU token goes to accounts.zoho.eu, nowhere else; an API domain that is
+    // no Zoho data center's is refused.
+    const stray = new OAuthToken({
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
+      refreshToken: '1000.stray-refresh-token',
+      apiDomain: emulator.environment.accountsUrl,
+      userSignature: new UserSignature('stray'),
+    })
+    await store.saveToken(stray)
+    const sent: string[] = []
+    // accounts.zoho.eu cannot be reached from here: this fetch answers as it does, and records.
+    const zoho: typeof fetch = async (input) => {
+      sent.push(new URL(input instanceof Request ? input.url : String(input)).origin)
+      return new Response('{}', { status: 200, headers: { 'content-type': 'application/json' } })
+    }
+    const own = await revokeTokens(store, { clientId: client.clientId, fetch: zoho })
+    expect(sent).toEqual(['https://accounts.zoho.eu'])
+    expect(own.revoked).toEqual([eu.id])
+    expect(own.failed).toEqual([{ id: stray.id, code: 'ENVIRONMENT_UNKNOWN' }])
+    expect(emulator.counts.revoke).toBe(1)
+    expect((await store.getTokens()).map((t) => t.id)).toEqual([stray.id])
+  })
+})
