@@ -1,6 +1,6 @@
 // The CLI's JSON output stays JSON whatever the values hold, with credentials masked.
 import { describe, expect, it } from 'vitest'
-import { JsonArrayText, jsonText } from '../src/cli/shared.ts'
+import { JsonArrayText, jsonText } from '../src/cli/output.ts'
 
 const values = {
   redirectUrl: 'https://app.example/cb?password=',

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { idsCheck, IdsTally, storeChecks } from '../src/cli/commands/doctor.ts'
 import { LIST_PAGE, listTokens } from '../src/cli/commands/list.ts'
-import { jsonText, sayText, table, tokenState } from '../src/cli/shared.ts'
+import { jsonText, sayText, table, tokenState } from '../src/cli/output.ts'
 import {
   DataCenter,
   IdCollisionError,

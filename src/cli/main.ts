@@ -13,7 +13,8 @@ import { registerRefresh } from './commands/refresh.js'
 import { registerRekey } from './commands/rekey.js'
 import { registerRevoke } from './commands/revoke.js'
 import { registerShow } from './commands/show.js'
-import { CliError, EXIT, collect, complain, printable } from './shared.js'
+import { CliError, EXIT, collect, complain } from './shared.js'
+import { printable } from './output.js'
 
 const MAIN_HELP = `
 Stores are URLs: file:./sdk_tokens.txt (or file:///abs/path), sqlite:./zohooauth.db

@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
 import { underLease } from '../lease.js'
-import { examples, globals, say, tokenById, withStore } from '../shared.js'
+import { examples, globals } from '../shared.js'
+import { say } from '../output.js'
+import { tokenById, withStore } from '../store-access.js'
 
 /**
  * `tokenkeeper delete <id>`: deletes one row, under the token's lease (after a refresh in

@@ -5,7 +5,7 @@ import { EncryptionError, FORMAT_V2, isSealed } from '../../sealed.js'
 import { SDKException } from '../../errors.js'
 import type { TokenStore } from '../../store.js'
 import type { OAuthToken } from '../../token.js'
-import { plural } from '../shared.js'
+import { plural } from '../output.js'
 import type { Check } from './doctor.js'
 
 /** The keys the CLI was given (`--key`, `TOKENKEEPER_KEYS`). */

@@ -6,21 +6,10 @@ import { isCanonicalId, numericIdValue, type TokenStore } from '../../store.js'
 import { withEncryption } from '../../stores/encrypted.js'
 import type { OAuthToken } from '../../token.js'
 import { KeysTally, openingCheck } from './doctor-encryption.js'
-import {
-  CliError,
-  encryptionFrom,
-  environmentFrom,
-  environmentOptions,
-  examples,
-  globals,
-  openStore,
-  passProgress,
-  plural,
-  safeUrl,
-  say,
-  storeUrl,
-  type EnvironmentOptions,
-} from '../shared.js'
+import { CliError, examples, globals } from '../shared.js'
+import { encryptionFrom, openStore, safeUrl, storeUrl } from '../store-access.js'
+import { environmentFrom, environmentOptions, type EnvironmentOptions } from '../environment.js'
+import { passProgress, plural, say } from '../output.js'
 
 type Status = 'ok' | 'warn' | 'fail' | 'skip'
 

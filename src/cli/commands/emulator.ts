@@ -6,7 +6,8 @@ import {
   DEFAULT_EXCHANGE_LIMIT,
   DEFAULT_HOST,
 } from '../../testing/emulator/settings.js'
-import { CliError, EXIT, collect, examples, say, usage } from '../shared.js'
+import { CliError, EXIT, collect, examples, usage } from '../shared.js'
+import { say } from '../output.js'
 
 /** The options as commander gives them (every one has a default, so none is absent). */
 interface EmulatorOptions {

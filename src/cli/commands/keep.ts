@@ -1,20 +1,10 @@
 import type { Command } from 'commander'
 import { TokenKeeper, type KeeperPassSummary } from '../../keeper/keeper.js'
 import { createLogger } from '../../log.js'
-import {
-  CliError,
-  EXIT,
-  environmentFrom,
-  environmentOptions,
-  examples,
-  globals,
-  parseDuration,
-  say,
-  sayJson,
-  usage,
-  withStore,
-  type EnvironmentOptions,
-} from '../shared.js'
+import { CliError, EXIT, examples, globals, parseDuration, usage } from '../shared.js'
+import { environmentFrom, environmentOptions, type EnvironmentOptions } from '../environment.js'
+import { say, sayJson } from '../output.js'
+import { withStore } from '../store-access.js'
 
 interface KeepOptions extends EnvironmentOptions {
   interval?: string

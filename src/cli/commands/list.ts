@@ -6,20 +6,18 @@ import type { OAuthToken } from '../../token.js'
 import {
   columnWidths,
   countdown,
-  examples,
-  globals,
   JsonArrayText,
   maskClientId,
   passProgress,
   plural,
   printable,
   sayText,
-  storeUrl,
   tableLine,
   tokenState,
-  withStore,
   writeOut,
-} from '../shared.js'
+} from '../output.js'
+import { examples, globals } from '../shared.js'
+import { storeUrl, withStore } from '../store-access.js'
 
 interface ListOptions {
   json?: boolean

@@ -2,19 +2,9 @@ import type { Command } from 'commander'
 import { IdCollisionError } from '../../errors.js'
 import { migrateTokens } from '../../migration.js'
 import type { TokenStore } from '../../store.js'
-import {
-  CliError,
-  examples,
-  explainEncryption,
-  globals,
-  openStore,
-  passProgress,
-  plural,
-  safeUrl,
-  say,
-  storeUrl,
-  usage,
-} from '../shared.js'
+import { CliError, examples, globals, usage } from '../shared.js'
+import { explainEncryption, openStore, safeUrl, storeUrl } from '../store-access.js'
+import { passProgress, plural, say } from '../output.js'
 
 interface MigrateOptions {
   from?: string

@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
 import { purgeTokens } from '../../policies.js'
-import { examples, globals, parseDuration, passProgress, say, usage, withStore } from '../shared.js'
+import { examples, globals, parseDuration, usage } from '../shared.js'
+import { passProgress, say } from '../output.js'
+import { withStore } from '../store-access.js'
 
 interface PurgeOptions {
   expired?: boolean

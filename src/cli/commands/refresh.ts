@@ -2,19 +2,15 @@ import type { Command } from 'commander'
 import { saveOver } from '../../refresh/lease.js'
 import { Initializer } from '../../session.js'
 import { OAuthToken } from '../../token.js'
+import { CliError, examples, globals } from '../shared.js'
+import { countdown, say } from '../output.js'
 import {
-  CliError,
-  countdown,
   environmentFrom,
   environmentOptions,
-  examples,
-  globals,
-  say,
-  tokenById,
   tokenEnvironment,
-  withStore,
   type EnvironmentOptions,
-} from '../shared.js'
+} from '../environment.js'
+import { tokenById, withStore } from '../store-access.js'
 import { noticeIfBusy, underLease } from '../lease.js'
 
 /**

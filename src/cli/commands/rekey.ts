@@ -1,14 +1,8 @@
 import type { Command } from 'commander'
 import type { EncryptedStore } from '../../stores/encrypted.js'
-import {
-  encryptionFrom,
-  examples,
-  globals,
-  passProgress,
-  say,
-  usage,
-  withStore,
-} from '../shared.js'
+import { encryptionFrom, withStore } from '../store-access.js'
+import { examples, globals, usage } from '../shared.js'
+import { passProgress, say } from '../output.js'
 
 /** `tokenkeeper rekey`: moves every token of an encrypted store to the active key. */
 export function registerRekey(program: Command): void {

@@ -6,24 +6,16 @@ import { revocationClient, revokeStoredToken } from '../../revocation.js'
 import type { TokenStore } from '../../store.js'
 import type { OAuthToken } from '../../token.js'
 import { noticeIfBusy } from '../lease.js'
+import { CliError, EXIT, examples, globals, notFound, usage } from '../shared.js'
 import {
-  CliError,
-  EXIT,
   environmentFrom,
   environmentOptions,
-  examples,
-  globals,
-  notFound,
-  say,
-  tokenById,
   tokenEnvironment,
   sameServer,
-  usage,
-  withStore,
   type EnvironmentOptions,
-  passProgress,
-  plural,
-} from '../shared.js'
+} from '../environment.js'
+import { say, passProgress, plural } from '../output.js'
+import { tokenById, withStore } from '../store-access.js'
 
 interface RevokeOptions extends EnvironmentOptions {
   user?: string

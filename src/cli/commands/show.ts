@@ -1,18 +1,8 @@
 import type { Command } from 'commander'
 import type { TokenStore } from '../../store.js'
-import {
-  countdown,
-  examples,
-  globals,
-  maskClientId,
-  say,
-  sayJson,
-  secret,
-  storeUrl,
-  tokenById,
-  tokenState,
-  withStore,
-} from '../shared.js'
+import { countdown, maskClientId, say, sayJson, secret, tokenState } from '../output.js'
+import { examples, globals } from '../shared.js'
+import { storeUrl, tokenById, withStore } from '../store-access.js'
 
 interface ShowOptions {
   reveal?: boolean

@@ -1,18 +1,9 @@
 import type { Command } from 'commander'
 import { TOKEN_STATES } from '../../health.js'
 import { storeStatus } from '../../keeper/status.js'
-import {
-  countdown,
-  examples,
-  globals,
-  plural,
-  printable,
-  say,
-  sayJson,
-  storeUrl,
-  table,
-  withStore,
-} from '../shared.js'
+import { countdown, plural, printable, say, sayJson, table } from '../output.js'
+import { examples, globals } from '../shared.js'
+import { storeUrl, withStore } from '../store-access.js'
 
 interface StatusOptions {
   json?: boolean
