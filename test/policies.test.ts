@@ -12,7 +12,7 @@ import {
   type TokenEventName,
 } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
-import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
+import { signIn, startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
 import { scratchDir, scratchPath } from './helpers.ts'
 
 const dir = scratchDir()
@@ -349,16 +349,7 @@ describe('revokeTokens sends each token only to the accounts server that issued 
     emulators.push(emulator)
     const store = new MemoryStore()
     const client = emulator.clients[0]!
-    await Initializer.initialize({
-      environment: emulator.environment,
-      store,
-      token: new OAuthToken({
-        clientId: client.clientId,
-        clientSecret: client.clientSecret,
-        grantToken: emulator.issueGrantCode(),
-        userSignature: new UserSignature('ada'),
-      }),
-    })
+    await signIn(emulator, { store, user: 'ada' })
     // Same client, but issued by Zoho's EU data center (its API domain says so).
     const eu = new OAuthToken({
       clientId: client.clientId,
