@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config'
 
 // The tests Stryker runs against each mutant (`npm run mutation`, see docs/mutation.md): the
-// unit tests of the core rule files, none of which needs a database server, so a run gives the
-// same figures on any machine. Stryker's vitest runner picks, per mutant, only the tests that
+// unit tests of the core rule files, the store kit, budgets, health and the providers. None
+// needs a database server (the providers' tests start oidc-provider or the accounts emulator
+// in-process), so a run gives the same figures on any machine. Stryker's vitest runner picks, per mutant, only the tests that
 // cover it.
 export default defineConfig({
   test: {
@@ -20,6 +21,11 @@ export default defineConfig({
       'test/policies.test.ts',
       'test/stores/memory.test.ts',
       'test/coordination.test.ts',
+      'test/store-kit.test.ts',
+      'test/budget.test.ts',
+      'test/health.test.ts',
+      'test/due-scan.test.ts',
+      'test/providers/*.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
