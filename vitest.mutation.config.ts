@@ -22,6 +22,7 @@ export default defineConfig({
       'test/stores/memory.test.ts',
       'test/coordination.test.ts',
       'test/store-kit.test.ts',
+      'test/store-kit-options.test.ts',
       'test/budget.test.ts',
       'test/health.test.ts',
       'test/due-scan.test.ts',

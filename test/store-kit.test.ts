@@ -1,6 +1,7 @@
-// The blocks tokenkeeper/store-kit adds (option checking, error wrapping, retries, lease
-// waiting), each on its own; the rules it re-exports are tested where they are written.
-import { describe, expect, it } from 'vitest'
+// The blocks tokenkeeper/store-kit adds (error wrapping, retries, lease waiting; option checking
+// is in store-kit-options.test.ts), each on its own; the rules it re-exports are tested where
+// they are written.
+import { describe, expect, it, vi } from 'vitest'
 import { EncryptionError } from '../src/crypto.ts'
 import { OAuthToken, UserSignature } from '../src/index.ts'
 import { InvalidArgumentError, SDKException, TokenStoreError } from '../src/errors.ts'
@@ -8,16 +9,10 @@ import * as rules from '../src/store.ts'
 import * as kit from '../src/store-kit/index.ts'
 import {
   StoreConflict,
-  checkOptions,
-  flag,
   isConflict,
-  number,
-  oneOf,
   retry,
-  shaped,
   storeCall,
   takeLease,
-  text,
   wrapStoreError,
 } from '../src/store-kit/index.ts'
 
@@ -25,16 +20,6 @@ const invalid = (argument: string, message?: RegExp) => (err: unknown) =>
   err instanceof InvalidArgumentError &&
   err.argument === argument &&
   (message === undefined || message.test(err.message))
-
-/** What `run` throws, for checks that a synchronous call refuses. */
-function thrown(run: () => unknown): unknown {
-  try {
-    run()
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a throw')
-}
 
 describe('store-kit exports the rules where they are written, not copies', () => {
   it('gives the very functions of src/store.ts', () => {
@@ -84,99 +69,6 @@ describe('store-kit exports the rules where they are written, not copies', () =>
   })
 })
 
-describe('checkOptions', () => {
-  const spec = {
-    path: text({ nonEmpty: true }).or('zohooauth.db'),
-    busyTimeoutMs: number({ min: 0 }).or(5000),
-    poolSize: number({ integer: true, above: 0, max: 100 }),
-    mode: oneOf('wal', 'delete'),
-    cache: flag().or(true),
-    client: shaped('a client with query()', (v): v is { query: () => void } => {
-      return typeof (v as { query?: unknown } | null)?.query === 'function'
-    }),
-  }
-
-  it('fills in the defaults and leaves absent options without one absent', () => {
-    const checked = checkOptions('S', undefined, spec)
-    expect(checked).toEqual({ path: 'zohooauth.db', busyTimeoutMs: 5000, cache: true })
-    const given = checkOptions('S', { busyTimeoutMs: 0, poolSize: 100, mode: 'wal' }, spec)
-    expect(given).toEqual({
-      path: 'zohooauth.db',
-      busyTimeoutMs: 0,
-      poolSize: 100,
-      mode: 'wal',
-      cache: true,
-    })
-  })
-
-  it('refuses options that are not an object, and a key the spec does not name', () => {
-    expect(thrown(() => checkOptions('S', 'zohooauth.db', spec))).toSatisfy(
-      invalid('options', /S expects an options object, got string/),
-    )
-    expect(thrown(() => checkOptions('S', [], spec))).toSatisfy(invalid('options'))
-    expect(thrown(() => checkOptions('S', { busyTimeout: 5 }, spec))).toSatisfy(
-      invalid('busyTimeout', /S has no option 'busyTimeout'; it takes path, busyTimeoutMs/),
-    )
-  })
-
-  it('says which option is wrong, what it must be, and what it got', () => {
-    const cases: [object, string, RegExp][] = [
-      [{ path: '' }, 'path', /S path must be a non-empty string, got an empty string/],
-      [{ path: 7 }, 'path', /must be a non-empty string, got 7/],
-      [{ busyTimeoutMs: -1 }, 'busyTimeoutMs', /must be a number >= 0, got -1/],
-      [{ busyTimeoutMs: Infinity }, 'busyTimeoutMs', /got Infinity/],
-      [{ busyTimeoutMs: NaN }, 'busyTimeoutMs', /got NaN/],
-      [{ poolSize: 0 }, 'poolSize', /must be an integer > 0 and <= 100, got 0/],
-      [{ poolSize: 101 }, 'poolSize', /got 101/],
-      [{ poolSize: 1.5 }, 'poolSize', /got 1\.5/],
-      [{ mode: 'WAL' }, 'mode', /must be one of 'wal', 'delete', got a string/],
-      [{ cache: 'yes' }, 'cache', /must be a boolean, got a string/],
-      [{ client: {} }, 'client', /must be a client with query\(\), got Object/],
-    ]
-    for (const [options, key, message] of cases) {
-      expect(
-        thrown(() => checkOptions('S', options, spec)),
-        key,
-      ).toSatisfy(invalid(key, message))
-    }
-    // The bounds are the bounds: both ends of an inclusive range pass.
-    expect(checkOptions('S', { poolSize: 1 }, spec).poolSize).toBe(1)
-  })
-
-  it('never quotes a string it refuses: it may be a password', () => {
-    const secret = 'hunter2-password'
-    let message = ''
-    try {
-      checkOptions('S', { busyTimeoutMs: secret }, spec)
-    } catch (err) {
-      message = (err as Error).message
-    }
-    expect(message).toMatch(/busyTimeoutMs must be a number >= 0, got a string/)
-    expect(message).not.toContain(secret)
-  })
-
-  it('holds the rules between options: at most one, exactly one', () => {
-    const both = { url: text(), client: text(), pool: text(), connectionString: text() }
-    const groups = { atMostOne: [['url', 'client']], exactlyOne: [['connectionString', 'pool']] }
-    expect(
-      thrown(() => checkOptions('S', { url: 'a', client: 'b', pool: 'p' }, both, groups)),
-    ).toSatisfy(invalid('client', /S takes only one of url, client/))
-    expect(thrown(() => checkOptions('S', {}, both, groups))).toSatisfy(
-      invalid(
-        'connectionString',
-        /needs exactly one of connectionString, pool, got 0; set exactly one of connectionString and pool/,
-      ),
-    )
-    expect(
-      thrown(() => checkOptions('S', { connectionString: 'c', pool: 'p' }, both, groups)),
-    ).toSatisfy(invalid('pool', /got 2/))
-    expect(checkOptions('S', { url: 'a', pool: 'p' }, both, groups)).toEqual({
-      url: 'a',
-      pool: 'p',
-    })
-  })
-})
-
 describe('wrapStoreError', () => {
   it('passes tokenkeeper’s own errors through unchanged', () => {
     const own = [
@@ -221,6 +113,41 @@ describe('wrapStoreError', () => {
       secrets: [plain],
     })
     expect(worded.message).toBe('S.saveToken: the server refused [redacted]')
+  })
+
+  it('takes the secrets out of every cause, ten deep, and stops at a cause chain that loops', () => {
+    const secret = 'plain-secret-value'
+    // Eleven errors, each quoting the secret: the wrapped one and ten causes below it.
+    const chain: Error[] = [new Error(`at 10: ${secret}`)]
+    for (let depth = 9; depth >= 0; depth -= 1) {
+      chain.unshift(new Error(`at ${depth}: ${secret}`, { cause: chain[0] }))
+    }
+    wrapStoreError('S', 'saveToken', chain[0], { secrets: [secret] })
+    expect(chain.map((err) => err.message)).toEqual(chain.map((_, i) => `at ${i}: [redacted]`))
+    const looped = new Error(`loops: ${secret}`)
+    looped.cause = looped
+    expect(wrapStoreError('S', 'saveToken', looped, { secrets: [secret] }).message).toBe(
+      'S.saveToken: loops: [redacted]',
+    )
+    expect(looped.message).toBe('loops: [redacted]')
+  })
+
+  it('wraps, with secrets given, whatever was thrown: null, objects without a text, a frozen error', () => {
+    const secrets = ['plain-secret-value']
+    const odd: unknown[] = [
+      null,
+      new Error('with a null cause', { cause: null }),
+      { code: 'E_ODD' },
+      { message: 42 },
+    ]
+    for (const value of odd) {
+      expect(wrapStoreError('S', 'getTokens', value, { secrets })).toBeInstanceOf(TokenStoreError)
+    }
+    // Its own texts cannot be rewritten; the message made of it is still clean.
+    const frozen = Object.freeze(new Error('refused plain-secret-value'))
+    expect(wrapStoreError('S', 'saveToken', frozen, { secrets }).message).toBe(
+      'S.saveToken: refused [redacted]',
+    )
   })
 
   it('storeCall returns what the call gives and wraps what it throws, sync or async', async () => {
@@ -322,14 +249,55 @@ describe('retry', () => {
     expect(calls).toBe(4)
   })
 
-  it('refuses a policy it cannot follow', async () => {
-    await expect(retry(async () => 1, {} as never)).rejects.toSatisfy(invalid('retryable'))
+  it('refuses a policy it cannot follow, saying what it needs', async () => {
+    await expect(retry(async () => 1, {} as never)).rejects.toSatisfy(
+      invalid('retryable', /^retry needs retryable: \(err\) => boolean$/),
+    )
     await expect(retry(async () => 1, { retryable: isConflict, attempts: 0 })).rejects.toSatisfy(
-      invalid('attempts'),
+      invalid('attempts', /^retry attempts must be an integer >= 1$/),
     )
     await expect(retry(async () => 1, { retryable: isConflict, maxDelayMs: -1 })).rejects.toSatisfy(
-      invalid('maxDelayMs'),
+      invalid('maxDelayMs', /^retry maxDelayMs must be a number >= 0$/),
     )
+  })
+
+  it('takes the smallest policy: one attempt, no wait, no deadline to spare', async () => {
+    const { waits, sleep } = recorder()
+    let calls = 0
+    const once = retry(
+      async () => {
+        calls += 1
+        throw new StoreConflict('moved')
+      },
+      { retryable: isConflict, attempts: 1, baseDelayMs: 0, maxDelayMs: 0, deadlineMs: 0, sleep },
+    )
+    await expect(once).rejects.toThrow('moved')
+    expect([calls, waits]).toEqual([1, []])
+    expect(new StoreConflict('moved').name).toBe('StoreConflict')
+  })
+
+  it('makes a wait that ends right at the deadline', async () => {
+    let clock = 0
+    let calls = 0
+    const run = retry(
+      async () => {
+        calls += 1
+        throw new StoreConflict('moved')
+      },
+      {
+        retryable: isConflict,
+        attempts: 100,
+        deadlineMs: 100,
+        baseDelayMs: 100,
+        maxDelayMs: 100,
+        random: () => 0.5,
+        now: () => clock,
+        sleep: async (ms) => void (clock += ms),
+      },
+    )
+    await expect(run).rejects.toThrow('moved')
+    // Waits of 50 ms: the second ends at 100 ms, the deadline itself; a third would pass it.
+    expect([calls, clock]).toEqual([3, 100])
   })
 })
 
@@ -365,6 +333,31 @@ describe('takeLease', () => {
     await lock.release()
     await lock.release()
     expect(granted.calls).toEqual(['extend', 'release'])
+    // The lease's messages name the token.
+    await expect(lock.renew!()).rejects.toThrow(/the lease on token 7 was released/)
+  })
+
+  it('with timeoutMs 0, tries once and never waits', async () => {
+    // The clock held still: the deadline is now, so the time left is 0, not less.
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(1_000_000)
+    try {
+      let tries = 0
+      const run = takeLease(
+        'S',
+        '7',
+        {
+          timeoutMs: 0,
+          leaseMs: 1000,
+          autoRenew: false,
+          sleep: () => Promise.reject(new Error('waited')),
+        },
+        async () => ((tries += 1), { retryInMs: 1000 }),
+      )
+      await expect(run).rejects.toThrow(/could not lock token 7 within 0 ms/)
+      expect(tries).toBe(1)
+    } finally {
+      clock.mockRestore()
+    }
   })
 
   it('gives up after timeoutMs with a lock error naming the token', async () => {

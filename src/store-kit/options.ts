@@ -56,6 +56,7 @@ export function number(
   return rule(
     expected,
     (v) =>
+      // Stryker disable next-line ConditionalExpression: Number.isFinite is false for any non-number
       typeof v === 'number' &&
       Number.isFinite(v) &&
       (!integer || Number.isInteger(v)) &&
