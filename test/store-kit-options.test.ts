@@ -87,6 +87,8 @@ describe('checkOptions', () => {
     }
     // The bounds are the bounds: both ends of an inclusive range pass.
     expect(checkOptions('S', { poolSize: 1 }, spec()).poolSize).toBe(1)
+    expect(checkOptions('S', { path: 'tokens.db' }, spec()).path).toBe('tokens.db')
+    expect(checkOptions('S', null, spec()).path).toBe('zohooauth.db')
   })
 
   it('words each rule: a plain string may be empty, a plain number is any finite number', () => {

@@ -36,14 +36,9 @@ export function wrapStoreError(
   options: WrapOptions = {},
 ): SDKException {
   if (err instanceof SDKException) return err
-  // Stryker disable next-line ArrayDeclaration: only a text holding Stryker's own phrase could tell
-  const secrets = [...(options.secrets ?? [])].filter(
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: scrub skips secrets under 4 characters
-    (s): s is string => typeof s === 'string' && s.length > 0,
-  )
-  // Without secrets this pass adds nothing: scrubCause (TokenStoreError) scrubs the same texts.
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: see above
-  if (secrets.length > 0) scrubSecretsFrom(err, secrets)
+  // No check of length here: scrub leaves out secrets under 4 characters.
+  const secrets = [...(options.secrets ?? [])].filter((s): s is string => typeof s === 'string')
+  scrubSecretsFrom(err, secrets)
   const explained = options.explain ? options.explain(err) : describeCause(err)
   const message = options.where ? `${options.where}: ${explained}` : explained
   // TokenStoreError scrubs the message and the cause's driver text on its own; the secrets
@@ -77,9 +72,7 @@ function scrubSecretsFrom(err: unknown, secrets: readonly string[], depth = 0): 
   for (const key of ['message', 'stack'] as const) {
     const descriptor = Object.getOwnPropertyDescriptor(err, key)
     if (!descriptor || !descriptor.writable || typeof descriptor.value !== 'string') continue
-    const safe = scrub(descriptor.value, secrets)
-    // Stryker disable next-line ConditionalExpression: writing back the same value changes nothing
-    if (safe !== descriptor.value) Object.defineProperty(err, key, { ...descriptor, value: safe })
+    Object.defineProperty(err, key, { ...descriptor, value: scrub(descriptor.value, secrets) })
   }
   scrubSecretsFrom((err as { cause?: unknown }).cause, secrets, depth + 1)
 }

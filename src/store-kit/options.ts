@@ -56,14 +56,17 @@ export function number(
   return rule(
     expected,
     (v) =>
-      // Stryker disable next-line ConditionalExpression: Number.isFinite is false for any non-number
-      typeof v === 'number' &&
-      Number.isFinite(v) &&
+      isFiniteNumber(v) &&
       (!integer || Number.isInteger(v)) &&
       (min === undefined || v >= min) &&
       (above === undefined || v > above) &&
       (max === undefined || v <= max),
   )
+}
+
+/** Number.isFinite, which is false for anything but a number, as a type guard. */
+function isFiniteNumber(v: unknown): v is number {
+  return Number.isFinite(v)
 }
 
 /** `true` or `false`. */
@@ -120,14 +123,15 @@ export function checkOptions<S extends OptionSpec>(
   spec: S,
   groups: OptionGroups = {},
 ): CheckedOptions<S> {
+  // Never null: `?? {}` made it an object.
   const given: unknown = options ?? {}
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+  if (typeof given !== 'object' || Array.isArray(given)) {
     throw new InvalidArgumentError(
       'options',
       `${store} expects an options object, got ${typeName(given)}`,
     )
   }
-  refuseUnknownOptions(store, given, Object.keys(spec))
+  refuseUnknownOptions(store, given!, Object.keys(spec))
   const values = given as Record<string, unknown>
   const present = (key: string): boolean => values[key] !== undefined
   for (const group of groups.atMostOne ?? []) {

@@ -88,8 +88,7 @@ export async function retry<T>(
     } catch (err) {
       if (n >= attempts || !retryable(err)) throw err
       const delay = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (n - 1))
-      // Stryker disable next-line ConditionalExpression: `x > undefined` is false, as is the guard
-      if (deadlineMs !== undefined && now() + delay - start > deadlineMs) throw err
+      if (now() + delay - start > (deadlineMs ?? Infinity)) throw err
       onRetry?.(err, n, delay)
       await sleep(delay)
     }
