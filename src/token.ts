@@ -233,13 +233,14 @@ function userField(value: unknown): UserSignature | undefined {
 
 function expiryField(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
+  // Number.isFinite is false for anything that is not a number.
+  if (!Number.isFinite(value)) {
     throw new InvalidArgumentError(
       'expiryTime',
       `OAuthToken expiryTime must be a finite number of epoch milliseconds, got ${typeName(value)}`,
     )
   }
-  return value
+  return value as number
 }
 
 /** Names a value's type for an error message without showing the value. */

@@ -9,6 +9,7 @@ import {
   assertConditionalSave,
   assertId,
   assertLookupToken,
+  compareRowIds,
   isCanonicalId,
   largestNumericId,
   lookupOf,
@@ -26,6 +27,7 @@ import {
   supportsLocking,
   tokenFromRow,
   tokenFromValues,
+  winningRow,
   type AsyncRowLookups,
   type Lookup,
   type RowLookups,
@@ -126,6 +128,39 @@ describe('ids', () => {
     for (const id of ['0', '01', '0123456789', '10000000000', '1a', ' 1', '']) {
       expect(isCanonicalId(id), id).toBe(false)
     }
+  })
+})
+
+// The edge cases of every store are in row-order.test.ts, which needs the servers; these are
+// the rule's own branches, for the tests run against the mutants (docs/mutation.md).
+describe('which row wins', () => {
+  const sign = (a: string, b: string): number => Math.sign(compareRowIds(a, b))
+
+  it('numbered rows by value, before every other row; the others and equal values by text', () => {
+    expect([sign('9', '10'), sign('10', '9')]).toEqual([-1, 1])
+    expect([sign('10', 'a'), sign('a', '10')]).toEqual([-1, 1])
+    // Equal values in two spellings: by text, not a tie.
+    expect([sign('007', '7'), sign('7', '007'), sign('7', '7')]).toEqual([-1, 1, 0])
+    expect([sign('a', 'b'), sign('b', 'a')]).toEqual([-1, 1])
+    // A numbered row wins even over a text that sorts first.
+    expect([sign('9', '10a'), sign('10a', '9')]).toEqual([-1, 1])
+  })
+
+  it('compares the other ids by code point, character after character', () => {
+    expect([sign('ab', 'ac'), sign('ac', 'ab')]).toEqual([-1, 1])
+    expect([sign('ab', 'abc'), sign('abc', 'ab'), sign('abc', 'abc')]).toEqual([-1, 1, 0])
+    expect([sign('\uffffa', '\uffffb'), sign('\u{1F600}a', '\u{1F600}b')]).toEqual([-1, -1])
+    // U+10000 is above U+E000, though its first UTF-16 unit (0xD800) is below.
+    expect(sign('\u{10000}', '\ue000')).toBe(1)
+  })
+
+  it('winningRow skips rows without an id, and keeps the first of two equal ids', () => {
+    expect(winningRow([{ id: null }])).toBeUndefined()
+    expect(winningRow([])).toBeUndefined()
+    const first = { id: '7', n: 1 }
+    expect(winningRow([{ id: null, n: 0 }, first, { id: '7', n: 2 }, { id: 'a', n: 3 }])).toBe(
+      first,
+    )
   })
 })
 
