@@ -343,7 +343,6 @@ export class TokenCipher {
     const dot = value.indexOf('.', format.length)
     // Stryker disable next-line EqualityOperator: dot is -1 or at least format.length, never 0
     const id = dot > 0 ? value.slice(format.length, dot) : ''
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: without a dot the id is '', and no key id is empty (KEY_ID)
     const key = dot > 0 ? this.#keys.get(id) : undefined
     if (!key) {
       throw new EncryptionError(

@@ -146,7 +146,6 @@ export function parseTokenResponse(
   const accessToken = text(wire.access_token)
   if (accessToken === undefined) throw invalid(status, 'no access token')
   const refreshToken = text(wire.refresh_token)
-  // Stryker disable next-line ConditionalExpression: isTokenText(undefined) is true ('undefined')
   if (!isTokenText(accessToken) || (refreshToken !== undefined && !isTokenText(refreshToken))) {
     throw invalid(
       status,
