@@ -341,7 +341,6 @@ export class TokenCipher {
   /** The key and body of a sealed value; a key that is not configured is an EncryptionError. */
   #parse(value: string, format: string, what: string): { key: DerivedKey; body: string } {
     const dot = value.indexOf('.', format.length)
-    // Stryker disable next-line EqualityOperator: dot is -1 or at least format.length, never 0
     const id = dot > 0 ? value.slice(format.length, dot) : ''
     const key = dot > 0 ? this.#keys.get(id) : undefined
     if (!key) {

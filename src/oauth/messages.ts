@@ -159,7 +159,6 @@ export function parseTokenResponse(
     const shown = isTokenText(tokenType) && tokenType.length <= 40 ? `'${tokenType}'` : 'an unknown'
     throw invalid(
       status,
-      // Stryker disable next-line StringLiteral: scrub ignores '' and any text not in the message
       `a token of type ${scrub(shown, [...secrets, accessToken, refreshToken ?? ''])}, which tokenkeeper cannot use (it sends Bearer tokens)`,
     )
   }
