@@ -44,7 +44,8 @@ const BEFORE_STALE_MS = 2000
 /**
  * No vitest timeout: every wait here ends on an event (an ack, a child's exit, a save's own
  * lock timeout), so the loops are bounded by their kills. The time they take depends on the
- * machine's load alone: a loop that is quick on a quiet machine took over 180 s at load 20.
+ * machine's load alone: a loop of about 40 s took 131 s when starved beside a mutation run
+ * (no child stuck: it was CPU throughout), near the 180 s limit this replaced.
  */
 const NO_CLOCK = 0
 
