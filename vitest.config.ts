@@ -19,7 +19,7 @@ export default defineConfig({
     reporters: [
       'default',
       ['json', { outputFile: '.tmp/vitest-report.json' }],
-      './test/skip-summary.ts',
+      './test/helpers/skip-summary.ts',
     ],
   },
 })

@@ -9,7 +9,7 @@ import { defineConfig } from 'vitest/config'
 // run `npx stryker run <that copy> --concurrency 2`.
 export default defineConfig({
   test: {
-    include: ['test/log.test.ts', 'test/log-*.test.ts'],
+    include: ['test/log/log.test.ts', 'test/log-*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

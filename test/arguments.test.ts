@@ -20,7 +20,7 @@ import { RedisStore } from '../src/stores/redis.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { TokenStoreError } from '../src/errors.ts'
 import { startAccountsEmulator, tokenStoreConformance } from '../src/testing/index.ts'
-import { describeWithService, SERVICES } from './services.ts'
+import { describeWithService, SERVICES } from './helpers/services.ts'
 
 /** Runs `call` and returns the error it threw or rejected with. */
 async function failure(

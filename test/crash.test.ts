@@ -18,7 +18,7 @@ import type { TokenStore } from '../src/store.ts'
 import { FileStore } from '../src/stores/file.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { OAuthToken, UserSignature } from '../src/token.ts'
-import { scratchDir } from './helpers.ts'
+import { scratchDir } from './helpers/common.ts'
 
 const KILLS = 200
 /** Children started ahead, waiting for `go`: a start-up costs more than a kill cycle. */

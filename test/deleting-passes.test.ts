@@ -13,7 +13,7 @@ import {
   type TokenStore,
 } from '../src/index.ts'
 import { eachToken, supportsIteration } from '../src/iteration.ts'
-import { scratchDir } from './helpers.ts'
+import { scratchDir } from './helpers/common.ts'
 import { HOUR, NOW, token } from './helpers/iteration-only.ts'
 import {
   FILE,
@@ -23,7 +23,7 @@ import {
   type StoreKind,
   type StorePlace,
 } from './helpers/store-kinds.ts'
-import { describeWithService, SERVICES } from './services.ts'
+import { describeWithService, SERVICES } from './helpers/services.ts'
 
 const dir = scratchDir('tokenkeeper-passes-')
 

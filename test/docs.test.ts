@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { TYPE_CHECK_TIMEOUT_MS, typeCheck } from './type-check.ts'
+import { TYPE_CHECK_TIMEOUT_MS, typeCheck } from './helpers/type-check.ts'
 
 const root = resolve(import.meta.dirname, '..')
 

@@ -19,8 +19,8 @@ import { PostgresStore } from '../src/stores/postgres.ts'
 import { RedisStore } from '../src/stores/redis.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { OAuthToken, UserSignature } from '../src/token.ts'
-import { scratchDir } from './helpers.ts'
-import { SERVICES, describeWithService } from './services.ts'
+import { scratchDir } from './helpers/common.ts'
+import { SERVICES, describeWithService } from './helpers/services.ts'
 
 const EMBEDDED_RUNS = 100
 const SERVER_RUNS = 50

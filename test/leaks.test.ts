@@ -32,9 +32,9 @@ import {
   startAccountsEmulator,
   type AccountsEmulator,
 } from '../src/testing/index.ts'
-import { scratchDir, scratchPath } from './helpers.ts'
-import { LeakCapture, errorTexts, fragmentsIn } from './leak-capture.ts'
-import { describeWithService, SERVICES } from './services.ts'
+import { scratchDir, scratchPath } from './helpers/common.ts'
+import { LeakCapture, errorTexts, fragmentsIn } from './helpers/leak-capture.ts'
+import { describeWithService, SERVICES } from './helpers/services.ts'
 
 const run = promisify(execFile)
 const root = resolve(import.meta.dirname, '..')

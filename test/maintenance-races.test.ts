@@ -12,10 +12,10 @@ import {
   revokeTokens,
 } from '../src/index.ts'
 import { migrateTokens } from '../src/migration.ts'
-import { scratchDir } from './helpers.ts'
+import { scratchDir } from './helpers/common.ts'
 import { HOUR, USER, refreshRace } from './helpers/refresh-race.ts'
 import { FILE, POSTGRES, REDIS, SQLITE, type StoreKind } from './helpers/store-kinds.ts'
-import { describeWithService } from './services.ts'
+import { describeWithService } from './helpers/services.ts'
 
 /** How long the refresh's answer is held back while the maintenance runs. */
 const HOLD_MS = 700

@@ -9,7 +9,7 @@ import {
 } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { scratchDir } from './helpers.ts'
+import { scratchDir } from './helpers/common.ts'
 import { sourceAliases, type PackageJson } from './helpers/source-aliases.ts'
 
 const root = resolve(import.meta.dirname, '..')

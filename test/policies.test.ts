@@ -13,7 +13,7 @@ import {
 } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
-import { scratchDir, scratchPath } from './helpers.ts'
+import { scratchDir, scratchPath } from './helpers/common.ts'
 
 const dir = scratchDir()
 const emulators: AccountsEmulator[] = []

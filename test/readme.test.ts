@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { scratchDir } from './helpers.ts'
+import { scratchDir } from './helpers/common.ts'
 
 const root = resolve(import.meta.dirname, '..')
 

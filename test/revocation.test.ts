@@ -6,7 +6,7 @@ import { CLIENT_DEFAULTS } from '../src/oauth/client.ts'
 import { revocationClient, revokeStoredToken } from '../src/revocation.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
-import { scratchDir, scratchPath } from './helpers.ts'
+import { scratchDir, scratchPath } from './helpers/common.ts'
 
 const dir = scratchDir('tokenkeeper-revocation-')
 let emulator: AccountsEmulator

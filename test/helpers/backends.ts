@@ -13,7 +13,7 @@ import { DBStore } from '../../src/stores/mysql.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { SERVICES } from '../services.ts'
+import { SERVICES } from './services.ts'
 
 /** A stored row, column by column, as the backend holds it. */
 export type RawRow = Record<Column, string | null>

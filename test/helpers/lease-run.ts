@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Initializer, OAuthToken, UserSignature } from '../../src/index.ts'
 import type { AccountsEmulator } from '../../src/testing/index.ts'
 import { openStore, type WorkerSpec } from '../children/lease-stores.ts'
-import { scratchPath } from '../helpers.ts'
+import { scratchPath } from './common.ts'
 
 const WORKER = fileURLToPath(new URL('../children/lease-worker.ts', import.meta.url))
 /** The token lease of these tests (ms). */

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { createStore, type TokenStore } from '../../src/index.ts'
-import { scratchPath } from '../helpers.ts'
-import { SERVICES, type ServiceName } from '../services.ts'
+import { scratchPath } from './common.ts'
+import { SERVICES, type ServiceName } from './services.ts'
 
 /** One place a store lives: its URL, and a way to open it (as often as wanted) and wipe it. */
 export interface StorePlace {

@@ -16,7 +16,7 @@ import {
 } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
+import { scratchDir, scratchPath } from '../helpers/common.ts'
 
 const dir = scratchDir()
 const CHILD = fileURLToPath(new URL('../children/force-refresh.ts', import.meta.url))

@@ -7,9 +7,9 @@ import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
+import { scratchDir, scratchPath } from '../helpers/common.ts'
 import { cli } from '../helpers/cli-child.ts'
-import { SERVICES, describeWithService } from '../services.ts'
+import { SERVICES, describeWithService } from '../helpers/services.ts'
 
 const dir = scratchDir()
 let emulator: AccountsEmulator

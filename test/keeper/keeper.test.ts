@@ -18,8 +18,8 @@ import { channel, type TokenEventName, type TokenEvents } from '../../src/events
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
-import { SERVICES, describeWithService } from '../services.ts'
+import { scratchDir, scratchPath } from '../helpers/common.ts'
+import { SERVICES, describeWithService } from '../helpers/services.ts'
 
 const dir = scratchDir()
 let emulator: AccountsEmulator

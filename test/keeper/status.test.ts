@@ -6,7 +6,7 @@ import { encodeHealth } from '../../src/health.ts'
 import { storeStatus } from '../../src/keeper/status.ts'
 import { listTokens } from '../../src/cli/commands/list.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
+import { scratchDir, scratchPath } from '../helpers/common.ts'
 import { cli } from '../helpers/cli-child.ts'
 
 const NOW = 1_900_000_000_000

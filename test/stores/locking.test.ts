@@ -12,8 +12,8 @@ import { PostgresStore } from '../../src/stores/postgres.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { tokenLockingConformance, type LockingStore } from '../../src/testing/index.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
-import { SERVICES, describeWithService } from '../services.ts'
+import { scratchDir, scratchPath } from '../helpers/common.ts'
+import { SERVICES, describeWithService } from '../helpers/services.ts'
 
 const dir = scratchDir()
 const tag = `${process.pid}_${randomBytes(3).toString('hex')}`

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { FileStore, OAuthToken, UserSignature, type TokenStore } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { scratchDir, scratchPath } from '../helpers.ts'
+import { scratchDir, scratchPath } from '../helpers/common.ts'
 
 const run = promisify(execFile)
 const dir = scratchDir()

@@ -1,7 +1,7 @@
 // The ledger: the codes and tokens the emulator issued, with Zoho's rules (single-use grant codes
 // that expire, refresh tokens that live until revoked, optional rotation with reuse detection,
 // the access token limit per refresh token, the exchange limit per client), and no HTTP. The
-// server turns its outcomes into answers; its unit tests are test/emulator-ledger.test.ts.
+// server turns its outcomes into answers; its unit tests are test/testing/emulator/ledger.test.ts.
 import { createHash, randomBytes } from 'node:crypto'
 import type { EmulatorClient, RevokeGrantsOptions } from './types.js'
 import { MAIN_DATA_CENTER, type RateLimit, type Settings, type User } from './settings.js'
@@ -84,7 +84,7 @@ function withinLimit(times: number[], limit: RateLimit | false, now: number): bo
 
 /** The codes and tokens issued, keyed by their value. */
 export class Ledger {
-  // Named as they are on purpose: test/leak-capture.ts reads these maps to know every secret.
+  // Named as they are on purpose: test/helpers/leak-capture.ts reads these maps to know every secret.
   private readonly codes = new Map<string, CodeRecord>()
   private readonly refreshTokens = new Map<string, RefreshRecord>()
   private readonly accessTokens = new Map<string, AccessRecord>()

@@ -22,7 +22,7 @@ const DEFAULT_SELF_CLIENT_SCOPE = 'ZohoCRM.modules.ALL,ZohoCRM.users.READ'
 class Emulator implements AccountsEmulator {
   readonly clients: readonly EmulatorClient[]
   readonly dataCenters: readonly Site[]
-  // Named `ledger` on purpose: test/leak-capture.ts reads it to know every secret issued.
+  // Named `ledger` on purpose: test/helpers/leak-capture.ts reads it to know every secret issued.
   private readonly ledger: Ledger
   private readonly main: Site
   private closing: Promise<void> | undefined

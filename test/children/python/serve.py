@@ -1,4 +1,4 @@
-"""Runs the official Python SDK's token-store code for test/python-interop.test.ts.
+"""Runs the official Python SDK's token-store code for test/interop/python.test.ts.
 
 Usage: python3 serve.py ARTICLE. Reads one JSON command per line on stdin and answers one JSON
 line on stdout. The SQLite commands run the reference article's own methods (see article.py)
