@@ -119,7 +119,27 @@ export class StorePool {
 
   /** How a driver error is worded: in one line, without any value. */
   explain(err: unknown): string {
-    return explain(err, this.#settings.connectTimeoutMs)
+    const busy = this.#busyPool(err)
+    return busy ?? explain(err, this.#settings.connectTimeoutMs)
+  }
+
+  /**
+   * pg-pool says "timeout exceeded when trying to connect" also when the server is reachable
+   * but every connection of a full pool stayed in use: that is said as such, with what to do.
+   */
+  #busyPool(err: unknown): string | undefined {
+    const pool = this.#pool as (Pool & { options?: { max?: number } }) | undefined
+    const message = (err as { message?: unknown } | null)?.message
+    if (!pool || typeof message !== 'string') return undefined
+    if (!/timeout exceeded when trying to connect/i.test(message)) return undefined
+    const max = pool.options?.max
+    if (max === undefined || pool.totalCount < max || pool.idleCount > 0) return undefined
+    const which =
+      max === 1 ? "the pool's only connection was" : `all ${max} connections of the pool were`
+    return (
+      `no connection became free within ${this.#settings.connectTimeoutMs} ms: ${which} in use ` +
+      "(or still connecting); raise poolSize (or the given pool's max), or make fewer calls at once"
+    )
   }
 
   readonly #wording = { explain: (err: unknown) => this.explain(err) }

@@ -484,6 +484,28 @@ await describeWithService('postgres', 'PostgresStore', () => {
     }
   })
 
+  it('says the pool was busy, not that the server is unreachable, when no connection frees up', async () => {
+    // The only connection is held by a token lease (a session lock holds its connection).
+    const store = open({ poolSize: 1, connectTimeoutMs: 300 })
+    try {
+      await store.saveToken(user('busy@example.com'))
+      const lock = await store.lockToken('0123456789')
+      try {
+        const error = await store.findToken(byName('busy@example.com')).catch((err: unknown) => err)
+        expect(error).toMatchObject({ code: 'TOKEN_STORE', operation: 'findToken' })
+        const message = (error as Error).message
+        expect(message).toMatch(/the pool's only connection was in use/)
+        expect(message).toMatch(/poolSize/)
+        expect(message).not.toMatch(/cannot connect to the PostgreSQL server/)
+      } finally {
+        await lock.release()
+      }
+      expect(await store.findToken(byName('busy@example.com'))).not.toBeNull()
+    } finally {
+      await store.close()
+    }
+  })
+
   it('recovers when the server ends its connections, and loses nothing', async () => {
     const applicationName = newApp()
     const store = open({ poolSize: 4, applicationName })
