@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { defineConfig } from 'vitest/config'
+import { sourceAliases, type PackageJson } from './test/helpers/source-aliases.ts'
 
 // The tests Stryker runs against each mutant (`npm run mutation`, see docs/mutation.md): the
 // unit tests of the core rule files, the store kit, budgets, health and the providers. None
@@ -6,6 +8,10 @@ import { defineConfig } from 'vitest/config'
 // in-process), so a run gives the same figures on any machine. Stryker's vitest runner picks, per mutant, only the tests that
 // cover it.
 export default defineConfig({
+  // The package's own name resolves to its sources, as in vitest.config.ts.
+  resolve: {
+    alias: sourceAliases(JSON.parse(readFileSync('package.json', 'utf8')) as PackageJson),
+  },
   test: {
     include: [
       'test/store.test.ts',
