@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { emulatorSettings, registerEmulator } from '../../src/cli/commands/emulator.ts'
 import { CliError, EXIT } from '../../src/cli/shared.ts'
 import type { AccountsEmulatorOptions } from '../../src/testing/index.ts'
+import { DEFAULT_CLIENT } from '../../src/testing/emulator/settings.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MAIN = join(ROOT, 'src/cli/main.ts')
@@ -144,6 +145,27 @@ describe('tokenkeeper emulator: options', () => {
     })
   })
 
+  it('maps --data-center and a user of that data center', async () => {
+    const settings = await settingsFor([
+      '--data-center',
+      'eu:4001',
+      '--data-center',
+      'in',
+      '--user',
+      'ada@zylker.example',
+      '--user',
+      'lise@zylker.example=eu',
+    ])
+    expect(settings.dataCenters).toEqual([
+      { location: 'eu', port: 4001 },
+      { location: 'in', port: 0 },
+    ])
+    expect(settings.users).toEqual([
+      { email: 'ada@zylker.example' },
+      { email: 'lise@zylker.example', dataCenter: 'eu' },
+    ])
+  })
+
   it.each([
     [['--port', '65536'], /--port must be a port number \(0 to 65535\)/],
     [['--port', '-1'], /--port must be a port number/],
@@ -160,6 +182,9 @@ describe('tokenkeeper emulator: options', () => {
     [['--second-ms', '0'], /--second-ms must be a whole number of milliseconds \(1 to 1000\)/],
     [['--second-ms', 'fast'], /--second-ms must be a whole number of milliseconds/],
     [['--user', 'grace'], /--user must be an e-mail address.*'grace'/],
+    [['--data-center', 'mars'], /--data-center must be a Zoho location code.*'mars'/],
+    [['--data-center', 'eu:99999'], /--data-center must be a port number/],
+    [['--user', 'lise@zylker.example=eu'], /serves us; add --data-center eu/],
   ])('refuses %j with a usage error that says what is wanted', async (args, message) => {
     const err = await settingsFor(args).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CliError)
@@ -433,6 +458,43 @@ describe('tokenkeeper emulator: running', () => {
       refusals: { exchange_limit: 1, invalid_grant: 1 },
     })
     expect(await run.stop()).toBe(0)
+  })
+
+  it('serves a user of another data center at its own listener, named in the banner', async () => {
+    const run = await runEmulator([
+      '--auto-approve',
+      '--data-center',
+      'eu',
+      '--user',
+      'lise@zylker.example=eu',
+    ])
+    const eu = /data center eu: (http:\/\/\S+)/.exec(run.out())?.[1]
+    expect(eu).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(eu).not.toBe(run.url)
+    const redirect = 'http://127.0.0.1:3000/callback'
+    const url = new URL('/oauth/v2/auth', run.url)
+    url.search = new URLSearchParams({
+      client_id: DEFAULT_CLIENT.clientId,
+      redirect_uri: redirect,
+      scope: 'ZohoCRM.users.READ',
+      response_type: 'code',
+    }).toString()
+    const approved = await fetch(url, { redirect: 'manual' })
+    expect(approved.status).toBe(302)
+    const back = new URL(approved.headers.get('location')!).searchParams
+    expect(back.get('location')).toBe('eu')
+    expect(back.get('accounts-server')).toBe(eu)
+    const exchange = {
+      client_id: DEFAULT_CLIENT.clientId,
+      client_secret: DEFAULT_CLIENT.clientSecret,
+      grant_type: 'authorization_code',
+      code: back.get('code')!,
+      redirect_uri: redirect,
+    }
+    // Zoho's answer for a code of another data center, then the exchange where it belongs.
+    expect((await token(run.url, exchange)).body).toEqual({ error: 'invalid_code' })
+    const there = await token(eu!, exchange)
+    expect(there.body).toMatchObject({ api_domain: eu, token_type: 'Bearer' })
   })
 
   it('says a taken port is taken, and what to do, with exit 1', async () => {

@@ -5,6 +5,8 @@ import {
   DEFAULT_CLIENT,
   DEFAULT_EXCHANGE_LIMIT,
   DEFAULT_HOST,
+  LOCATIONS,
+  MAIN_DATA_CENTER,
 } from '../../testing/emulator/settings.js'
 import { CliError, EXIT, collect, examples, usage } from '../shared.js'
 import { say } from '../output.js'
@@ -27,6 +29,7 @@ interface EmulatorOptions {
   clientSecret: string
   redirectUri?: string[]
   user?: string[]
+  dataCenter?: string[]
   expiresInStyle: 'seconds' | 'milliseconds'
 }
 
@@ -68,11 +71,30 @@ export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOpti
   ] as const) {
     if (value === '') throw usage(`--${name} must not be empty`)
   }
-  for (const email of options.user ?? []) {
-    if (!/^[^@\s]+@[^@\s]+$/.test(email)) {
-      throw usage(`--user must be an e-mail address, such as grace@zylker.example (got '${email}')`)
+  const dataCenters = (options.dataCenter ?? []).map((text) => {
+    const match = /^([a-z]+)(?::(\d+))?$/.exec(text)
+    if (!match || !LOCATIONS.includes(match[1]!)) {
+      throw usage(
+        `--data-center must be a Zoho location code, with a port if wanted, such as eu or eu:4001 (one of ${LOCATIONS.join(', ')}; got '${text}')`,
+      )
     }
-  }
+    const port =
+      match[2] === undefined ? 0 : wholeNumber(match[2], 'data-center', 65535, 'a port number')
+    return { location: match[1]!, port }
+  })
+  const served = [MAIN_DATA_CENTER, ...dataCenters.map((d) => d.location)]
+  const users = (options.user ?? []).map((text) => {
+    const [email = '', dataCenter] = text.split('=')
+    if (!/^[^@\s=]+@[^@\s=]+$/.test(email)) {
+      throw usage(`--user must be an e-mail address, such as grace@zylker.example (got '${text}')`)
+    }
+    if (dataCenter !== undefined && !served.includes(dataCenter)) {
+      throw usage(
+        `--user ${email}=${dataCenter}: the emulator serves ${served.join(', ')}; add --data-center ${dataCenter}`,
+      )
+    }
+    return dataCenter === undefined ? { email } : { email, dataCenter }
+  })
   for (const uri of options.redirectUri ?? []) {
     if (!URL.canParse(uri)) {
       throw usage(
@@ -110,7 +132,8 @@ export function emulatorSettings(options: EmulatorOptions): AccountsEmulatorOpti
     ...(options.exchangeLimit ? { exchangeLimit: true } : {}),
     errorStyle: options.errorStyle,
     expiresInStyle: options.expiresInStyle,
-    ...(options.user === undefined ? {} : { users: options.user.map((email) => ({ email })) }),
+    ...(users.length === 0 ? {} : { users }),
+    ...(dataCenters.length === 0 ? {} : { dataCenters }),
     clients: [
       {
         clientId: options.clientId,
@@ -213,8 +236,13 @@ export function registerEmulator(program: Command): void {
       collect,
     )
     .option(
-      '--user <email>',
-      'a user who can consent, repeatable (default: ada@zylker.example)',
+      '--user <email[=location]>',
+      'a user who can consent, of the main data center (us) or of one given by --data-center, repeatable (default: ada@zylker.example)',
+      collect,
+    )
+    .option(
+      '--data-center <location[:port]>',
+      "another Zoho data center on a listener of its own (its own origin), repeatable: its users' codes are exchanged, refreshed and revoked there",
       collect,
     )
     .addOption(
@@ -231,6 +259,7 @@ export function registerEmulator(program: Command): void {
         'tokenkeeper emulator --port 4000 --auto-approve',
         'npm run emulator -- --port 4000 --error-style oauth2 --no-limit',
         'tokenkeeper emulator --port 4000 --auto-approve --rotate-refresh-tokens --exchange-limit --access-token-lifetime-sec 300 --second-ms 10',
+        'tokenkeeper emulator --port 4000 --data-center eu:4001 --user ada@zylker.example --user lise@zylker.example=eu',
       ),
     )
     .action(async (options: EmulatorOptions) => {
@@ -250,6 +279,9 @@ export function registerEmulator(program: Command): void {
       say(`  consent page:  ${environment.authorizeUrl}`)
       say(`  token URL:     ${environment.tokenUrl}`)
       say(`  use it with:   --accounts-url ${emulator.url}`)
+      for (const dataCenter of emulator.dataCenters.slice(1)) {
+        say(`  data center ${dataCenter.location}: ${dataCenter.url} (its accounts server and API)`)
+      }
       say(
         `  admin:         GET ${emulator.url}/emulator/counts, POST ${emulator.url}/emulator/revoke`,
       )

@@ -27,7 +27,7 @@ const REAL_SECOND_MS = 1000
 /** The main listener's data center, as Zoho's `location` names it. */
 export const MAIN_DATA_CENTER = 'us'
 /** Zoho's data centers' location codes, which the callback's `location` may carry. */
-const LOCATIONS: readonly string[] = ZOHO_REGIONS.map((region) => region.code.toLowerCase())
+export const LOCATIONS: readonly string[] = ZOHO_REGIONS.map((region) => region.code.toLowerCase())
 
 /** A user with every field filled in. */
 export type User = Required<EmulatorUser>
