@@ -1,5 +1,5 @@
 import { InvalidArgumentError, refuseUnknownOptions } from './errors.js'
-import type { TokenStore } from './store.js'
+import { parseExpiry, tokenFromRow, type StoredRow, type TokenStore } from './store.js'
 import type { OAuthToken } from './token.js'
 
 /** Where a scan of due tokens goes on from: the last token of the previous page. */
@@ -94,6 +94,20 @@ export function selectDue(tokens: Iterable<OAuthToken>, options: DueScanOptions)
     due.push(token as OAuthToken & DueCursor)
   }
   return due.sort(compareDue).slice(0, limit)
+}
+
+/**
+ * {@link selectDue} over stored rows, for a store that scans what it holds: only the rows due
+ * by `options.before` become tokens, so a pass that finds few converts few.
+ */
+export function selectDueRows(rows: Iterable<StoredRow>, options: DueScanOptions): OAuthToken[] {
+  const { before } = checkDueScanOptions(options)
+  const due: OAuthToken[] = []
+  for (const row of rows) {
+    const expiry = parseExpiry(row.expiry_time)
+    if (expiry !== undefined && expiry <= before) due.push(tokenFromRow(row))
+  }
+  return selectDue(due, options)
 }
 
 /** The cursor after `token`, for the next page of a scan. */

@@ -103,7 +103,14 @@ export {
 export type { IterateOptions, TokenIteration } from '../iteration.js'
 
 // Finding due tokens: the one order and selection, for stores that scan what they hold.
-export { checkDueScanOptions, compareDue, dueCursor, selectDue, supportsDueScan } from '../due.js'
+export {
+  checkDueScanOptions,
+  compareDue,
+  dueCursor,
+  selectDue,
+  selectDueRows,
+  supportsDueScan,
+} from '../due.js'
 export type { DueCursor, DueScan, DueScanOptions } from '../due.js'
 
 // Token health: the record a store keeps beside each token, and the check of what it is given.

@@ -20,7 +20,7 @@ import {
 import { leaseOption, lockOptions } from './lease.js'
 import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { InProcessLocks } from './token-locks.js'
-import { checkDueScanOptions, selectDue, type DueScan, type DueScanOptions } from '../due.js'
+import { selectDueRows, type DueScan, type DueScanOptions } from '../due.js'
 import type { HealthTracking } from '../health.js'
 import { BudgetLog, type Budget, type BudgetAnswer, type BudgetCounting } from '../budget.js'
 import { HealthRecords } from './health-records.js'
@@ -138,13 +138,7 @@ export abstract class InProcessStore
 
   /** The tokens due by `options.before` (see `DueScan`): a scan of the rows, in memory. */
   async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
-    const { before } = checkDueScanOptions(options)
-    // Only rows due by then become tokens: a pass that finds few converts few.
-    const due: OAuthToken[] = []
-    for (const row of this.#rows.rows()) {
-      if (row.expiry_time !== null && Number(row.expiry_time) <= before) due.push(tokenFromRow(row))
-    }
-    return selectDue(due, options)
+    return selectDueRows(this.#rows.rows(), options)
   }
 
   async getTokens(): Promise<OAuthToken[]> {

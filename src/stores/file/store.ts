@@ -12,13 +12,11 @@ import {
   assertId,
   assertLookupToken,
   assertToken,
-  checkDueScanOptions,
   leaseOption,
   lockOptions,
   lockTokenFile,
   lookupOf,
-  parseExpiry,
-  selectDue,
+  selectDueRows,
   tokenFromRow,
   tokensOfRows,
   type ConditionalSave,
@@ -147,13 +145,7 @@ class FileStore
    * expiry is due are made into tokens.
    */
   async findDueTokens(options: DueScanOptions): Promise<OAuthToken[]> {
-    const { before } = checkDueScanOptions(options)
-    const due: OAuthToken[] = []
-    for (const row of this.#current('getTokens').table.rows()) {
-      const expiry = parseExpiry(row.expiry_time)
-      if (expiry !== undefined && expiry <= before) due.push(tokenFromRow(row))
-    }
-    return selectDue(due, options)
+    return selectDueRows(this.#current('getTokens').table.rows(), options)
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
