@@ -28,6 +28,8 @@ export interface TokenEvents {
   'token.superseded': { id: string; user: string | undefined }
   /** Another session or process had already refreshed the token: no request was needed. */
   'token.reused': { id: string; user: string | undefined }
+  /** A session recorded a use of the token in the store (see `SessionConfig.recordUseEveryMs`). */
+  'token.use_recorded': { id: string; at: number }
   /** A token was saved by a session. */
   'token.saved': { id: string | undefined; user: string | undefined }
   /** A token was revoked at the accounts server. */
@@ -65,6 +67,8 @@ export interface TokenEvents {
     deferred: number
     limited: number
     skipped: number
+    idle: number
+    keptAlive: number
     startedAt: number
     durationMs: number
   }

@@ -24,6 +24,11 @@ export interface TokenHealth {
   readonly lastErrorCode?: string | undefined
   /** When the token entered this state (epoch ms). */
   readonly since: number
+  /**
+   * When a session last recorded a use of it (epoch ms; see `SessionConfig.recordUseEveryMs`),
+   * when one did since its refresh token was issued.
+   */
+  readonly lastUsedAt?: number | undefined
 }
 
 /** A healthy token: what a token without a health record is. */
@@ -68,9 +73,20 @@ export function encodeHealth(token: OAuthToken, health: TokenHealth): string {
     ...(health.nextAttemptAt !== undefined && { n: health.nextAttemptAt }),
     ...(health.lastErrorCode !== undefined && { e: health.lastErrorCode.slice(0, 60) }),
     t: health.since,
+    ...(health.lastUsedAt !== undefined && { u: health.lastUsedAt }),
     rt: tagOf(token.refreshToken),
   }
   return JSON.stringify(record)
+}
+
+/**
+ * What a store keeps for a token's health: nothing for an active token whose use nobody
+ * recorded (the common case costs no write), else its record.
+ */
+export function storedHealth(token: OAuthToken, health: TokenHealth): string | null {
+  return health.state === 'active' && health.lastUsedAt === undefined
+    ? null
+    : encodeHealth(token, health)
 }
 
 /**
@@ -96,6 +112,7 @@ export function decodeHealth(token: OAuthToken, record: string | null | undefine
     !count(r.a) ||
     !count(r.t) ||
     (r.n !== undefined && !count(r.n)) ||
+    (r.u !== undefined && !count(r.u)) ||
     (r.e !== undefined && (typeof r.e !== 'string' || !/^[\w.-]{1,60}$/.test(r.e))) ||
     r.rt !== tagOf(token.refreshToken)
   ) {
@@ -107,6 +124,7 @@ export function decodeHealth(token: OAuthToken, record: string | null | undefine
     ...(r.n !== undefined && { nextAttemptAt: r.n }),
     ...(r.e !== undefined && { lastErrorCode: r.e }),
     since: r.t,
+    ...(r.u !== undefined && { lastUsedAt: r.u }),
   }
 }
 

@@ -16,6 +16,7 @@ import { AccountsClient, CLIENT_DEFAULTS } from './oauth/client.js'
 import { Environment, originRefusal, requireApiUrl } from './oauth/environments.js'
 import { isTokenText } from './oauth/messages.js'
 import { refreshStoredToken, who, withGrant } from './refresh/coordinator.js'
+import { recordUse } from './usage.js'
 import { traced } from './telemetry/tracing.js'
 import { takeFromBudget } from './budget.js'
 import { revokeStoredToken } from './revocation.js'
@@ -65,6 +66,12 @@ export interface SessionConfig {
   now: () => number
   /** How long a refresh waits for another process's refresh of the same token (ms); default 10000. */
   lockTimeoutMs: number
+  /**
+   * Record in the store, at most once per this time (ms), that the token was used, for a
+   * keeper that keeps only the tokens in use (`TokenKeeperOptions.usedWithinMs`); default 0:
+   * never. Written in the background, under the token's lease, where the store keeps health.
+   */
+  recordUseEveryMs: number
 }
 
 const DEFAULTS: SessionConfig = {
@@ -76,6 +83,7 @@ const DEFAULTS: SessionConfig = {
   fetch: (input, init) => globalThis.fetch(input, init),
   now: () => Date.now(),
   lockTimeoutMs: 10_000,
+  recordUseEveryMs: 0,
 }
 
 /**
@@ -295,6 +303,8 @@ export class Session {
   #dueAt: number
   /** The token in memory is newer than the stored one: its last save failed. */
   #unsaved = false
+  /** When this session last set out to record a use (see `recordUseEveryMs`), epoch ms. */
+  #useNotedAt = -Infinity
 
   private constructor(context: Context, token: OAuthToken) {
     this.#context = context
@@ -341,13 +351,42 @@ export class Session {
    */
   async getAccessToken(): Promise<string> {
     const token = this.#token
-    if (this.#context.config.now() < this.#dueAt && !this.#ended) return token.accessToken!
+    if (this.#context.config.now() < this.#dueAt && !this.#ended) {
+      this.#noteUse()
+      return token.accessToken!
+    }
     this.#assertActive()
     if (token.accessToken !== undefined && token.expiryTime === undefined && !token.refreshToken) {
       // An access token alone, of unknown lifetime: used until the server refuses it.
       return token.accessToken
     }
-    return (await this.#refresh(false, undefined)).accessToken!
+    const accessToken = (await this.#refresh(false, undefined)).accessToken!
+    this.#noteUse()
+    return accessToken
+  }
+
+  /**
+   * Records in the background that the token is in use, at most once per `recordUseEveryMs`;
+   * the caller never waits for it, and a failure only logs.
+   */
+  #noteUse(): void {
+    const { config, store, log } = this.#context
+    const id = this.#token.id
+    const at = config.now()
+    if (config.recordUseEveryMs === 0 || id === undefined) return
+    if (at - this.#useNotedAt < config.recordUseEveryMs) return
+    this.#useNotedAt = at
+    recordUse(store, id, at).then(
+      (recorded) => {
+        if (recorded) emit('token.use_recorded', { id, at })
+      },
+      (err: unknown) => {
+        log.warn('the use of the token could not be recorded', {
+          id,
+          code: (err as { code?: string }).code ?? 'UNKNOWN',
+        })
+      },
+    )
   }
 
   /**

@@ -4,11 +4,11 @@ import {
   RateLimitError,
   ReauthRequiredError,
 } from '../errors.js'
-import { healthOf } from '../health.js'
+import { healthOf, supportsHealth } from '../health.js'
 import { emit } from '../events.js'
-import { SafeLog, type Logger } from '../log.js'
-import { AccountsClient, CLIENT_DEFAULTS } from '../oauth/client.js'
-import { Environment } from '../oauth/environments.js'
+import { SafeLog } from '../log.js'
+import { AccountsClient } from '../oauth/client.js'
+import type { Environment } from '../oauth/environments.js'
 import {
   refreshStoredToken,
   who,
@@ -16,114 +16,15 @@ import {
   type RefreshContext,
 } from '../refresh/coordinator.js'
 import type { TokenStore } from '../store.js'
-import { checkOptions, flag, number, shaped } from '../store-kit/options.js'
-import { needsRefresh, type OAuthToken } from '../token.js'
-import { dueTokenPages } from './due-tokens.js'
-import { WebhookSender, type WebhookSenderOptions } from './webhook.js'
+import { checkOptions } from '../store-kit/options.js'
+import type { OAuthToken } from '../token.js'
+import { passPages, verdict } from './policy.js'
+import { WebhookSender } from './webhook.js'
 import type { WebhookEventType } from './webhook-signature.js'
+import { SPEC, type Checked, type KeeperPassSummary, type TokenKeeperOptions } from './options.js'
 import { environmentOf } from '../providers/token-environment.js'
 
-/** What {@link TokenKeeper} takes. */
-export interface TokenKeeperOptions {
-  /** The store whose tokens are kept. */
-  store: TokenStore
-  /**
-   * The only environment whose tokens are kept. Default: each token's own, known from its API
-   * domain (any Zoho data center); a token of an unknown one fails and is left alone.
-   */
-  environment?: Environment | undefined
-  /** Refresh a token when less than this is left of its access token (ms); default 300000. */
-  refreshAheadMs?: number | undefined
-  /** Time between two passes (ms); default 60000, each varied by `jitter`. */
-  intervalMs?: number | undefined
-  /** How much each interval varies, as a share of it (0 to 1); default 0.2. */
-  jitter?: number | undefined
-  /** Refreshes at once; default 4. */
-  concurrency?: number | undefined
-  /** Due tokens read from the store at a time; default 500. */
-  pageSize?: number | undefined
-  /** Any logger with debug/info/warn/error; default: no logging. */
-  logger?: Logger | undefined
-  /** The fetch for requests to the accounts server. */
-  fetch?: typeof globalThis.fetch | undefined
-  /** Give up on one request after this long (ms); default 30000. */
-  requestTimeoutMs?: number | undefined
-  /** Tries again after network failures, timeouts, HTTP 5xx and 429; default 2. */
-  retries?: number | undefined
-  /** The first wait before trying again (ms), doubled each time; default 250. */
-  retryDelayMs?: number | undefined
-  /** The clock, epoch ms. */
-  now?: (() => number) | undefined
-  /**
-   * Where to POST each change of a token's state (`token.failing`, `token.recovered`,
-   * `token.reauthRequired`), signed (see docs/keeper.md).
-   */
-  webhook?: WebhookSenderOptions | undefined
-  /** Called with the summary of each pass (a started keeper's too), for progress reports. */
-  onPass?: ((summary: KeeperPassSummary) => void) | undefined
-  /** Whether a started keeper's timer keeps the process alive; default false. */
-  keepAlive?: boolean | undefined
-}
-
-/** What one pass did. */
-export interface KeeperPassSummary {
-  /** Tokens found due (less than `refreshAheadMs` left). */
-  readonly due: number
-  /** Refreshed by this keeper and saved. */
-  readonly refreshed: number
-  /** Already refreshed by someone else when this keeper came to them. */
-  readonly fresh: number
-  /** Held by another keeper or session (its lease): left to it. */
-  readonly busy: number
-  /** Failed for a reason that may pass (network, server, rate limit, store). */
-  readonly failed: number
-  /**
-   * Refused for good by the accounts server, in this pass or before: the user must consent
-   * again. Those refused before are not sent to the server again.
-   */
-  readonly reauthRequired: number
-  /** Failing, and not yet due for another try (their backoff runs). */
-  readonly deferred: number
-  /** Over the provider's budget of access tokens for their refresh token: tried again later. */
-  readonly limited: number
-  /** Not tried: the pass was stopping. */
-  readonly skipped: number
-  /** When the pass started (epoch ms) and how long it took (ms). */
-  readonly startedAt: number
-  readonly durationMs: number
-}
-
-const isStore = (v: unknown): v is TokenStore =>
-  typeof v === 'object' &&
-  v !== null &&
-  ['findTokenById', 'saveToken', 'getTokens'].every(
-    (m) => typeof (v as Record<string, unknown>)[m] === 'function',
-  )
-const isFunction = <T>(v: unknown): v is T => typeof v === 'function'
-
-const SPEC = {
-  store: shaped('a TokenStore', isStore),
-  environment: shaped('an Environment', (v): v is Environment => v instanceof Environment),
-  refreshAheadMs: number({ min: 0 }).or(300_000),
-  intervalMs: number({ above: 0 }).or(60_000),
-  jitter: number({ min: 0, max: 1 }).or(0.2),
-  concurrency: number({ min: 1, max: 1000, integer: true }).or(4),
-  pageSize: number({ min: 1, max: 100_000, integer: true }).or(500),
-  logger: shaped('a logger', (v): v is Logger => typeof v === 'object' && v !== null),
-  fetch: shaped('a fetch function', isFunction<typeof globalThis.fetch>).or((input, init) =>
-    globalThis.fetch(input, init),
-  ),
-  requestTimeoutMs: number({ above: 0 }).or(CLIENT_DEFAULTS.requestTimeoutMs),
-  retries: number({ min: 0, max: 10, integer: true }).or(CLIENT_DEFAULTS.retries),
-  retryDelayMs: number({ min: 0 }).or(CLIENT_DEFAULTS.retryDelayMs),
-  now: shaped('a clock function', isFunction<() => number>).or(() => Date.now()),
-  onPass: shaped('a function', isFunction<(summary: KeeperPassSummary) => void>),
-  keepAlive: flag().or(false),
-  webhook: shaped(
-    'webhook options { url, secret, ... }',
-    (v): v is WebhookSenderOptions => typeof v === 'object' && v !== null,
-  ),
-}
+export type { KeeperPassSummary, TokenKeeperOptions } from './options.js'
 
 /** The webhook of each change of state. */
 const WEBHOOK_TYPES: Record<HealthChange['health']['state'], WebhookEventType> = {
@@ -134,8 +35,6 @@ const WEBHOOK_TYPES: Record<HealthChange['health']['state'], WebhookEventType> =
 
 /** How long `stop()` lets webhooks in flight finish before giving up their retries (ms). */
 const WEBHOOK_GRACE_MS = 5000
-
-type Checked = ReturnType<typeof checkOptions<typeof SPEC>>
 
 /**
  * Keeps every stored token fresh in the background: each pass finds the tokens whose access
@@ -165,6 +64,18 @@ export class TokenKeeper {
     const checked = checkOptions('TokenKeeper', options, SPEC)
     if (checked.store === undefined) {
       throw new InvalidArgumentError('store', 'TokenKeeper needs { store }: the store to keep')
+    }
+    if (checked.refreshIdleAfterMs !== undefined && checked.usedWithinMs === undefined) {
+      throw new InvalidArgumentError(
+        'refreshIdleAfterMs',
+        'refreshIdleAfterMs applies only with usedWithinMs: without it every token is refreshed ahead of expiry anyway',
+      )
+    }
+    if (checked.usedWithinMs !== undefined && !supportsHealth(checked.store)) {
+      throw new InvalidArgumentError(
+        'usedWithinMs',
+        `usedWithinMs needs a store that keeps token health (HealthTracking), where sessions record each token's use; ${checked.store.constructor.name || 'this store'} does not`,
+      )
     }
     this.#options = checked
     this.#store = checked.store
@@ -242,7 +153,7 @@ export class TokenKeeper {
   }
 
   async #runPass(): Promise<KeeperPassSummary> {
-    const { refreshAheadMs, pageSize, concurrency, now } = this.#options
+    const { concurrency, now } = this.#options
     const store = this.#store
     const startedAt = now()
     const counts = {
@@ -254,18 +165,21 @@ export class TokenKeeper {
       reauthRequired: 0,
       deferred: 0,
       limited: 0,
+      idle: 0,
+      keptAlive: 0,
     }
     let skipped = 0
-    for await (const page of dueTokenPages(store, startedAt + refreshAheadMs, pageSize)) {
+    const idle = new Set<OAuthToken>()
+    for await (const page of passPages(store, this.#options, startedAt)) {
       const health = await healthOf(store, page)
       const due: OAuthToken[] = []
       for (const token of page) {
-        if (!needsRefresh(token, startedAt, refreshAheadMs)) continue
+        const found = verdict(this.#options, token, health.get(token)!, startedAt)
+        if (found === 'notDue') continue
         counts.due += 1
-        const { state, nextAttemptAt = 0 } = health.get(token)!
-        if (state === 'reauth_required') counts.reauthRequired += 1
-        else if (state === 'failing' && nextAttemptAt > startedAt) counts.deferred += 1
-        else due.push(token)
+        if (found === 'keepAlive') idle.add(token)
+        if (found === 'refresh' || found === 'keepAlive') due.push(token)
+        else counts[found] += 1
       }
       // A page at a time, `concurrency` refreshes at once: memory stays bounded by the page.
       let next = 0
@@ -276,7 +190,9 @@ export class TokenKeeper {
             skipped += 1
             continue
           }
-          counts[await this.#keep(token)] += 1
+          const outcome = await this.#keep(token)
+          counts[outcome] += 1
+          if (outcome === 'refreshed' && idle.has(token)) counts.keptAlive += 1
         }
       }
       await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker))

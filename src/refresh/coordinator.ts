@@ -14,7 +14,7 @@ import {
   ACTIVE,
   backoffMs,
   decodeHealth,
-  encodeHealth,
+  storedHealth,
   refusedForGood,
   supportsHealth,
   type TokenHealth,
@@ -291,6 +291,10 @@ async function refreshLocked(
     log.debug('token saved', who(next))
     emit('token.saved', who(next))
     if (health.state !== 'active') await recordRecovery(context, next, health)
+    else if (health.lastUsedAt !== undefined && next.refreshToken !== base.refreshToken) {
+      // A record names the refresh token it is about: a rotated one carries the last use over.
+      await changeHealth(context, next, health, health)
+    }
     return { status: 'refreshed', token: next }
   }
   // The row changed since it was read: another holder (this one lost its lease meanwhile)
@@ -416,9 +420,13 @@ async function changeHealth(
 ): Promise<void> {
   const { store, log } = context
   const id = token.id!
+  // A change of state keeps the token's last recorded use: the keeper still needs it.
+  if (health.lastUsedAt === undefined && previous.lastUsedAt !== undefined) {
+    health = { ...health, lastUsedAt: previous.lastUsedAt }
+  }
   if (supportsHealth(store)) {
     try {
-      const record = health.state === 'active' ? null : encodeHealth(token, health)
+      const record = storedHealth(token, health)
       await storeOp(store, 'saveHealth', () => store.saveHealth(id, record))
     } catch (err) {
       log.warn('the token health could not be saved', {

@@ -12,6 +12,8 @@ interface KeepOptions extends EnvironmentOptions {
   concurrency?: string
   once?: boolean
   json?: boolean
+  usedWithin?: string
+  refreshIdleAfter?: string
 }
 
 /** One pass as a line: counts that are not zero, and how long it took. */
@@ -26,6 +28,8 @@ function passLine(pass: number, s: KeeperPassSummary): string {
     ...(s.deferred ? [`${s.deferred} failing, tried again later`] : []),
     ...(s.limited ? [`${s.limited} over the provider's budget, tried again later`] : []),
     ...(s.skipped ? [`${s.skipped} left for later (stopping)`] : []),
+    ...(s.idle ? [`${s.idle} not in use, left to their next use`] : []),
+    ...(s.keptAlive ? [`${s.keptAlive} refreshed to keep them alive`] : []),
   ]
   return `keep: pass ${pass}: ${parts.join(', ')} (${s.durationMs} ms)`
 }
@@ -52,6 +56,14 @@ export function registerKeep(program: Command): void {
       .option('--interval <duration>', 'time between passes (30s, 5m)', '60s')
       .option('--ahead <duration>', 'refresh when less than this is left of a token', '5m')
       .option('--concurrency <n>', 'refreshes at once', '4')
+      .option(
+        '--used-within <duration>',
+        'keep only tokens a session used within this time (7d); the others refresh on their next use',
+      )
+      .option(
+        '--refresh-idle-after <duration>',
+        'with --used-within: refresh a token not in use once it has been expired this long (30d)',
+      )
       .option('--once', 'one pass, then exit (exit code 4 when a token failed)')
       .option('--json', 'one JSON object per pass'),
   )
@@ -69,6 +81,17 @@ export function registerKeep(program: Command): void {
       const refreshAheadMs = parseDuration(options.ahead ?? '5m', '--ahead')
       if (intervalMs < 1000) throw usage('--interval must be at least 1s')
       const concurrency = count(options.concurrency, '--concurrency', 4)
+      const usedWithinMs =
+        options.usedWithin === undefined
+          ? undefined
+          : parseDuration(options.usedWithin, '--used-within')
+      const refreshIdleAfterMs =
+        options.refreshIdleAfter === undefined
+          ? undefined
+          : parseDuration(options.refreshIdleAfter, '--refresh-idle-after')
+      if (refreshIdleAfterMs !== undefined && usedWithinMs === undefined) {
+        throw usage('--refresh-idle-after needs --used-within: without it every token is kept')
+      }
       // Without --dc or --accounts-url each token goes to the data center its API domain names.
       const environment = environmentFrom(options, false)
       const logger = createLogger({ level: options.verbose ? 'debug' : 'warn' })
@@ -87,6 +110,8 @@ export function registerKeep(program: Command): void {
           refreshAheadMs,
           intervalMs,
           concurrency,
+          usedWithinMs,
+          refreshIdleAfterMs,
           logger,
           onPass: report,
           keepAlive: true,
