@@ -9,6 +9,7 @@ import { PostgresStore } from '../../src/stores/postgres.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 import { scratchDir, scratchPath } from '../helpers/common.ts'
 import { cli } from '../helpers/cli-child.ts'
+import { recordUse } from '../../src/usage.ts'
 import { SERVICES, describeWithService } from '../helpers/services.ts'
 
 const dir = scratchDir()
@@ -49,6 +50,25 @@ async function allKept(at: AccountsEmulator, store: TokenStore, ids: string[]): 
 }
 
 describe('tokenkeeper keep', () => {
+  it('--used-within leaves the unused tokens to their next use; --refresh-idle-after alone is refused', async () => {
+    const path = scratchPath(dir, 'used-within.db')
+    const store = new SQLiteStore({ path })
+    const [used, unused] = await dueTokens(emulator, store, 2)
+    expect(await recordUse(store, used!, Date.now())).toBe(true)
+    const args = ['--once', '--store', `sqlite:${path}`, '--accounts-url', emulator.url]
+    const run = await cli(['keep', '--used-within', '1d', ...args]).done
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(
+      /^keep: pass 1: 2 due, 1 refreshed, 1 not in use, left to their next use \(\d+ ms\)$/m,
+    )
+    await allKept(emulator, store, [used!])
+    expect((await store.findTokenById(unused!))!.expiryTime!).toBeLessThan(Date.now())
+    const refused = await cli(['keep', '--refresh-idle-after', '30d', ...args]).done
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/--refresh-idle-after needs --used-within/)
+    await store.close()
+  })
+
   it('--once refreshes the due tokens and says so; --json gives one object per pass', async () => {
     const path = scratchPath(dir, 'once.db')
     const store = new SQLiteStore({ path })
