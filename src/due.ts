@@ -98,14 +98,18 @@ export function selectDue(tokens: Iterable<OAuthToken>, options: DueScanOptions)
 
 /**
  * {@link selectDue} over stored rows, for a store that scans what it holds: only the rows due
- * by `options.before` become tokens, so a pass that finds few converts few.
+ * by `options.before` and after `options.after` become tokens, so a pass that finds few
+ * converts few.
  */
 export function selectDueRows(rows: Iterable<StoredRow>, options: DueScanOptions): OAuthToken[] {
-  const { before } = checkDueScanOptions(options)
+  const { before, after } = checkDueScanOptions(options)
   const due: OAuthToken[] = []
   for (const row of rows) {
     const expiry = parseExpiry(row.expiry_time)
-    if (expiry !== undefined && expiry <= before) due.push(tokenFromRow(row))
+    if (expiry === undefined || expiry > before) continue
+    // Rows up to the cursor are left as rows too (selectDue checks again on the tokens).
+    if (after && compareDue({ expiryTime: expiry, id: row.id }, after) <= 0) continue
+    due.push(tokenFromRow(row))
   }
   return selectDue(due, options)
 }
