@@ -69,8 +69,14 @@ export {
 export type { CallbackOptions } from './providers/zoho-accounts.js'
 export { DiscoveryError } from './providers/discover.js'
 export type { DiscoverOptions, DiscoveryFailure } from './providers/discover.js'
-export { Initializer, Session } from './session.js'
-export type { GrantExchange, InitializeOptions, RefreshOptions, SessionConfig } from './session.js'
+export { Initializer } from './initializer.js'
+export { Session } from './session.js'
+export type {
+  GrantExchange,
+  InitializeOptions,
+  RefreshOptions,
+  SessionConfig,
+} from './session-options.js'
 export { purgeTokens, revokeTokens } from './policies.js'
 export type { PurgeOptions, PurgeResult, RevokeOptions, RevokeResult } from './policies.js'
 export { channel } from './events.js'

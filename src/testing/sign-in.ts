@@ -1,5 +1,6 @@
-import type { Session, SessionConfig } from '../session.js'
-import { Initializer } from '../session.js'
+import type { Session } from '../session.js'
+import type { SessionConfig } from '../session-options.js'
+import { Initializer } from '../initializer.js'
 import type { TokenStore } from '../store.js'
 import { OAuthToken, UserSignature } from '../token.js'
 import type { AccountsEmulator } from './emulator.js'

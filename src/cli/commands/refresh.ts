@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { saveOver } from '../../refresh/lease.js'
-import { Initializer } from '../../session.js'
+import { Initializer } from '../../initializer.js'
 import { OAuthToken } from '../../token.js'
 import { CliError, examples, globals } from '../shared.js'
 import { countdown, say } from '../output.js'
