@@ -343,3 +343,11 @@ export class SafeLog {
     }
   }
 }
+
+/** The fields a log line or event names a token by: never a secret. */
+export function who(token: {
+  readonly id?: string | undefined
+  readonly userSignature?: { readonly name?: string | undefined } | undefined
+}): { id: string | undefined; user: string | undefined } {
+  return { id: token.id, user: token.userSignature?.name }
+}

@@ -6,15 +6,11 @@ import {
 } from '../errors.js'
 import { healthOf, supportsHealth } from '../health.js'
 import { emit } from '../events.js'
-import { SafeLog } from '../log.js'
+import { SafeLog, who } from '../log.js'
+import type { HealthChange } from '../refresh/health-changes.js'
 import { AccountsClient } from '../oauth/client.js'
 import type { Environment } from '../oauth/environments.js'
-import {
-  refreshStoredToken,
-  who,
-  type HealthChange,
-  type RefreshContext,
-} from '../refresh/coordinator.js'
+import { refreshStoredToken, type RefreshContext } from '../refresh/coordinator.js'
 import type { TokenStore } from '../store.js'
 import { checkOptions } from '../store-kit/options.js'
 import type { OAuthToken } from '../token.js'

@@ -1,29 +1,23 @@
 import {
   BudgetExceededError,
-  InvalidResponseError,
   InvalidTokenError,
   MandatoryValueError,
-  NetworkError,
-  RateLimitError,
-  ServerError,
-  TimeoutError,
   ReauthRequiredError,
   TokenNotFoundError,
 } from '../errors.js'
-import {
-  ACTIVE,
-  backoffMs,
-  decodeHealth,
-  storedHealth,
-  refusedForGood,
-  supportsHealth,
-  type TokenHealth,
-} from '../health.js'
+import { ACTIVE } from '../health.js'
 import { emit } from '../events.js'
-import type { SafeLog } from '../log.js'
+import { who, type SafeLog } from '../log.js'
 import type { AccountsClient } from '../oauth/client.js'
 import type { TokenGrant } from '../oauth/messages.js'
 import { saveOver, withTokenLock } from './lease.js'
+import {
+  changeHealth,
+  readHealth,
+  recordFailure,
+  recordRecovery,
+  type HealthChange,
+} from './health-changes.js'
 import { takeFromBudget, type Budget } from '../budget.js'
 import { storeOp, traced } from '../telemetry/tracing.js'
 import type { TokenLock, TokenStore } from '../store.js'
@@ -49,14 +43,6 @@ export interface RefreshContext {
   readonly budget?: Budget | undefined
   /** Told of every change of a token's health this refresh made (for webhooks). */
   readonly onHealthChange?: ((change: HealthChange) => void) | undefined
-}
-
-/** A token's health changed: from `previous` to `health`. */
-export interface HealthChange {
-  readonly id: string
-  readonly user: string | undefined
-  readonly previous: TokenHealth
-  readonly health: TokenHealth
 }
 
 /** One refresh asked for. */
@@ -99,11 +85,6 @@ export type RefreshOutcome =
       readonly token: OAuthToken
     }
   | { readonly status: 'busy' }
-
-/** The fields a log line or event names a token by: never a secret. */
-export function who(token: OAuthToken): { id: string | undefined; user: string | undefined } {
-  return { id: token.id, user: token.userSignature?.name }
-}
 
 /** `base` with what the accounts server answered. */
 export function withGrant(base: OAuthToken, grant: TokenGrant): OAuthToken {
@@ -334,123 +315,6 @@ async function takeBudget(context: RefreshContext, from: OAuthToken): Promise<vo
 /** Reads a stored token by id, traced. */
 function find(store: TokenStore, id: string): Promise<OAuthToken | null> {
   return storeOp(store, 'findById', () => store.findTokenById(id), { 'tokenkeeper.token.id': id })
-}
-
-/** The stored health of a token, where the store keeps health; active otherwise. */
-async function readHealth(store: TokenStore, token: OAuthToken): Promise<TokenHealth> {
-  if (!supportsHealth(store) || token.id === undefined) return ACTIVE
-  const id = token.id
-  const records = await storeOp(store, 'findHealth', () => store.findHealth([id]))
-  return decodeHealth(token, records.get(id))
-}
-
-/**
- * Records a failed refresh in the token's health, and gives the error to throw: a refresh
- * token refused for good makes the token `reauth_required` (a {@link ReauthRequiredError}
- * whose cause is the server's answer); any other failure of the request makes it `failing`,
- * with a backoff (at least what a rate limit asked for). Errors that are not the server's
- * (a missing refresh token, a store error) leave its health as it is.
- */
-async function recordFailure(
-  context: RefreshContext,
-  token: OAuthToken,
-  previous: TokenHealth,
-  err: unknown,
-): Promise<unknown> {
-  const id = token.id!
-  const at = context.now()
-  const code = (err as { code?: unknown }).code
-  if (refusedForGood(err)) {
-    const health: TokenHealth = {
-      state: 'reauth_required',
-      attempts: previous.attempts + 1,
-      lastErrorCode: (err as InvalidTokenError).serverError,
-      since: at,
-    }
-    await changeHealth(context, token, previous, health)
-    context.log.warn(
-      'the refresh token was refused for good: the user must sign in again',
-      who(token),
-    )
-    return new ReauthRequiredError(id, at, { cause: err })
-  }
-  if (!SERVER_FAILURES.has(String(code))) return err
-  const attempts = previous.state === 'failing' ? previous.attempts + 1 : 1
-  const asked = err instanceof RateLimitError ? (err.retryAfterMs ?? 0) : 0
-  const health: TokenHealth = {
-    state: 'failing',
-    attempts,
-    nextAttemptAt: at + Math.max(backoffMs(attempts), asked),
-    lastErrorCode: String(code),
-    since: previous.state === 'failing' ? previous.since : at,
-  }
-  await changeHealth(context, token, previous, health)
-  return err
-}
-
-/** Failures of the request to the accounts server, which may pass: the token is `failing`. */
-const SERVER_FAILURES: ReadonlySet<string> = new Set([
-  NetworkError.code,
-  TimeoutError.code,
-  ServerError.code,
-  RateLimitError.code,
-  InvalidResponseError.code,
-  InvalidTokenError.code,
-])
-
-/** A failing token was refreshed: its health record goes, and the change is told. */
-async function recordRecovery(
-  context: RefreshContext,
-  token: OAuthToken,
-  previous: TokenHealth,
-): Promise<void> {
-  context.log.info('the token refreshes again', who(token))
-  await changeHealth(context, token, previous, { ...ACTIVE, since: context.now() })
-}
-
-/**
- * Stores a token's new health (best effort: the refresh's own outcome stands if the store
- * cannot) and tells of a change of state.
- */
-async function changeHealth(
-  context: RefreshContext,
-  token: OAuthToken,
-  previous: TokenHealth,
-  health: TokenHealth,
-): Promise<void> {
-  const { store, log } = context
-  const id = token.id!
-  // A change of state keeps the token's last recorded use: the keeper still needs it.
-  if (health.lastUsedAt === undefined && previous.lastUsedAt !== undefined) {
-    health = { ...health, lastUsedAt: previous.lastUsedAt }
-  }
-  if (supportsHealth(store)) {
-    try {
-      const record = storedHealth(token, health)
-      await storeOp(store, 'saveHealth', () => store.saveHealth(id, record))
-    } catch (err) {
-      log.warn('the token health could not be saved', {
-        id,
-        code: (err as { code?: string }).code ?? 'UNKNOWN',
-      })
-    }
-  }
-  if (previous.state === health.state) return
-  const user = token.userSignature?.name
-  if (health.state === 'failing') {
-    emit('token.failing', {
-      id,
-      user,
-      attempts: health.attempts,
-      code: health.lastErrorCode ?? 'UNKNOWN',
-      nextAttemptAt: health.nextAttemptAt ?? 0,
-    })
-  } else if (health.state === 'reauth_required') {
-    emit('token.reauthRequired', { id, user, code: health.lastErrorCode ?? 'UNKNOWN' })
-  } else {
-    emit('token.recovered', { id, user })
-  }
-  context.onHealthChange?.({ id, user, previous, health })
 }
 
 /** Saves over the row as it was read, where there was one; `false` when it changed since. */
