@@ -56,7 +56,8 @@ export async function* passPages(
   }
   const from = now - usedWithinMs
   if (refreshIdleAfterMs !== undefined) {
-    const idleBefore = Math.min(from, now - refreshIdleAfterMs) - 1
+    // Up to the in-use range, which starts at `from`: no token is read twice.
+    const idleBefore = Math.min(from - 1, now - refreshIdleAfterMs)
     yield* dueTokenPages(store, { before: idleBefore }, pageSize)
   }
   yield* dueTokenPages(store, { before, from }, pageSize)
