@@ -2,6 +2,7 @@
 // need attention, from one pass over the store with each page's health read in one call.
 import { describe, expect, it } from 'vitest'
 import { MemoryStore, OAuthToken, UserSignature } from '../../src/index.ts'
+import { recordUse } from '../../src/usage.ts'
 import { encodeHealth } from '../../src/health.ts'
 import { storeStatus } from '../../src/keeper/status.ts'
 import { listTokens } from '../../src/cli/commands/list.ts'
@@ -94,6 +95,21 @@ describe('the status of a store', () => {
     })
     expect(count).toBe(1)
     expect(JSON.parse(listed)).toMatchObject([{ id: tokens[1]!.id, health: 'failing' }])
+    expect(JSON.parse(listed)[0]).not.toHaveProperty('lastUsedAt')
+    // A recorded use is listed with the token (when it was, never anything secret).
+    expect(await recordUse(store, tokens[1]!.id!, NOW - 60_000)).toBe(true)
+    listed = ''
+    await listTokens(store, {
+      json: true,
+      now: NOW,
+      state: 'failing',
+      write: async (chunk) => {
+        listed += chunk
+      },
+    })
+    expect(JSON.parse(listed)).toMatchObject([
+      { id: tokens[1]!.id, health: 'failing', lastUsedAt: new Date(NOW - 60_000).toISOString() },
+    ])
   })
 
   it('tokenkeeper status --json has the documented shape; the text says the same', async () => {

@@ -19,6 +19,10 @@ import {
 import { examples, globals } from '../shared.js'
 import { storeUrl, withStore } from '../store-access.js'
 
+/** A token's last recorded use, when a session recorded one (see `recordUseEveryMs`). */
+const lastUsed = (at: number | undefined): { lastUsedAt?: string } =>
+  at === undefined ? {} : { lastUsedAt: new Date(at).toISOString() }
+
 interface ListOptions {
   json?: boolean
   state?: string
@@ -92,6 +96,7 @@ export async function listTokens(store: TokenStore, output: ListOutput): Promise
               clientId: token.clientId ? maskClientId(token.clientId) : token.clientId,
               state: tokenState(token, now),
               health: health.get(token)!.state,
+              ...lastUsed(health.get(token)!.lastUsedAt),
             }),
           )
           .join(''),
