@@ -185,6 +185,7 @@ export async function instrumentTokenkeeper(
       'deferred',
       'limited',
       'skipped',
+      'idle',
     ] as const) {
       if (e[what] > 0) passTokens.add(e[what], { 'tokenkeeper.keeper.result': what })
     }

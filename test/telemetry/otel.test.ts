@@ -176,6 +176,32 @@ describe('instrumentTokenkeeper', () => {
     }
   })
 
+  it('a keeper that keeps only tokens in use counts the idle ones it leaves', async () => {
+    const reader = new Reader()
+    const store = new MemoryStore()
+    const telemetry = await instrumentTokenkeeper({
+      meterProvider: new MeterProvider({ readers: [reader] }),
+    })
+    try {
+      const session = await signIn(emulator, { store, user: 'idle-otel@example.com' })
+      const token = session.token
+      token.expiryTime = Date.now() - 1000
+      await store.saveToken(token)
+      const keeper = new TokenKeeper({
+        store,
+        environment: emulator.environment,
+        usedWithinMs: 86_400_000,
+      })
+      expect(await keeper.runOnce()).toMatchObject({ due: 1, idle: 1, refreshed: 0 })
+      const metrics = points((await reader.collect()).resourceMetrics)
+      expect(metrics.get('tokenkeeper.keeper.tokens')).toEqual([
+        { attributes: { 'tokenkeeper.keeper.result': 'idle' }, value: 1 },
+      ])
+    } finally {
+      telemetry.uninstall()
+    }
+  })
+
   it('after uninstall, nothing is traced', async () => {
     const exporter = new InMemorySpanExporter()
     const tracerProvider = new BasicTracerProvider({
