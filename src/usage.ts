@@ -21,7 +21,8 @@ export async function recordUse(store: TokenStore, id: string, at: number): Prom
       const token = await storeOp(store, 'findById', () => store.findTokenById(id))
       if (!token) return false
       const health = (await healthOf(store, [token])).get(token)!
-      if (health.lastUsedAt !== undefined && health.lastUsedAt >= at) return false
+      // A use at the same time or later is recorded already.
+      if ((health.lastUsedAt ?? -Infinity) >= at) return false
       const record = storedHealth(token, { ...health, lastUsedAt: at })
       await storeOp(store, 'saveHealth', () => store.saveHealth(id, record))
       return true

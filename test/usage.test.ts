@@ -107,8 +107,9 @@ describe('recording a use', () => {
       await store.saveHealth(id, encodeHealth(token, health))
       expect(await recordUse(store, id, 5_000)).toBe(true)
       expect(await healthOfId(store, id)).toEqual({ ...health, lastUsedAt: 5_000 })
-      // An older use never replaces a newer one.
+      // An older use never replaces a newer one, nor the same one written again.
       expect(await recordUse(store, id, 4_000)).toBe(false)
+      expect(await recordUse(store, id, 5_000)).toBe(false)
       expect((await healthOfId(store, id)).lastUsedAt).toBe(5_000)
     }
   })
@@ -127,8 +128,16 @@ describe('recording a use', () => {
     expect((await healthOfId(store, id)).lastUsedAt).toBe(7_000)
   })
 
-  it('a missing token records nothing', async () => {
+  it('a missing token, or a store that keeps no health, records nothing', async () => {
     expect(await recordUse(store, 'no-such-token', 1)).toBe(false)
+    const id = await newUser()
+    const bare = {
+      findTokenById: (i: string) => store.findTokenById(i),
+      saveToken: (t: OAuthToken) => store.saveToken(t),
+      getTokens: () => store.getTokens(),
+    } as unknown as TokenStore
+    expect(await recordUse(bare, id, 1)).toBe(false)
+    expect(await store.findHealth([id])).toEqual(new Map())
   })
 })
 

@@ -32,9 +32,8 @@ export function verdict(
   if (state === 'reauth_required') return 'reauthRequired'
   if (state === 'failing' && nextAttemptAt > now) return 'deferred'
   if (usedWithinMs === undefined || lastUsedAt >= now - usedWithinMs) return 'refresh'
-  const keepAlive =
-    refreshIdleAfterMs !== undefined && token.expiryTime! <= now - refreshIdleAfterMs
-  return keepAlive ? 'keepAlive' : 'idle'
+  // Without refreshIdleAfterMs no expiry is old enough.
+  return token.expiryTime! <= now - (refreshIdleAfterMs ?? Infinity) ? 'keepAlive' : 'idle'
 }
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll } from 'vitest'
+import type { TokenStore } from '../../src/index.ts'
 
 /** A scratch directory removed after the file's tests. */
 export function scratchDir(prefix = 'tokenkeeper-'): string {
@@ -34,4 +35,17 @@ export function referenceArticle(): string | undefined {
   }
   dirs.push('/work/shared/reference')
   return dirs.map((dir) => join(dir, ARTICLE)).find((path) => existsSync(path))
+}
+
+/** Moves the stored expiry of each token to `at` (epoch ms), as time passing would. */
+export async function expireAt(
+  store: TokenStore,
+  ids: readonly string[],
+  at: number,
+): Promise<void> {
+  for (const id of ids) {
+    const token = (await store.findTokenById(id))!
+    token.expiryTime = at
+    await store.saveToken(token)
+  }
 }

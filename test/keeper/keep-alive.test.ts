@@ -14,7 +14,7 @@ import { channel } from '../../src/events.ts'
 import { healthOf } from '../../src/health.ts'
 import { recordUse } from '../../src/usage.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { scratchDir, scratchPath } from '../helpers/common.ts'
+import { expireAt, scratchDir, scratchPath } from '../helpers/common.ts'
 import { describeWithService } from '../helpers/services.ts'
 import { FILE, POSTGRES, REDIS } from '../helpers/store-kinds.ts'
 
@@ -28,12 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator.close()
 })
-
-async function setExpiry(store: TokenStore, id: string, at: number): Promise<void> {
-  const token = (await store.findTokenById(id))!
-  token.expiryTime = at
-  await store.saveToken(token)
-}
 
 const keeperFor = (store: TokenStore, extra: object = {}): TokenKeeper =>
   new TokenKeeper({ store, environment: emulator.environment, retries: 0, ...extra })
@@ -58,17 +52,17 @@ function keepsOnlyWhatIsUsed(name: string, open: () => TokenStore | Promise<Toke
       const recorded = new Promise((resolve) => channel('token.use_recorded').subscribe(resolve))
       await session.getAccessToken()
       await recorded
-      await setExpiry(store, used, now + 60_000)
+      await expireAt(store, [used], now + 60_000)
       // Never used, about to expire: left to its next use.
       const idle = await sign('idle')
-      await setExpiry(store, idle, now + 60_000)
+      await expireAt(store, [idle], now + 60_000)
       // Used 3 days ago (so expired since), not yet due for a keep-alive: not even read.
       const stale = await sign('stale')
       await recordUse(store, stale, now - 3 * DAY)
-      await setExpiry(store, stale, now - 3 * DAY + 3_600_000)
+      await expireAt(store, [stale], now - 3 * DAY + 3_600_000)
       // Expired 8 days ago: refreshed to keep its refresh token alive.
       const old = await sign('old')
-      await setExpiry(store, old, now - 8 * DAY)
+      await expireAt(store, [old], now - 8 * DAY)
       const before = emulator.counts.refresh
 
       const keeper = keeperFor(store, { usedWithinMs: DAY, refreshIdleAfterMs: 7 * DAY })
@@ -100,7 +94,7 @@ describe('TokenKeeper with usedWithinMs', () => {
   it('without refreshIdleAfterMs an idle token is never refreshed, however old', async () => {
     const store = new MemoryStore()
     const id = (await signIn(emulator, { store, user: 'ancient@example.com' })).id!
-    await setExpiry(store, id, Date.now() - 365 * DAY)
+    await expireAt(store, [id], Date.now() - 365 * DAY)
     const before = emulator.counts.refresh
     expect(await keeperFor(store, { usedWithinMs: DAY }).runOnce()).toMatchObject({
       due: 0,

@@ -18,7 +18,7 @@ import { channel, type TokenEventName, type TokenEvents } from '../../src/events
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { PostgresStore } from '../../src/stores/postgres.ts'
 import { RedisStore } from '../../src/stores/redis.ts'
-import { scratchDir, scratchPath } from '../helpers/common.ts'
+import { expireAt, scratchDir, scratchPath } from '../helpers/common.ts'
 import { SERVICES, describeWithService } from '../helpers/services.ts'
 
 const dir = scratchDir()
@@ -38,15 +38,6 @@ async function signInMany(store: TokenStore, count: number, tag: string): Promis
     ids.push((await signIn(emulator, { store, user: `${tag}-${i}@example.com` })).id!)
   }
   return ids
-}
-
-/** Moves the stored expiry of each token to `at` (epoch ms), as time passing would. */
-async function expireAt(store: TokenStore, ids: readonly string[], at: number): Promise<void> {
-  for (const id of ids) {
-    const token = (await store.findTokenById(id))!
-    token.expiryTime = at
-    await store.saveToken(token)
-  }
 }
 
 /** The events of one name published from now until the end of the test file. */

@@ -39,6 +39,9 @@ describe('verdict', () => {
     })
     expect(verdict(every, token(NOW - 1), failing(NOW + 1), NOW)).toBe('deferred')
     expect(verdict(every, token(NOW - 1), failing(NOW), NOW)).toBe('refresh')
+    // Only a failing token waits: a stale next-attempt time on an active record is ignored.
+    const active: TokenHealth = { ...ACTIVE, nextAttemptAt: NOW + 1 }
+    expect(verdict(every, token(NOW - 1), active, NOW)).toBe('refresh')
   })
 
   it('usedWithinMs: a use exactly that long ago still counts; one a millisecond older does not', () => {

@@ -95,7 +95,7 @@ describe('the status of a store', () => {
     })
     expect(count).toBe(1)
     expect(JSON.parse(listed)).toMatchObject([{ id: tokens[1]!.id, health: 'failing' }])
-    expect(JSON.parse(listed)[0]).not.toHaveProperty('lastUsedAt')
+    expect((JSON.parse(listed) as object[])[0]).not.toHaveProperty('lastUsedAt')
     // A recorded use is listed with the token (when it was, never anything secret).
     expect(await recordUse(store, tokens[1]!.id!, NOW - 60_000)).toBe(true)
     listed = ''

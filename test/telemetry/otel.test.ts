@@ -15,6 +15,7 @@ import {
   UserSignature,
   instrumentTokenkeeper,
 } from '../../src/index.ts'
+import { recordUse } from '../../src/usage.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 
 /** A reader collected on demand. */
@@ -197,6 +198,24 @@ describe('instrumentTokenkeeper', () => {
       expect(metrics.get('tokenkeeper.keeper.tokens')).toEqual([
         { attributes: { 'tokenkeeper.keeper.result': 'idle' }, value: 1 },
       ])
+    } finally {
+      telemetry.uninstall()
+    }
+  })
+
+  it('a recorded use is traced as the store calls it makes', async () => {
+    const exporter = new InMemorySpanExporter()
+    const tracerProvider = new BasicTracerProvider({
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    })
+    const store = new MemoryStore()
+    const session = await signIn(emulator, { store, user: 'use-otel@example.com' })
+    const telemetry = await instrumentTokenkeeper({ tracerProvider })
+    try {
+      expect(await recordUse(store, session.id!, Date.now())).toBe(true)
+      expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(
+        expect.arrayContaining(['tokenkeeper.store.findById', 'tokenkeeper.store.saveHealth']),
+      )
     } finally {
       telemetry.uninstall()
     }
