@@ -2,7 +2,14 @@
 // unreadable), and the in-memory stores against the published suite.
 import { describe, expect, it } from 'vitest'
 import { ListStore, MemoryStore, OAuthToken } from '../src/index.ts'
-import { ACTIVE, backoffMs, decodeHealth, encodeHealth, refusedForGood } from '../src/health.ts'
+import {
+  ACTIVE,
+  backoffMs,
+  decodeHealth,
+  encodeHealth,
+  refusedForGood,
+  storedHealth,
+} from '../src/health.ts'
 import { InvalidTokenError } from '../src/errors.ts'
 import { healthConformance } from '../src/testing/index.ts'
 
@@ -25,6 +32,19 @@ describe('a health record', () => {
     expect(record.length).toBeLessThanOrEqual(200)
   })
 
+  it('keeps a recorded use; an active token with one is stored, one without is not', () => {
+    const usedActive = { ...ACTIVE, since: 5, lastUsedAt: 7 }
+    expect(decodeHealth(token(), encodeHealth(token(), usedActive))).toEqual(usedActive)
+    expect(decodeHealth(token(), encodeHealth(token(), { ...failing, lastUsedAt: 8 }))).toEqual({
+      ...failing,
+      lastUsedAt: 8,
+    })
+    expect(storedHealth(token(), ACTIVE)).toBeNull()
+    expect(storedHealth(token(), { ...ACTIVE, since: 5 })).toBeNull()
+    expect(storedHealth(token(), usedActive)).toBe(encodeHealth(token(), usedActive))
+    expect(storedHealth(token(), failing)).toBe(encodeHealth(token(), failing))
+  })
+
   it('no longer applies once the refresh token changed (a new consent)', () => {
     const record = encodeHealth(token(), { state: 'reauth_required', attempts: 1, since: 9 })
     expect(decodeHealth(token(), record).state).toBe('reauth_required')
@@ -45,6 +65,9 @@ describe('a health record', () => {
       JSON.stringify({ ...good, a: 1.5 }),
       JSON.stringify({ ...good, t: 'yesterday' }),
       JSON.stringify({ ...good, n: -5 }),
+      JSON.stringify({ ...good, u: -1 }),
+      JSON.stringify({ ...good, u: '2026-11-30' }),
+      JSON.stringify({ ...good, u: 1e300 }),
       JSON.stringify({ ...good, e: 'line\nbreak' }),
       JSON.stringify({ ...good, e: 'x'.repeat(61) }),
       JSON.stringify({ ...good, rt: undefined }),
