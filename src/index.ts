@@ -66,7 +66,7 @@ export {
   environmentForCallback,
   UnknownAccountsServerError,
 } from './providers/zoho-accounts.js'
-export type { CallbackOptions } from './providers/zoho-accounts.js'
+export type { CallbackDataCenter, CallbackOptions } from './providers/zoho-accounts.js'
 export { DiscoveryError } from './providers/discover.js'
 export type { DiscoverOptions, DiscoveryFailure } from './providers/discover.js'
 export { Initializer } from './initializer.js'

@@ -110,10 +110,13 @@ export function zohoApiOrigins(region: ZohoRegion): string[] {
 /** A kind of Zoho environment: `PRODUCTION`, `SANDBOX` or `DEVELOPER`. */
 export type ZohoKind = 'PRODUCTION' | 'SANDBOX' | 'DEVELOPER'
 
-/** Zoho's `location` callback values (`us`, `eu`, ...) are the data center codes in lower case. */
-export function zohoRegionOfLocation(location: string): ZohoRegion | undefined {
-  return ZOHO_REGIONS.find((r) => r.code.toLowerCase() === location)
+/** Zoho's `location` callback value of a data center (`us`, `eu`, ...): its code in lower case. */
+export function zohoLocation(region: ZohoRegion): string {
+  return region.code.toLowerCase()
 }
+
+/** Every Zoho data center's `location`, in {@link ZOHO_REGIONS}' order. */
+export const ZOHO_LOCATIONS: readonly string[] = ZOHO_REGIONS.map(zohoLocation)
 
 /**
  * The data center and kind of environment an API domain belongs to: `https://www.zohoapis.eu`

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import {
   DataCenter,
-  type Environment,
+  Environment,
   Initializer,
   InvalidArgumentError,
   MemoryStore,
@@ -145,5 +145,125 @@ describe("a web login's callback", () => {
       forger.closeAllConnections()
       forger.close()
     }
+  })
+})
+
+describe('the accounts servers an app accepts', () => {
+  // Two data centers of a local accounts server, as an emulator's `dataCenters` list them.
+  const local = (location: string, port: number) => {
+    const url = `http://127.0.0.1:${port}`
+    const environment = new Environment({
+      name: `local-${location}`,
+      apiDomain: url,
+      accountsUrl: url,
+    })
+    return { location, environment, url }
+  }
+  const US = local('us', 4001)
+  const EU = local('eu', 4002)
+  const refusal = (call: () => unknown): UnknownAccountsServerError => {
+    try {
+      call()
+    } catch (err) {
+      if (err instanceof UnknownAccountsServerError) return err
+      throw err
+    }
+    throw new Error('not refused')
+  }
+
+  it("with accept: 'also', maps a location alone only to the app's own data centers", () => {
+    const options = { accept: 'also', also: [US, EU] } as const
+    expect(environmentForCallback({ location: 'eu' }, options)).toBe(EU.environment)
+    expect(environmentForCallback({ location: 'us' }, options)).toBe(US.environment)
+    expect(environmentForCallback({ location: 'eu', 'accounts-server': EU.url }, options)).toBe(
+      EU.environment,
+    )
+    // A location the app does not serve goes nowhere, even though Zoho has a data center there.
+    const err = refusal(() => environmentForCallback({ location: 'in' }, options))
+    expect(err).toMatchObject({ code: 'UNKNOWN_ACCOUNTS_SERVER', accountsServer: undefined })
+    expect(err.message).toMatch(/location 'in'.*not exchanged/)
+    expect(err.message).toContain('us, eu')
+    // Nor is any of Zoho's accounts servers accepted, even one that agrees with the location.
+    const zoho = refusal(() =>
+      environmentForCallback(
+        { location: 'eu', 'accounts-server': 'https://accounts.zoho.eu' },
+        options,
+      ),
+    )
+    expect(zoho.accountsServer).toBe('https://accounts.zoho.eu')
+    expect(zoho.message).toMatch(/accept: 'also'/)
+  })
+
+  it("with accept: 'also', refuses a location that disagrees with the app's own accounts-server", () => {
+    const options = { accept: 'also', also: [US, EU] } as const
+    const err = refusal(() =>
+      environmentForCallback({ location: 'us', 'accounts-server': EU.url }, options),
+    )
+    expect(err).toMatchObject({ accountsServer: EU.url })
+    expect(err.message).toMatch(/disagree/)
+    expect(() =>
+      environmentForCallback({ location: 'xx', 'accounts-server': EU.url }, options),
+    ).toThrow(UnknownAccountsServerError)
+  })
+
+  it("with accept: 'zoho', takes Zoho's data centers only, and refuses a list of its own beside", () => {
+    expect(environmentForCallback({ location: 'eu' }, { accept: 'zoho' })).toBe(
+      DataCenter.EU.PRODUCTION,
+    )
+    expect(() => environmentForCallback({ 'accounts-server': EU.url }, { accept: 'zoho' })).toThrow(
+      UnknownAccountsServerError,
+    )
+    expect(() =>
+      environmentForCallback({ 'accounts-server': EU.url }, { accept: 'zoho', also: [EU] }),
+    ).toThrow(/accept: 'zoho' refuses every server listed in 'also'/)
+  })
+
+  it('by default accepts both, and refuses a location alone that names a data center of each', () => {
+    const options = { also: [US, EU] }
+    expect(environmentForCallback({ location: 'jp' }, options)).toBe(DataCenter.JP.PRODUCTION)
+    expect(environmentForCallback({ 'accounts-server': EU.url }, options)).toBe(EU.environment)
+    expect(
+      environmentForCallback(
+        { location: 'eu', 'accounts-server': 'https://accounts.zoho.eu' },
+        options,
+      ),
+    ).toBe(DataCenter.EU.PRODUCTION)
+    const err = refusal(() => environmentForCallback({ location: 'eu' }, options))
+    expect(err.message).toMatch(/both/)
+    expect(err.message).toContain('https://accounts.zoho.eu')
+    expect(err.message).toContain(EU.url)
+    // An own data center's location must agree with its accounts-server here too.
+    expect(() =>
+      environmentForCallback({ location: 'us', 'accounts-server': EU.url }, options),
+    ).toThrow(/disagree/)
+    // An environment listed without its location is found by its accounts-server alone.
+    expect(
+      environmentForCallback(
+        { location: 'us', 'accounts-server': EU.url },
+        { also: [EU.environment] },
+      ),
+    ).toBe(EU.environment)
+  })
+
+  it('refuses options that accept nothing, contradict each other or are misspelt', () => {
+    const invalid = (options: object, argument: string) => {
+      try {
+        environmentForCallback({ location: 'eu' }, options)
+      } catch (err) {
+        expect(err, JSON.stringify(options)).toBeInstanceOf(InvalidArgumentError)
+        expect((err as InvalidArgumentError).argument).toBe(argument)
+        return (err as InvalidArgumentError).message
+      }
+      throw new Error(`${JSON.stringify(options)} was accepted`)
+    }
+    expect(invalid({ accept: 'also' }, 'also')).toMatch(/accepts nothing/)
+    expect(invalid({ accept: 'also', also: [] }, 'also')).toMatch(/accepts nothing/)
+    expect(invalid({ accept: 'own' }, 'accept')).toMatch(/'zoho', 'also' or 'both'/)
+    expect(invalid({ acept: 'also', also: [EU] }, 'acept')).toMatch(/no option 'acept'/)
+    expect(invalid({ also: [{ location: 'eu' }] }, 'also[0]')).toMatch(/Environment/)
+    expect(invalid({ also: [{ location: '', environment: EU.environment }] }, 'also[0]')).toMatch(
+      /location/,
+    )
+    expect(invalid({ also: [EU, { ...EU }] }, 'also[1]')).toMatch(/twice/)
   })
 })

@@ -1,7 +1,7 @@
 // The emulator's settings: every option of startAccountsEmulator checked, with Zoho-like
 // defaults filled in, once, before the server starts.
 import { InvalidArgumentError, refuseUnknownOptions } from '../../errors.js'
-import { ZOHO_REGIONS } from '../../providers/zoho.js'
+import { ZOHO_LOCATIONS } from '../../providers/zoho.js'
 import type {
   AccountsEmulatorOptions,
   EmulatorClient,
@@ -27,7 +27,7 @@ const REAL_SECOND_MS = 1000
 /** The main listener's data center, as Zoho's `location` names it. */
 export const MAIN_DATA_CENTER = 'us'
 /** Zoho's data centers' location codes, which the callback's `location` may carry. */
-export const LOCATIONS: readonly string[] = ZOHO_REGIONS.map((region) => region.code.toLowerCase())
+export const LOCATIONS: readonly string[] = ZOHO_LOCATIONS
 
 /** A user with every field filled in. */
 export type User = Required<EmulatorUser>
