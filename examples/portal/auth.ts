@@ -134,7 +134,7 @@ export function addAuthRoutes(app: Hono, ctx: PortalContext): void {
         c,
         400,
         'Sign-in refused',
-        `The answer names an accounts server this portal does not trust${named}, or one that disagrees with its location: it is not a Zoho data center's. The code was not exchanged and the client secret was not sent. Start again from the portal.`,
+        `The answer names an accounts server or a location this portal does not accept${named}, or an accounts server that disagrees with its location. The code was not exchanged and the client secret was not sent. Start again from the portal.`,
       )
     }
     let session: Session

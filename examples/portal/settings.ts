@@ -99,13 +99,17 @@ function emulatorEnvironments(link: AccountsLink): Environment[] {
 
 /**
  * Where a sign-in's code is exchanged: where the callback's `location` and `accounts-server` say
- * (Zoho's multi-data-center login), if that is one of Zoho's accounts servers or one of the
- * emulator's data centers; anything else is an `UnknownAccountsServerError`, before the client
- * secret goes anywhere. A callback without either parameter goes where the sign-in started.
+ * (Zoho's multi-data-center login), among the accounts servers the portal accepts: Zoho's data
+ * centers with real Zoho, the emulator's data centers only with the emulator (so a forged
+ * `?location=eu` never sends the client secret to Zoho). Anything else is an
+ * `UnknownAccountsServerError`, before the client secret goes anywhere. A callback without
+ * either parameter goes where the sign-in started.
  */
 export function callbackEnvironment(link: AccountsLink, params: URLSearchParams): Environment {
   if (!params.has('location') && !params.has('accounts-server')) return link.environment
-  return environmentForCallback(params, { also: emulatorEnvironments(link) })
+  const emulator = link.accounts
+  if (emulator === undefined) return environmentForCallback(params, { accept: 'zoho' })
+  return environmentForCallback(params, { accept: 'also', also: emulator.dataCenters })
 }
 
 /**

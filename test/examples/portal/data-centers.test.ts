@@ -2,7 +2,9 @@
 // centers: a user of the other one (EU) is sent back with location=eu and the EU listener's
 // accounts-server, and the portal exchanges the code there, refreshes and revokes there; a
 // callback naming an accounts server the portal does not know is refused before the client
-// secret goes anywhere (a local server that records every request receives none).
+// secret goes anywhere (a local server that records every request receives none); nor does a
+// callback with a location alone reach Zoho: the portal on the emulator accepts only the
+// emulator's data centers.
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -25,6 +27,26 @@ import {
 
 const LISE = 'lise@zylker.example'
 const ADA = 'ada@zylker.example'
+
+/**
+ * Runs `run` with a fetch that reaches this machine only: a request for any other host (Zoho's)
+ * is recorded in `remote` and refused before anything is sent. The portal runs in this process,
+ * and the library calls the global fetch, so this sees every request the sign-in makes.
+ */
+async function loopbackOnly(remote: string[], run: () => Promise<void>): Promise<void> {
+  const real = globalThis.fetch
+  globalThis.fetch = (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input))
+    if (url.hostname === '127.0.0.1') return real(input, init)
+    remote.push(url.origin)
+    return Promise.reject(new TypeError(`this test sends nothing off this machine (${url.origin})`))
+  }
+  try {
+    await run()
+  } finally {
+    globalThis.fetch = real
+  }
+}
 
 describe('the demo portal: a user of another data center', () => {
   const cwd = scratchDir('tokenkeeper-portal-dc-')
@@ -165,5 +187,51 @@ describe('the demo portal: a user of another data center', () => {
     expect(recorded).toEqual([])
     expect(accounts.counts.exchange + eu.counts.exchange).toBe(0)
     expect(await store.getTokens()).toHaveLength(tokensBefore)
+  })
+
+  it("maps a location alone to the emulator's data center, and refuses one it does not serve: nothing goes to Zoho", async () => {
+    accounts.resetCounts()
+    eu.resetCounts()
+    const remote: string[] = []
+    await loopbackOnly(remote, async () => {
+      // Lise's callback without its accounts-server: the emulator's EU data center, not Zoho's.
+      const jar = new Jar()
+      const callback = await consent(portal, jar, LISE)
+      callback.searchParams.delete('accounts-server')
+      const done = await request(jar, callback.href)
+      expect(remote, 'requests for hosts off this machine').toEqual([])
+      expect(done.status).toBe(303)
+      expect(eu.counts.exchange).toBe(1)
+      expect(accounts.counts.exchange).toBe(0)
+
+      // A forged location of a data center the emulator does not serve, alone or with Zoho's
+      // own accounts server that agrees with it: refused before the exchange.
+      const forgeries: Array<Record<string, string>> = [
+        { location: 'in' },
+        { location: 'jp' },
+        { location: 'eu', 'accounts-server': 'https://accounts.zoho.eu' },
+      ]
+      for (const forged of forgeries) {
+        const jar = new Jar()
+        const callback = await consent(portal, jar, LISE)
+        callback.searchParams.delete('location')
+        callback.searchParams.delete('accounts-server')
+        for (const [name, value] of Object.entries(forged)) callback.searchParams.set(name, value)
+        const answer = await request(jar, callback.href)
+        expect(
+          remote,
+          `requests for hosts off this machine after ${JSON.stringify(forged)}`,
+        ).toEqual([])
+        expect(answer.status, JSON.stringify(forged)).toBe(400)
+        expect(answer.body).toContain('Sign-in refused')
+        expect(answer.body).toContain(
+          'The code was not exchanged and the client secret was not sent',
+        )
+        expect(jar.cookies.has('tk_session')).toBe(false)
+      }
+    })
+    expect(eu.counts.exchange).toBe(1)
+    expect(accounts.counts.exchange).toBe(0)
+    expect(recorded).toEqual([])
   })
 })
