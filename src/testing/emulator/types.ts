@@ -238,7 +238,7 @@ export interface AccountsEmulator {
   /**
    * Every data center it serves, the main one (`'us'`, at {@link url}) first, then those of
    * {@link AccountsEmulatorOptions.dataCenters}. Their environments are what a web login's
-   * callback may name: `environmentForCallback(params, { also: dataCenters.map((d) => d.environment) })`.
+   * callback may name, each with its location: `environmentForCallback(params, { accept: 'also', also: dataCenters })`.
    */
   readonly dataCenters: readonly EmulatorDataCenter[]
   /** The data center of a location code (`'us'` is the main one); InvalidArgumentError if none. */
