@@ -73,19 +73,20 @@ export interface CallbackOptions {
 
 const OPTIONS = ['kind', 'also', 'accept']
 const KINDS: readonly ZohoKind[] = ['PRODUCTION', 'SANDBOX', 'DEVELOPER']
-const ACCEPTS = ['zoho', 'also', 'both']
+type Accept = NonNullable<CallbackOptions['accept']>
+const ACCEPTS: readonly Accept[] = ['zoho', 'also', 'both']
 
 /** An accounts server a callback may name: its location when known, and where it leads. */
 interface Accepted {
   readonly accountsUrl: string
   readonly location: string | undefined
-  readonly environment: () => Environment
+  readonly environment: Environment
 }
 
 /** The accounts servers `options` accept, checked; the app's own first, as they win a tie. */
 function acceptedServers(options: CallbackOptions): {
   servers: Accepted[]
-  accept: string
+  accept: Accept
 } {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('options', 'environmentForCallback options must be an object')
@@ -100,6 +101,12 @@ function acceptedServers(options: CallbackOptions): {
     throw new InvalidArgumentError('accept', "accept must be 'zoho', 'also' or 'both'")
   }
   const also = options.also ?? []
+  if (!Array.isArray(also)) {
+    throw new InvalidArgumentError(
+      'also',
+      "also must be an array of Environments or { location, environment } (an emulator's dataCenters)",
+    )
+  }
   if (accept === 'also' && also.length === 0) {
     throw new InvalidArgumentError(
       'also',
@@ -125,14 +132,14 @@ function acceptedServers(options: CallbackOptions): {
   const zoho = ZOHO_REGIONS.map((region) => ({
     accountsUrl: region.accountsUrl,
     location: zohoLocation(region),
-    environment: () => environmentOf(region, kind),
+    environment: environmentOf(region, kind),
   }))
   return { servers: [...servers, ...zoho], accept }
 }
 
 function ownServer(entry: unknown, argument: string): Accepted {
   if (entry instanceof Environment) {
-    return { accountsUrl: entry.accountsUrl, location: undefined, environment: () => entry }
+    return { accountsUrl: entry.accountsUrl, location: undefined, environment: entry }
   }
   const { location, environment } = (entry ?? {}) as Partial<CallbackDataCenter>
   if (!(environment instanceof Environment)) {
@@ -147,7 +154,7 @@ function ownServer(entry: unknown, argument: string): Accepted {
       `${argument}.location must be a location code such as 'eu'`,
     )
   }
-  return { accountsUrl: environment.accountsUrl, location, environment: () => environment }
+  return { accountsUrl: environment.accountsUrl, location, environment }
 }
 
 /**
@@ -217,10 +224,10 @@ export function environmentForCallback(
       origin,
     )
   }
-  return found.environment()
+  return found.environment
 }
 
-/** Whether a location is Zoho's or one of the app's own (accepted or not: the message differs). */
+/** Whether a location is any Zoho data center's or one of the app's own; any other is refused first. */
 function knownLocation(location: string, servers: readonly Accepted[]): boolean {
   return ZOHO_LOCATIONS.includes(location) || servers.some((s) => s.location === location)
 }
@@ -229,7 +236,7 @@ function knownLocation(location: string, servers: readonly Accepted[]): boolean 
 function byLocation(
   location: string,
   servers: readonly Accepted[],
-  accept: string,
+  accept: Accept,
   notExchanged: string,
 ): Environment {
   const matches = servers.filter((s) => s.location === location)
@@ -247,5 +254,5 @@ function byLocation(
       undefined,
     )
   }
-  return matches[0]!.environment()
+  return matches[0]!.environment
 }

@@ -261,6 +261,7 @@ describe('the accounts servers an app accepts', () => {
     expect(invalid({ accept: 'own' }, 'accept')).toMatch(/'zoho', 'also' or 'both'/)
     expect(invalid({ acept: 'also', also: [EU] }, 'acept')).toMatch(/no option 'acept'/)
     expect(invalid({ also: [{ location: 'eu' }] }, 'also[0]')).toMatch(/Environment/)
+    expect(invalid({ also: EU }, 'also')).toMatch(/array/)
     expect(invalid({ also: [{ location: '', environment: EU.environment }] }, 'also[0]')).toMatch(
       /location/,
     )
