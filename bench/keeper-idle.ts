@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { MemoryStore, TokenKeeper, type TokenStore } from '../src/index.ts'
 import { createStore } from '../src/stores/create.ts'
 import { fastRows, fillStore, SERVER_OF, type ScaleKind } from './scale-stores.ts'
-import { COLUMNS, tokenFromRow, type TokenRow } from '../src/store.ts'
+import { COLUMNS, tokenFromRow, type TokenRow } from '../src/store/rows.ts'
 import { reachable } from './servers.ts'
 
 export const IDLE_KINDS = ['memory', 'file', 'sqlite', 'mysql', 'postgres', 'redis'] as const

@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import type Database from 'better-sqlite3'
 import { OAuthToken, UserSignature } from '../src/index.ts'
-import { COLUMNS, rowFromToken } from '../src/store.ts'
+import { COLUMNS, rowFromToken } from '../src/store/rows.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
 
 const CHILD = fileURLToPath(new URL('./children/keeper.ts', import.meta.url))

@@ -22,7 +22,7 @@ import {
   type OfficialStore,
   type OfficialToken,
 } from './official-sdk.ts'
-import { COLUMNS } from '../src/store.ts'
+import { COLUMNS } from '../src/store/rows.ts'
 import { rowBatches } from './servers.ts'
 
 /** A counted outcome, side by side: refresh requests, users saved. */

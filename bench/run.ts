@@ -15,7 +15,7 @@ import {
 } from '../src/index.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
 import { RedisStore } from '../src/stores/redis.ts'
-import { COLUMNS, rowFromToken } from '../src/store.ts'
+import { COLUMNS, rowFromToken } from '../src/store/rows.ts'
 import { formatRate, measure, type Measurement } from './harness.ts'
 import { realisticToken, saveUsers, userName } from './data.ts'
 import { MYSQL, POSTGRES, REDIS, REDIS_URL, reachable, type ServerKind } from './servers.ts'

@@ -2,7 +2,7 @@
 // measured), then measured through the store like the embedded ones.
 import { createConnection } from 'node:net'
 import { COLUMNS, type TokenStore } from '../src/index.ts'
-import { rowFromToken } from '../src/store.ts'
+import { rowFromToken } from '../src/store/rows.ts'
 import { realisticToken } from './data.ts'
 
 export interface ServerKind {

@@ -2,7 +2,8 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:cry
 import { InvalidArgumentError, refuseUnknownOptions } from './errors.js'
 import { keyBytes } from './keys.js'
 import { EncryptionError, FORMAT_V1, FORMAT_V2 } from './sealed.js'
-import { rowFromToken, type LookupColumn } from './store.js'
+import { type LookupColumn } from './store/matching.js'
+import { rowFromToken } from './store/rows.js'
 import type { OAuthToken } from './token.js'
 
 export { EncryptionError } from './sealed.js'

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, refuseUnknownOptions } from './errors.js'
-import { parseExpiry, tokenFromRow, type StoredRow, type TokenStore } from './store.js'
+import { type TokenStore } from './store.js'
+import { parseExpiry, tokenFromRow, type StoredRow } from './store/rows.js'
 import type { OAuthToken } from './token.js'
 
 /** Where a scan of due tokens goes on from: the last token of the previous page. */

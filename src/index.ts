@@ -1,27 +1,26 @@
 export { OAuthToken, UserSignature, needsRefresh, REDACTED, MAX_LIFETIME_MS } from './token.js'
 export type { OAuthTokenInit } from './token.js'
 export {
-  COLUMNS,
   MAX_TOKEN_ID,
   TOKEN_ID_PATTERN,
   isCanonicalId,
-  lookupOf,
   nextTokenId,
   numericIdValue,
-  planSave,
-  rowHolds,
-} from './store.js'
+} from './store/ids.js'
+export { lookupOf } from './store/matching.js'
+export { COLUMNS, rowHolds } from './store/rows.js'
+export { planSave } from './store/save.js'
 export type {
-  TokenStore,
-  Lookup,
-  LookupColumn,
-  TokenRow,
-  Column,
-  SaveFacts,
-  SavePlan,
   Compaction,
+  ConditionalSave,
+  LockOptions,
+  TokenLock,
+  TokenLocking,
+  TokenStore,
 } from './store.js'
-export type { TokenLock, TokenLocking, LockOptions, ConditionalSave } from './store.js'
+export type { Lookup, LookupColumn } from './store/matching.js'
+export type { Column, TokenRow } from './store/rows.js'
+export type { SaveFacts, SavePlan } from './store/save.js'
 export { supportsDueScan, DEFAULT_DUE_LIMIT } from './due.js'
 export { TokenKeeper } from './keeper/keeper.js'
 export type { TokenKeeperOptions, KeeperPassSummary } from './keeper/keeper.js'

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, refuseUnknownOptions } from './errors.js'
-import { tokenFromRow, type TokenRow, type TokenStore } from './store.js'
+import { type TokenStore } from './store.js'
+import { tokenFromRow, type TokenRow } from './store/rows.js'
 import type { OAuthToken } from './token.js'
 
 /** Options of {@link TokenIteration.iterateTokens}. */

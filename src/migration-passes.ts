@@ -3,7 +3,8 @@
 // comparisons before anything is written and after the copy. Nothing here writes.
 import { IdCollisionError } from './errors.js'
 import { eachToken } from './iteration.js'
-import { rowFromToken, type TokenStore } from './store.js'
+import { type TokenStore } from './store.js'
+import { rowFromToken } from './store/rows.js'
 import { OAuthToken, UserSignature } from './token.js'
 
 /** Every value of a token, for comparing a copy with its original (empty counts as absent). */

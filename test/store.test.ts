@@ -3,36 +3,44 @@ import { InvalidArgumentError, TokenStoreError } from '../src/errors.ts'
 import { EncryptionError, OAuthToken, UserSignature } from '../src/index.ts'
 import { withSealedRows } from '../src/sealed.ts'
 import {
-  COLUMNS,
-  MAX_TOKEN_ID,
-  TOKEN_ID_PATTERN,
   assertConditionalSave,
   assertId,
   assertLookupToken,
-  compareRowIds,
-  isCanonicalId,
-  largestNumericId,
-  lookupOf,
-  nextTokenId,
-  numericIdValue,
-  parseExpiry,
-  planSave,
-  resolveSave,
-  resolveSaveAsync,
-  rowFromToken,
-  rowHolds,
-  rowMatches,
   supportsCompaction,
   supportsConditionalSave,
   supportsLocking,
-  tokenFromRow,
-  tokenFromValues,
-  winningRow,
-  type AsyncRowLookups,
-  type Lookup,
-  type RowLookups,
   type TokenStore,
 } from '../src/store.ts'
+import {
+  MAX_TOKEN_ID,
+  TOKEN_ID_PATTERN,
+  isCanonicalId,
+  largestNumericId,
+  nextTokenId,
+  numericIdValue,
+} from '../src/store/ids.ts'
+import {
+  compareRowIds,
+  lookupOf,
+  rowMatches,
+  winningRow,
+  type Lookup,
+} from '../src/store/matching.ts'
+import {
+  COLUMNS,
+  parseExpiry,
+  rowFromToken,
+  rowHolds,
+  tokenFromRow,
+  tokenFromValues,
+} from '../src/store/rows.ts'
+import {
+  planSave,
+  resolveSave,
+  resolveSaveAsync,
+  type AsyncRowLookups,
+  type RowLookups,
+} from '../src/store/save.ts'
 import { RowTable } from '../src/stores/table.ts'
 import { formatRecord, parseRecords } from '../src/stores/csv.ts'
 

@@ -1,4 +1,4 @@
-import type { LookupColumn } from '../store.js'
+import type { LookupColumn } from '../store/matching.js'
 
 /**
  * The columns a token can be looked up by, in the order of the matching rule (`lookupOf`): user

@@ -8,46 +8,30 @@
 
 // The rules: which row a token names, which row wins, how a save is planned and numbered.
 export {
-  COLUMNS,
   MAX_TOKEN_ID,
   TOKEN_ID_PATTERN,
-  compareRowIds,
   isCanonicalId,
   largestNumericId,
-  lookupOf,
   nextTokenId,
   numericIdValue,
-  planSave,
-  resolveSave,
-  resolveSaveAsync,
-  rowHolds,
-  rowMatches,
-  winningRow,
-} from '../store.js'
+} from '../store/ids.js'
+export { compareRowIds, lookupOf, rowMatches, winningRow } from '../store/matching.js'
+export { COLUMNS, rowHolds } from '../store/rows.js'
+export { planSave, resolveSave, resolveSaveAsync } from '../store/save.js'
 export { LOOKUP_COLUMNS } from './columns.js'
-export type {
-  AsyncRowLookups,
-  Column,
-  Lookup,
-  LookupColumn,
-  RowLookups,
-  SaveFacts,
-  SavePlan,
-  StoredRow,
-  TokenRow,
-} from '../store.js'
+export type { Lookup, LookupColumn } from '../store/matching.js'
+export type { Column, StoredRow, TokenRow } from '../store/rows.js'
+export type { AsyncRowLookups, RowLookups, SaveFacts, SavePlan } from '../store/save.js'
 
 // Rows and tokens, and the checks of every method's arguments.
+export { assertConditionalSave, assertId, assertLookupToken } from '../store.js'
 export {
-  assertConditionalSave,
-  assertId,
-  assertLookupToken,
   parseExpiry,
   rowFromToken,
   rowToWrite,
   tokenFromRow,
   tokenFromValues,
-} from '../store.js'
+} from '../store/rows.js'
 export { assertToken } from '../token.js'
 
 // What a store offers beyond the six methods, and how callers detect it.

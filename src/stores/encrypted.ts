@@ -11,15 +11,12 @@ import { assertToken, type OAuthToken } from '../token.js'
 import {
   assertConditionalSave,
   assertLookupToken,
-  lookupOf,
-  rowFromToken,
-  rowHolds,
   supportsCompaction,
   supportsConditionalSave,
-  winningRow,
-  type LookupColumn,
   type TokenStore,
 } from '../store.js'
+import { lookupOf, winningRow, type LookupColumn } from '../store/matching.js'
+import { rowFromToken, rowHolds } from '../store/rows.js'
 
 /** What `rekey()` did. */
 export interface RekeyResult {

@@ -4,19 +4,15 @@ import {
   assertConditionalSave,
   assertId,
   assertLookupToken,
-  lookupOf,
-  resolveSave,
-  rowHolds,
-  tokenFromRow,
   type ConditionalSave,
   type LockOptions,
-  type Lookup,
-  type RowLookups,
-  type StoredRow,
   type TokenLock,
   type TokenLocking,
   type TokenStore,
 } from '../store.js'
+import { lookupOf, type Lookup } from '../store/matching.js'
+import { rowHolds, tokenFromRow, type StoredRow } from '../store/rows.js'
+import { resolveSave, type RowLookups } from '../store/save.js'
 import { leaseOption, lockOptions } from './lease.js'
 import { tokensOfRows, type IterateOptions, type TokenIteration } from '../iteration.js'
 import { InProcessLocks } from './token-locks.js'

@@ -1,12 +1,6 @@
-import {
-  COLUMNS,
-  largestNumericId,
-  rowMatches,
-  winningRow,
-  type Lookup,
-  type StoredRow,
-  type TokenRow,
-} from '../store.js'
+import { largestNumericId } from '../store/ids.js'
+import { rowMatches, winningRow, type Lookup } from '../store/matching.js'
+import { COLUMNS, type StoredRow, type TokenRow } from '../store/rows.js'
 import { InProcessStore, type InMemoryStoreOptions, type InProcessRows } from './in-process.js'
 
 /** One record of a {@link ListStore}: the values in the official column order. */

@@ -1,12 +1,7 @@
-import {
-  largestNumericId,
-  numericIdValue,
-  type Lookup,
-  type LookupColumn,
-  type RowLookups,
-  type StoredRow,
-  winningRow,
-} from '../store.js'
+import { largestNumericId, numericIdValue } from '../store/ids.js'
+import { type Lookup, type LookupColumn, winningRow } from '../store/matching.js'
+import { type StoredRow } from '../store/rows.js'
+import { type RowLookups } from '../store/save.js'
 
 /** Adds a row's value to one column's index. */
 function indexRow(

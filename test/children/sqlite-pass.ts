@@ -5,7 +5,7 @@
 // measured live (after a collection) rather than with its garbage.
 import Database from 'better-sqlite3'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { COLUMNS } from '../../src/store.ts'
+import { COLUMNS } from '../../src/store/rows.ts'
 import { createTableSql } from '../../src/stores/sql/schema.ts'
 
 const [path, count, way, fill] = process.argv.slice(2)

@@ -12,7 +12,8 @@ import {
   withEncryption,
   type TokenStore,
 } from '../../src/index.ts'
-import { rowFromToken, rowHolds, type ConditionalSave } from '../../src/store.ts'
+import { type ConditionalSave } from '../../src/store.ts'
+import { rowFromToken, rowHolds } from '../../src/store/rows.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
 import { scratchDir, scratchPath } from '../helpers/common.ts'

@@ -16,7 +16,7 @@ import {
 } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
 import { withEncryption, type EncryptedStore } from '../../src/stores/encrypted.ts'
-import { COLUMNS, rowFromToken, type Column } from '../../src/store.ts'
+import { COLUMNS, rowFromToken, type Column } from '../../src/store/rows.ts'
 import { withSealedRows } from '../../src/sealed.ts'
 import type { TokenRecord } from '../../src/stores/list.ts'
 import { tokenStoreConformance } from '../../src/testing/index.ts'

@@ -23,7 +23,7 @@ import {
   type TokenStore,
 } from '../../src/index.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { COLUMNS } from '../../src/store.ts'
+import { COLUMNS } from '../../src/store/rows.ts'
 import { decodeHealth, supportsHealth } from '../../src/health.ts'
 import { startAccountsEmulator, type EmulatorFault } from '../../src/testing/index.ts'
 import { scratchDir, scratchPath } from '../helpers/common.ts'

@@ -5,7 +5,11 @@ import { describe, expect, it, vi } from 'vitest'
 import { EncryptionError } from '../../src/crypto.ts'
 import { OAuthToken, UserSignature } from '../../src/index.ts'
 import { InvalidArgumentError, SDKException, TokenStoreError } from '../../src/errors.ts'
-import * as rules from '../../src/store.ts'
+import * as store from '../../src/store.ts'
+import * as ids from '../../src/store/ids.ts'
+import * as matching from '../../src/store/matching.ts'
+import * as rows from '../../src/store/rows.ts'
+import * as save from '../../src/store/save.ts'
 import * as kit from '../../src/store-kit/index.ts'
 import {
   StoreConflict,
@@ -22,7 +26,8 @@ const invalid = (argument: string, message?: RegExp) => (err: unknown) =>
   (message === undefined || message.test(err.message))
 
 describe('store-kit exports the rules where they are written, not copies', () => {
-  it('gives the very functions of src/store.ts', () => {
+  it('gives the very functions of src/store.ts and src/store/', () => {
+    const rules = { ...store, ...ids, ...matching, ...rows, ...save }
     for (const name of [
       'lookupOf',
       'rowMatches',

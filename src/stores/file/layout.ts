@@ -1,5 +1,5 @@
 // How a token file lays out its columns: the header the official SDKs wrote, read and kept.
-import { COLUMNS, type Column } from '../../store.js'
+import { COLUMNS, type Column } from '../../store/rows.js'
 
 /** How a file lays out its rows: kept as found, so that the SDK that wrote it still reads it. */
 export interface Layout {

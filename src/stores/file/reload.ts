@@ -2,7 +2,7 @@
  * The file store's incremental reload: when another process changed the token file, only the
  * records where the old and new text differ are read again (see {@link reloadChanged}).
  */
-import { COLUMNS, type StoredRow } from '../../store.js'
+import { COLUMNS, type StoredRow } from '../../store/rows.js'
 import { countNewlines, parseRecords } from '../csv.js'
 import {
   moveSource,

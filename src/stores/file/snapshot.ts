@@ -2,14 +2,10 @@
  * The file store's snapshot: the token file as last read, parsed into a {@link RowTable} whose
  * rows point into the file's text, so that unchanged rows are written back byte for byte.
  */
-import {
-  largestNumericId,
-  type Column,
-  type Lookup,
-  type RowLookups,
-  type StoredRow,
-  type TokenRow,
-} from '../../store.js'
+import { largestNumericId } from '../../store/ids.js'
+import { type Lookup } from '../../store/matching.js'
+import { type Column, type StoredRow, type TokenRow } from '../../store/rows.js'
+import { type RowLookups } from '../../store/save.js'
 import { RecordReader, formatRecord, type CsvRecord } from '../csv.js'
 import { RowTable } from '../table.js'
 import { DEFAULT_LAYOUT, parseHeader, type Layout, type Reading } from './layout.js'

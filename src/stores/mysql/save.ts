@@ -1,6 +1,7 @@
 import type * as MySQL from 'mysql2/promise'
 import { retry } from '../../store-kit/retry.js'
-import { resolveSaveAsync, rowHolds } from '../../store.js'
+import { rowHolds } from '../../store/rows.js'
+import { resolveSaveAsync } from '../../store/save.js'
 import type { OAuthToken } from '../../token.js'
 import { insertValues, updateValues } from '../sql/dialect.js'
 import { checkLengths } from '../sql/limits.js'

@@ -16,15 +16,14 @@ import {
   assertConditionalSave,
   assertId,
   assertLookupToken,
-  lookupOf,
-  tokenFromRow,
   type ConditionalSave,
   type LockOptions,
-  type StoredRow,
   type TokenLock,
   type TokenLocking,
   type TokenStore,
 } from '../../store.js'
+import { lookupOf } from '../../store/matching.js'
+import { tokenFromRow, type StoredRow } from '../../store/rows.js'
 import {
   BudgetLog,
   assertBudgetArguments,

@@ -1,5 +1,6 @@
 import { StoreConflict } from '../../store-kit/retry.js'
-import { resolveSaveAsync, rowFromToken, rowHolds, type StoredRow } from '../../store.js'
+import { rowFromToken, rowHolds, type StoredRow } from '../../store/rows.js'
+import { resolveSaveAsync } from '../../store/save.js'
 import type { OAuthToken } from '../../token.js'
 import { insertValues, updateValues } from '../sql/dialect.js'
 import { checkLengths } from '../sql/limits.js'

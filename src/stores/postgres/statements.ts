@@ -1,5 +1,6 @@
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
-import { COLUMNS, type LookupColumn } from '../../store.js'
+import { type LookupColumn } from '../../store/matching.js'
+import { COLUMNS } from '../../store/rows.js'
 import { POSTGRES, numberedId, tableSql, winnerFirst } from '../sql/dialect.js'
 import { quoteIdentifier } from '../sql/identifiers.js'
 import { statement, type Statement } from './client.js'

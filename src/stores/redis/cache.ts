@@ -12,7 +12,7 @@
 //   generation. A look-up keeps its answer only if the generation did not move while it was in
 //   flight: a message that overtakes the answer of a read it makes stale is not lost.
 import type { Redis } from 'ioredis'
-import type { TokenRow } from '../../store.js'
+import type { TokenRow } from '../../store/rows.js'
 
 /** How long to wait before setting tracking up again after it failed (ms). */
 const RETRY_MS = 5000

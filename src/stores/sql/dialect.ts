@@ -1,4 +1,5 @@
-import { COLUMNS, MAX_TOKEN_ID, type Column, type StoredRow } from '../../store.js'
+import { MAX_TOKEN_ID } from '../../store/ids.js'
+import { COLUMNS, type Column, type StoredRow } from '../../store/rows.js'
 
 /** The SQL dialects tokenkeeper writes. */
 export type DialectName = 'sqlite' | 'mysql' | 'postgres'

@@ -1,5 +1,5 @@
 import { TokenStoreError } from '../../errors.js'
-import { COLUMNS, type Column, type StoredRow } from '../../store.js'
+import { COLUMNS, type Column, type StoredRow } from '../../store/rows.js'
 import type { DialectName } from './dialect.js'
 
 /** The columns of a table that hold at most so many characters (a legacy `varchar(255)`). */

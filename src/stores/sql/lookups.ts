@@ -1,5 +1,6 @@
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
-import type { LookupColumn, StoredRow } from '../../store.js'
+import type { LookupColumn } from '../../store/matching.js'
+import type { StoredRow } from '../../store/rows.js'
 import { LookupBatcher } from '../batch.js'
 
 /** What a row is looked up by: its id, or one of the lookup columns. */

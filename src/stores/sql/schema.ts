@@ -1,5 +1,5 @@
 import { TokenStoreError } from '../../errors.js'
-import { COLUMNS } from '../../store.js'
+import { COLUMNS } from '../../store/rows.js'
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
 import { DIALECTS, type DialectName } from './dialect.js'
 import { quoteIdentifier } from './identifiers.js'

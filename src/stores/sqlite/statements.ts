@@ -1,13 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { LOOKUP_COLUMNS } from '../../store-kit/columns.js'
-import {
-  COLUMNS,
-  resolveSave,
-  rowHolds,
-  type LookupColumn,
-  type RowLookups,
-  type StoredRow,
-} from '../../store.js'
+import { type LookupColumn } from '../../store/matching.js'
+import { COLUMNS, rowHolds, type StoredRow } from '../../store/rows.js'
+import { resolveSave, type RowLookups } from '../../store/save.js'
 import type { OAuthToken } from '../../token.js'
 import { SQLITE, numberedId, tableSql, winnerFirst } from '../sql/dialect.js'
 import { quoteIdentifier } from '../sql/identifiers.js'

@@ -15,8 +15,6 @@ import {
   assertConditionalSave,
   assertId,
   assertLookupToken,
-  lookupOf,
-  tokenFromValues,
   type Compaction,
   type ConditionalSave,
   type LockOptions,
@@ -24,6 +22,8 @@ import {
   type TokenLocking,
   type TokenStore,
 } from '../../store.js'
+import { lookupOf } from '../../store/matching.js'
+import { tokenFromValues } from '../../store/rows.js'
 import {
   BudgetLog,
   assertBudgetArguments,

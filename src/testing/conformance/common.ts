@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { OAuthToken, UserSignature, type OAuthTokenInit } from '../../token.js'
-import type { COLUMNS, TokenStore } from '../../store.js'
+import type { TokenStore } from '../../store.js'
+import type { COLUMNS } from '../../store/rows.js'
 import type { ConformanceOptions, ConformanceTest, RawRow } from '../conformance.js'
 
 /** What each part of the store suite is given by {@link tokenStoreConformance}. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { OAuthToken } from '../../token.js'
 import { TokenStoreError } from '../../errors.js'
-import { MAX_TOKEN_ID, TOKEN_ID_PATTERN } from '../../store.js'
+import { MAX_TOKEN_ID, TOKEN_ID_PATTERN } from '../../store/ids.js'
 import { sample, assertSame, type SuiteContext } from './common.js'
 
 /** An empty store, and how inserts number their ids. */

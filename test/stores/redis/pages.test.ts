@@ -13,7 +13,7 @@ import {
   TokenStoreError,
   UserSignature,
 } from '../../../src/index.ts'
-import { COLUMNS } from '../../../src/store.ts'
+import { COLUMNS } from '../../../src/store/rows.ts'
 import { RedisStore } from '../../../src/stores/redis.ts'
 import { SERVICES, describeWithService } from '../../helpers/services.ts'
 
