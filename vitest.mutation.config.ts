@@ -15,6 +15,7 @@ export default defineConfig({
   test: {
     include: [
       'test/store.test.ts',
+      'test/store/*.test.ts',
       'test/token.test.ts',
       'test/encryption/format.test.ts',
       'test/log/log.test.ts',
