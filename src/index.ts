@@ -76,8 +76,10 @@ export type {
   RefreshOptions,
   SessionConfig,
 } from './session-options.js'
-export { purgeTokens, revokeTokens } from './policies.js'
-export type { PurgeOptions, PurgeResult, RevokeOptions, RevokeResult } from './policies.js'
+export { purgeTokens } from './policies.js'
+export { revokeTokens } from './revoke-tokens.js'
+export type { PurgeOptions, PurgeResult } from './policies.js'
+export type { RevokeOptions, RevokeResult } from './revoke-tokens.js'
 export { channel } from './events.js'
 export type { TokenEvents, TokenEventName } from './events.js'
 export { instrumentTokenkeeper } from './telemetry/otel.js'

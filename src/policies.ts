@@ -2,10 +2,6 @@ import { withTokenLock } from './refresh/lease.js'
 import { InvalidArgumentError, refuseUnknownOptions, TokenStoreError } from './errors.js'
 import { emit } from './events.js'
 import { eachToken } from './iteration.js'
-import { SafeLog, type Logger } from './log.js'
-import { Environment } from './oauth/environments.js'
-import { environmentOf } from './providers/token-environment.js'
-import { revocationClient, revokeStoredToken } from './revocation.js'
 import type { TokenStore } from './store.js'
 import type { OAuthToken } from './token.js'
 
@@ -47,7 +43,7 @@ export interface PurgeResult {
   readonly busy: string[]
 }
 
-function checkStore(store: unknown): asserts store is TokenStore {
+export function checkStore(store: unknown): asserts store is TokenStore {
   if (
     typeof store !== 'object' ||
     store === null ||
@@ -57,18 +53,18 @@ function checkStore(store: unknown): asserts store is TokenStore {
   }
 }
 
-function checkProgress(value: unknown): void {
+export function checkProgress(value: unknown): void {
   if (value !== undefined && typeof value !== 'function') {
     throw new InvalidArgumentError('onProgress', 'onProgress must be a function')
   }
 }
 
 /** The options of `eachToken` for a policy's pass. */
-function passOptions(onProgress: ((seen: number) => void) | undefined) {
+export function passOptions(onProgress: ((seen: number) => void) | undefined) {
   return onProgress ? { onProgress } : {}
 }
 
-function checkLockTimeout(value: unknown): void {
+export function checkLockTimeout(value: unknown): void {
   if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) {
     throw new InvalidArgumentError('lockTimeoutMs', 'lockTimeoutMs must be a number of ms >= 0')
   }
@@ -169,120 +165,4 @@ export async function purgeTokens(store: TokenStore, options: PurgeOptions): Pro
   }
   for (const [reason, count] of reasons) emit('tokens.purged', { reason, count })
   return { deleted, kept, busy }
-}
-
-/** Options of {@link revokeTokens}. */
-export interface RevokeOptions {
-  /**
-   * The only environment whose tokens are revoked. Default: each token's own, known from its
-   * API domain (any Zoho data center). Either way a token is revoked only at the accounts
-   * server that issued it: one of another environment, or of none known, is kept and reported
-   * in `failed` (`ENVIRONMENT_MISMATCH`, `ENVIRONMENT_UNKNOWN`), and nothing of it is sent.
-   */
-  environment?: Environment | undefined
-  /** Revoke every token of this user… */
-  userName?: string
-  /** …or of this client. */
-  clientId?: string
-  logger?: Logger
-  fetch?: typeof globalThis.fetch
-  requestTimeoutMs?: number
-  /** How long to wait for each token's lease (ms); default 10000. Not had: failed, kept. */
-  lockTimeoutMs?: number
-  /** Progress of the pass over the store, as in {@link PurgeOptions.onProgress}. */
-  onProgress?: (seen: number) => void
-}
-
-/** What {@link revokeTokens} did. */
-export interface RevokeResult {
-  /** Revoked at the accounts server, then deleted. */
-  readonly revoked: string[]
-  /** Not revoked (the server could not be reached or refused); these rows are kept. */
-  readonly failed: { id: string; code: string }[]
-}
-
-const REVOKE_OPTIONS = [
-  'environment',
-  'userName',
-  'clientId',
-  'logger',
-  'fetch',
-  'requestTimeoutMs',
-  'lockTimeoutMs',
-  'onProgress',
-] as const
-
-/**
- * Central revocation: every token of a user, or of a client, revoked at the accounts server
- * and then deleted from the store. The tokens are found by one pass over the store, a page at a
- * time (`eachToken`). Each is read again under its lease first, so the refresh token revoked is
- * the current one even if a refresh rotated it meanwhile. A token the server could not revoke
- * is kept, and reported.
- *
- * @example
- * await revokeTokens(store, { environment: DataCenter.US.PRODUCTION, userName: 'ada@zylker.example' })
- */
-export async function revokeTokens(
-  store: TokenStore,
-  options: RevokeOptions,
-): Promise<RevokeResult> {
-  checkStore(store)
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError('options', 'revokeTokens needs { userName } or { clientId }')
-  }
-  if (options.environment !== undefined && !(options.environment instanceof Environment)) {
-    throw new InvalidArgumentError(
-      'environment',
-      'environment must be an Environment, such as DataCenter.US.PRODUCTION, or left out',
-    )
-  }
-  refuseUnknownOptions('revokeTokens', options, REVOKE_OPTIONS)
-  const { userName, clientId } = options
-  if ((userName === undefined) === (clientId === undefined)) {
-    throw new InvalidArgumentError(
-      'userName',
-      'revokeTokens needs exactly one of userName and clientId',
-    )
-  }
-  for (const [name, value] of [
-    ['userName', userName],
-    ['clientId', clientId],
-  ] as const) {
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
-      throw new InvalidArgumentError(name, `${name} must be a non-empty string`)
-    }
-  }
-  checkLockTimeout(options.lockTimeoutMs)
-  checkProgress(options.onProgress)
-  // One client per accounts server met: each token goes only to the one that issued it.
-  const clients = new Map<Environment, ReturnType<typeof revocationClient>>()
-  const clientFor = (token: OAuthToken) => {
-    const environment = environmentOf(token, options.environment)
-    let made = clients.get(environment)
-    if (!made) clients.set(environment, (made = revocationClient(environment, options)))
-    return made
-  }
-  const log = new SafeLog(options.logger)
-  const matches = (token: OAuthToken): boolean =>
-    userName !== undefined ? token.userSignature?.name === userName : token.clientId === clientId
-  const revoked: string[] = []
-  const failed: { id: string; code: string }[] = []
-  for await (const token of eachToken(store, passOptions(options.onProgress))) {
-    const id = token.id
-    if (!matches(token) || !id) continue
-    try {
-      const { client, log: clientLog } = clientFor(token)
-      const done = await revokeStoredToken(store, id, client, {
-        when: matches,
-        lockTimeoutMs: options.lockTimeoutMs,
-        log: clientLog,
-      })
-      if (done.outcome === 'revoked') revoked.push(id)
-    } catch (err) {
-      failed.push({ id, code: (err as { code?: string }).code ?? 'UNKNOWN' })
-      log.warn('token not revoked, kept', { id, user: token.userSignature?.name })
-    }
-  }
-  if (revoked.length > 0) emit('tokens.purged', { reason: 'revoked', count: revoked.length })
-  return { revoked, failed }
 }

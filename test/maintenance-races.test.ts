@@ -58,7 +58,7 @@ function races(kind: StoreKind): void {
     await refreshing.catch(() => undefined)
     const newest = session.token
 
-    expect(result).toEqual({ revoked: [id], failed: [] })
+    expect(result).toEqual({ revoked: [id], failed: [], kept: [] })
     expect(newest.refreshToken).not.toBe(first)
     // Nothing valid is left at the server, and no row (a dead one) came back in the store.
     for (const token of [first, newest.refreshToken!, newest.accessToken!]) {

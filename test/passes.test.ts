@@ -146,7 +146,7 @@ describe('every pass goes through iteration, never getTokens()', () => {
         environment: emulator.environment,
         userName: 'ada@zylker.example',
       })
-      expect(result).toEqual({ revoked: [ada.id], failed: [] })
+      expect(result).toEqual({ revoked: [ada.id], failed: [], kept: [] })
       expect(await store.findTokenById(ada.id!)).toBeNull()
       expect(emulator.isValid(ada.refreshToken!)).toBe(false)
       expect(store.given).toBe(1201)

@@ -110,7 +110,7 @@ describe('revokeTokens', () => {
       environment: emulator.environment,
       clientId: '1000.CLIENTA',
     })
-    expect(byClient).toEqual({ revoked: expect.any(Array) as unknown, failed: [] })
+    expect(byClient).toEqual({ revoked: expect.any(Array) as unknown, failed: [], kept: [] })
     expect(byClient.revoked).toHaveLength(2)
     expect(emulator.isValid(refreshOf('ada@zylker.example/1000.CLIENTA'))).toBe(false)
     expect(emulator.isValid(refreshOf('grace@zylker.example/1000.CLIENTA'))).toBe(false)
@@ -192,7 +192,11 @@ describe('purgeTokens and revokeTokens under the leases', () => {
         userName: 'ada',
         lockTimeoutMs: 100,
       })
-      expect(result).toEqual({ revoked: [], failed: [{ id: held.id, code: 'TOKEN_STORE' }] })
+      expect(result).toEqual({
+        revoked: [],
+        failed: [{ id: held.id, code: 'TOKEN_STORE' }],
+        kept: [],
+      })
       expect(emulator.counts.revoke).toBe(0)
       expect(await store.findTokenById(held.id!)).not.toBeNull()
     } finally {
@@ -392,5 +396,103 @@ describe('revokeTokens sends each token only to the accounts server that issued 
     expect(own.failed).toEqual([{ id: stray.id, code: 'ENVIRONMENT_UNKNOWN' }])
     expect(emulator.counts.revoke).toBe(1)
     expect((await store.getTokens()).map((t) => t.id)).toEqual([stray.id])
+  })
+})
+
+describe('revokeTokens reads the server again under the lease', () => {
+  /**
+   * `store`, with a signal when a lease is asked for: the pass is over and the token's copy
+   * taken, so a write now is one the pass cannot have seen.
+   */
+  function watchingLeases(store: SQLiteStore): { store: SQLiteStore; leaseAsked: Promise<void> } {
+    let asked!: () => void
+    const leaseAsked = new Promise<void>((resolve) => (asked = resolve))
+    const watched = new Proxy(store, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key, target)
+        if (typeof value !== 'function') return value
+        const method = value as (...args: unknown[]) => unknown
+        if (key !== 'lockToken') return method.bind(target)
+        return (...args: unknown[]) => {
+          asked()
+          return method.apply(target, args)
+        }
+      },
+    })
+    return { store: watched, leaseAsked }
+  }
+
+  /**
+   * Ada's row names one accounts server when the pass sees it; while revokeTokens waits for its
+   * lease (held here, as another process re-signing her in would), the row is rewritten to name
+   * another one. Gives what revokeTokens did.
+   */
+  async function resignedMeanwhile(
+    name: string,
+    before: OAuthToken,
+    apiDomainAfter: string,
+    options: Omit<Parameters<typeof revokeTokens>[1], 'userName'>,
+  ) {
+    const mine = new SQLiteStore({ path: scratchPath(dir, `${name}.db`) })
+    await mine.saveToken(before)
+    const id = before.id!
+    const other = new SQLiteStore({ path: mine.path })
+    const lock = await other.lockToken(id)
+    const { store, leaseAsked } = watchingLeases(mine)
+    const revoking = revokeTokens(store, { ...options, userName: 'ada' })
+    try {
+      await leaseAsked
+      const moved = (await other.findTokenById(id))!
+      moved.apiDomain = apiDomainAfter
+      await other.saveToken(moved)
+    } finally {
+      await lock.release()
+    }
+    const result = await revoking
+    const row = await other.findTokenById(id)
+    await other.close()
+    await mine.close()
+    return { result, row, id }
+  }
+
+  it('a row that now names another data center of the emulator is kept, nothing sent to the old one', async () => {
+    const emulator = await startAccountsEmulator({ dataCenters: ['eu'] })
+    emulators.push(emulator)
+    const scratch = new MemoryStore()
+    const ada = (await signIn(emulator, { store: scratch, user: 'ada' })).token
+    const eu = emulator.dataCenter('eu').environment
+    const { result, row, id } = await resignedMeanwhile('resigned-eu', ada, eu.apiDomain, {
+      environment: emulator.environment,
+    })
+    expect(emulator.counts.revoke).toBe(0)
+    expect(emulator.dataCenter('eu').counts.revoke).toBe(0)
+    expect(emulator.isValid(ada.refreshToken!)).toBe(true)
+    expect(row?.apiDomain).toBe(eu.apiDomain)
+    expect(result).toEqual({ revoked: [], failed: [], kept: [id] })
+  })
+
+  it('without an environment: a US row now of EU is kept, its refresh token sent nowhere', async () => {
+    const sent: string[] = []
+    // Zoho cannot be reached from here: this fetch answers as it does, and records.
+    const zoho: typeof fetch = async (input) => {
+      sent.push(new URL(input instanceof Request ? input.url : String(input)).origin)
+      return new Response('{}', { status: 200, headers: { 'content-type': 'application/json' } })
+    }
+    const us = new OAuthToken({
+      clientId: '1000.CLIENT',
+      clientSecret: 'secret',
+      refreshToken: '1000.us-refresh-token',
+      apiDomain: 'https://www.zohoapis.com',
+      userSignature: new UserSignature('ada'),
+    })
+    const { result, row, id } = await resignedMeanwhile(
+      'resigned-zoho',
+      us,
+      'https://www.zohoapis.eu',
+      { fetch: zoho },
+    )
+    expect(sent).toEqual([])
+    expect(row?.refreshToken).toBe('1000.us-refresh-token')
+    expect(result).toEqual({ revoked: [], failed: [], kept: [id] })
   })
 })

@@ -80,33 +80,39 @@ export function environmentFrom(
 }
 
 /**
- * The environment a stored token is refreshed or revoked in: `--accounts-url`'s as given; the
- * data center `--dc` names, which must be the token's own (a usage error otherwise, before
- * anything is sent); or without either, the Zoho data center its API domain names.
+ * Where the options send a stored token: `--accounts-url`'s as given; the data center `--dc`
+ * names, which must be the token's own; or without either, the Zoho data center its API domain
+ * names. The rule alone: a token it refuses throws `ENVIRONMENT_MISMATCH` or
+ * `ENVIRONMENT_UNKNOWN` (see {@link refusal} for the CLI's words).
  */
-export function tokenEnvironment(token: OAuthToken, options: EnvironmentOptions): Environment {
+export function tokenServerOf(options: EnvironmentOptions): (token: OAuthToken) => Environment {
   const given = environmentFrom(options, false)
   // A custom accounts server (a proxy, the emulator) is the user's explicit word: taken as given.
-  if (options.accountsUrl !== undefined && given) return given
-  try {
-    return environmentOf(token, given)
-  } catch (err) {
-    if (err instanceof SDKException && err.code === 'ENVIRONMENT_MISMATCH') {
-      throw usage(`${err.message} (drop --dc/--accounts-url, or name the token's own)`)
-    }
-    if (err instanceof SDKException && err.code === 'ENVIRONMENT_UNKNOWN') {
-      throw usage(err.message.replace('the environment option', '--dc or --accounts-url'))
-    }
-    throw err
+  if (options.accountsUrl !== undefined && given) return () => given
+  return (token) => environmentOf(token, given)
+}
+
+/** A token {@link tokenServerOf} refused, as a usage error naming the options to give; else `err`. */
+export function refusal(err: unknown): unknown {
+  if (err instanceof SDKException && err.code === 'ENVIRONMENT_MISMATCH') {
+    return usage(`${err.message} (drop --dc/--accounts-url, or name the token's own)`)
   }
+  if (err instanceof SDKException && err.code === 'ENVIRONMENT_UNKNOWN') {
+    return usage(err.message.replace('the environment option', '--dc or --accounts-url'))
+  }
+  return err
 }
 
 /**
- * Whether two environments send to the same accounts server: Zoho's are one object each, and
- * `--accounts-url` makes a new one for every token.
+ * The environment a stored token is refreshed or revoked in ({@link tokenServerOf}); a token
+ * the options may not send anywhere is a usage error, before anything is sent.
  */
-export function sameServer(a: Environment, b: Environment): boolean {
-  return a === b || (a.accountsUrl === b.accountsUrl && a.apiDomain === b.apiDomain)
+export function tokenEnvironment(token: OAuthToken, options: EnvironmentOptions): Environment {
+  try {
+    return tokenServerOf(options)(token)
+  } catch (err) {
+    throw refusal(err)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,14 @@ export function environmentOf(token: OAuthToken, fixed: Environment | undefined)
   )
 }
 
+/**
+ * Whether two environments send to the same accounts server: Zoho's are one object each, but
+ * two environments made from the same URLs (the CLI's `--accounts-url`) are equal too.
+ */
+export function sameServer(a: Environment, b: Environment): boolean {
+  return a === b || (a.accountsUrl === b.accountsUrl && a.apiDomain === b.apiDomain)
+}
+
 /** The origin of a stored API domain, for a message: never more than scheme, host and port. */
 function originOf(apiDomain: string): string {
   return URL.canParse(apiDomain) ? new URL(apiDomain).origin : 'not a URL'

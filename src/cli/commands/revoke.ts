@@ -1,8 +1,6 @@
 import type { Command } from 'commander'
-import { emit } from '../../events.js'
-import { eachToken } from '../../iteration.js'
-import type { Environment } from '../../oauth/environments.js'
-import { revocationClient, revokeStoredToken } from '../../revocation.js'
+import { revokeMatching } from '../../revoke-tokens.js'
+import type { RevokeResult } from '../../revoke-tokens.js'
 import type { TokenStore } from '../../store.js'
 import type { OAuthToken } from '../../token.js'
 import { noticeIfBusy } from '../lease.js'
@@ -10,8 +8,9 @@ import { CliError, EXIT, examples, globals, notFound, usage } from '../shared.js
 import {
   environmentFrom,
   environmentOptions,
+  refusal,
   tokenEnvironment,
-  sameServer,
+  tokenServerOf,
   type EnvironmentOptions,
 } from '../environment.js'
 import { say, passProgress, plural } from '../output.js'
@@ -54,32 +53,8 @@ export function registerRevoke(program: Command): void {
       // Options that name two accounts servers are refused before the store is opened.
       environmentFrom(options, false)
       await withStore(options, async (store) => {
-        let revoked: string[]
-        let failed: { id: string; code: string }[]
-        let kept: string[] = []
-        if (id !== undefined) {
-          // Revoked at the accounts server that issued it: a --dc that contradicts it is refused.
-          const environment = tokenEnvironment(await tokenById(store, id), options)
-          await noticeIfBusy(store, id)
-          const { client, log } = revocationClient(environment)
-          try {
-            // Read again under the lease: the refresh token revoked is the current one.
-            const done = await revokeStoredToken(store, id, client, {
-              log,
-              when: (now) => sameServer(tokenEnvironment(now, options), environment),
-            })
-            if (done.outcome === 'gone') throw notFound(id)
-            revoked = done.outcome === 'revoked' ? [id] : []
-            kept = done.outcome === 'kept' ? [id] : []
-            failed = []
-          } catch (err) {
-            if (err instanceof CliError) throw err
-            revoked = []
-            failed = [{ id, code: (err as { code?: string }).code ?? 'UNKNOWN' }]
-          }
-        } else {
-          ;({ revoked, failed, kept } = await revokeMatching(store, options))
-        }
+        const { revoked, failed, kept } =
+          id === undefined ? await revokeAllOf(store, options) : await revokeOne(store, id, options)
         say(`revoked ${revoked.length}, failed ${failed.length}`)
         for (const done of revoked) say(`  revoked ${done}`)
         for (const failure of failed) say(`  failed  ${failure.id} (${failure.code}); kept`)
@@ -96,70 +71,50 @@ export function registerRevoke(program: Command): void {
     })
 }
 
-/** What a revocation of several tokens did. */
-interface Revoked {
-  revoked: string[]
-  failed: { id: string; code: string }[]
-  /** Changed between the two passes (another user, client or accounts server): not revoked. */
-  kept: string[]
+/**
+ * `revoke <id>`: at the accounts server that issued it (a --dc that contradicts it is refused,
+ * exit 2), under its lease, read again first.
+ */
+async function revokeOne(
+  store: TokenStore,
+  id: string,
+  options: RevokeOptions,
+): Promise<RevokeResult> {
+  const token = await tokenById(store, id)
+  tokenEnvironment(token, options)
+  await noticeIfBusy(store, id)
+  const done = await revokeMatching(store, {
+    tokens: [token],
+    matches: (now) => now.id === id,
+    serverOf: tokenServerOf(options),
+  })
+  // Deleted since it was read: nothing was sent.
+  if (done.revoked.length + done.failed.length + done.kept.length === 0) throw notFound(id)
+  return done
 }
 
 /**
  * `revoke --user` and `revoke --client`: every matching token at the accounts server that issued
- * it. A first pass finds them and each one's server; a token whose server is unknown, or that a
- * --dc contradicts, stops the command with a usage error before anything is sent or deleted.
- * Then each is revoked under its lease, read again: one that no longer matches, or now belongs
- * to another server, is kept.
+ * it (`revokeMatching`, as `revokeTokens`). All or nothing: a token whose server is unknown, or
+ * that a --dc contradicts, stops the command with a usage error before anything is sent or
+ * deleted.
  */
-async function revokeMatching(store: TokenStore, options: RevokeOptions): Promise<Revoked> {
-  const matches = (token: OAuthToken): boolean =>
-    options.user !== undefined
-      ? token.userSignature?.name === options.user
-      : token.clientId === options.client
-  const targets: { id: string; environment: Environment }[] = []
-  const refused: string[] = []
-  for await (const token of eachToken(store, {
+async function revokeAllOf(store: TokenStore, options: RevokeOptions): Promise<RevokeResult> {
+  const done = await revokeMatching(store, {
+    matches: (token: OAuthToken) =>
+      options.user !== undefined
+        ? token.userSignature?.name === options.user
+        : token.clientId === options.client,
+    serverOf: tokenServerOf(options),
+    allOrNothing: true,
     onProgress: passProgress((n) => `revoke: ${n} tokens examined`),
-  })) {
-    if (!token.id || !matches(token)) continue
-    try {
-      targets.push({ id: token.id, environment: tokenEnvironment(token, options) })
-    } catch (err) {
-      if (!(err instanceof CliError)) throw err
-      refused.push(err.message)
-    }
-  }
-  if (refused.length > 0) {
-    throw usage(
-      `nothing was revoked: ${plural(refused.length, 'token')} of the ${targets.length + refused.length} cannot be revoked as asked; ${refused[0]!}` +
-        (refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''),
-    )
-  }
-  // One client per accounts server (`--accounts-url` gives each token an equal Environment).
-  const clients: { environment: Environment; client: ReturnType<typeof revocationClient> }[] = []
-  const clientOf = (environment: Environment) => {
-    let found = clients.find((c) => sameServer(c.environment, environment))
-    if (!found) clients.push((found = { environment, client: revocationClient(environment) }))
-    return found.client
-  }
-  const done: Revoked = { revoked: [], failed: [], kept: [] }
-  for (const { id, environment } of targets) {
-    const client = clientOf(environment)
-    try {
-      const outcome = await revokeStoredToken(store, id, client.client, {
-        log: client.log,
-        when: (now) => matches(now) && sameServer(tokenEnvironment(now, options), environment),
-      })
-      if (outcome.outcome === 'revoked') done.revoked.push(id)
-      if (outcome.outcome === 'kept') done.kept.push(id)
-    } catch (err) {
-      // A token that now names no server, or another: kept, like any other that changed.
-      if (err instanceof CliError) done.kept.push(id)
-      else done.failed.push({ id, code: (err as { code?: string }).code ?? 'UNKNOWN' })
-    }
-  }
-  if (done.revoked.length > 0) {
-    emit('tokens.purged', { reason: 'revoked', count: done.revoked.length })
-  }
-  return done
+  })
+  if (done.outcome === 'done') return done
+  const { refused, matched } = done
+  const first = refusal(refused[0]!.error)
+  if (!(first instanceof CliError)) throw first
+  throw usage(
+    `nothing was revoked: ${plural(refused.length, 'token')} of the ${matched} cannot be revoked as asked; ${first.message}` +
+      (refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''),
+  )
 }
