@@ -204,11 +204,11 @@ export async function revokeMatching(
   store: TokenStore,
   how: MatchingRevocation,
 ): Promise<MatchingDone | MatchingRefused> {
-  const found = targetsOf(how.tokens ?? eachToken(store, passOptions(how.onProgress)), how)
-  let targets: AsyncIterable<Target> | Target[] = found
+  const decided = targetsOf(how.tokens ?? eachToken(store, passOptions(how.onProgress)), how)
+  let targets: AsyncIterable<Target> | Target[] = decided
   if (how.allOrNothing) {
     targets = []
-    for await (const target of found) targets.push(target)
+    for await (const target of decided) targets.push(target)
     const refused = targets.flatMap((t) => (t.error === undefined ? [] : [t]))
     if (refused.length > 0) {
       return {
@@ -228,9 +228,16 @@ export async function revokeMatching(
   const revoked: string[] = []
   const failed: { id: string; code: string }[] = []
   const kept: string[] = []
+  const fail = (id: string, user: string | undefined, err: unknown) => {
+    failed.push({ id, code: (err as { code?: string }).code ?? 'UNKNOWN' })
+    log.warn('token not revoked, kept', { id, user })
+  }
   for await (const { id, user, server, error } of targets) {
+    if (server === undefined) {
+      fail(id, user, error)
+      continue
+    }
     try {
-      if (server === undefined) throw error
       const { client, log: clientLog } = clientFor(server)
       const done = await revokeStoredToken(store, id, client, {
         when: (now) => how.matches(now) && stillAt(how, now, server),
@@ -240,8 +247,7 @@ export async function revokeMatching(
       if (done.outcome === 'revoked') revoked.push(id)
       if (done.outcome === 'kept') kept.push(id)
     } catch (err) {
-      failed.push({ id, code: (err as { code?: string }).code ?? 'UNKNOWN' })
-      log.warn('token not revoked, kept', { id, user })
+      fail(id, user, err)
     }
   }
   if (revoked.length > 0) emit('tokens.purged', { reason: 'revoked', count: revoked.length })
