@@ -423,14 +423,14 @@ describe('revokeTokens reads the server again under the lease', () => {
   }
 
   /**
-   * Ada's row names one accounts server when the pass sees it; while revokeTokens waits for its
-   * lease (held here, as another process re-signing her in would), the row is rewritten to name
-   * another one. Gives what revokeTokens did.
+   * Ada's row is `before` when the pass sees it; while revokeTokens waits for its lease (held
+   * here, as another process re-signing her in would), the row is rewritten by `change`. Gives
+   * what revokeTokens did, and the row after.
    */
-  async function resignedMeanwhile(
+  async function changedMeanwhile(
     name: string,
     before: OAuthToken,
-    apiDomainAfter: string,
+    change: (row: OAuthToken) => void,
     options: Omit<Parameters<typeof revokeTokens>[1], 'userName'>,
   ) {
     const mine = new SQLiteStore({ path: scratchPath(dir, `${name}.db`) })
@@ -442,9 +442,9 @@ describe('revokeTokens reads the server again under the lease', () => {
     const revoking = revokeTokens(store, { ...options, userName: 'ada' })
     try {
       await leaseAsked
-      const moved = (await other.findTokenById(id))!
-      moved.apiDomain = apiDomainAfter
-      await other.saveToken(moved)
+      const changed = (await other.findTokenById(id))!
+      change(changed)
+      await other.saveToken(changed)
     } finally {
       await lock.release()
     }
@@ -461,9 +461,12 @@ describe('revokeTokens reads the server again under the lease', () => {
     const scratch = new MemoryStore()
     const ada = (await signIn(emulator, { store: scratch, user: 'ada' })).token
     const eu = emulator.dataCenter('eu').environment
-    const { result, row, id } = await resignedMeanwhile('resigned-eu', ada, eu.apiDomain, {
-      environment: emulator.environment,
-    })
+    const { result, row, id } = await changedMeanwhile(
+      'resigned-eu',
+      ada,
+      (row) => (row.apiDomain = eu.apiDomain),
+      { environment: emulator.environment },
+    )
     expect(emulator.counts.revoke).toBe(0)
     expect(emulator.dataCenter('eu').counts.revoke).toBe(0)
     expect(emulator.isValid(ada.refreshToken!)).toBe(true)
@@ -485,14 +488,29 @@ describe('revokeTokens reads the server again under the lease', () => {
       apiDomain: 'https://www.zohoapis.com',
       userSignature: new UserSignature('ada'),
     })
-    const { result, row, id } = await resignedMeanwhile(
+    const { result, row, id } = await changedMeanwhile(
       'resigned-zoho',
       us,
-      'https://www.zohoapis.eu',
+      (row) => (row.apiDomain = 'https://www.zohoapis.eu'),
       { fetch: zoho },
     )
     expect(sent).toEqual([])
     expect(row?.refreshToken).toBe('1000.us-refresh-token')
+    expect(result).toEqual({ revoked: [], failed: [], kept: [id] })
+  })
+
+  it('a row now of another user is kept and reported, not revoked', async () => {
+    const emulator = await startAccountsEmulator()
+    emulators.push(emulator)
+    const ada = (await signIn(emulator, { store: new MemoryStore(), user: 'ada' })).token
+    const { result, row, id } = await changedMeanwhile(
+      'renamed',
+      ada,
+      (changed) => (changed.userSignature = new UserSignature('grace')),
+      { environment: emulator.environment },
+    )
+    expect(emulator.counts.revoke).toBe(0)
+    expect(row?.userSignature?.name).toBe('grace')
     expect(result).toEqual({ revoked: [], failed: [], kept: [id] })
   })
 })
