@@ -26,6 +26,22 @@ import {
 } from './helpers.ts'
 
 const LISE = 'lise@zylker.example'
+
+/**
+ * Lise's consent, its callback's location and accounts-server replaced by `forged`, followed:
+ * the answer, and the browser's cookies after it.
+ */
+async function followForged(
+  portal: Portal,
+  forged: Record<string, string>,
+): Promise<{ answer: Awaited<ReturnType<typeof request>>; jar: Jar }> {
+  const jar = new Jar()
+  const callback = await consent(portal, jar, LISE)
+  callback.searchParams.delete('location')
+  callback.searchParams.delete('accounts-server')
+  for (const [name, value] of Object.entries(forged)) callback.searchParams.set(name, value)
+  return { answer: await request(jar, callback.href), jar }
+}
 const ADA = 'ada@zylker.example'
 
 /**
@@ -168,12 +184,7 @@ describe('the demo portal: a user of another data center', () => {
       { location: 'xx', 'accounts-server': eu.url },
     ]
     for (const forged of forgeries) {
-      const jar = new Jar()
-      const callback = await consent(portal, jar, LISE)
-      callback.searchParams.delete('location')
-      callback.searchParams.delete('accounts-server')
-      for (const [name, value] of Object.entries(forged)) callback.searchParams.set(name, value)
-      const answer = await request(jar, callback.href)
+      const { answer, jar } = await followForged(portal, forged)
       // Counted, not shown: what the recorder received would be the client secret.
       expect(
         recorded.length,
@@ -212,12 +223,7 @@ describe('the demo portal: a user of another data center', () => {
         { location: 'eu', 'accounts-server': 'https://accounts.zoho.eu' },
       ]
       for (const forged of forgeries) {
-        const jar = new Jar()
-        const callback = await consent(portal, jar, LISE)
-        callback.searchParams.delete('location')
-        callback.searchParams.delete('accounts-server')
-        for (const [name, value] of Object.entries(forged)) callback.searchParams.set(name, value)
-        const answer = await request(jar, callback.href)
+        const { answer, jar } = await followForged(portal, forged)
         expect(
           remote,
           `requests for hosts off this machine after ${JSON.stringify(forged)}`,
