@@ -28,6 +28,7 @@ export default defineConfig({
       'test/policies.test.ts',
       'test/stores/memory.test.ts',
       'test/refresh/coordinator.test.ts',
+      'test/refresh/health-changes.test.ts',
       'test/store-kit/kit.test.ts',
       'test/store-kit/options.test.ts',
       'test/budget.test.ts',

@@ -122,7 +122,7 @@ export class Session {
       (err: unknown) => {
         log.warn('the use of the token could not be recorded', {
           id,
-          code: (err as { code?: string }).code ?? 'UNKNOWN',
+          errorCode: (err as { code?: string }).code ?? 'UNKNOWN',
         })
       },
     )

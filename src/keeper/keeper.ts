@@ -135,7 +135,7 @@ export class TokenKeeper {
       this.runOnce()
         .catch((err: unknown) => {
           this.#log.error('a keeper pass failed', {
-            code: (err as { code?: string }).code ?? 'UNKNOWN',
+            errorCode: (err as { code?: string }).code ?? 'UNKNOWN',
           })
         })
         .finally(() => this.#schedule(this.#nextDelay()))
@@ -223,8 +223,8 @@ export class TokenKeeper {
       if (outcome.status === 'limited') return 'limited'
       return outcome.status === 'refreshed' ? 'refreshed' : 'fresh'
     } catch (err) {
-      const code = (err as { code?: string }).code ?? 'UNKNOWN'
-      const fields = { ...who(token), code }
+      // `errorCode`, not `code`: a log line's `code=` is taken for an OAuth code and redacted.
+      const fields = { ...who(token), errorCode: (err as { code?: string }).code ?? 'UNKNOWN' }
       if (err instanceof ReauthRequiredError) return 'reauthRequired'
       if (err instanceof BudgetExceededError) {
         this.#log.info('over the refresh budget; the next pass tries again', {
@@ -260,7 +260,7 @@ export class TokenKeeper {
       .catch((err: unknown) => {
         this.#log.warn('a webhook was given up', {
           id: change.id,
-          code: (err as { code?: string }).code ?? 'UNKNOWN',
+          errorCode: (err as { code?: string }).code ?? 'UNKNOWN',
         })
       })
       .finally(() => this.#deliveries.delete(delivery))

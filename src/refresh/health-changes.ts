@@ -119,9 +119,7 @@ export async function changeHealth(
   const { store, log } = context
   const id = token.id!
   // A change of state keeps the token's last recorded use: the keeper still needs it.
-  if (health.lastUsedAt === undefined && previous.lastUsedAt !== undefined) {
-    health = { ...health, lastUsedAt: previous.lastUsedAt }
-  }
+  health = { ...health, lastUsedAt: health.lastUsedAt ?? previous.lastUsedAt }
   if (supportsHealth(store)) {
     try {
       const record = storedHealth(token, health)
@@ -129,7 +127,7 @@ export async function changeHealth(
     } catch (err) {
       log.warn('the token health could not be saved', {
         id,
-        code: (err as { code?: string }).code ?? 'UNKNOWN',
+        errorCode: (err as { code?: string }).code ?? 'UNKNOWN',
       })
     }
   }
