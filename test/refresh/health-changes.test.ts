@@ -50,6 +50,7 @@ interface Setup {
   context: RefreshContext
   changes: HealthChange[]
   warnings: string[]
+  infos: string[]
 }
 
 async function setUp(store: TokenStore = new MemoryStore()): Promise<Setup> {
@@ -64,9 +65,12 @@ async function setUp(store: TokenStore = new MemoryStore()): Promise<Setup> {
   await store.saveToken(token)
   const changes: HealthChange[] = []
   const warnings: string[] = []
+  const infos: string[] = []
   const logger = {
     debug: () => undefined,
-    info: () => undefined,
+    info: (line: string) => {
+      infos.push(line)
+    },
     warn: (line: string) => {
       warnings.push(line)
     },
@@ -82,7 +86,7 @@ async function setUp(store: TokenStore = new MemoryStore()): Promise<Setup> {
     lockTimeoutMs: 1000,
     onHealthChange: (change) => changes.push(change),
   }
-  return { store, token, context, changes, warnings }
+  return { store, token, context, changes, warnings, infos }
 }
 
 /** The six methods of the official interface, bound to `store`: a store that keeps no health. */
@@ -141,7 +145,9 @@ describe('recordFailure', () => {
     for (const err of failures) {
       events = []
       const s = await setUp()
-      expect(await recordFailure(s.context, s.token, ACTIVE, err)).toBe(err)
+      // The count starts again at 1 unless the token was failing already.
+      const active: TokenHealth = { ...ACTIVE, attempts: 5 }
+      expect(await recordFailure(s.context, s.token, active, err)).toBe(err)
       const health = await stored(s)
       expect(health, err.code).toEqual({
         state: 'failing',
@@ -216,6 +222,9 @@ describe('recordRecovery and changeHealth', () => {
       { name: 'token.recovered', event: { id: s.token.id, user: 'ada@zylker.example' } },
     ])
     expect(s.changes.map((c) => c.health)).toEqual([{ ...ACTIVE, since: NOW }])
+    expect(s.infos).toEqual([
+      `the token refreshes again id="${s.token.id}" user="ada@zylker.example"`,
+    ])
     await recordRecovery(s.context, s.token, { ...failing, lastUsedAt: 77 })
     expect(await stored(s)).toEqual({ ...ACTIVE, since: NOW, lastUsedAt: 77 })
   })
@@ -235,12 +244,19 @@ describe('recordRecovery and changeHealth', () => {
     ])
     expect(events.map((e) => e.name)).toEqual(['token.failing'])
     expect(events[0]!.event).toMatchObject({ code: 'UNKNOWN', nextAttemptAt: 0 })
+    // A thrown value without a code is named UNKNOWN.
+    const odd = { ...broken, saveHealth: () => Promise.reject(new Error('no code')) } as TokenStore
+    await changeHealth({ ...s.context, store: odd }, s.token, ACTIVE, ACTIVE)
+    expect(s.warnings.at(-1)).toBe(
+      `the token health could not be saved id="${s.token.id}" errorCode="UNKNOWN"`,
+    )
   })
 
   it('a store that keeps no health: read as active, nothing written, the change still told', async () => {
     const base = new MemoryStore()
     const bare = methodsOf(base) as TokenStore
     const s = await setUp(bare)
+    s.token.userSignature = undefined
     expect(await readHealth(bare, s.token)).toBe(ACTIVE)
     expect(await readHealth(base, new OAuthToken({ accessToken: 'no id' }))).toBe(ACTIVE)
     const health: TokenHealth = { state: 'reauth_required', attempts: 1, since: NOW }
@@ -248,10 +264,12 @@ describe('recordRecovery and changeHealth', () => {
     expect(events).toEqual([
       {
         name: 'token.reauthRequired',
-        event: { id: s.token.id, user: 'ada@zylker.example', code: 'UNKNOWN' },
+        event: { id: s.token.id, user: undefined, code: 'UNKNOWN' },
       },
     ])
     expect(await base.findHealth([s.token.id!])).toEqual(new Map())
+    // Nothing was tried: no warning of a failed save.
+    expect(s.warnings).toEqual([])
   })
 
   it('readHealth reads what was stored', async () => {
