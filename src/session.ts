@@ -111,8 +111,9 @@ export class Session {
   #noteUse(): void {
     const { config, store, log } = this.#context
     const id = this.#token.id
-    const at = config.now()
+    // The hot path of getAccessToken: nothing more than this check while recording is off.
     if (config.recordUseEveryMs === 0 || id === undefined) return
+    const at = config.now()
     if (at - this.#useNotedAt < config.recordUseEveryMs) return
     this.#useNotedAt = at
     recordUse(store, id, at).then(

@@ -4,12 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Initializer, OAuthToken, TokenKeeper, type TokenStore } from '../src/index.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../src/testing/index.ts'
-import { channel, type TokenEvents } from '../src/events.ts'
+import { channel } from '../src/events.ts'
 import { encodeHealth, healthOf, supportsHealth, type TokenHealth } from '../src/health.ts'
 import { supportsLocking } from '../src/store.ts'
 import { recordUse } from '../src/usage.ts'
 import { SQLiteStore } from '../src/stores/sqlite.ts'
-import { scratchDir, scratchPath } from './helpers/common.ts'
+import { nextEvent, scratchDir, scratchPath } from './helpers/common.ts'
 
 const dir = scratchDir()
 let emulator: AccountsEmulator
@@ -29,18 +29,6 @@ async function healthOfId(s: TokenStore, id: string): Promise<TokenHealth> {
   return (await healthOf(s, [token])).get(token)!
 }
 
-/** The next `token.use_recorded` event. */
-function nextUseRecorded(): Promise<TokenEvents['token.use_recorded']> {
-  return new Promise((resolve) => {
-    const ch = channel('token.use_recorded')
-    const take = (event: unknown): void => {
-      ch.unsubscribe(take)
-      resolve(event as TokenEvents['token.use_recorded'])
-    }
-    ch.subscribe(take)
-  })
-}
-
 let users = 0
 const newUser = async (): Promise<string> =>
   (await signIn(emulator, { store, user: `usage-${users++}@example.com` })).id!
@@ -55,7 +43,7 @@ describe('recording a use', () => {
       token: new OAuthToken({ id }),
       config: { recordUseEveryMs: 60_000, now: () => clock },
     })
-    const first = nextUseRecorded()
+    const first = nextEvent('token.use_recorded')
     await session.getAccessToken()
     expect(await first).toEqual({ id, at: clock })
     expect((await healthOfId(store, id)).lastUsedAt).toBe(clock)
@@ -69,7 +57,7 @@ describe('recording a use', () => {
       clock += 1000
       await session.getAccessToken() // within the interval: nothing written
       clock += 60_000
-      const third = nextUseRecorded()
+      const third = nextEvent('token.use_recorded')
       await session.getAccessToken()
       expect(await third).toEqual({ id, at: t0 + 61_000 })
       expect(seen).toEqual([t0 + 61_000])

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll } from 'vitest'
 import type { TokenStore } from '../../src/index.ts'
+import { channel, type TokenEventName, type TokenEvents } from '../../src/events.ts'
 
 /** A scratch directory removed after the file's tests. */
 export function scratchDir(prefix = 'tokenkeeper-'): string {
@@ -48,4 +49,16 @@ export async function expireAt(
     token.expiryTime = at
     await store.saveToken(token)
   }
+}
+
+/** The next event of this name on its diagnostics channel; the subscription ends with it. */
+export function nextEvent<N extends TokenEventName>(name: N): Promise<TokenEvents[N]> {
+  return new Promise((resolve) => {
+    const ch = channel(name)
+    const take = (event: unknown): void => {
+      ch.unsubscribe(take)
+      resolve(event as TokenEvents[N])
+    }
+    ch.subscribe(take)
+  })
 }

@@ -10,11 +10,10 @@ import {
   type TokenStore,
 } from '../../src/index.ts'
 import { signIn, startAccountsEmulator, type AccountsEmulator } from '../../src/testing/index.ts'
-import { channel } from '../../src/events.ts'
 import { healthOf } from '../../src/health.ts'
 import { recordUse } from '../../src/usage.ts'
 import { SQLiteStore } from '../../src/stores/sqlite.ts'
-import { expireAt, scratchDir, scratchPath } from '../helpers/common.ts'
+import { expireAt, nextEvent, scratchDir, scratchPath } from '../helpers/common.ts'
 import { describeWithService } from '../helpers/services.ts'
 import { FILE, POSTGRES, REDIS } from '../helpers/store-kinds.ts'
 
@@ -49,7 +48,7 @@ function keepsOnlyWhatIsUsed(name: string, open: () => TokenStore | Promise<Toke
         token: new OAuthToken({ id: used }),
         config: { recordUseEveryMs: 60_000 },
       })
-      const recorded = new Promise((resolve) => channel('token.use_recorded').subscribe(resolve))
+      const recorded = nextEvent('token.use_recorded')
       await session.getAccessToken()
       await recorded
       await expireAt(store, [used], now + 60_000)
